@@ -1,0 +1,63 @@
+"""Window-averaged slice outputs for every item (cached next to the checkpoint, outside the repo)."""
+import os
+
+import numpy as np
+import torch
+
+from data import build_split, cached_arrays
+from model import SliceNet
+from preprocess import CFG
+from train_slice import augment, to_input
+
+
+def load_slice(ckpt, device="cpu"):
+    ck = torch.load(ckpt, map_location="cpu")
+    a = ck["args"]
+    net = SliceNet(use_lesion=not a["no_lesion"], use_coords=not a["no_coords"])
+    net.load_state_dict(ck["state_dict"])
+    return net.to(device).eval(), ck
+
+
+@torch.no_grad()
+def run(net, hu, device="cpu", centers=None, aug_gen=None, bs=64):
+    """Mean over windows of lesion_prob, class_probs, lesion_types, features (and lesion_map)."""
+    centers = centers or [w["center"] for w in CFG["windows"]]
+    acc = {k: [] for k in ("lesion_prob", "class_probs", "lesion_types", "features", "lesion_map")}
+    for i in range(0, len(hu), bs):
+        x = torch.from_numpy(np.ascontiguousarray(hu[i:i + bs]))
+        if aug_gen is not None:
+            x = augment(x, aug_gen)
+        x = x.to(device)
+        s = {k: 0 for k in acc}
+        for c in centers:
+            o = net(to_input(x, torch.full((len(x),), float(c), device=device)))
+            s["lesion_prob"] += torch.softmax(o["lesion_logits"], 1)[:, 1]
+            s["class_probs"] += torch.softmax(o["class_logits"], 1)
+            s["lesion_types"] += torch.sigmoid(o["type_logits"])
+            s["features"] += o["features"]
+            s["lesion_map"] += o["lesion_map"]
+        for k in acc:
+            acc[k].append((s[k] / len(centers)).cpu().numpy())
+    return {k: np.concatenate(v) for k, v in acc.items()}
+
+
+def all_outputs(ckpt, n_aug=2):
+    """Cached: plain outputs for all items + n_aug augmented (random-window) views of the train items."""
+    path = os.path.join(os.path.dirname(ckpt), "outputs.npz")
+    if os.path.exists(path) and os.path.getmtime(path) > os.path.getmtime(ckpt):
+        return dict(np.load(path))
+    items = build_split()
+    hu = cached_arrays(items)
+    net, _ = load_slice(ckpt)
+    out = {k: v for k, v in run(net, hu).items()}
+    tr = np.array([i for i, it in enumerate(items) if it["split"] == "train"])
+    g = torch.Generator().manual_seed(1)
+    rng = np.random.RandomState(1)
+    lo, hi = CFG["trainCenterRange"]
+    for a in range(n_aug):
+        o = run(net, hu[tr], centers=[float(rng.uniform(lo, hi))], aug_gen=g)
+        for k in ("lesion_prob", "class_probs", "features"):
+            out[f"aug{a}_{k}"] = o[k]
+    out["train_idx"] = tr
+    np.savez(path, **out)
+    return out

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs everything lung-triage needs on a fresh Debian 12 machine with Node 20 (run as root), then builds.
+# Idempotent and quick on a machine that already has it all. Usage: bash scripts/setup.sh [--test]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages: Orthanc (the PACS peer for tests and compose), DICOM validators and codecs (dicom3tools, dcmtk),
+# Python gRPC for the foreign-client test, Chromium for the viewer screenshot.
+debs=(dcmtk)
+if [ "${1:-}" = "--test" ]; then
+  debs+=(orthanc orthanc-dicomweb orthanc-webviewer dicom3tools python3-grpcio python3-grpc-tools chromium)
+fi
+missing=()
+for p in "${debs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  # Keep package post-install scripts from starting system daemons (Orthanc): tests start their own.
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# A stray system Orthanc (from the package) would hold port 8042 and CPU: stop it.
+if pgrep -x Orthanc >/dev/null 2>&1 && [ -f /etc/orthanc/orthanc.json ]; then
+  pkill -f '/usr/sbin/Orthanc /etc/orthanc' || true
+fi
+
+# npm packages, exactly as locked; .npmrc keeps onnxruntime-node from downloading (its CPU binaries ship in the package).
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+npm run --silent build

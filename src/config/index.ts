@@ -1,0 +1,211 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+
+/**
+ * All settings, read once from env vars (LT_*) and an optional JSON file (LT_CONFIG_FILE, same keys).
+ * Env wins over the file. Any secret may instead be given as <NAME>_FILE, a path whose content is the value.
+ */
+const int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max).default(def);
+const port = (def: number) => int(def, 0, 65535);
+const bool = (def: boolean) =>
+  z
+    .enum(['true', 'false', '1', '0', 'yes', 'no'])
+    .default(def ? 'true' : 'false')
+    .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const list = z
+  .string()
+  .default('')
+  .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean));
+const optionalUrl = z.string().url().optional();
+
+const hostPort = /^[A-Za-z0-9.\-_[\]:]+:\d{1,5}$/;
+
+const schema = z.object({
+  LT_HTTP_HOST: z.string().default('127.0.0.1'),
+  LT_HTTP_PORT: port(8080),
+  LT_GRPC_HOST: z.string().default('127.0.0.1'),
+  LT_GRPC_PORT: port(50052),
+  LT_WORKER_HOST: z.string().default('127.0.0.1'),
+  LT_WORKER_PORT: port(50051),
+  LT_WORKERS: list.refine((l) => l.every((w) => hostPort.test(w)), 'must be comma-separated host:port entries'),
+  LT_DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional(),
+  LT_DATA_DIR: z.string().default('.lt-data'),
+  LT_PACS_URL: optionalUrl,
+  LT_PUBLIC_URL: optionalUrl,
+  LT_STABLE_SECONDS: z.coerce.number().min(0).max(86400).default(10),
+  LT_MAX_BODY_BYTES: int(8 * 1024 ** 3, 1),
+  LT_MAX_INSTANCE_BYTES: int(1024 ** 3, 1),
+  LT_MAX_CONCURRENT_STOW: int(8, 1, 1000),
+  LT_AUTH_BEARER_TOKENS: list,
+  LT_AUTH_BASIC_USERS: list.refine((l) => l.every((u) => u.includes(':')), 'entries must be user:password'),
+  LT_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  LT_MODELS_DIR: z.string().default('models'),
+  LT_EXECUTION_PROVIDER: z.enum(['auto', 'cuda', 'cpu']).default('auto'),
+  LT_WORKER_MAX_CONCURRENT: int(2, 1, 64),
+  LT_WORKER_MAX_SLICES: int(2000, 1),
+  LT_INFERENCE_DEADLINE_SECONDS: int(600, 1),
+  LT_POLL_MS: int(500, 10, 60000),
+  LT_JOB_LEASE_SECONDS: int(120, 5),
+  LT_KEY_SLICES: int(4, 1, 50),
+  LT_GRPC_AUTH_TOKENS: list,
+  LT_TLS_CERT: z.string().optional(),
+  LT_TLS_KEY: z.string().optional(),
+  LT_TLS_CA: z.string().optional(),
+  LT_TLS_REQUIRE_CLIENT_CERT: bool(false),
+  LT_PACS_AUTH: z.enum(['none', 'basic', 'bearer', 'oauth2']).default('none'),
+  LT_PACS_USERNAME: z.string().optional(),
+  LT_PACS_PASSWORD: z.string().optional(),
+  LT_PACS_TOKEN: z.string().optional(),
+  LT_PACS_OAUTH_TOKEN_URL: optionalUrl,
+  LT_PACS_OAUTH_CLIENT_ID: z.string().optional(),
+  LT_PACS_OAUTH_CLIENT_SECRET: z.string().optional(),
+  LT_PACS_OAUTH_SCOPE: z.string().optional(),
+  LT_PACS_CA: z.string().optional(),
+  LT_OUTPUT_DIR: z.string().optional(),
+});
+
+/** Keys that may hold secrets; each also accepts <KEY>_FILE. */
+const SECRET_KEYS = [
+  'LT_DATABASE_URL',
+  'LT_AUTH_BEARER_TOKENS',
+  'LT_AUTH_BASIC_USERS',
+  'LT_GRPC_AUTH_TOKENS',
+  'LT_PACS_PASSWORD',
+  'LT_PACS_TOKEN',
+  'LT_PACS_OAUTH_CLIENT_SECRET',
+] as const;
+
+type Raw = z.output<typeof schema>;
+
+/** The validated configuration, with derived paths. */
+export interface Config {
+  http: { host: string; port: number; publicUrl?: string };
+  grpc: { host: string; port: number; authTokens: string[] };
+  worker: { host: string; port: number; maxConcurrent: number; maxSlices: number; executionProvider: 'auto' | 'cuda' | 'cpu' };
+  workers: string[];
+  databaseUrl?: string;
+  dataDir: string;
+  spoolDir: string;
+  outputDir: string;
+  modelsDir: string;
+  pacs?: {
+    url: string;
+    auth: 'none' | 'basic' | 'bearer' | 'oauth2';
+    username?: string;
+    password?: string;
+    token?: string;
+    oauth?: { tokenUrl: string; clientId: string; clientSecret: string; scope?: string };
+    caFile?: string;
+  };
+  stableSeconds: number;
+  limits: { maxBodyBytes: number; maxInstanceBytes: number; maxConcurrentStow: number };
+  auth: { bearerTokens: string[]; basicUsers: string[] };
+  tls: { cert?: string; key?: string; ca?: string; requireClientCert: boolean };
+  logLevel: 'debug' | 'info' | 'warn' | 'error';
+  pipeline: { pollMs: number; leaseSeconds: number; inferenceDeadlineSeconds: number; keySlices: number };
+}
+
+/** Thrown when the configuration is invalid; lists every problem at once. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Reads, merges and validates the configuration. Pure apart from reading LT_CONFIG_FILE and *_FILE secrets. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const problems: string[] = [];
+  const merged: Record<string, string | undefined> = {};
+  if (env.LT_CONFIG_FILE) {
+    try {
+      const file = JSON.parse(readFileSync(env.LT_CONFIG_FILE, 'utf8')) as Record<string, unknown>;
+      for (const [k, v] of Object.entries(file)) {
+        if (!k.startsWith('LT_')) problems.push(`${env.LT_CONFIG_FILE}: unknown key ${k} (keys are the LT_* env names)`);
+        else merged[k] = Array.isArray(v) ? v.join(',') : String(v);
+      }
+    } catch (e) {
+      problems.push(`LT_CONFIG_FILE: cannot read ${env.LT_CONFIG_FILE}: ${(e as Error).message}`);
+    }
+  }
+  for (const [k, v] of Object.entries(env)) if (k.startsWith('LT_') && v !== undefined && v !== '') merged[k] = v;
+  for (const key of SECRET_KEYS) {
+    const file = merged[`${key}_FILE`];
+    if (!file) continue;
+    try {
+      merged[key] = readFileSync(file, 'utf8').trim();
+    } catch (e) {
+      problems.push(`${key}_FILE: cannot read ${file}: ${(e as Error).message}`);
+    }
+  }
+  const parsed = schema.safeParse(merged);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) problems.push(`${issue.path.join('.')}: ${issue.message}`);
+  }
+  if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
+  const c: Raw = parsed.data;
+  crossCheck(c, problems);
+  if (problems.length > 0) throw new ConfigError(problems);
+  const dataDir = path.resolve(c.LT_DATA_DIR);
+  return {
+    http: { host: c.LT_HTTP_HOST, port: c.LT_HTTP_PORT, publicUrl: c.LT_PUBLIC_URL },
+    grpc: { host: c.LT_GRPC_HOST, port: c.LT_GRPC_PORT, authTokens: c.LT_GRPC_AUTH_TOKENS },
+    worker: {
+      host: c.LT_WORKER_HOST,
+      port: c.LT_WORKER_PORT,
+      maxConcurrent: c.LT_WORKER_MAX_CONCURRENT,
+      maxSlices: c.LT_WORKER_MAX_SLICES,
+      executionProvider: c.LT_EXECUTION_PROVIDER,
+    },
+    workers: c.LT_WORKERS,
+    databaseUrl: c.LT_DATABASE_URL,
+    dataDir,
+    spoolDir: path.join(dataDir, 'spool'),
+    outputDir: path.resolve(c.LT_OUTPUT_DIR ?? path.join(dataDir, 'results')),
+    modelsDir: path.resolve(c.LT_MODELS_DIR),
+    pacs: c.LT_PACS_URL
+      ? {
+          url: c.LT_PACS_URL.replace(/\/+$/, ''),
+          auth: c.LT_PACS_AUTH,
+          username: c.LT_PACS_USERNAME,
+          password: c.LT_PACS_PASSWORD,
+          token: c.LT_PACS_TOKEN,
+          oauth:
+            c.LT_PACS_AUTH === 'oauth2'
+              ? {
+                  tokenUrl: c.LT_PACS_OAUTH_TOKEN_URL ?? '',
+                  clientId: c.LT_PACS_OAUTH_CLIENT_ID ?? '',
+                  clientSecret: c.LT_PACS_OAUTH_CLIENT_SECRET ?? '',
+                  scope: c.LT_PACS_OAUTH_SCOPE,
+                }
+              : undefined,
+          caFile: c.LT_PACS_CA,
+        }
+      : undefined,
+    stableSeconds: c.LT_STABLE_SECONDS,
+    limits: { maxBodyBytes: c.LT_MAX_BODY_BYTES, maxInstanceBytes: c.LT_MAX_INSTANCE_BYTES, maxConcurrentStow: c.LT_MAX_CONCURRENT_STOW },
+    auth: { bearerTokens: c.LT_AUTH_BEARER_TOKENS, basicUsers: c.LT_AUTH_BASIC_USERS },
+    tls: { cert: c.LT_TLS_CERT, key: c.LT_TLS_KEY, ca: c.LT_TLS_CA, requireClientCert: c.LT_TLS_REQUIRE_CLIENT_CERT },
+    logLevel: c.LT_LOG_LEVEL,
+    pipeline: {
+      pollMs: c.LT_POLL_MS,
+      leaseSeconds: c.LT_JOB_LEASE_SECONDS,
+      inferenceDeadlineSeconds: c.LT_INFERENCE_DEADLINE_SECONDS,
+      keySlices: c.LT_KEY_SLICES,
+    },
+  };
+}
+
+/** Rules that involve more than one key. */
+function crossCheck(c: Raw, problems: string[]): void {
+  if (c.LT_PACS_AUTH !== 'none' && !c.LT_PACS_URL) problems.push('LT_PACS_AUTH is set but LT_PACS_URL is not');
+  if (c.LT_PACS_AUTH === 'basic' && (!c.LT_PACS_USERNAME || !c.LT_PACS_PASSWORD))
+    problems.push('LT_PACS_AUTH=basic needs LT_PACS_USERNAME and LT_PACS_PASSWORD');
+  if (c.LT_PACS_AUTH === 'bearer' && !c.LT_PACS_TOKEN) problems.push('LT_PACS_AUTH=bearer needs LT_PACS_TOKEN');
+  if (c.LT_PACS_AUTH === 'oauth2' && (!c.LT_PACS_OAUTH_TOKEN_URL || !c.LT_PACS_OAUTH_CLIENT_ID || !c.LT_PACS_OAUTH_CLIENT_SECRET))
+    problems.push('LT_PACS_AUTH=oauth2 needs LT_PACS_OAUTH_TOKEN_URL, LT_PACS_OAUTH_CLIENT_ID and LT_PACS_OAUTH_CLIENT_SECRET');
+  if (Boolean(c.LT_TLS_CERT) !== Boolean(c.LT_TLS_KEY)) problems.push('LT_TLS_CERT and LT_TLS_KEY must be given together');
+  if (c.LT_TLS_REQUIRE_CLIENT_CERT && !c.LT_TLS_CA) problems.push('LT_TLS_REQUIRE_CLIENT_CERT needs LT_TLS_CA');
+  if (c.LT_MAX_INSTANCE_BYTES > c.LT_MAX_BODY_BYTES) problems.push('LT_MAX_INSTANCE_BYTES must not exceed LT_MAX_BODY_BYTES');
+}

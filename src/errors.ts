@@ -1,0 +1,66 @@
+import { status as GrpcStatus } from '@grpc/grpc-js';
+
+/** DICOM failure/warning reasons used in STOW-RS responses (PS3.18 10.5.3, PS3.4 Annex GG status codes). */
+export const DicomReason = {
+  ProcessingFailure: 0x0110,
+  OutOfResources: 0xa700,
+  DataSetDoesNotMatchSopClass: 0xa900,
+  StudyUidMismatch: 0xa901,
+  CannotUnderstand: 0xc000,
+  CoercionOfDataElements: 0xb000,
+  DataSetDoesNotMatchSopClassWarning: 0xb007,
+  DuplicateDifferentContent: 0xb00e,
+} as const;
+
+/** Our one error type: carries the HTTP status, the gRPC code and, where it applies, the DICOM reason. */
+export class LtError extends Error {
+  constructor(
+    message: string,
+    readonly httpStatus: number,
+    readonly grpcCode: GrpcStatus,
+    readonly dicomReason?: number,
+    readonly details?: Record<string, unknown>,
+  ) {
+    super(message);
+    this.name = 'LtError';
+  }
+
+  static invalid(message: string, dicomReason?: number, details?: Record<string, unknown>): LtError {
+    return new LtError(message, 400, GrpcStatus.INVALID_ARGUMENT, dicomReason, details);
+  }
+  static notFound(message: string): LtError {
+    return new LtError(message, 404, GrpcStatus.NOT_FOUND);
+  }
+  static conflict(message: string, dicomReason?: number): LtError {
+    return new LtError(message, 409, GrpcStatus.FAILED_PRECONDITION, dicomReason);
+  }
+  static unsupportedMedia(message: string): LtError {
+    return new LtError(message, 415, GrpcStatus.INVALID_ARGUMENT, DicomReason.CannotUnderstand);
+  }
+  static tooLarge(message: string): LtError {
+    return new LtError(message, 413, GrpcStatus.RESOURCE_EXHAUSTED, DicomReason.OutOfResources);
+  }
+  static busy(message: string): LtError {
+    return new LtError(message, 503, GrpcStatus.RESOURCE_EXHAUSTED, DicomReason.OutOfResources);
+  }
+  static unavailable(message: string): LtError {
+    return new LtError(message, 503, GrpcStatus.UNAVAILABLE, DicomReason.ProcessingFailure);
+  }
+  static unauthenticated(message = 'authentication required'): LtError {
+    return new LtError(message, 401, GrpcStatus.UNAUTHENTICATED);
+  }
+  static internal(message: string): LtError {
+    return new LtError(message, 500, GrpcStatus.INTERNAL, DicomReason.ProcessingFailure);
+  }
+  static deadline(message: string): LtError {
+    return new LtError(message, 504, GrpcStatus.DEADLINE_EXCEEDED);
+  }
+}
+
+/** Narrows anything thrown to an LtError; unknown errors become INTERNAL (their message kept for the log only). */
+export function asLtError(e: unknown): LtError {
+  if (e instanceof LtError) return e;
+  const err = e as NodeJS.ErrnoException;
+  if (err?.code === 'ENOSPC' || err?.code === 'EDQUOT') return LtError.busy('storage full');
+  return LtError.internal('internal error');
+}

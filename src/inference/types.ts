@@ -1,0 +1,65 @@
+/** A coded concept as a (value, scheme, meaning) triple (PS3.3 8.8 Code Sequence Macro). */
+export interface Code {
+  value: string;
+  scheme: string;
+  meaning: string;
+}
+
+/** A model the worker ran, as identified in results (IHE AI Results: algorithm name and version). */
+export interface ModelIdentity {
+  role: 'slice' | 'patient';
+  name: string;
+  version: string;
+  sha256: string;
+}
+
+/** What the slice model says about one slice of the volume (index matches HuVolume order). */
+export interface SliceResult {
+  index: number;
+  lesionProbability: number;
+  /** Softmax over the manifest's classes, same order as Analysis.classes. */
+  classProbabilities: number[];
+  /** Sigmoid per lesion type, same order as Analysis.lesionTypes. */
+  lesionTypeProbabilities: number[];
+  /**
+   * Compact weakly-supervised lesion-location map over the slice's lung crop: values 0..255 (uint8),
+   * mapWidth x mapHeight, row-major. cropBox says where the map lies in the full slice (pixels).
+   */
+  lesionMap: Uint8Array;
+  mapWidth: number;
+  mapHeight: number;
+  cropBox: { x: number; y: number; width: number; height: number };
+}
+
+/** A class or lesion type as the model manifest declares it. */
+export interface LabelInfo {
+  label: string;
+  display: string;
+  code: Code | null;
+}
+
+/** The patient-level assessment over all slices. */
+export interface PatientResult {
+  classProbabilities: number[];
+  /** The label of the most likely class. */
+  label: string;
+  /** Probability of the manifest's positive class. */
+  positiveProbability: number;
+  /** The operating threshold on positiveProbability (chosen on validation for sensitivity >= 0.90). */
+  threshold: number;
+  /** 'positive' when positiveProbability >= threshold. */
+  decision: 'positive' | 'negative';
+}
+
+/** Everything the results stage needs from inference. */
+export interface Analysis {
+  classes: LabelInfo[];
+  positiveClass: string;
+  lesionTypes: LabelInfo[];
+  slices: SliceResult[];
+  patient: PatientResult;
+  sliceLesionThreshold: number;
+  models: ModelIdentity[];
+  executionProvider: string;
+  timingsMs: Record<string, number>;
+}

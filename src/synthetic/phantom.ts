@@ -1,0 +1,207 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { writePart10, SopClass, TransferSyntax, type NaturalDataset } from '../dicom/dcmjs';
+import { derivedUid } from '../dicom/uid';
+
+/** A ground-glass or consolidation blob placed in one lung (centre in voxel units, radius in mm). */
+export interface Lesion {
+  x: number;
+  y: number;
+  z: number;
+  radiusMm: number;
+  hu: number;
+}
+
+/** Parameters of a synthetic chest CT: a body, two lungs, a spine and optional lesions. */
+export interface PhantomOptions {
+  size?: number;
+  slices?: number;
+  pixelSpacing?: number;
+  sliceSpacing?: number;
+  lesions?: Lesion[];
+  /** Seed for the per-study UIDs, so two phantoms with the same seed are the same study. */
+  seed?: string;
+  noise?: number;
+}
+
+/** A HU volume in z-major order (slice, row, column). */
+export interface PhantomVolume {
+  size: number;
+  slices: number;
+  pixelSpacing: number;
+  sliceSpacing: number;
+  hu: Int16Array;
+}
+
+/** Deterministic pseudo-random numbers (mulberry32) so phantoms are reproducible. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Default lesions: two ground-glass blobs in the right lung and a denser one in the left, mid-chest. */
+export function defaultLesions(size: number, slices: number): Lesion[] {
+  return [
+    { x: size * 0.3, y: size * 0.45, z: slices * 0.5, radiusMm: 18, hu: -450 },
+    { x: size * 0.33, y: size * 0.6, z: slices * 0.6, radiusMm: 12, hu: -500 },
+    { x: size * 0.7, y: size * 0.5, z: slices * 0.45, radiusMm: 14, hu: -150 },
+  ];
+}
+
+/** Builds the HU volume of a chest phantom. Pure and deterministic. */
+export function chestPhantom(opts: PhantomOptions = {}): PhantomVolume {
+  const size = opts.size ?? 256;
+  const slices = opts.slices ?? 64;
+  const pixelSpacing = opts.pixelSpacing ?? 350 / size;
+  const sliceSpacing = opts.sliceSpacing ?? 2.5;
+  const lesions = opts.lesions ?? defaultLesions(size, slices);
+  const noise = opts.noise ?? 12;
+  const rand = rng(size * 7919 + slices);
+  const hu = new Int16Array(size * size * slices);
+  const c = size / 2;
+  for (let z = 0; z < slices; z++) {
+    // Lungs taper towards apex and base.
+    const zt = z / Math.max(1, slices - 1);
+    const lungScale = 0.55 + 0.45 * Math.sin(Math.PI * Math.min(1, Math.max(0, zt * 1.1 - 0.05)));
+    for (let y = 0; y < size; y++) {
+      for (let x = 0; x < size; x++) {
+        const bx = (x - c) / (size * 0.42);
+        const by = (y - c) / (size * 0.3);
+        let v = -1000;
+        if (bx * bx + by * by <= 1) {
+          v = 40;
+          for (const side of [-1, 1]) {
+            const lx = (x - (c + side * size * 0.19)) / (size * 0.14 * lungScale);
+            const ly = (y - (c - size * 0.02)) / (size * 0.22 * lungScale);
+            if (lx * lx + ly * ly <= 1) v = -850;
+          }
+          const sx = (x - c) / (size * 0.05);
+          const sy = (y - (c + size * 0.22)) / (size * 0.05);
+          if (sx * sx + sy * sy <= 1) v = 700;
+          if (v === -850) {
+            for (const l of lesions) {
+              const d2 =
+                ((x - l.x) * pixelSpacing) ** 2 + ((y - l.y) * pixelSpacing) ** 2 + ((z - l.z) * sliceSpacing) ** 2;
+              const w = Math.exp(-d2 / (2 * (l.radiusMm / 1.5) ** 2));
+              if (w > 0.05) v = Math.max(v, Math.round(-850 + (l.hu + 850) * Math.min(1, w * 1.3)));
+            }
+          }
+        }
+        hu[(z * size + y) * size + x] = Math.round(v + (rand() - 0.5) * 2 * noise);
+      }
+    }
+  }
+  return { size, slices, pixelSpacing, sliceSpacing, hu };
+}
+
+/** How to write a phantom as a DICOM CT series. */
+export interface SeriesOptions {
+  studyUid?: string;
+  seriesUid?: string;
+  seriesNumber?: number;
+  seriesDescription?: string;
+  convolutionKernel?: string;
+  patientName?: string;
+  patientId?: string;
+  transferSyntax?: string;
+  /** Overrides or extra attributes for every slice (e.g. ImageType for a localizer). */
+  extra?: NaturalDataset;
+  seed?: string;
+}
+
+/** One written instance. */
+export interface WrittenInstance {
+  sopInstanceUid: string;
+  bytes: Buffer;
+}
+
+/**
+ * Encodes a phantom as CT Image Storage instances (one per slice, uncompressed, stored value = HU + 1024 with
+ * RescaleIntercept -1024, like most scanners). Returns Part 10 bytes per slice.
+ */
+export function phantomSeries(vol: PhantomVolume, opts: SeriesOptions = {}): WrittenInstance[] {
+  const seed = opts.seed ?? 'phantom';
+  const studyUid = opts.studyUid ?? derivedUid(seed, 'study');
+  const seriesUid = opts.seriesUid ?? derivedUid(seed, studyUid, 'series', String(opts.seriesNumber ?? 2));
+  const frameOfReference = derivedUid(seed, studyUid, 'for');
+  const { size, slices } = vol;
+  const out: WrittenInstance[] = [];
+  for (let z = 0; z < slices; z++) {
+    const sopInstanceUid = derivedUid(seriesUid, 'slice', String(z));
+    const px = new Uint16Array(size * size);
+    const base = z * size * size;
+    for (let i = 0; i < px.length; i++) px[i] = Math.max(0, vol.hu[base + i] + 1024);
+    const zPos = -z * vol.sliceSpacing;
+    const ds: NaturalDataset = {
+      SpecificCharacterSet: 'ISO_IR 192',
+      ImageType: ['ORIGINAL', 'PRIMARY', 'AXIAL'],
+      SOPClassUID: SopClass.CtImage,
+      SOPInstanceUID: sopInstanceUid,
+      StudyDate: '20260101',
+      SeriesDate: '20260101',
+      StudyTime: '120000',
+      AccessionNumber: 'SYN0001',
+      Modality: 'CT',
+      Manufacturer: 'lung-triage synthetic phantom',
+      ReferringPhysicianName: '',
+      StudyDescription: 'CT CHEST',
+      SeriesDescription: opts.seriesDescription ?? 'Lung 1.0',
+      PatientName: opts.patientName ?? 'PHANTOM^CHEST',
+      PatientID: opts.patientId ?? 'PHANTOM-001',
+      PatientBirthDate: '',
+      PatientSex: 'O',
+      BodyPartExamined: 'CHEST',
+      SliceThickness: vol.sliceSpacing,
+      KVP: 120,
+      ConvolutionKernel: opts.convolutionKernel ?? 'LUNG',
+      PatientPosition: 'HFS',
+      StudyInstanceUID: studyUid,
+      SeriesInstanceUID: seriesUid,
+      StudyID: '1',
+      SeriesNumber: opts.seriesNumber ?? 2,
+      InstanceNumber: z + 1,
+      AcquisitionNumber: 1,
+      PatientOrientation: '',
+      ImagePositionPatient: [-(size / 2) * vol.pixelSpacing, -(size / 2) * vol.pixelSpacing, zPos],
+      ImageOrientationPatient: [1, 0, 0, 0, 1, 0],
+      FrameOfReferenceUID: frameOfReference,
+      PositionReferenceIndicator: '',
+      SliceLocation: zPos,
+      SamplesPerPixel: 1,
+      PhotometricInterpretation: 'MONOCHROME2',
+      Rows: size,
+      Columns: size,
+      PixelSpacing: [vol.pixelSpacing, vol.pixelSpacing],
+      BitsAllocated: 16,
+      BitsStored: 12,
+      HighBit: 11,
+      PixelRepresentation: 0,
+      WindowCenter: -600,
+      WindowWidth: 1500,
+      RescaleIntercept: -1024,
+      RescaleSlope: 1,
+      RescaleType: 'HU',
+      PixelData: [px.buffer],
+      _vrMap: { PixelData: 'OW' },
+      ...opts.extra,
+    };
+    out.push({ sopInstanceUid, bytes: writePart10(ds, opts.transferSyntax ?? TransferSyntax.ExplicitLittle) });
+  }
+  return out;
+}
+
+/** Writes a phantom series to a folder as <n>.dcm files; returns the file paths. */
+export function writePhantomSeries(dir: string, vol: PhantomVolume, opts: SeriesOptions = {}): string[] {
+  mkdirSync(dir, { recursive: true });
+  return phantomSeries(vol, opts).map((inst, i) => {
+    const file = path.join(dir, `${String(i).padStart(4, '0')}.dcm`);
+    writeFileSync(file, inst.bytes);
+    return file;
+  });
+}
