@@ -41,7 +41,7 @@ export async function testDatabase(): Promise<{ db: Database; url: string; dataD
     url,
     dataDir,
     cleanup: async () => {
-      await db.close();
+      if (db.dataSource.isInitialized) await db.close();
       await drop();
       rmSync(dataDir, { recursive: true, force: true });
     },

@@ -1,0 +1,91 @@
+#!/usr/bin/env node
+import { ConfigError, loadConfig, type Config } from './config';
+import { openDatabase } from './db/database';
+import { verifyAuditChain } from './audit/audit-log';
+import { startGateway } from './gateway';
+import { configureLogger, log } from './logger';
+
+const USAGE = `usage: lung-triage <command>
+
+commands:
+  gateway                     DICOMweb listener, pipeline, TriageService gRPC, /healthz /readyz /metrics
+  worker                      gRPC inference worker
+  migrate                     apply database migrations
+  analyze <folder|zip> --out <folder> [--json]
+                              the whole pipeline on local DICOM files, no PACS needed
+  demo                        everything on one machine with embedded defaults, on a bundled study
+  audit verify                check the audit trail's hash chain
+
+Configuration: LT_* environment variables (and LT_CONFIG_FILE); see README.md.`;
+
+/** Runs until SIGINT/SIGTERM, then calls close. */
+function untilSignal(close: () => Promise<void>): Promise<void> {
+  return new Promise((resolve) => {
+    const stop = (sig: string) => {
+      log.info('stopping', { signal: sig });
+      close().then(resolve, (e: unknown) => {
+        log.error('shutdown failed', { err: e });
+        process.exitCode = 1;
+        resolve();
+      });
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+  });
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
+    process.stdout.write(USAGE + '\n');
+    return cmd ? 0 : 2;
+  }
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`${e.message}\n`);
+      return 2;
+    }
+    throw e;
+  }
+  configureLogger({ level: config.logLevel });
+  switch (cmd) {
+    case 'gateway': {
+      const gw = await startGateway(config);
+      await untilSignal(() => gw.close());
+      return 0;
+    }
+    case 'migrate': {
+      const db = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, migrate: true });
+      await db.close();
+      process.stdout.write('migrations applied\n');
+      return 0;
+    }
+    case 'audit': {
+      if (rest[0] !== 'verify') break;
+      const db = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, migrate: false });
+      try {
+        const v = await verifyAuditChain(db.dataSource);
+        if (v.ok) process.stdout.write(`audit chain OK: ${v.rows} rows, head ${v.headHash}\n`);
+        else process.stdout.write(`audit chain BROKEN at row ${v.firstBadId}: ${v.problem} (${v.rows} rows verified before it)\n`);
+        return v.ok ? 0 : 1;
+      } finally {
+        await db.close();
+      }
+    }
+  }
+  process.stderr.write(`unknown command: ${argv.join(' ')}\n\n${USAGE}\n`);
+  return 2;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    log.error('fatal', { err: e });
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,279 @@
+import { closeSync, openSync, readSync, fstatSync, readFileSync } from 'node:fs';
+import { DicomMessage, DicomMetaDictionary, TransferSyntax, type NaturalDataset } from '../dicom/dcmjs';
+import { isValidUid } from '../dicom/uid';
+import { DicomReason, LtError } from '../errors';
+
+/** The identifying attributes of a received instance, read from its header. */
+export interface InstanceInfo {
+  sopClassUid: string;
+  sopInstanceUid: string;
+  studyUid: string;
+  seriesUid: string;
+  transferSyntaxUid: string;
+  modality?: string;
+  /** Byte offset of the top-level Pixel Data element, if any (header parsing stops there). */
+  pixelDataOffset?: number;
+}
+
+const cannotUnderstand = (msg: string) => LtError.invalid(msg, DicomReason.CannotUnderstand);
+
+/** Random access to bytes: a file through a window cache, or a buffer. */
+export interface ByteSource {
+  readonly size: number;
+  read(offset: number, length: number): Buffer;
+}
+
+/** A buffer as a ByteSource (for tests and fuzzing). */
+export function bufferBytes(buf: Buffer): ByteSource {
+  return {
+    size: buf.length,
+    read(offset, length) {
+      if (offset + length > buf.length) throw new RangeError('past end');
+      return buf.subarray(offset, offset + length);
+    },
+  };
+}
+
+/** A file through a small window cache, so walking a large instance reads only its element headers. */
+class FileBytes implements ByteSource {
+  private window = Buffer.alloc(0);
+  private windowStart = 0;
+  constructor(
+    private readonly fd: number,
+    readonly size: number,
+  ) {}
+
+  read(offset: number, length: number): Buffer {
+    if (offset + length > this.size) throw new RangeError('past end');
+    if (offset >= this.windowStart && offset + length <= this.windowStart + this.window.length)
+      return this.window.subarray(offset - this.windowStart, offset - this.windowStart + length);
+    const size = Math.min(Math.max(length, 64 * 1024), this.size - offset);
+    const buf = Buffer.alloc(size);
+    readSync(this.fd, buf, 0, size, offset);
+    this.window = buf;
+    this.windowStart = offset;
+    return buf.subarray(0, length);
+  }
+}
+
+// Explicit-VR VRs with a 2-byte reserved field and a 4-byte length (PS3.5 7.1.2).
+const LONG_VRS = new Set(['OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'SQ', 'SV', 'UC', 'UN', 'UR', 'UT', 'UV']);
+const UNDEFINED = 0xffffffff;
+const MAX_DEPTH = 32;
+const MAX_ELEMENTS = 2_000_000;
+
+interface Syntax {
+  explicit: boolean;
+  little: boolean;
+}
+
+function tagName(group: number, element: number): string {
+  return `(${group.toString(16).padStart(4, '0').toUpperCase()},${element.toString(16).padStart(4, '0').toUpperCase()})`;
+}
+
+/**
+ * Walks a Part 10 file's element structure without reading values: proves every element's declared length fits
+ * the file (so truncation is found and named), and finds the transfer syntax and the Pixel Data offset.
+ * Deflated data sets are checked by inflating them in {@link readInstanceInfo} instead.
+ */
+export function walkPart10(bytes: ByteSource): { transferSyntaxUid: string; metaEnd: number; pixelDataOffset?: number } {
+  if (bytes.size < 132 || bytes.read(128, 4).toString('latin1') !== 'DICM')
+    throw cannotUnderstand('not a DICOM Part 10 file (no "DICM" prefix at byte 128)');
+  // File meta information: always explicit VR little endian (PS3.10 7.1).
+  let offset = 132;
+  let transferSyntaxUid: string | undefined;
+  while (offset + 8 <= bytes.size) {
+    const head = bytes.read(offset, 8);
+    const group = head.readUInt16LE(0);
+    if (group !== 0x0002) break;
+    const element = head.readUInt16LE(2);
+    const vr = head.toString('latin1', 4, 6);
+    let len: number;
+    let valueStart: number;
+    if (LONG_VRS.has(vr)) {
+      if (offset + 12 > bytes.size) throw cannotUnderstand('file meta information is truncated');
+      len = bytes.read(offset + 8, 4).readUInt32LE(0);
+      valueStart = offset + 12;
+    } else {
+      len = head.readUInt16LE(6);
+      valueStart = offset + 8;
+    }
+    if (len === UNDEFINED || valueStart + len > bytes.size) throw cannotUnderstand(`file meta element ${tagName(group, element)} is truncated`);
+    if (element === 0x0010) transferSyntaxUid = bytes.read(valueStart, len).toString('latin1').replace(/[\0 ]+$/, '');
+    offset = valueStart + len;
+  }
+  if (!transferSyntaxUid) throw cannotUnderstand('file meta information has no Transfer Syntax UID (0002,0010)');
+  const metaEnd = offset;
+  if (transferSyntaxUid === TransferSyntax.DeflatedExplicitLittle) return { transferSyntaxUid, metaEnd };
+  const syntax: Syntax = {
+    explicit: transferSyntaxUid !== TransferSyntax.ImplicitLittle,
+    little: transferSyntaxUid !== TransferSyntax.ExplicitBig,
+  };
+  const state = { elements: 0 };
+  let pixelDataOffset: number | undefined;
+  const end = walkDataset(bytes, offset, bytes.size, syntax, 0, state, (g, e, at) => {
+    if (g === 0x7fe0 && e === 0x0010) pixelDataOffset = at;
+  });
+  if (end !== bytes.size) throw cannotUnderstand(`data set ends at byte ${end} but the file has ${bytes.size}`);
+  return { transferSyntaxUid, metaEnd, pixelDataOffset };
+}
+
+/** Walks elements from offset until limit (or an item delimiter when inItem); returns where it stopped. */
+function walkDataset(
+  bytes: ByteSource,
+  start: number,
+  limit: number,
+  syntax: Syntax,
+  depth: number,
+  state: { elements: number },
+  onTopLevel?: (group: number, element: number, offset: number) => void,
+  inUndefinedItem = false,
+): number {
+  if (depth > MAX_DEPTH) throw cannotUnderstand('sequences nested too deeply');
+  let offset = start;
+  while (offset < limit) {
+    if (++state.elements > MAX_ELEMENTS) throw cannotUnderstand('too many data elements');
+    if (offset + 8 > limit) throw cannotUnderstand(`truncated data element header at byte ${offset}`);
+    const head = bytes.read(offset, 8);
+    const group = syntax.little ? head.readUInt16LE(0) : head.readUInt16BE(0);
+    const element = syntax.little ? head.readUInt16LE(2) : head.readUInt16BE(2);
+    // Delimiters are always implicit little/big endian with a 4-byte length (PS3.5 7.5).
+    if (group === 0xfffe) {
+      if (element === 0xe00d && inUndefinedItem) return offset + 8;
+      throw cannotUnderstand(`unexpected delimiter ${tagName(group, element)} at byte ${offset}`);
+    }
+    let len: number;
+    let valueStart: number;
+    let vr = '';
+    if (syntax.explicit) {
+      vr = head.toString('latin1', 4, 6);
+      if (!/^[A-Z]{2}$/.test(vr)) throw cannotUnderstand(`invalid VR at element ${tagName(group, element)}`);
+      if (LONG_VRS.has(vr)) {
+        if (offset + 12 > limit) throw cannotUnderstand(`truncated data element ${tagName(group, element)}`);
+        const l = bytes.read(offset + 8, 4);
+        len = syntax.little ? l.readUInt32LE(0) : l.readUInt32BE(0);
+        valueStart = offset + 12;
+      } else {
+        len = syntax.little ? head.readUInt16LE(6) : head.readUInt16BE(6);
+        valueStart = offset + 8;
+      }
+    } else {
+      len = head.readUInt32LE(4);
+      valueStart = offset + 8;
+    }
+    if (depth === 0) onTopLevel?.(group, element, offset);
+    if (len === UNDEFINED) {
+      // Sequences, encapsulated pixel data and UN of undefined length: a run of items up to the sequence delimiter.
+      offset = walkItems(bytes, valueStart, limit, syntax, depth, state, group, element);
+    } else {
+      if (valueStart + len > limit)
+        throw cannotUnderstand(`element ${tagName(group, element)} declares ${len} bytes but only ${Math.max(0, limit - valueStart)} remain (truncated)`);
+      // Implicit VR sequences of defined length are skipped by length: safe, as the length was checked.
+      if (vr === 'SQ') walkItems(bytes, valueStart, valueStart + len, syntax, depth, state, group, element, true);
+      offset = valueStart + len;
+    }
+  }
+  return offset;
+}
+
+function walkItems(
+  bytes: ByteSource,
+  start: number,
+  limit: number,
+  syntax: Syntax,
+  depth: number,
+  state: { elements: number },
+  group: number,
+  element: number,
+  definedLength = false,
+): number {
+  let offset = start;
+  const isPixelData = group === 0x7fe0 && element === 0x0010;
+  while (offset < limit) {
+    if (offset + 8 > limit) throw cannotUnderstand(`truncated item in ${tagName(group, element)}`);
+    const head = bytes.read(offset, 8);
+    const g = syntax.little ? head.readUInt16LE(0) : head.readUInt16BE(0);
+    const e = syntax.little ? head.readUInt16LE(2) : head.readUInt16BE(2);
+    const len = syntax.little ? head.readUInt32LE(4) : head.readUInt32BE(4);
+    if (g !== 0xfffe) throw cannotUnderstand(`expected an item in ${tagName(group, element)} at byte ${offset}`);
+    if (e === 0xe0dd) {
+      if (definedLength) throw cannotUnderstand(`sequence delimiter inside defined-length ${tagName(group, element)}`);
+      return offset + 8;
+    }
+    if (e !== 0xe000) throw cannotUnderstand(`unexpected ${tagName(g, e)} in ${tagName(group, element)}`);
+    if (len === UNDEFINED) {
+      if (isPixelData) throw cannotUnderstand('encapsulated pixel data fragment of undefined length');
+      offset = walkDataset(bytes, offset + 8, limit, syntax, depth + 1, state, undefined, true);
+    } else {
+      if (offset + 8 + len > limit)
+        throw cannotUnderstand(`${isPixelData ? 'pixel data fragment' : 'item'} in ${tagName(group, element)} declares ${len} bytes past the end (truncated)`);
+      if (!isPixelData) walkDataset(bytes, offset + 8, offset + 8 + len, syntax, depth + 1, state);
+      offset += 8 + len;
+    }
+  }
+  if (definedLength) return offset;
+  throw cannotUnderstand(`${tagName(group, element)} has no sequence delimiter (truncated)`);
+}
+
+function str(ds: NaturalDataset, key: string): string | undefined {
+  const v = ds[key];
+  const s = Array.isArray(v) ? v[0] : v;
+  return typeof s === 'string' ? s.replace(/[\0 ]+$/, '') : undefined;
+}
+
+/**
+ * Checks a received Part 10 file on disk and reads the attributes that identify it. Throws LtError with the DICOM
+ * failure reason: 0xC000 when it is not understood (not DICOM, truncated, corrupt), 0xA900 when required
+ * identifying attributes are missing or malformed.
+ */
+export function readInstanceInfo(file: string): InstanceInfo {
+  const fd = openSync(file, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    const bytes = new FileBytes(fd, size);
+    let walked: ReturnType<typeof walkPart10>;
+    try {
+      walked = walkPart10(bytes);
+    } catch (e) {
+      if (e instanceof LtError) throw e;
+      throw cannotUnderstand('DICOM structure could not be read');
+    }
+    // Parse only the header (everything before Pixel Data); deflated files must be inflated whole.
+    const deflated = walked.transferSyntaxUid === TransferSyntax.DeflatedExplicitLittle;
+    const headerBytes = deflated ? readFileSync(file) : bytes.read(0, walked.pixelDataOffset ?? size);
+    let meta: NaturalDataset;
+    let ds: NaturalDataset;
+    try {
+      const ab = headerBytes.buffer.slice(headerBytes.byteOffset, headerBytes.byteOffset + headerBytes.byteLength) as ArrayBuffer;
+      const dict = DicomMessage.readFile(ab, deflated ? { untilTag: '7FE00010', includeUntilTagValue: false } : {});
+      meta = DicomMetaDictionary.naturalizeDataset(dict.meta);
+      ds = DicomMetaDictionary.naturalizeDataset(dict.dict);
+    } catch (e) {
+      throw cannotUnderstand(`DICOM header could not be parsed: ${(e as Error).message.slice(0, 200)}`);
+    }
+    const info = {
+      sopClassUid: str(ds, 'SOPClassUID'),
+      sopInstanceUid: str(ds, 'SOPInstanceUID'),
+      studyUid: str(ds, 'StudyInstanceUID'),
+      seriesUid: str(ds, 'SeriesInstanceUID'),
+    };
+    for (const [name, value] of Object.entries(info)) {
+      if (value === undefined || value === '') throw LtError.invalid(`${name} is missing`, DicomReason.DataSetDoesNotMatchSopClass);
+      if (!isValidUid(value)) throw LtError.invalid(`${name} is not a valid UID (PS3.5 9.1)`, DicomReason.DataSetDoesNotMatchSopClass);
+    }
+    const metaSop = str(meta, 'MediaStorageSOPInstanceUID');
+    if (metaSop && metaSop !== info.sopInstanceUid)
+      throw LtError.invalid('MediaStorageSOPInstanceUID differs from SOPInstanceUID', DicomReason.DataSetDoesNotMatchSopClass);
+    return {
+      sopClassUid: info.sopClassUid!,
+      sopInstanceUid: info.sopInstanceUid!,
+      studyUid: info.studyUid!,
+      seriesUid: info.seriesUid!,
+      transferSyntaxUid: walked.transferSyntaxUid,
+      modality: str(ds, 'Modality'),
+      pixelDataOffset: walked.pixelDataOffset,
+    };
+  } finally {
+    closeSync(fd);
+  }
+}

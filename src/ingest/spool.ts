@@ -1,0 +1,97 @@
+import { createHash, randomBytes, type Hash } from 'node:crypto';
+import { constants, promises as fs } from 'node:fs';
+import path from 'node:path';
+import { isValidUid } from '../dicom/uid';
+import { LtError } from '../errors';
+
+/** A part being received: written to a temp file, hashed on the way, fsynced before anyone relies on it. */
+export class IncomingFile {
+  size = 0;
+  private readonly hash: Hash = createHash('sha256');
+  private constructor(
+    readonly path: string,
+    private readonly fh: fs.FileHandle,
+  ) {}
+
+  /** Creates a fresh temp file in dir (exclusive create, so two parts never share one). */
+  static async create(dir: string): Promise<IncomingFile> {
+    const p = path.join(dir, `${Date.now()}-${randomBytes(8).toString('hex')}.part`);
+    return new IncomingFile(p, await fs.open(p, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o640));
+  }
+
+  /** Appends bytes (awaiting the write is what gives the request stream its back-pressure). */
+  async write(data: Buffer): Promise<void> {
+    this.hash.update(data);
+    this.size += data.length;
+    await this.fh.write(data);
+  }
+
+  /** Flushes to stable storage and closes; returns the content hash. */
+  async finish(): Promise<string> {
+    await this.fh.sync();
+    await this.fh.close();
+    return this.hash.digest('hex');
+  }
+
+  /** Closes (if open) and removes the temp file. */
+  async discard(): Promise<void> {
+    await this.fh.close().catch(() => undefined);
+    await fs.rm(this.path, { force: true });
+  }
+}
+
+/**
+ * The spool: received instances on local disk, one folder per study, file names content-addressed
+ * (<SOPInstanceUID>.<sha256 prefix>.dcm) so a re-sent instance never overwrites different bytes.
+ */
+export class Spool {
+  readonly incomingDir: string;
+  constructor(readonly root: string) {
+    this.incomingDir = path.join(root, '.incoming');
+  }
+
+  /** Creates the folders and removes temp files left by a crash (they were never acknowledged). */
+  async init(): Promise<number> {
+    await fs.mkdir(this.incomingDir, { recursive: true });
+    const leftovers = await fs.readdir(this.incomingDir);
+    await Promise.all(leftovers.map((f) => fs.rm(path.join(this.incomingDir, f), { force: true })));
+    return leftovers.length;
+  }
+
+  /** Starts receiving a part. */
+  incoming(): Promise<IncomingFile> {
+    return IncomingFile.create(this.incomingDir);
+  }
+
+  /** Where an instance with this content lives. UIDs are validated first: they become path components. */
+  instancePath(studyUid: string, sopInstanceUid: string, sha256: string): string {
+    if (!isValidUid(studyUid) || !isValidUid(sopInstanceUid)) throw LtError.invalid('invalid UID used as a path component');
+    return path.join(this.root, studyUid, `${sopInstanceUid}.${sha256.slice(0, 16)}.dcm`);
+  }
+
+  /** Moves a finished temp file into place atomically and makes the rename itself durable (directory fsync). */
+  async commit(tmpPath: string, finalPath: string): Promise<void> {
+    const dir = path.dirname(finalPath);
+    await fs.mkdir(dir, { recursive: true });
+    await fs.rename(tmpPath, finalPath);
+    const dh = await fs.open(dir, 'r');
+    try {
+      await dh.sync();
+    } finally {
+      await dh.close();
+    }
+  }
+
+  /** True when a small file can be created and synced in the spool (for /readyz). */
+  async writable(): Promise<boolean> {
+    try {
+      const f = await this.incoming();
+      await f.write(Buffer.from('ok'));
+      await f.finish();
+      await fs.rm(f.path, { force: true });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}

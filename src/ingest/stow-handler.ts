@@ -1,0 +1,230 @@
+import { promises as fs } from 'node:fs';
+import type { Request, Response } from 'express';
+import type { DataSource } from 'typeorm';
+import { audit } from '../audit/audit-log';
+import { isValidUid } from '../dicom/uid';
+import { DicomReason, LtError } from '../errors';
+import { log, studyTag } from '../logger';
+import { metrics } from '../metrics';
+import { recordInstance } from './instance-store';
+import { MultipartParser, parseStowContentType } from './multipart';
+import { readInstanceInfo } from './part10';
+import type { IncomingFile, Spool } from './spool';
+import { storeResponse, storeStatus, type PartOutcome } from './stow-response';
+
+/** What the STOW-RS handler needs. */
+export interface StowDeps {
+  ds: DataSource;
+  spool: Spool;
+  limits: { maxBodyBytes: number; maxInstanceBytes: number; maxConcurrentStow: number };
+  /** Base URL for RetrieveURL values (LT_PUBLIC_URL, else derived from the request). */
+  publicUrl?: string;
+}
+
+/** Who made the request, for the audit trail: the authenticated user (if any) and the remote address. */
+export function actorOf(req: Request, res: Response): string {
+  const user = res.locals.user as string | undefined;
+  const addr = req.socket.remoteAddress ?? 'unknown';
+  return user ? `${user}@${addr}` : `anonymous@${addr}`;
+}
+
+const hex = (n: number) => `0x${n.toString(16).toUpperCase().padStart(4, '0')}`;
+
+interface OpenPart {
+  file?: IncomingFile;
+  failure?: PartOutcome;
+}
+
+/**
+ * STOW-RS (PS3.18 10.5): streams each part of a multipart/related body to the spool, fsyncs it, checks and parses
+ * it, and records it in Postgres before it is reported stored. Memory stays flat whatever the body size.
+ */
+export function createStowHandler(deps: StowDeps) {
+  let active = 0;
+  return async function stow(req: Request, res: Response): Promise<void> {
+    const endTimer = metrics.stowSeconds.startTimer();
+    const actor = actorOf(req, res);
+    const baseUrl = deps.publicUrl ?? baseUrlOf(req);
+    const urlStudy = req.params.study as string | undefined;
+    let boundary: string;
+    try {
+      if (urlStudy !== undefined && !isValidUid(urlStudy)) throw LtError.invalid('the Study Instance UID in the URL is not a valid UID');
+      ({ boundary } = parseStowContentType(req.headers['content-type']));
+      const declared = Number(req.headers['content-length'] ?? NaN);
+      if (declared > deps.limits.maxBodyBytes) throw LtError.tooLarge(`request body of ${declared} bytes exceeds the limit of ${deps.limits.maxBodyBytes}`);
+      if (active >= deps.limits.maxConcurrentStow) {
+        res.setHeader('Retry-After', '5');
+        throw LtError.busy(`too many concurrent STOW-RS requests (limit ${deps.limits.maxConcurrentStow}); retry later`);
+      }
+    } catch (e) {
+      await rejectRequest(deps.ds, actor, e, urlStudy);
+      endTimer();
+      throw e;
+    }
+    active++;
+    const outcomes: PartOutcome[] = [];
+    let part: OpenPart | undefined;
+    let total = 0;
+    let tooLarge = false;
+    try {
+      const parser = new MultipartParser(boundary);
+      read: for await (const chunk of req as AsyncIterable<Buffer>) {
+        total += chunk.length;
+        if (total > deps.limits.maxBodyBytes) {
+          tooLarge = true;
+          break;
+        }
+        for (const ev of parser.push(chunk)) {
+          if (ev.type === 'partStart') part = await openPart(deps.spool, ev.headers);
+          else if (ev.type === 'data' && part) await writePart(part, ev.data, deps.limits.maxInstanceBytes);
+          else if (ev.type === 'partEnd' && part) {
+            outcomes.push(await finishPart(deps, part, urlStudy, actor));
+            part = undefined;
+          } else if (ev.type === 'end') break read;
+        }
+      }
+      if (tooLarge) {
+        if (part?.file) await part.file.discard();
+        part = undefined;
+        res.setHeader('Connection', 'close');
+        outcomes.push({ failureReason: DicomReason.OutOfResources, message: 'request body exceeds the configured limit' });
+        await rejectRequest(deps.ds, actor, LtError.tooLarge('request body exceeds the limit'), urlStudy);
+      } else if (!parser.done) {
+        if (parser.parts === 0 || outcomes.length === 0) parser.finish(); // throws 400: nothing understood
+        outcomes.push({ failureReason: DicomReason.CannotUnderstand, message: 'body ended before the closing boundary' });
+      }
+    } catch (e) {
+      if (outcomes.length === 0) {
+        await rejectRequest(deps.ds, actor, e, urlStudy);
+        throw e;
+      }
+      outcomes.push({ failureReason: e instanceof LtError ? (e.dicomReason ?? DicomReason.CannotUnderstand) : DicomReason.ProcessingFailure, message: (e as Error).message });
+    } finally {
+      active--;
+      if (part?.file) await part.file.discard();
+      endTimer();
+    }
+    const status = tooLarge ? 413 : stowStatus(outcomes);
+    if (status === 503) res.setHeader('Retry-After', '30');
+    metrics.stowRequests.inc({ status: String(status) });
+    const stored = outcomes.filter((o) => o.failureReason === undefined).length;
+    log.info('stow request', { status, parts: outcomes.length, stored, failed: outcomes.length - stored, bytes: total });
+    res.status(status).type('application/dicom+json').send(JSON.stringify(storeResponse(outcomes, baseUrl)));
+  };
+}
+
+function baseUrlOf(req: Request): string {
+  return `${req.protocol}://${req.get('host') ?? 'localhost'}`;
+}
+
+/** None stored and every failure for lack of resources (disk full): ask the sender to retry rather than give up. */
+function stowStatus(outcomes: PartOutcome[]): number {
+  if (outcomes.length > 0 && outcomes.every((o) => o.failureReason === DicomReason.OutOfResources)) return 503;
+  return storeStatus(outcomes);
+}
+
+async function openPart(spool: Spool, headers: Record<string, string>): Promise<OpenPart> {
+  const type = headers['content-type']?.split(';')[0].trim().toLowerCase();
+  if (type && type !== 'application/dicom')
+    return { failure: { failureReason: DicomReason.CannotUnderstand, message: `part Content-Type ${type} is not application/dicom` } };
+  try {
+    return { file: await spool.incoming() };
+  } catch (e) {
+    return { failure: resourceFailure(e) };
+  }
+}
+
+async function writePart(part: OpenPart, data: Buffer, maxInstanceBytes: number): Promise<void> {
+  if (!part.file) return;
+  if (part.file.size + data.length > maxInstanceBytes) {
+    await part.file.discard();
+    part.file = undefined;
+    part.failure = { failureReason: DicomReason.OutOfResources, message: `instance exceeds the limit of ${maxInstanceBytes} bytes` };
+    return;
+  }
+  try {
+    await part.file.write(data);
+  } catch (e) {
+    await part.file.discard();
+    part.file = undefined;
+    part.failure = resourceFailure(e);
+  }
+}
+
+function resourceFailure(e: unknown): PartOutcome {
+  const code = (e as NodeJS.ErrnoException).code;
+  const full = code === 'ENOSPC' || code === 'EDQUOT';
+  log.error('spool write failed', { code });
+  return { failureReason: full ? DicomReason.OutOfResources : DicomReason.ProcessingFailure, message: full ? 'storage full' : 'spool write failed' };
+}
+
+async function finishPart(deps: StowDeps, part: OpenPart, urlStudy: string | undefined, actor: string): Promise<PartOutcome> {
+  const outcome = await storePart(deps, part, urlStudy, actor);
+  const label = outcome.failureReason !== undefined ? 'failed' : outcome.warningReason !== undefined ? 'conflict' : (outcome.message ?? 'stored');
+  metrics.instancesReceived.inc({ outcome: label });
+  if (outcome.failureReason !== undefined) {
+    metrics.failures.inc({ reason: hex(outcome.failureReason) });
+    await audit(deps.ds, {
+      actor,
+      action: 'instance.rejected',
+      outcome: 'failure',
+      studyUid: outcome.studyUid,
+      objectUids: outcome.sopInstanceUid ? [outcome.sopInstanceUid] : [],
+      detail: { reason: hex(outcome.failureReason), message: outcome.message },
+    }).catch((e: unknown) => log.error('audit write failed', { err: e }));
+  }
+  return outcome;
+}
+
+async function storePart(deps: StowDeps, part: OpenPart, urlStudy: string | undefined, actor: string): Promise<PartOutcome> {
+  if (!part.file) return part.failure ?? { failureReason: DicomReason.ProcessingFailure };
+  const file = part.file;
+  let sha256: string;
+  try {
+    sha256 = await file.finish();
+  } catch (e) {
+    await file.discard();
+    return resourceFailure(e);
+  }
+  let info;
+  try {
+    info = readInstanceInfo(file.path);
+  } catch (e) {
+    await fs.rm(file.path, { force: true });
+    const err = e instanceof LtError ? e : LtError.invalid('not a readable DICOM instance', DicomReason.CannotUnderstand);
+    return { failureReason: err.dicomReason ?? DicomReason.CannotUnderstand, message: err.message };
+  }
+  const ids = { sopClassUid: info.sopClassUid, sopInstanceUid: info.sopInstanceUid, studyUid: info.studyUid, seriesUid: info.seriesUid };
+  if (urlStudy !== undefined && info.studyUid !== urlStudy) {
+    await fs.rm(file.path, { force: true });
+    return { ...ids, failureReason: DicomReason.StudyUidMismatch, message: 'StudyInstanceUID does not match the study in the URL' };
+  }
+  try {
+    const finalPath = deps.spool.instancePath(info.studyUid, info.sopInstanceUid, sha256);
+    await deps.spool.commit(file.path, finalPath);
+    const { outcome } = await recordInstance(deps.ds, { ...info, spoolPath: finalPath, sizeBytes: file.size, sha256 }, actor);
+    metrics.bytesReceived.inc(file.size);
+    if (outcome === 'stored') log.debug('instance stored', { study: studyTag(info.studyUid) });
+    return outcome === 'conflict'
+      ? { ...ids, warningReason: DicomReason.DuplicateDifferentContent, message: 'conflict' }
+      : { ...ids, message: outcome };
+  } catch (e) {
+    await fs.rm(file.path, { force: true }).catch(() => undefined);
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOSPC' || code === 'EDQUOT') return { ...ids, ...resourceFailure(e) };
+    log.error('instance could not be recorded', { err: e });
+    return { ...ids, failureReason: DicomReason.ProcessingFailure, message: 'instance could not be recorded' };
+  }
+}
+
+async function rejectRequest(ds: DataSource, actor: string, e: unknown, studyUid: string | undefined): Promise<void> {
+  const err = e instanceof LtError ? e : LtError.internal('internal error');
+  metrics.stowRequests.inc({ status: String(err.httpStatus) });
+  await audit(ds, {
+    actor,
+    action: 'stow.rejected',
+    outcome: 'failure',
+    studyUid: studyUid && isValidUid(studyUid) ? studyUid : undefined,
+    detail: { status: err.httpStatus, message: err.message },
+  }).catch((ae: unknown) => log.error('audit write failed', { err: ae }));
+}

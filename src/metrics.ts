@@ -1,0 +1,38 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** The process's Prometheus registry. Labels carry outcomes and reasons only, never identifiers or PHI. */
+export const registry = new Registry();
+collectDefaultMetrics({ register: registry, prefix: 'lt_' });
+
+export const metrics = {
+  stowRequests: new Counter({ name: 'lt_stow_requests_total', help: 'STOW-RS requests by HTTP status', labelNames: ['status'], registers: [registry] }),
+  instancesReceived: new Counter({
+    name: 'lt_instances_received_total',
+    help: 'Instances received by outcome (stored, duplicate, conflict, failed)',
+    labelNames: ['outcome'],
+    registers: [registry],
+  }),
+  bytesReceived: new Counter({ name: 'lt_bytes_received_total', help: 'Bytes of DICOM instances received', registers: [registry] }),
+  failures: new Counter({
+    name: 'lt_instance_failures_total',
+    help: 'Rejected instances by DICOM failure reason (hex)',
+    labelNames: ['reason'],
+    registers: [registry],
+  }),
+  stowSeconds: new Histogram({
+    name: 'lt_stow_request_seconds',
+    help: 'STOW-RS request duration',
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
+    registers: [registry],
+  }),
+  studiesReady: new Counter({ name: 'lt_studies_ready_total', help: 'Studies that became complete (quiet period passed)', registers: [registry] }),
+  queueDepth: new Gauge({ name: 'lt_queue_depth', help: 'Jobs not yet finished, by state', labelNames: ['state'], registers: [registry] }),
+  jobsFinished: new Counter({ name: 'lt_jobs_finished_total', help: 'Jobs finished by final state', labelNames: ['state'], registers: [registry] }),
+  stageSeconds: new Histogram({
+    name: 'lt_stage_seconds',
+    help: 'Pipeline stage durations',
+    labelNames: ['stage'],
+    buckets: [0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300],
+    registers: [registry],
+  }),
+};
