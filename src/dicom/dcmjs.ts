@@ -30,17 +30,16 @@ interface DcmjsModule {
       time(): string;
     };
   };
-  log: { setLevel?(level: string): void; level?: unknown };
+  log: { setLevel?(level: string): void; getLogger?(name: string): { setLevel(level: string): void } };
 }
 
 export const { DicomMessage, DicomDict, DicomMetaDictionary } = dcmjs.data;
 
 // dcmjs logs warnings to the console for benign quirks; our JSON logs must stay parseable.
-try {
-  dcmjs.log.setLevel?.('error');
-} catch {
-  /* older dcmjs without a logger */
-}
+// Our checks report problems precisely; dcmjs's own console chatter (e.g. "Invalid vr type ox" for implicit VR
+// pixel data) would only break JSON-lines logs.
+for (const name of ['validation.dcmjs', 'AsyncDicomReader']) dcmjs.log.getLogger?.(name).setLevel('silent');
+dcmjs.log.setLevel?.('silent');
 
 /** Transfer syntaxes by name (PS3.6 Annex A). */
 export const TransferSyntax = {

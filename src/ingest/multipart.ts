@@ -14,7 +14,8 @@ export interface StowContentType {
   partType?: string;
 }
 
-const MAX_BOUNDARY = 70; // RFC 2046 5.1.1
+// RFC 2046 5.1.1 caps boundaries at 70 characters, but Orthanc sends 73 (a doubled UUID): be liberal in what we accept.
+const MAX_BOUNDARY = 200;
 const MAX_PREAMBLE = 1024 * 1024;
 
 /**
