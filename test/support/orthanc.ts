@@ -3,9 +3,10 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from '../../src/db/database';
+import { PACKAGE_ROOT } from '../../src/paths';
 
 const ORTHANC_BIN = '/usr/sbin/Orthanc';
-const REPO = path.resolve(__dirname, '../..');
+const REPO = PACKAGE_ROOT;
 
 /** Orthanc is a required test peer: the README's test command installs it. Fail loudly if missing. */
 export function assertOrthancInstalled(): void {

@@ -1,8 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { PACKAGE_ROOT } from '../../src/paths';
 
-const CLI = path.resolve(__dirname, '../../dist/src/cli.js');
+const CLI = path.join(PACKAGE_ROOT, 'dist/src/cli.js');
 
 /** A `lung-triage` subcommand running as its own OS process (the compiled CLI), for crash and restart tests. */
 export class CliProcess {

@@ -1,8 +1,9 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { SHARED_DATA_DIR } from '../../src/paths';
 
 /** Root of the real data shared beside the repo (../shared/data); absent on a user's fresh clone. */
-export const SHARED_DATA = path.resolve(__dirname, '../../../shared/data');
+export const SHARED_DATA = SHARED_DATA_DIR;
 
 /** Absolute path of a file or folder under ../shared/data. */
 export function sharedData(rel: string): string {
