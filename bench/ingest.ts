@@ -82,6 +82,7 @@ async function main(): Promise<void> {
     out(`| Orthanc STOW-RS | ${mt.toFixed(2)} | ${(mb / mt).toFixed(1)} | ${(files.length / mt).toFixed(1)} |`);
     out(`throughput ratio lung-triage / Orthanc: ${(mt / mo).toFixed(2)}x (goal >= 1.0)`);
 
+    if (bigGb <= 0) return;
     // One ~2 GB multipart body, generated on the fly (fresh UIDs per instance), while sampling the gateway's RSS.
     const template = relabel(files);
     const boundary = 'lt-bench-boundary';

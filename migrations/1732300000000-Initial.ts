@@ -48,7 +48,8 @@ export class Initial1732300000000 implements MigrationInterface {
         study_uid     text NOT NULL REFERENCES study (study_uid),
         state         text NOT NULL CHECK (state IN ('ready', 'selected', 'inferred', 'encoded', 'delivered', 'failed', 'superseded')),
         input_hash    text,
-        priority      integer NOT NULL DEFAULT 100,
+        -- claim order only (higher first); the triage priority of a result lives in result.priority
+        priority      integer NOT NULL DEFAULT 0,
         attempts      integer NOT NULL DEFAULT 0,
         next_run_at   timestamptz NOT NULL DEFAULT now(),
         lease_owner   text,
@@ -85,7 +86,8 @@ export class Initial1732300000000 implements MigrationInterface {
         kind       text NOT NULL,
         study_uid  text NOT NULL,
         job_id     bigint,
-        priority   integer NOT NULL DEFAULT 100,
+        -- 1 routine, 2 high, 3 urgent (TriageService Priority)
+        priority   integer NOT NULL DEFAULT 1 CHECK (priority BETWEEN 1 AND 3),
         payload    jsonb NOT NULL DEFAULT '{}'::jsonb
       );
 

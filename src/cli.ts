@@ -1,4 +1,7 @@
 #!/usr/bin/env node
+// Ingest keeps many fsyncs in flight; libuv's default pool of 4 threads would queue them. Must be set before
+// the first asynchronous file operation.
+process.env.UV_THREADPOOL_SIZE ??= '16';
 import { ConfigError, loadConfig, type Config } from './config';
 import { openDatabase } from './db/database';
 import { verifyAuditChain } from './audit/audit-log';

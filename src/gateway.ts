@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { createHttpApp } from './api/http';
 import type { Config } from './config';
 import { openDatabase, type Database } from './db/database';
+import { InstanceRecorder } from './ingest/instance-store';
 import { Spool } from './ingest/spool';
 import { log } from './logger';
 import { startPoller, type Poller } from './poller';
@@ -28,9 +29,11 @@ export async function startGateway(config: Config): Promise<Gateway> {
   const spool = new Spool(config.spoolDir);
   const swept = await spool.init();
   if (swept > 0) log.warn('removed unacknowledged partial uploads left by a previous run', { files: swept });
+  const recorder = new InstanceRecorder(db.dataSource);
   const app = createHttpApp({
     ds: db.dataSource,
     spool,
+    recorder,
     limits: config.limits,
     publicUrl: config.http.publicUrl,
     credentials: config.auth,

@@ -4,10 +4,15 @@ import path from 'node:path';
 import { isValidUid } from '../dicom/uid';
 import { LtError } from '../errors';
 
+/** Network chunks are small (~16-64 KiB); writing them in blocks of this size saves thousands of syscalls. */
+const WRITE_BLOCK = 1024 * 1024;
+
 /** A part being received: written to a temp file, hashed on the way, fsynced before anyone relies on it. */
 export class IncomingFile {
   size = 0;
   private readonly hash: Hash = createHash('sha256');
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
   private constructor(
     readonly path: string,
     private readonly fh: fs.FileHandle,
@@ -23,11 +28,22 @@ export class IncomingFile {
   async write(data: Buffer): Promise<void> {
     this.hash.update(data);
     this.size += data.length;
-    await this.fh.write(data);
+    this.pending.push(data);
+    this.pendingBytes += data.length;
+    if (this.pendingBytes >= WRITE_BLOCK) await this.flushPending();
+  }
+
+  private async flushPending(): Promise<void> {
+    if (this.pendingBytes === 0) return;
+    const block = this.pending;
+    this.pending = [];
+    this.pendingBytes = 0;
+    await this.fh.writev(block);
   }
 
   /** Flushes to stable storage and closes; returns the content hash. */
   async finish(): Promise<string> {
+    await this.flushPending();
     await this.fh.sync();
     await this.fh.close();
     return this.hash.digest('hex');
@@ -37,6 +53,15 @@ export class IncomingFile {
   async discard(): Promise<void> {
     await this.fh.close().catch(() => undefined);
     await fs.rm(this.path, { force: true });
+  }
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const dh = await fs.open(dir, 'r');
+  try {
+    await dh.sync();
+  } finally {
+    await dh.close();
   }
 }
 
@@ -69,17 +94,47 @@ export class Spool {
     return path.join(this.root, studyUid, `${sopInstanceUid}.${sha256.slice(0, 16)}.dcm`);
   }
 
+  private readonly knownDirs = new Set<string>();
+  private readonly dirSyncs = new Map<string, { running: Promise<void>; next?: Promise<void> }>();
+
   /** Moves a finished temp file into place atomically and makes the rename itself durable (directory fsync). */
   async commit(tmpPath: string, finalPath: string): Promise<void> {
     const dir = path.dirname(finalPath);
-    await fs.mkdir(dir, { recursive: true });
-    await fs.rename(tmpPath, finalPath);
-    const dh = await fs.open(dir, 'r');
-    try {
-      await dh.sync();
-    } finally {
-      await dh.close();
+    if (!this.knownDirs.has(dir)) {
+      await fs.mkdir(dir, { recursive: true });
+      await syncDir(path.dirname(dir));
+      this.knownDirs.add(dir);
     }
+    await fs.rename(tmpPath, finalPath);
+    await this.syncDirCoalesced(dir);
+  }
+
+  /**
+   * fsyncs a directory so earlier renames into it are durable. Concurrent callers share syncs: a sync started
+   * after your rename covers it, so at most one sync runs and one waits per directory.
+   */
+  private syncDirCoalesced(dir: string): Promise<void> {
+    const state = this.dirSyncs.get(dir);
+    if (!state) {
+      const running = syncDir(dir).finally(() => this.advance(dir));
+      this.dirSyncs.set(dir, { running });
+      return running;
+    }
+    state.next ??= state.running.then(
+      () => syncDir(dir),
+      () => syncDir(dir),
+    );
+    return state.next;
+  }
+
+  private advance(dir: string): void {
+    const state = this.dirSyncs.get(dir);
+    if (!state?.next) {
+      this.dirSyncs.delete(dir);
+      return;
+    }
+    const running = state.next.finally(() => this.advance(dir));
+    this.dirSyncs.set(dir, { running });
   }
 
   /** True when a small file can be created and synced in the spool (for /readyz). */

@@ -1,14 +1,13 @@
-import { promises as fs } from 'node:fs';
 import type { Request, Response } from 'express';
 import type { DataSource } from 'typeorm';
 import { audit } from '../audit/audit-log';
 import { isValidUid } from '../dicom/uid';
 import { DicomReason, LtError } from '../errors';
-import { log, studyTag } from '../logger';
+import { log } from '../logger';
 import { metrics } from '../metrics';
-import { recordInstance } from './instance-store';
+import { acceptInstanceFile, writeFailure } from './accept';
 import { MultipartParser, parseStowContentType } from './multipart';
-import { readInstanceInfo } from './part10';
+import type { InstanceRecorder } from './instance-store';
 import type { IncomingFile, Spool } from './spool';
 import { storeResponse, storeStatus, type PartOutcome } from './stow-response';
 
@@ -16,6 +15,7 @@ import { storeResponse, storeStatus, type PartOutcome } from './stow-response';
 export interface StowDeps {
   ds: DataSource;
   spool: Spool;
+  recorder: InstanceRecorder;
   limits: { maxBodyBytes: number; maxInstanceBytes: number; maxConcurrentStow: number };
   /** Base URL for RetrieveURL values (LT_PUBLIC_URL, else derived from the request). */
   publicUrl?: string;
@@ -27,6 +27,9 @@ export function actorOf(req: Request, res: Response): string {
   const addr = req.socket.remoteAddress ?? 'unknown';
   return user ? `${user}@${addr}` : `anonymous@${addr}`;
 }
+
+/** Parts finishing at once per request: enough to hide fsync and commit latency, few enough to bound memory. */
+const MAX_FINISHING = 16;
 
 const hex = (n: number) => `0x${n.toString(16).toUpperCase().padStart(4, '0')}`;
 
@@ -62,7 +65,11 @@ export function createStowHandler(deps: StowDeps) {
       throw e;
     }
     active++;
-    const outcomes: PartOutcome[] = [];
+    // Parts finish (fsync, parse, rename, record) concurrently with receiving the next ones, a few at a time;
+    // the response waits for all of them, so "stored" still means durable and recorded.
+    const finishing: Promise<PartOutcome>[] = [];
+    const inFlight = new Set<Promise<PartOutcome>>();
+    const extra: PartOutcome[] = [];
     let part: OpenPart | undefined;
     let total = 0;
     let tooLarge = false;
@@ -78,7 +85,11 @@ export function createStowHandler(deps: StowDeps) {
           if (ev.type === 'partStart') part = await openPart(deps.spool, ev.headers);
           else if (ev.type === 'data' && part) await writePart(part, ev.data, deps.limits.maxInstanceBytes);
           else if (ev.type === 'partEnd' && part) {
-            outcomes.push(await finishPart(deps, part, urlStudy, actor));
+            while (inFlight.size >= MAX_FINISHING) await Promise.race(inFlight);
+            const done = finishPart(deps, part, urlStudy, actor);
+            finishing.push(done);
+            inFlight.add(done);
+            void done.finally(() => inFlight.delete(done));
             part = undefined;
           } else if (ev.type === 'end') break read;
         }
@@ -87,23 +98,26 @@ export function createStowHandler(deps: StowDeps) {
         if (part?.file) await part.file.discard();
         part = undefined;
         res.setHeader('Connection', 'close');
-        outcomes.push({ failureReason: DicomReason.OutOfResources, message: 'request body exceeds the configured limit' });
+        extra.push({ failureReason: DicomReason.OutOfResources, message: 'request body exceeds the configured limit' });
         await rejectRequest(deps.ds, actor, LtError.tooLarge('request body exceeds the limit'), urlStudy);
       } else if (!parser.done) {
-        if (parser.parts === 0 || outcomes.length === 0) parser.finish(); // throws 400: nothing understood
-        outcomes.push({ failureReason: DicomReason.CannotUnderstand, message: 'body ended before the closing boundary' });
+        if (parser.parts === 0 || finishing.length === 0) parser.finish(); // throws 400: nothing understood
+        extra.push({ failureReason: DicomReason.CannotUnderstand, message: 'body ended before the closing boundary' });
       }
     } catch (e) {
-      if (outcomes.length === 0) {
+      if (finishing.length === 0) {
+        active--;
+        if (part?.file) await part.file.discard();
+        endTimer();
         await rejectRequest(deps.ds, actor, e, urlStudy);
         throw e;
       }
-      outcomes.push({ failureReason: e instanceof LtError ? (e.dicomReason ?? DicomReason.CannotUnderstand) : DicomReason.ProcessingFailure, message: (e as Error).message });
-    } finally {
-      active--;
-      if (part?.file) await part.file.discard();
-      endTimer();
+      extra.push({ failureReason: e instanceof LtError ? (e.dicomReason ?? DicomReason.CannotUnderstand) : DicomReason.ProcessingFailure, message: (e as Error).message });
     }
+    const outcomes = [...(await Promise.all(finishing)), ...extra];
+    active--;
+    if (part?.file) await part.file.discard();
+    endTimer();
     const status = tooLarge ? 413 : stowStatus(outcomes);
     if (status === 503) res.setHeader('Retry-After', '30');
     metrics.stowRequests.inc({ status: String(status) });
@@ -130,7 +144,7 @@ async function openPart(spool: Spool, headers: Record<string, string>): Promise<
   try {
     return { file: await spool.incoming() };
   } catch (e) {
-    return { failure: resourceFailure(e) };
+    return { failure: writeFailure(e) };
   }
 }
 
@@ -147,15 +161,8 @@ async function writePart(part: OpenPart, data: Buffer, maxInstanceBytes: number)
   } catch (e) {
     await part.file.discard();
     part.file = undefined;
-    part.failure = resourceFailure(e);
+    part.failure = writeFailure(e);
   }
-}
-
-function resourceFailure(e: unknown): PartOutcome {
-  const code = (e as NodeJS.ErrnoException).code;
-  const full = code === 'ENOSPC' || code === 'EDQUOT';
-  log.error('spool write failed', { code });
-  return { failureReason: full ? DicomReason.OutOfResources : DicomReason.ProcessingFailure, message: full ? 'storage full' : 'spool write failed' };
 }
 
 async function finishPart(deps: StowDeps, part: OpenPart, urlStudy: string | undefined, actor: string): Promise<PartOutcome> {
@@ -184,37 +191,9 @@ async function storePart(deps: StowDeps, part: OpenPart, urlStudy: string | unde
     sha256 = await file.finish();
   } catch (e) {
     await file.discard();
-    return resourceFailure(e);
+    return writeFailure(e);
   }
-  let info;
-  try {
-    info = readInstanceInfo(file.path);
-  } catch (e) {
-    await fs.rm(file.path, { force: true });
-    const err = e instanceof LtError ? e : LtError.invalid('not a readable DICOM instance', DicomReason.CannotUnderstand);
-    return { failureReason: err.dicomReason ?? DicomReason.CannotUnderstand, message: err.message };
-  }
-  const ids = { sopClassUid: info.sopClassUid, sopInstanceUid: info.sopInstanceUid, studyUid: info.studyUid, seriesUid: info.seriesUid };
-  if (urlStudy !== undefined && info.studyUid !== urlStudy) {
-    await fs.rm(file.path, { force: true });
-    return { ...ids, failureReason: DicomReason.StudyUidMismatch, message: 'StudyInstanceUID does not match the study in the URL' };
-  }
-  try {
-    const finalPath = deps.spool.instancePath(info.studyUid, info.sopInstanceUid, sha256);
-    await deps.spool.commit(file.path, finalPath);
-    const { outcome } = await recordInstance(deps.ds, { ...info, spoolPath: finalPath, sizeBytes: file.size, sha256 }, actor);
-    metrics.bytesReceived.inc(file.size);
-    if (outcome === 'stored') log.debug('instance stored', { study: studyTag(info.studyUid) });
-    return outcome === 'conflict'
-      ? { ...ids, warningReason: DicomReason.DuplicateDifferentContent, message: 'conflict' }
-      : { ...ids, message: outcome };
-  } catch (e) {
-    await fs.rm(file.path, { force: true }).catch(() => undefined);
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOSPC' || code === 'EDQUOT') return { ...ids, ...resourceFailure(e) };
-    log.error('instance could not be recorded', { err: e });
-    return { ...ids, failureReason: DicomReason.ProcessingFailure, message: 'instance could not be recorded' };
-  }
+  return acceptInstanceFile(deps, { path: file.path, size: file.size, sha256 }, { actor, expectedStudyUid: urlStudy, source: 'push' });
 }
 
 async function rejectRequest(ds: DataSource, actor: string, e: unknown, studyUid: string | undefined): Promise<void> {

@@ -1,4 +1,4 @@
-import type { DataSource } from 'typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
 import { appendAudit } from '../audit/audit-log';
 import { metrics } from '../metrics';
 
@@ -23,24 +23,24 @@ export async function markStableStudies(ds: DataSource, stableSeconds: number, a
       [stableSeconds],
     )) as { study_uid: string; instance_count: number }[];
     const ready: ReadyStudy[] = [];
-    for (const s of due) {
-      await tx.query(`UPDATE study SET state = 'ready' WHERE study_uid = $1`, [s.study_uid]);
-      const [{ id }] = (await tx.query(`INSERT INTO job (study_uid, state) VALUES ($1, 'ready') RETURNING id`, [s.study_uid])) as { id: string }[];
-      await tx.query(`INSERT INTO triage_event (kind, study_uid, job_id, payload) VALUES ('study.received', $1, $2, $3)`, [
-        s.study_uid,
-        id,
-        JSON.stringify({ instances: s.instance_count }),
-      ]);
-      await appendAudit(tx, {
-        actor,
-        action: 'study.ready',
-        outcome: 'success',
-        studyUid: s.study_uid,
-        detail: { jobId: Number(id), instances: s.instance_count, stableSeconds },
-      });
-      ready.push({ studyUid: s.study_uid, jobId: Number(id), instances: s.instance_count });
-    }
-    metrics.studiesReady.inc(ready.length);
+    for (const s of due) ready.push(await openJob(tx, s.study_uid, s.instance_count, actor, { stableSeconds }));
     return ready;
   });
+}
+
+/**
+ * Marks a study ready and gives it a new job, with its event and audit record, inside the caller's transaction.
+ * Used when the quiet period passes and when IT submits a study (the pull is complete by construction).
+ */
+export async function openJob(tx: EntityManager, studyUid: string, instances: number, actor: string, detail: Record<string, unknown> = {}): Promise<ReadyStudy> {
+  await tx.query(`UPDATE study SET state = 'ready' WHERE study_uid = $1`, [studyUid]);
+  const [{ id }] = (await tx.query(`INSERT INTO job (study_uid, state) VALUES ($1, 'ready') RETURNING id`, [studyUid])) as { id: string }[];
+  await tx.query(`INSERT INTO triage_event (kind, study_uid, job_id, payload) VALUES ('study.received', $1, $2, $3)`, [
+    studyUid,
+    id,
+    JSON.stringify({ instances }),
+  ]);
+  await appendAudit(tx, { actor, action: 'study.ready', outcome: 'success', studyUid, detail: { jobId: Number(id), instances, ...detail } });
+  metrics.studiesReady.inc();
+  return { studyUid, jobId: Number(id), instances };
 }

@@ -42,21 +42,24 @@ describe('kill -9 of the gateway while a large STOW is streaming', () => {
     let gw = new CliProcess(['gateway'], env).start();
     await gw.waitForHttp(`${base}/healthz`);
 
-    // Stream slowly; pull the plug when about half the body is through.
+    // Stream slowly (about 1.6 MB/s); pull the plug once some instances are recorded and the body is still coming.
     let sent = 0;
     const stream = new ReadableStream({
       async pull(c) {
         if (sent >= body.length) return c.close();
-        const n = Math.min(64 * 1024, body.length - sent);
+        const n = Math.min(16 * 1024, body.length - sent);
         c.enqueue(body.subarray(sent, sent + n));
         sent += n;
-        await new Promise((r) => setTimeout(r, 5));
+        await new Promise((r) => setTimeout(r, 10));
       },
     });
     const req = fetch(`${base}/dicom-web/studies`, { method: 'POST', headers: { 'Content-Type': multipartType() }, body: stream, duplex: 'half' } as RequestInit).catch(
       (e: unknown) => e,
     );
-    while (sent < body.length / 2) await new Promise((r) => setTimeout(r, 20));
+    const countRecorded = async () =>
+      ((await db.dataSource.query(`SELECT count(*)::int AS n FROM instance WHERE study_uid = $1`, [studyUid])) as { n: number }[])[0].n;
+    while ((await countRecorded()) < 10) await new Promise((r) => setTimeout(r, 20));
+    expect(sent).toBeLessThan(body.length);
     await gw.kill9();
     expect(await req).not.toHaveProperty('status'); // the request failed: never acknowledged
 
