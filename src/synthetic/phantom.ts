@@ -113,6 +113,33 @@ export interface SeriesOptions {
   /** Overrides or extra attributes for every slice (e.g. ImageType for a localizer). */
   extra?: NaturalDataset;
   seed?: string;
+  /** Overrides the position (and orientation) of slice z; default axial, one slice every sliceSpacing mm down z. */
+  sliceGeometry?: (z: number) => { imagePositionPatient: number[]; imageOrientationPatient?: number[] };
+  /** Store signed values (PixelRepresentation 1, stored = HU, RescaleIntercept 0) instead of HU + 1024 unsigned. */
+  signed?: boolean;
+  /** Rescale Slope to encode with (stored = round((HU - intercept) / slope)); default 1. */
+  rescaleSlope?: number;
+  /** Bits Stored (default 12 unsigned, 16 signed); values are clamped to what fits. */
+  bitsStored?: number;
+  /** Writes this stored value outside the reconstruction circle and declares it as Pixel Padding Value. */
+  pixelPaddingValue?: number;
+}
+
+/** The stored value a phantom voxel is written as, and how it maps back (for tests' expected HU). */
+export function storedValue(hu: number, opts: Pick<SeriesOptions, 'signed' | 'rescaleSlope' | 'bitsStored'>): number {
+  const slope = opts.rescaleSlope ?? 1;
+  const intercept = opts.signed ? 0 : -1024;
+  const bits = opts.bitsStored ?? (opts.signed ? 16 : 12);
+  const v = Math.round((hu - intercept) / slope);
+  const lo = opts.signed ? -(2 ** (bits - 1)) : 0;
+  const hi = opts.signed ? 2 ** (bits - 1) - 1 : 2 ** bits - 1;
+  return Math.min(hi, Math.max(lo, v));
+}
+
+/** True for voxels outside the reconstruction circle (where padding is written when asked). */
+export function outsideFov(size: number, x: number, y: number): boolean {
+  const c = (size - 1) / 2;
+  return (x - c) ** 2 + (y - c) ** 2 > (size / 2) ** 2;
 }
 
 /** One written instance. */
@@ -134,10 +161,16 @@ export function phantomSeries(vol: PhantomVolume, opts: SeriesOptions = {}): Wri
   const out: WrittenInstance[] = [];
   for (let z = 0; z < slices; z++) {
     const sopInstanceUid = derivedUid(seriesUid, 'slice', String(z));
-    const px = new Uint16Array(size * size);
+    const px = opts.signed ? new Int16Array(size * size) : new Uint16Array(size * size);
     const base = z * size * size;
-    for (let i = 0; i < px.length; i++) px[i] = Math.max(0, vol.hu[base + i] + 1024);
+    const plain = !opts.signed && opts.rescaleSlope === undefined && opts.bitsStored === undefined;
+    for (let i = 0; i < px.length; i++) {
+      if (opts.pixelPaddingValue !== undefined && outsideFov(size, i % size, Math.floor(i / size))) px[i] = opts.pixelPaddingValue;
+      else px[i] = plain ? Math.max(0, vol.hu[base + i] + 1024) : storedValue(vol.hu[base + i], opts);
+    }
     const zPos = -z * vol.sliceSpacing;
+    const geom = opts.sliceGeometry?.(z);
+    const bitsStored = opts.bitsStored ?? (opts.signed ? 16 : 12);
     const ds: NaturalDataset = {
       SpecificCharacterSet: 'ISO_IR 192',
       ImageType: ['ORIGINAL', 'PRIMARY', 'AXIAL'],
@@ -168,8 +201,8 @@ export function phantomSeries(vol: PhantomVolume, opts: SeriesOptions = {}): Wri
       InstanceNumber: z + 1,
       AcquisitionNumber: 1,
       PatientOrientation: '',
-      ImagePositionPatient: [-(size / 2) * vol.pixelSpacing, -(size / 2) * vol.pixelSpacing, zPos],
-      ImageOrientationPatient: [1, 0, 0, 0, 1, 0],
+      ImagePositionPatient: geom?.imagePositionPatient ?? [-(size / 2) * vol.pixelSpacing, -(size / 2) * vol.pixelSpacing, zPos],
+      ImageOrientationPatient: geom?.imageOrientationPatient ?? [1, 0, 0, 0, 1, 0],
       FrameOfReferenceUID: frameOfReference,
       PositionReferenceIndicator: '',
       SliceLocation: zPos,
@@ -179,16 +212,17 @@ export function phantomSeries(vol: PhantomVolume, opts: SeriesOptions = {}): Wri
       Columns: size,
       PixelSpacing: [vol.pixelSpacing, vol.pixelSpacing],
       BitsAllocated: 16,
-      BitsStored: 12,
-      HighBit: 11,
-      PixelRepresentation: 0,
+      BitsStored: bitsStored,
+      HighBit: bitsStored - 1,
+      PixelRepresentation: opts.signed ? 1 : 0,
+      ...(opts.pixelPaddingValue !== undefined ? { PixelPaddingValue: opts.pixelPaddingValue } : {}),
       WindowCenter: -600,
       WindowWidth: 1500,
-      RescaleIntercept: -1024,
-      RescaleSlope: 1,
+      RescaleIntercept: opts.signed ? 0 : -1024,
+      RescaleSlope: opts.rescaleSlope ?? 1,
       RescaleType: 'HU',
       PixelData: [px.buffer],
-      _vrMap: { PixelData: 'OW' },
+      _vrMap: { PixelData: 'OW', ...(opts.pixelPaddingValue !== undefined ? { PixelPaddingValue: opts.signed ? 'SS' : 'US' } : {}) },
       ...opts.extra,
     };
     out.push({ sopInstanceUid, bytes: writePart10(ds, opts.transferSyntax ?? TransferSyntax.ExplicitLittle) });
@@ -204,4 +238,87 @@ export function writePhantomSeries(dir: string, vol: PhantomVolume, opts: Series
     writeFileSync(file, inst.bytes);
     return file;
   });
+}
+
+/** How to write a phantom as one Enhanced CT Image Storage instance (PS3.3 A.38, multi-frame with functional groups). */
+export interface EnhancedCtOptions extends Pick<SeriesOptions, 'studyUid' | 'seriesUid' | 'seriesNumber' | 'seriesDescription' | 'convolutionKernel' | 'seed' | 'transferSyntax'> {
+  /** Frame order in the file: frameOrder[k] is the slice index of frame k+1 (default 0..n-1). */
+  frameOrder?: number[];
+  /** Give each frame its own Rescale Intercept (-1024 - (slice % 3)) in the per-frame functional groups. */
+  perFrameRescale?: boolean;
+}
+
+/** The Rescale Intercept used for slice z by enhancedCtInstance with perFrameRescale. */
+export function enhancedIntercept(z: number, perFrame: boolean | undefined): number {
+  return perFrame ? -1024 - (z % 3) : -1024;
+}
+
+/** Encodes a phantom as one Enhanced CT multi-frame instance; per-frame positions, shared orientation and spacing. */
+export function enhancedCtInstance(vol: PhantomVolume, opts: EnhancedCtOptions = {}): WrittenInstance {
+  const seed = opts.seed ?? 'phantom-enhanced';
+  const studyUid = opts.studyUid ?? derivedUid(seed, 'study');
+  const seriesUid = opts.seriesUid ?? derivedUid(seed, studyUid, 'series', String(opts.seriesNumber ?? 3));
+  const sopInstanceUid = derivedUid(seriesUid, 'enhanced');
+  const { size, slices } = vol;
+  const order = opts.frameOrder ?? Array.from({ length: slices }, (_, z) => z);
+  const px = new Uint16Array(size * size * order.length);
+  const perFrame: NaturalDataset[] = [];
+  order.forEach((z, k) => {
+    const intercept = enhancedIntercept(z, opts.perFrameRescale);
+    const base = z * size * size;
+    for (let i = 0; i < size * size; i++) px[k * size * size + i] = Math.max(0, vol.hu[base + i] - intercept);
+    perFrame.push({
+      FrameContentSequence: [{ FrameAcquisitionNumber: 1, StackID: '1', InStackPositionNumber: z + 1 }],
+      PlanePositionSequence: [{ ImagePositionPatient: [-(size / 2) * vol.pixelSpacing, -(size / 2) * vol.pixelSpacing, -z * vol.sliceSpacing] }],
+      PixelValueTransformationSequence: [{ RescaleIntercept: intercept, RescaleSlope: 1, RescaleType: 'HU' }],
+    });
+  });
+  const ds: NaturalDataset = {
+    SpecificCharacterSet: 'ISO_IR 192',
+    ImageType: ['ORIGINAL', 'PRIMARY', 'AXIAL', 'NONE'],
+    SOPClassUID: SopClass.EnhancedCtImage,
+    SOPInstanceUID: sopInstanceUid,
+    StudyDate: '20260101',
+    ContentDate: '20260101',
+    StudyTime: '120000',
+    ContentTime: '120000',
+    AccessionNumber: 'SYN0001',
+    Modality: 'CT',
+    Manufacturer: 'lung-triage synthetic phantom',
+    ReferringPhysicianName: '',
+    StudyDescription: 'CT CHEST',
+    SeriesDescription: opts.seriesDescription ?? 'Enhanced Lung 1.0',
+    PatientName: 'PHANTOM^CHEST',
+    PatientID: 'PHANTOM-001',
+    PatientBirthDate: '',
+    PatientSex: 'O',
+    StudyInstanceUID: studyUid,
+    SeriesInstanceUID: seriesUid,
+    StudyID: '1',
+    SeriesNumber: opts.seriesNumber ?? 3,
+    InstanceNumber: 1,
+    FrameOfReferenceUID: derivedUid(seed, studyUid, 'for'),
+    PositionReferenceIndicator: '',
+    SamplesPerPixel: 1,
+    PhotometricInterpretation: 'MONOCHROME2',
+    NumberOfFrames: order.length,
+    Rows: size,
+    Columns: size,
+    BitsAllocated: 16,
+    BitsStored: 16,
+    HighBit: 15,
+    PixelRepresentation: 0,
+    SharedFunctionalGroupsSequence: [
+      {
+        PlaneOrientationSequence: [{ ImageOrientationPatient: [1, 0, 0, 0, 1, 0] }],
+        PixelMeasuresSequence: [{ PixelSpacing: [vol.pixelSpacing, vol.pixelSpacing], SliceThickness: vol.sliceSpacing }],
+        CTImageFrameTypeSequence: [{ FrameType: ['ORIGINAL', 'PRIMARY', 'AXIAL', 'NONE'] }],
+        CTReconstructionSequence: [{ ConvolutionKernel: opts.convolutionKernel ?? 'LUNG' }],
+      },
+    ],
+    PerFrameFunctionalGroupsSequence: perFrame,
+    PixelData: [px.buffer],
+    _vrMap: { PixelData: 'OW' },
+  };
+  return { sopInstanceUid, bytes: writePart10(ds, opts.transferSyntax ?? TransferSyntax.ExplicitLittle) };
 }

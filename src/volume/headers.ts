@@ -1,0 +1,355 @@
+/**
+ * Header-only reading of the spooled Part 10 files of a study: everything series selection and volume assembly need,
+ * without reading pixel data (PS3.3 C.7.6.2 Image Plane, C.7.6.3 Image Pixel, C.11.1 Modality LUT, C.8.15 Enhanced CT).
+ */
+import { open } from 'node:fs/promises';
+import { LtError } from '../errors';
+import { SopClass, TransferSyntax } from '../dicom/dcmjs';
+import { NeedMoreData, parsePart10, type DicomDataset, type ParsedFile, type PixelDataLocation } from './parse';
+
+/** Geometry and value mapping of one frame (a single-frame instance has exactly one). */
+export interface FrameInfo {
+  /** 1-based frame number within the instance. */
+  frameNumber: number;
+  imagePositionPatient?: [number, number, number];
+  imageOrientationPatient?: [number, number, number, number, number, number];
+  pixelSpacing?: [number, number];
+  sliceThickness?: number;
+  rescaleSlope: number;
+  rescaleIntercept: number;
+}
+
+/** What we know about one received instance after reading its header. */
+export interface InstanceHeader {
+  /** File on disk (the spool). */
+  path: string;
+  /** Set when the file could not be read or parsed; the other fields are then best effort. */
+  error?: string;
+  sopInstanceUid: string;
+  sopClassUid: string;
+  studyUid: string;
+  seriesUid: string;
+  frameOfReferenceUid?: string;
+  modality?: string;
+  /** Image Type (0008,0008), or Frame Type of the shared functional groups for Enhanced CT; upper case. */
+  imageType: string[];
+  transferSyntaxUid: string;
+  seriesNumber?: number;
+  seriesDescription?: string;
+  instanceNumber?: number;
+  /** Convolution Kernel (0018,1210), joined with "\" when multi-valued. */
+  convolutionKernel?: string;
+  gantryDetectorTilt?: number;
+  rows: number;
+  columns: number;
+  samplesPerPixel: number;
+  photometricInterpretation?: string;
+  bitsAllocated: number;
+  bitsStored: number;
+  highBit: number;
+  /** 0 unsigned, 1 two's complement. */
+  pixelRepresentation: number;
+  pixelPaddingValue?: number;
+  pixelPaddingRangeLimit?: number;
+  /** Of the first frame (Enhanced CT: per-frame values are in frames). */
+  imagePositionPatient?: [number, number, number];
+  imageOrientationPatient?: [number, number, number, number, number, number];
+  pixelSpacing?: [number, number];
+  sliceThickness?: number;
+  rescaleSlope: number;
+  rescaleIntercept: number;
+  numberOfFrames: number;
+  /** One entry per frame, in frame order. */
+  frames: FrameInfo[];
+  /** Where Pixel Data lies in the file (absent when the instance has none). */
+  pixelData?: PixelDataLocation;
+  /** Size of the file in bytes when read. */
+  fileSize: number;
+}
+
+// Tags (PS3.6).
+const T = {
+  ImageType: 0x00080008,
+  SOPClassUID: 0x00080016,
+  SOPInstanceUID: 0x00080018,
+  Modality: 0x00080060,
+  SeriesDescription: 0x0008103e,
+  SliceThickness: 0x00180050,
+  ConvolutionKernel: 0x00181210,
+  GantryDetectorTilt: 0x00181120,
+  StudyInstanceUID: 0x0020000d,
+  SeriesInstanceUID: 0x0020000e,
+  SeriesNumber: 0x00200011,
+  InstanceNumber: 0x00200013,
+  ImagePositionPatient: 0x00200032,
+  ImageOrientationPatient: 0x00200037,
+  FrameOfReferenceUID: 0x00200052,
+  SamplesPerPixel: 0x00280002,
+  PhotometricInterpretation: 0x00280004,
+  NumberOfFrames: 0x00280008,
+  Rows: 0x00280010,
+  Columns: 0x00280011,
+  PixelSpacing: 0x00280030,
+  BitsAllocated: 0x00280100,
+  BitsStored: 0x00280101,
+  HighBit: 0x00280102,
+  PixelRepresentation: 0x00280103,
+  PixelPaddingValue: 0x00280120,
+  PixelPaddingRangeLimit: 0x00280121,
+  RescaleIntercept: 0x00281052,
+  RescaleSlope: 0x00281053,
+  SharedFunctionalGroups: 0x52009229,
+  PerFrameFunctionalGroups: 0x52009230,
+  PlanePosition: 0x00209113,
+  PlaneOrientation: 0x00209116,
+  PixelMeasures: 0x00289110,
+  PixelValueTransformation: 0x00289145,
+  CTImageFrameType: 0x00189329,
+  FrameType: 0x00089007,
+  CTReconstruction: 0x00189314,
+} as const;
+
+function vec<N extends number>(ds: DicomDataset | undefined, tag: number, n: N): number[] | undefined {
+  const v = ds?.numbers(tag);
+  if (!v || v.length < n || v.slice(0, n).some((x) => !Number.isFinite(x))) return undefined;
+  return v.slice(0, n);
+}
+
+/** First item of a functional group macro, per-frame first, then shared (PS3.3 C.7.6.16). */
+function group(perFrame: DicomDataset | undefined, shared: DicomDataset | undefined, tag: number): DicomDataset | undefined {
+  return perFrame?.items(tag)[0] ?? shared?.items(tag)[0];
+}
+
+/** Reads a 16-bit value that may be US or SS (xs in PS3.6) as the pixel representation says. */
+function xs(ds: DicomDataset, tag: number, signed: boolean): number | undefined {
+  const v = ds.uint16(tag);
+  if (v === undefined) return undefined;
+  return signed && v > 0x7fff ? v - 0x10000 : v;
+}
+
+/** Builds an InstanceHeader from a parsed file. Pure: exported for tests. */
+export function headerFromParsed(path: string, parsed: ParsedFile, fileSize: number): InstanceHeader {
+  const ds = parsed.dataset;
+  const str = (t: number) => ds.string(t) ?? '';
+  const pixelRepresentation = ds.uint16(T.PixelRepresentation) ?? 0;
+  const signed = pixelRepresentation === 1;
+  const bitsAllocated = ds.uint16(T.BitsAllocated) ?? 0;
+  const bitsStored = ds.uint16(T.BitsStored) ?? bitsAllocated;
+  const kernel = ds.strings(T.ConvolutionKernel).filter(Boolean).join('\\') || undefined;
+  const shared = ds.items(T.SharedFunctionalGroups)[0];
+  const perFrameItems = ds.items(T.PerFrameFunctionalGroups);
+  const nFramesTag = ds.number(T.NumberOfFrames);
+  const numberOfFrames = nFramesTag !== undefined && nFramesTag >= 1 ? Math.floor(nFramesTag) : 1;
+  const topSlope = ds.number(T.RescaleSlope) ?? 1;
+  const topIntercept = ds.number(T.RescaleIntercept) ?? 0;
+  const frames: FrameInfo[] = [];
+  const enhanced = shared !== undefined || perFrameItems.length > 0;
+  if (enhanced) {
+    for (let f = 0; f < numberOfFrames; f++) {
+      const pf = perFrameItems[f];
+      const pos = vec(group(pf, shared, T.PlanePosition), T.ImagePositionPatient, 3);
+      const ori = vec(group(pf, shared, T.PlaneOrientation), T.ImageOrientationPatient, 6);
+      const meas = group(pf, shared, T.PixelMeasures);
+      const pvt = group(pf, shared, T.PixelValueTransformation);
+      frames.push({
+        frameNumber: f + 1,
+        imagePositionPatient: pos as FrameInfo['imagePositionPatient'],
+        imageOrientationPatient: ori as FrameInfo['imageOrientationPatient'],
+        pixelSpacing: vec(meas, T.PixelSpacing, 2) as FrameInfo['pixelSpacing'],
+        sliceThickness: meas?.number(T.SliceThickness),
+        rescaleSlope: pvt?.number(T.RescaleSlope) ?? topSlope,
+        rescaleIntercept: pvt?.number(T.RescaleIntercept) ?? topIntercept,
+      });
+    }
+  } else {
+    for (let f = 0; f < numberOfFrames; f++) {
+      frames.push({
+        frameNumber: f + 1,
+        imagePositionPatient: vec(ds, T.ImagePositionPatient, 3) as FrameInfo['imagePositionPatient'],
+        imageOrientationPatient: vec(ds, T.ImageOrientationPatient, 6) as FrameInfo['imageOrientationPatient'],
+        pixelSpacing: vec(ds, T.PixelSpacing, 2) as FrameInfo['pixelSpacing'],
+        sliceThickness: ds.number(T.SliceThickness),
+        rescaleSlope: topSlope,
+        rescaleIntercept: topIntercept,
+      });
+    }
+  }
+  let imageType = ds.strings(T.ImageType).map((s) => s.toUpperCase());
+  if (imageType.length === 0 && enhanced) {
+    imageType = (group(perFrameItems[0], shared, T.CTImageFrameType)?.strings(T.FrameType) ?? []).map((s) => s.toUpperCase());
+  }
+  const enhancedKernel = enhanced ? group(perFrameItems[0], shared, T.CTReconstruction)?.strings(T.ConvolutionKernel).filter(Boolean).join('\\') : undefined;
+  const f0 = frames[0];
+  return {
+    path,
+    sopInstanceUid: str(T.SOPInstanceUID),
+    sopClassUid: str(T.SOPClassUID) || (parsed.meta.string(0x00020002) ?? ''),
+    studyUid: str(T.StudyInstanceUID),
+    seriesUid: str(T.SeriesInstanceUID),
+    frameOfReferenceUid: ds.string(T.FrameOfReferenceUID),
+    modality: ds.string(T.Modality)?.toUpperCase(),
+    imageType,
+    transferSyntaxUid: parsed.transferSyntaxUid,
+    seriesNumber: ds.number(T.SeriesNumber),
+    seriesDescription: ds.string(T.SeriesDescription),
+    instanceNumber: ds.number(T.InstanceNumber),
+    convolutionKernel: kernel ?? (enhancedKernel || undefined),
+    gantryDetectorTilt: ds.number(T.GantryDetectorTilt),
+    rows: ds.uint16(T.Rows) ?? 0,
+    columns: ds.uint16(T.Columns) ?? 0,
+    samplesPerPixel: ds.uint16(T.SamplesPerPixel) ?? 1,
+    photometricInterpretation: ds.string(T.PhotometricInterpretation)?.toUpperCase(),
+    bitsAllocated,
+    bitsStored,
+    highBit: ds.uint16(T.HighBit) ?? bitsStored - 1,
+    pixelRepresentation,
+    pixelPaddingValue: xs(ds, T.PixelPaddingValue, signed),
+    pixelPaddingRangeLimit: xs(ds, T.PixelPaddingRangeLimit, signed),
+    imagePositionPatient: f0.imagePositionPatient,
+    imageOrientationPatient: f0.imageOrientationPatient,
+    pixelSpacing: f0.pixelSpacing,
+    sliceThickness: f0.sliceThickness,
+    rescaleSlope: f0.rescaleSlope,
+    rescaleIntercept: f0.rescaleIntercept,
+    numberOfFrames,
+    frames,
+    pixelData: parsed.pixelData,
+    fileSize,
+  };
+}
+
+/** Bytes of one uncompressed frame, or undefined when the header cannot say. */
+export function nativeFrameBytes(h: Pick<InstanceHeader, 'rows' | 'columns' | 'samplesPerPixel' | 'bitsAllocated'>): number {
+  return (h.rows * h.columns * h.samplesPerPixel * h.bitsAllocated) / 8;
+}
+
+const UNCOMPRESSED: ReadonlySet<string> = new Set([TransferSyntax.ImplicitLittle, TransferSyntax.ExplicitLittle, TransferSyntax.ExplicitBig, TransferSyntax.DeflatedExplicitLittle]);
+
+/** True for the transfer syntaxes whose pixel data is native (not encapsulated). */
+export function isNativeSyntax(ts: string): boolean {
+  return UNCOMPRESSED.has(ts);
+}
+
+/** Checks that the pixel data the header declares fits the file; returns a precise problem or undefined. */
+export function pixelDataProblem(h: InstanceHeader): string | undefined {
+  if (!h.pixelData) return 'no Pixel Data (7FE0,0010)';
+  if (h.rows <= 0 || h.columns <= 0) return `invalid image size: Rows ${h.rows}, Columns ${h.columns}`;
+  if (![8, 16, 32].includes(h.bitsAllocated)) return `unsupported Bits Allocated ${h.bitsAllocated}`;
+  if (h.bitsStored < 1 || h.bitsStored > h.bitsAllocated) return `Bits Stored ${h.bitsStored} is outside 1..Bits Allocated (${h.bitsAllocated})`;
+  if (h.highBit >= h.bitsAllocated || h.highBit < h.bitsStored - 1) return `High Bit ${h.highBit} is inconsistent with Bits Stored ${h.bitsStored}`;
+  if (h.samplesPerPixel !== 1) return `Samples per Pixel ${h.samplesPerPixel}: CT images must be single-sample grey`;
+  if (isNativeSyntax(h.transferSyntaxUid)) {
+    if (h.pixelData.encapsulated) return 'encapsulated pixel data in an uncompressed transfer syntax';
+    const expected = nativeFrameBytes(h) * h.numberOfFrames;
+    if (h.pixelData.length < expected) {
+      return `pixel data too short: ${h.pixelData.length} bytes for Rows ${h.rows} x Columns ${h.columns} x ${h.bitsAllocated / 8} bytes x ${h.numberOfFrames} frame(s) = ${expected} bytes`;
+    }
+    if (h.transferSyntaxUid !== TransferSyntax.DeflatedExplicitLittle && h.pixelData.offset + h.pixelData.length > h.fileSize) {
+      return `truncated pixel data: Pixel Data declares ${h.pixelData.length} bytes but the file ends ${h.pixelData.offset + h.pixelData.length - h.fileSize} bytes early`;
+    }
+  } else if (!h.pixelData.encapsulated) {
+    return `compressed transfer syntax ${h.transferSyntaxUid} but Pixel Data is not encapsulated`;
+  }
+  return undefined;
+}
+
+const FIRST_READ = 64 * 1024;
+
+/** CT Image Storage and Enhanced CT Image Storage (PS3.4 B.5). */
+export const CT_IMAGE_CLASSES: ReadonlySet<string> = new Set([SopClass.CtImage, SopClass.EnhancedCtImage]);
+
+/**
+ * Reads and parses the header of one Part 10 file, reading only as much of the file as the header needs
+ * (whole file for deflate). Throws LtError on a malformed file.
+ */
+export async function readInstanceHeader(path: string): Promise<InstanceHeader> {
+  const fh = await open(path, 'r');
+  try {
+    const size = (await fh.stat()).size;
+    let want = Math.min(size, FIRST_READ);
+    for (;;) {
+      const buf = Buffer.allocUnsafe(want);
+      const { bytesRead } = await fh.read(buf, 0, want, 0);
+      const partial = bytesRead < size;
+      try {
+        const parsed = parsePart10(buf.subarray(0, bytesRead), partial);
+        const h = headerFromParsed(path, parsed, size);
+        return h;
+      } catch (e) {
+        if (e instanceof NeedMoreData && partial) {
+          want = Math.min(size, Math.max(want * 4, e.needed + 1024));
+          continue;
+        }
+        throw e;
+      }
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
+function describe(e: unknown): string {
+  if (e instanceof LtError) return e.message;
+  const err = e as NodeJS.ErrnoException;
+  if (err?.code === 'ENOENT') return 'file not found';
+  if (err?.code === 'EACCES') return 'permission denied';
+  if (err?.code === 'EISDIR') return 'is a directory';
+  return `unreadable: ${err?.message ?? String(e)}`;
+}
+
+async function mapLimit<T, R>(items: T[], limit: number, fn: (t: T, i: number) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    for (;;) {
+      const i = next++;
+      if (i >= items.length) return;
+      out[i] = await fn(items[i], i);
+    }
+  });
+  await Promise.all(workers);
+  return out;
+}
+
+/**
+ * Reads the headers (no pixel data) of Part 10 files. A file that cannot be read or parsed yields a header with
+ * `error` set (a precise reason) instead of throwing, so one bad file never hides the rest of the study.
+ */
+export async function readSeriesHeaders(files: string[]): Promise<InstanceHeader[]> {
+  return mapLimit(files, 8, async (file) => {
+    try {
+      const h = await readInstanceHeader(file);
+      // Only CT images are held to the pixel rules; other objects (SR, SC) are judged by series selection.
+      const problem = CT_IMAGE_CLASSES.has(h.sopClassUid) ? pixelDataProblem(h) : undefined;
+      if (problem) h.error = problem;
+      return h;
+    } catch (e) {
+      return emptyHeader(file, describe(e));
+    }
+  });
+}
+
+function emptyHeader(path: string, error: string): InstanceHeader {
+  return {
+    path,
+    error,
+    sopInstanceUid: '',
+    sopClassUid: '',
+    studyUid: '',
+    seriesUid: '',
+    imageType: [],
+    transferSyntaxUid: '',
+    rows: 0,
+    columns: 0,
+    samplesPerPixel: 1,
+    bitsAllocated: 0,
+    bitsStored: 0,
+    highBit: 0,
+    pixelRepresentation: 0,
+    rescaleSlope: 1,
+    rescaleIntercept: 0,
+    numberOfFrames: 0,
+    frames: [],
+    fileSize: 0,
+  };
+}
