@@ -1,0 +1,154 @@
+import type { Analysis, SliceResult } from '../inference/types';
+import type { HuVolume } from '../volume/types';
+import { SCT } from './codes';
+import type { Code } from '../inference/types';
+
+/** Lesion laterality from the lesion maps. */
+export type Laterality = 'left' | 'right' | 'both' | 'none';
+
+/** The laterality's finding-site code (SNOMED CT lungs), or undefined for 'none'. */
+export function lateralityCode(l: Laterality): Code | undefined {
+  return l === 'left' ? SCT.LeftLung : l === 'right' ? SCT.RightLung : l === 'both' ? SCT.BothLungs : undefined;
+}
+
+/**
+ * Mass of the lesion map on the patient's right and left of the crop centre, for one slice.
+ * With ImageOrientationPatient's row vector pointing to +x (patient left, as in HFS axial), image right is
+ * patient left; a row vector towards -x (e.g. FFS or flipped) swaps them.
+ */
+export function lesionMass(s: SliceResult, rowDirectionX: number): { right: number; left: number } {
+  let imageLeft = 0;
+  let imageRight = 0;
+  const half = s.mapWidth / 2;
+  for (let y = 0; y < s.mapHeight; y++) {
+    for (let x = 0; x < s.mapWidth; x++) {
+      const v = s.lesionMap[y * s.mapWidth + x];
+      if (x + 0.5 < half) imageLeft += v;
+      else imageRight += v;
+    }
+  }
+  return rowDirectionX >= 0 ? { right: imageLeft, left: imageRight } : { right: imageRight, left: imageLeft };
+}
+
+/** Share of the lesion mass that makes a side count (below it, the side is treated as noise). */
+export const SIDE_SHARE = 0.2;
+
+/** Laterality over a set of slices: each side counts when it holds at least SIDE_SHARE of the total mass. */
+export function laterality(slices: SliceResult[], rowDirectionX: number): Laterality {
+  let left = 0;
+  let right = 0;
+  for (const s of slices) {
+    const m = lesionMass(s, rowDirectionX);
+    left += m.left;
+    right += m.right;
+  }
+  const total = left + right;
+  if (total <= 0) return 'none';
+  const l = left / total >= SIDE_SHARE;
+  const r = right / total >= SIDE_SHARE;
+  return l && r ? 'both' : l ? 'left' : 'right';
+}
+
+/** Slices the model saw lung on (a non-empty crop box): the denominator of the lesion burden. */
+export function lungSlices(a: Analysis): SliceResult[] {
+  return a.slices.filter((s) => s.cropBox.width > 0 && s.cropBox.height > 0);
+}
+
+/** Slices whose lesion probability reaches the slice threshold. */
+export function lesionSlices(a: Analysis): SliceResult[] {
+  return a.slices.filter((s) => s.lesionProbability >= a.sliceLesionThreshold);
+}
+
+/** Lesion burden: share (0..1) of lung slices with lesion. */
+export function lesionBurden(a: Analysis): number {
+  const lung = lungSlices(a);
+  if (lung.length === 0) return 0;
+  return lung.filter((s) => s.lesionProbability >= a.sliceLesionThreshold).length / lung.length;
+}
+
+/**
+ * Key slices: the k slices with the highest lesion probability (ties to the lower index), greedily kept at least
+ * `minGap` slices apart so they show different levels (filled from the remaining ranks when too few are far enough
+ * apart), returned in volume order. Never more than the slices there are.
+ */
+export function selectKeySlices(a: Analysis, k: number, minGap = 1): SliceResult[] {
+  const ranked = [...a.slices].sort((x, y) => y.lesionProbability - x.lesionProbability || x.index - y.index);
+  const want = Math.max(0, Math.min(k, ranked.length));
+  const chosen: SliceResult[] = [];
+  for (const s of ranked) {
+    if (chosen.length >= want) break;
+    if (chosen.every((c) => Math.abs(c.index - s.index) >= minGap)) chosen.push(s);
+  }
+  for (const s of ranked) {
+    if (chosen.length >= want) break;
+    if (!chosen.includes(s)) chosen.push(s);
+  }
+  return chosen.sort((x, y) => x.index - y.index);
+}
+
+/**
+ * The region of a slice's lesion map as a closed polyline (column,row pairs in slice pixels): the bounding box of the
+ * cells at or above half the map's maximum, or the crop box when the map is empty.
+ */
+export function lesionRegion(s: SliceResult): number[] {
+  let max = 0;
+  for (const v of s.lesionMap) max = Math.max(max, v);
+  const b = s.cropBox;
+  let x0 = 0;
+  let y0 = 0;
+  let x1 = s.mapWidth;
+  let y1 = s.mapHeight;
+  if (max > 0) {
+    x0 = s.mapWidth;
+    y0 = s.mapHeight;
+    x1 = 0;
+    y1 = 0;
+    for (let y = 0; y < s.mapHeight; y++) {
+      for (let x = 0; x < s.mapWidth; x++) {
+        if (s.lesionMap[y * s.mapWidth + x] >= max / 2) {
+          x0 = Math.min(x0, x);
+          y0 = Math.min(y0, y);
+          x1 = Math.max(x1, x + 1);
+          y1 = Math.max(y1, y + 1);
+        }
+      }
+    }
+  }
+  const sx = b.width / Math.max(1, s.mapWidth);
+  const sy = b.height / Math.max(1, s.mapHeight);
+  const c0 = b.x + x0 * sx;
+  const c1 = b.x + x1 * sx;
+  const r0 = b.y + y0 * sy;
+  const r1 = b.y + y1 * sy;
+  return [c0, r0, c1, r0, c1, r1, c0, r1, c0, r0];
+}
+
+/** The most probable lesion type on a slice (index into Analysis.lesionTypes), or -1 when there are none. */
+export function dominantLesionType(s: SliceResult): number {
+  let best = -1;
+  let p = -1;
+  s.lesionTypeProbabilities.forEach((v, i) => {
+    if (v > p) {
+      p = v;
+      best = i;
+    }
+  });
+  return best;
+}
+
+/** PatientOrientation (0020,0020) letters for an image orientation (PS3.3 C.7.6.1.1.1), e.g. ["L","P"] for axial HFS. */
+export function patientOrientation(iop: HuVolume['imageOrientationPatient']): [string, string] {
+  const letters = (v: number[]): string => {
+    const names: [number, string, string][] = [
+      [v[0], 'L', 'R'],
+      [v[1], 'P', 'A'],
+      [v[2], 'H', 'F'],
+    ];
+    return names
+      .filter(([c]) => Math.abs(c) > 0.25)
+      .sort((a, b) => Math.abs(b[0]) - Math.abs(a[0]))
+      .map(([c, pos, neg]) => (c > 0 ? pos : neg))
+      .join('');
+  };
+  return [letters(iop.slice(0, 3)), letters(iop.slice(3, 6))];
+}

@@ -1,0 +1,493 @@
+import type { Analysis, Code, SliceResult } from '../inference/types';
+import type { HuVolume } from '../volume/types';
+import { SopClass, writePart10, type NaturalDataset } from '../dicom/dcmjs';
+import { derivedUid } from '../dicom/uid';
+import { DCM, LT, OTHER, PRIVATE_SCHEME, SCT, labelCode, stageCode } from './codes';
+import { contributingEquipment, DEVICE, dicomDateTime, equipmentAttributes } from './device';
+import { renderHeatMap, DISCLAIMER } from './heatmap';
+import {
+  dominantLesionType,
+  laterality,
+  lateralityCode,
+  lesionBurden,
+  lesionRegion,
+  lesionSlices,
+  patientOrientation,
+  selectKeySlices,
+  type Laterality,
+} from './analysis-summary';
+import { triagePriority, type TriagePriority } from './priority';
+import { CodeContentItem, type ContentItem, evidenceSequence, type InstanceRef, NumContentItem, TextContentItem } from './sr/content';
+import {
+  AlgorithmIdentification,
+  ImageLibrary,
+  ImagingMeasurementReport,
+  KeyObjectSelectionDocument,
+  MeasurementGroup,
+  probability,
+} from './sr/templates';
+import { patientStudyAttributes, type StudyContext } from './study-context';
+
+/** Series numbers of the result series (high, so they sort after the acquired series in viewers). */
+export const SERIES_NUMBER = { heatMaps: 9001, sr: 9002, kos: 9003 } as const;
+
+/** Key slices are kept at least this far apart along the slice normal, so they show different levels. */
+export const KEY_SLICE_MIN_GAP_MM = 10;
+
+/** The statement every report carries. */
+export const NOT_REVIEWED =
+  'This report was produced automatically by an AI algorithm (lung-triage) and has not been reviewed by a physician. ' +
+  'It is intended for worklist triage only, not for diagnosis.';
+
+/** An earlier result this one replaces (the pipeline keeps these from the previous run). */
+export interface Supersedes {
+  srSopInstanceUid: string;
+  srSeriesInstanceUid: string;
+  /** Earlier heat-map/KOS instances, if the caller wants them listed (informational). */
+  otherSopInstanceUids?: string[];
+}
+
+/** One encoded result instance. */
+export interface ResultObject {
+  kind: 'sr' | 'heatmap' | 'kos';
+  sopClassUid: string;
+  sopInstanceUid: string;
+  seriesInstanceUid: string;
+  /** For heat maps: the volume slice index shown. */
+  sliceIndex?: number;
+  bytes: Buffer;
+}
+
+/** What the pipeline and the audit need to know about a result. */
+export interface ResultSummary {
+  outcome: 'analysed' | 'not-analysed';
+  priority: TriagePriority;
+  /** Ordering rank: 10 URGENT, 50 HIGH, 100 ROUTINE (lower first). */
+  priorityRank: number;
+  keySlices: number[];
+  decision?: 'positive' | 'negative';
+  label?: string;
+  positiveProbability?: number;
+  threshold?: number;
+  lesionBurden?: number;
+  laterality?: Laterality;
+  supersedes?: string;
+  failure?: { stage: string; reason: string };
+}
+
+/** The result instances of one study run, SR first. */
+export interface ResultObjects {
+  studyUid: string;
+  sr: ResultObject;
+  objects: ResultObject[];
+  summary: ResultSummary;
+}
+
+/** Input of {@link buildResults}. */
+export interface BuildResultsInput {
+  study: StudyContext;
+  volume?: HuVolume;
+  /** Required unless `failure` is given. */
+  analysis?: Analysis;
+  keySlices: number;
+  supersedes?: Supersedes;
+  /** Inference (or an earlier stage) failed: produce an SR that says so and why. */
+  failure?: { stage: string; reason: string; details?: string[] };
+  /** Creation time stamped on the objects (defaults to now; UIDs never depend on it). */
+  now?: Date;
+}
+
+/** The algorithm as the report names it: the models' names and versions, patient model last. */
+export function algorithmOf(a: Analysis): AlgorithmIdentification {
+  const models = [...a.models].sort((x, y) => (x.role === y.role ? 0 : x.role === 'slice' ? -1 : 1));
+  if (models.length === 0) return new AlgorithmIdentification('lung-triage', DEVICE.softwareVersion);
+  return new AlgorithmIdentification(
+    models.map((m) => m.name).join(' + '),
+    models.map((m) => m.version).join(' + '),
+    [
+      ...models.map((m) => `${m.role} model sha256 ${m.sha256}`),
+      `operating threshold ${a.patient.threshold}`,
+      `slice lesion threshold ${a.sliceLesionThreshold}`,
+      `execution provider ${a.executionProvider}`,
+    ],
+  );
+}
+
+/** The model identity that result UIDs depend on (name, version and weights hash of every model). */
+export function modelKey(a: Analysis | undefined): string {
+  if (!a) return 'no-model';
+  return [...a.models]
+    .sort((x, y) => x.role.localeCompare(y.role))
+    .map((m) => `${m.role}:${m.name}@${m.version}#${m.sha256}`)
+    .join('|');
+}
+
+/** UIDs of one result set: functions of (study, input hash, model), never of time, so a retry re-creates them. */
+export function resultUids(studyUid: string, inputHash: string, model: string) {
+  const seed = ['lung-triage-results', studyUid, inputHash, model];
+  return {
+    srSeries: derivedUid(...seed, 'sr-series'),
+    sr: derivedUid(...seed, 'sr'),
+    heatSeries: derivedUid(...seed, 'heatmap-series'),
+    heat: (slice: number) => derivedUid(...seed, 'heatmap', String(slice)),
+    kosSeries: derivedUid(...seed, 'kos-series'),
+    kos: derivedUid(...seed, 'kos'),
+    tracking: (slice: number) => derivedUid(...seed, 'tracking', String(slice)),
+  };
+}
+
+function sourceRef(v: HuVolume, index: number): InstanceRef {
+  const s = v.sources[index];
+  return { sopClassUid: s.sopClassUid, sopInstanceUid: s.sopInstanceUid, frameNumber: s.frameNumber };
+}
+
+function common(study: StudyContext, now: Date): { header: NaturalDataset; when: { date: string; time: string } } {
+  const when = dicomDateTime(now);
+  return {
+    when,
+    header: {
+      SpecificCharacterSet: 'ISO_IR 192',
+      InstanceCreationDate: when.date,
+      InstanceCreationTime: when.time,
+      ...patientStudyAttributes(study),
+    },
+  };
+}
+
+function codingSchemes(): NaturalDataset[] {
+  return [
+    {
+      CodingSchemeDesignator: PRIVATE_SCHEME.designator,
+      CodingSchemeName: PRIVATE_SCHEME.name,
+      CodingSchemeResponsibleOrganization: PRIVATE_SCHEME.organization,
+    },
+  ];
+}
+
+function predecessor(study: StudyContext, s: Supersedes | undefined): NaturalDataset {
+  if (!s) return {};
+  return {
+    PredecessorDocumentsSequence: evidenceSequence(study.StudyInstanceUID, [
+      { seriesUid: s.srSeriesInstanceUid, refs: [{ sopClassUid: SopClass.Comprehensive3dSr, sopInstanceUid: s.srSopInstanceUid }] },
+    ]),
+  };
+}
+
+function srDocument(o: {
+  study: StudyContext;
+  now: Date;
+  sopInstanceUid: string;
+  seriesUid: string;
+  algorithmVersion: string;
+  root: ContentItem;
+  evidence: NaturalDataset[];
+  otherEvidence: NaturalDataset[];
+  supersedes?: Supersedes;
+  completion: 'COMPLETE' | 'PARTIAL';
+}): NaturalDataset {
+  const { header, when } = common(o.study, o.now);
+  return {
+    ...header,
+    SOPClassUID: SopClass.Comprehensive3dSr,
+    SOPInstanceUID: o.sopInstanceUid,
+    Modality: 'SR',
+    SeriesInstanceUID: o.seriesUid,
+    SeriesNumber: SERIES_NUMBER.sr,
+    SeriesDescription: 'AI triage report (lung-triage, not reviewed)',
+    SeriesDate: when.date,
+    SeriesTime: when.time,
+    ReferencedPerformedProcedureStepSequence: [],
+    ...equipmentAttributes(o.algorithmVersion),
+    ContributingEquipmentSequence: contributingEquipment(o.algorithmVersion, when),
+    InstanceNumber: 1,
+    CompletionFlag: o.completion,
+    VerificationFlag: 'UNVERIFIED',
+    ContentDate: when.date,
+    ContentTime: when.time,
+    ...(o.evidence.length ? { CurrentRequestedProcedureEvidenceSequence: o.evidence } : {}),
+    ...(o.otherEvidence.length ? { PertinentOtherEvidenceSequence: o.otherEvidence } : {}),
+    ...predecessor(o.study, o.supersedes),
+    PerformedProcedureCodeSequence: [],
+    CodingSchemeIdentificationSequence: codingSchemes(),
+    ...o.root.toDataset(true),
+  };
+}
+
+function srObject(ds: NaturalDataset): ResultObject {
+  return {
+    kind: 'sr',
+    sopClassUid: SopClass.Comprehensive3dSr,
+    sopInstanceUid: ds.SOPInstanceUID as string,
+    seriesInstanceUid: ds.SeriesInstanceUID as string,
+    bytes: writePart10(ds),
+  };
+}
+
+function supersedesText(s: Supersedes | undefined): ContentItem | undefined {
+  return s
+    ? new TextContentItem(DCM.Comment, `This report supersedes the earlier AI report ${s.srSopInstanceUid}, made from different input.`)
+    : undefined;
+}
+
+/**
+ * Encodes the results of one analysed study: heat-map secondary captures for the key slices, a Comprehensive 3D SR
+ * (TID 1500) and a Key Object Selection, all in the source study with deterministic UIDs. With `failure`, returns
+ * {@link failureReport} instead.
+ */
+export function buildResults(input: BuildResultsInput): ResultObjects {
+  const { study, volume, analysis } = input;
+  if (input.failure || !analysis || !volume) {
+    return failureReport(study, input.failure ?? { stage: 'inference', reason: 'no analysis was produced' }, {
+      volume,
+      analysis,
+      supersedes: input.supersedes,
+      now: input.now,
+    });
+  }
+  if (analysis.slices.length !== volume.slices) throw new Error(`analysis has ${analysis.slices.length} slices, volume ${volume.slices}`);
+  const now = input.now ?? new Date();
+  const studyUid = study.StudyInstanceUID;
+  const uids = resultUids(studyUid, volume.contentHash, modelKey(analysis));
+  const algorithm = algorithmOf(analysis);
+  const algoVersion = `${algorithm.name} ${algorithm.version}`;
+  const keys = selectKeySlices(analysis, input.keySlices, Math.ceil(KEY_SLICE_MIN_GAP_MM / Math.max(0.1, volume.sliceSpacing)));
+  const rowX = volume.imageOrientationPatient[0];
+  const lat = laterality(lesionSlices(analysis), rowX);
+  const burden = lesionBurden(analysis);
+  const prio = triagePriority(analysis.patient);
+  const { header, when } = common(study, now);
+
+  // Heat maps.
+  const heatMaps: ResultObject[] = keys.map((slice, i) => {
+    const img = renderHeatMap(volume, slice, { keyIndex: i + 1, keyCount: keys.length });
+    const src = sourceRef(volume, slice.index);
+    const pixels = img.data.length % 2 ? Buffer.concat([Buffer.from(img.data), Buffer.alloc(1)]) : Buffer.from(img.data);
+    const ds: NaturalDataset = {
+      ...header,
+      SOPClassUID: SopClass.SecondaryCapture,
+      SOPInstanceUID: uids.heat(slice.index),
+      Modality: 'OT',
+      SeriesInstanceUID: uids.heatSeries,
+      SeriesNumber: SERIES_NUMBER.heatMaps,
+      Laterality: '',
+      SeriesDescription: 'AI lesion heat maps (not for diagnostic use)',
+      SeriesDate: when.date,
+      SeriesTime: when.time,
+      ...equipmentAttributes(algoVersion),
+      ConversionType: 'WSD',
+      ContributingEquipmentSequence: contributingEquipment(algoVersion, when),
+      InstanceNumber: i + 1,
+      PatientOrientation: patientOrientation(volume.imageOrientationPatient),
+      ContentDate: when.date,
+      ContentTime: when.time,
+      ImageType: ['DERIVED', 'SECONDARY'],
+      DerivationDescription: `AI lesion map over CT slice ${slice.index + 1}, lung window; ${DISCLAIMER}`.slice(0, 1024),
+      ImageComments: `${DISCLAIMER}. Lesion probability ${slice.lesionProbability.toFixed(3)}.`,
+      BurnedInAnnotation: 'YES',
+      LossyImageCompression: '00',
+      SourceImageSequence: [
+        {
+          ReferencedSOPClassUID: src.sopClassUid,
+          ReferencedSOPInstanceUID: src.sopInstanceUid,
+          ...(src.frameNumber ? { ReferencedFrameNumber: src.frameNumber } : {}),
+        },
+      ],
+      SamplesPerPixel: 3,
+      PhotometricInterpretation: 'RGB',
+      PlanarConfiguration: 0,
+      Rows: img.height,
+      Columns: img.width,
+      BitsAllocated: 8,
+      BitsStored: 8,
+      HighBit: 7,
+      PixelRepresentation: 0,
+      PixelData: [pixels.buffer.slice(pixels.byteOffset, pixels.byteOffset + pixels.byteLength)],
+      _vrMap: { PixelData: 'OB' },
+    };
+    return {
+      kind: 'heatmap',
+      sopClassUid: SopClass.SecondaryCapture,
+      sopInstanceUid: ds.SOPInstanceUID as string,
+      seriesInstanceUid: uids.heatSeries,
+      sliceIndex: slice.index,
+      bytes: writePart10(ds),
+    };
+  });
+  const heatRef = (slice: SliceResult): InstanceRef => ({ sopClassUid: SopClass.SecondaryCapture, sopInstanceUid: uids.heat(slice.index) });
+
+  // SR content.
+  const typeCodes = analysis.lesionTypes.map(labelCode);
+  const groups = keys.map(
+    (slice, i) =>
+      new MeasurementGroup({
+        trackingIdentifier: `AI key slice ${i + 1} of ${keys.length} (slice ${slice.index + 1})`,
+        trackingUid: uids.tracking(slice.index),
+        finding: dominantLesionType(slice) >= 0 && slice.lesionProbability >= analysis.sliceLesionThreshold ? typeCodes[dominantLesionType(slice)] : LT.LungLesion,
+        findingSite: lateralityCode(laterality([slice], rowX)),
+        algorithm,
+        measurements: [
+          { name: LT.SliceLesionProbability, value: slice.lesionProbability, units: OTHER.NoUnits },
+          ...slice.lesionTypeProbabilities.map((p, t) => ({ name: LT.Probability, value: p, units: OTHER.NoUnits, qualifier: typeCodes[t] })),
+        ],
+        region: { points: lesionRegion(slice), source: sourceRef(volume, slice.index) },
+        images: [{ name: LT.HeatMapImage, ref: heatRef(slice) }],
+      }),
+  );
+  const positive = analysis.classes.find((c) => c.label === analysis.positiveClass);
+  const top = analysis.classes.find((c) => c.label === analysis.patient.label);
+  const p = analysis.patient;
+  const qualitative: ContentItem[] = [
+    positive &&
+      new CodeContentItem(DCM.Finding, labelCode(positive)).add(
+        probability(p.positiveProbability),
+        new NumContentItem(LT.OperatingThreshold, p.threshold, OTHER.NoUnits, 'HAS PROPERTIES'),
+        new CodeContentItem(LT.AiDecision, p.decision === 'positive' ? LT.Positive : LT.Negative, 'HAS PROPERTIES'),
+      ),
+    top && new CodeContentItem(LT.AiClassification, labelCode(top)).add(probability(p.classProbabilities[analysis.classes.indexOf(top)] ?? 0)),
+    ...analysis.classes.map((c, i) => new NumContentItem(LT.Probability, p.classProbabilities[i] ?? 0, OTHER.NoUnits).add(new CodeContentItem(DCM.Finding, labelCode(c), 'HAS CONCEPT MOD'))),
+    new CodeContentItem(LT.TriagePriority, prio.code),
+    new CodeContentItem(DCM.Finding, LT.LungLesion).add(
+      new NumContentItem(LT.LesionBurden, burden * 100, OTHER.Percent, 'HAS PROPERTIES'),
+      lateralityCode(lat) && new CodeContentItem(SCT.FindingSite, lateralityCode(lat) as Code, 'HAS CONCEPT MOD'),
+    ),
+    ...analysis.lesionTypes.map((_t, i) => {
+      const maxP = Math.max(0, ...analysis.slices.map((s) => s.lesionTypeProbabilities[i] ?? 0));
+      return new CodeContentItem(DCM.Finding, typeCodes[i]).add(probability(maxP));
+    }),
+    supersedesText(input.supersedes),
+    new TextContentItem(DCM.Comment, NOT_REVIEWED),
+    ...volume.warnings.slice(0, 20).map((w) => new TextContentItem(DCM.Comment, `Input note: ${w}`.slice(0, 1024))),
+  ].filter((x): x is ContentItem => Boolean(x));
+  const report = new ImagingMeasurementReport({
+    procedure: SCT.CtOfChest,
+    device: DEVICE,
+    imageLibrary: new ImageLibrary(keys.map((s) => sourceRef(volume, s.index))),
+    measurementGroups: groups,
+    qualitativeEvaluations: qualitative,
+  });
+  const allSources = volume.sources.map((_, i) => sourceRef(volume, i));
+  const srDs = srDocument({
+    study,
+    now,
+    sopInstanceUid: uids.sr,
+    seriesUid: uids.srSeries,
+    algorithmVersion: algoVersion,
+    root: report.root(),
+    evidence: evidenceSequence(studyUid, [{ seriesUid: volume.seriesUid, refs: allSources }]),
+    otherEvidence: evidenceSequence(studyUid, [{ seriesUid: uids.heatSeries, refs: keys.map(heatRef) }]),
+    supersedes: input.supersedes,
+    completion: 'COMPLETE',
+  });
+  const sr = srObject(srDs);
+
+  // Key Object Selection: the key CT slices, then their heat maps.
+  const kosImages = [...keys.map((s) => sourceRef(volume, s.index)), ...keys.map(heatRef)];
+  const kosRoot = new KeyObjectSelectionDocument({
+    title: DCM.OfInterest,
+    description: `AI key slices (lung-triage, not reviewed): the ${keys.length} slices with the highest lesion probability and their heat maps.`,
+    device: DEVICE,
+    images: kosImages,
+  }).root();
+  const kosDs: NaturalDataset = {
+    ...header,
+    SOPClassUID: SopClass.KeyObjectSelection,
+    SOPInstanceUID: uids.kos,
+    Modality: 'KO',
+    SeriesInstanceUID: uids.kosSeries,
+    SeriesNumber: SERIES_NUMBER.kos,
+    SeriesDescription: 'AI key images (lung-triage, not reviewed)',
+    SeriesDate: when.date,
+    SeriesTime: when.time,
+    ReferencedPerformedProcedureStepSequence: [],
+    ...equipmentAttributes(algoVersion),
+    ContributingEquipmentSequence: contributingEquipment(algoVersion, when),
+    InstanceNumber: 1,
+    ContentDate: when.date,
+    ContentTime: when.time,
+    CurrentRequestedProcedureEvidenceSequence: evidenceSequence(studyUid, [
+      { seriesUid: volume.seriesUid, refs: keys.map((s) => sourceRef(volume, s.index)) },
+      { seriesUid: uids.heatSeries, refs: keys.map(heatRef) },
+    ]),
+    ...kosRoot.toDataset(true),
+  };
+  const kos: ResultObject = {
+    kind: 'kos',
+    sopClassUid: SopClass.KeyObjectSelection,
+    sopInstanceUid: uids.kos,
+    seriesInstanceUid: uids.kosSeries,
+    bytes: writePart10(kosDs),
+  };
+  return {
+    studyUid,
+    sr,
+    objects: [sr, ...heatMaps, kos],
+    summary: {
+      outcome: 'analysed',
+      priority: prio.priority,
+      priorityRank: prio.rank,
+      keySlices: keys.map((s) => s.index),
+      decision: p.decision,
+      label: p.label,
+      positiveProbability: p.positiveProbability,
+      threshold: p.threshold,
+      lesionBurden: burden,
+      laterality: lat,
+      supersedes: input.supersedes?.srSopInstanceUid,
+    },
+  };
+}
+
+/**
+ * An SR that says the study was not analysed and why (no qualifying series, a decoding or inference failure),
+ * so the radiologist sees an explicit "no AI result" rather than silence. Deterministic UIDs from the study,
+ * the input hash (when a volume exists) and the stage and reason.
+ */
+export function failureReport(
+  study: StudyContext,
+  reason: string | { stage: string; reason: string; details?: string[] },
+  opts: { volume?: HuVolume; analysis?: Analysis; supersedes?: Supersedes; now?: Date } = {},
+): ResultObjects {
+  const f = typeof reason === 'string' ? { stage: 'series-selection', reason } : reason;
+  const now = opts.now ?? new Date();
+  const studyUid = study.StudyInstanceUID;
+  const uids = resultUids(studyUid, opts.volume?.contentHash ?? 'no-input', `failure|${f.stage}|${f.reason}|${modelKey(opts.analysis)}`);
+  const algorithm = opts.analysis ? algorithmOf(opts.analysis) : new AlgorithmIdentification('lung-triage', DEVICE.softwareVersion);
+  const qualitative: ContentItem[] = [
+    new CodeContentItem(LT.AnalysisNotPerformed, stageCode(f.stage)).add(
+      new TextContentItem(DCM.Comment, `No AI result: ${f.reason}`.slice(0, 1024), 'HAS PROPERTIES'),
+      ...(f.details ?? []).slice(0, 50).map((d) => new TextContentItem(DCM.Comment, d.slice(0, 1024), 'HAS PROPERTIES')),
+      ...algorithm.items('HAS CONCEPT MOD'),
+    ),
+    new CodeContentItem(LT.TriagePriority, LT.Routine),
+    supersedesText(opts.supersedes),
+    new TextContentItem(DCM.Comment, NOT_REVIEWED),
+  ].filter((x): x is ContentItem => Boolean(x));
+  const report = new ImagingMeasurementReport({ procedure: SCT.CtOfChest, device: DEVICE, measurementGroups: [], qualitativeEvaluations: qualitative });
+  const v = opts.volume;
+  const ds = srDocument({
+    study,
+    now,
+    sopInstanceUid: uids.sr,
+    seriesUid: uids.srSeries,
+    algorithmVersion: `${algorithm.name} ${algorithm.version}`,
+    root: report.root(),
+    evidence: v ? evidenceSequence(studyUid, [{ seriesUid: v.seriesUid, refs: v.sources.map((_, i) => sourceRef(v, i)) }]) : [],
+    otherEvidence: [],
+    supersedes: opts.supersedes,
+    completion: 'PARTIAL',
+  });
+  const sr = srObject(ds);
+  return {
+    studyUid,
+    sr,
+    objects: [sr],
+    summary: {
+      outcome: 'not-analysed',
+      priority: 'ROUTINE',
+      priorityRank: 100,
+      keySlices: [],
+      supersedes: opts.supersedes?.srSopInstanceUid,
+      failure: { stage: f.stage, reason: f.reason },
+    },
+  };
+}

@@ -1,0 +1,175 @@
+/**
+ * SR templates (PS3.16), one class per template, named after it as dcmjs src/sr/templates.js does. Each produces
+ * content items; {@link ImagingMeasurementReport} is the root of TID 1500 and {@link KeyObjectSelectionDocument}
+ * the root of TID 2010.
+ */
+import type { Code } from '../../inference/types';
+import { DCM, LT, OTHER, SCT } from '../codes';
+import {
+  CodeContentItem,
+  ContainerContentItem,
+  type ContentItem,
+  ImageContentItem,
+  type InstanceRef,
+  NumContentItem,
+  ScoordContentItem,
+  TextContentItem,
+  UidRefContentItem,
+} from './content';
+
+/** TID 1204 Language of Content Item and Descendants. */
+export class LanguageOfContentItemAndDescendants {
+  /** The HAS CONCEPT MOD item for US English. */
+  static items(): ContentItem[] {
+    return [new CodeContentItem(DCM.LanguageOfContent, OTHER.EnglishUs, 'HAS CONCEPT MOD')];
+  }
+}
+
+/** What identifies our device as the observer (TID 1004 Device Observer Identifying Attributes). */
+export interface DeviceIdentity {
+  uid: string;
+  name: string;
+  manufacturer: string;
+  modelName: string;
+  softwareVersion: string;
+}
+
+/** TID 1002 Observer Context with TID 1004: the observer is a device (the AI), not a person. */
+export class DeviceObserverContext {
+  /** The HAS OBS CONTEXT items. */
+  static items(device: DeviceIdentity): ContentItem[] {
+    return [
+      new CodeContentItem(DCM.ObserverType, DCM.Device, 'HAS OBS CONTEXT'),
+      new UidRefContentItem(DCM.DeviceObserverUid, device.uid, 'HAS OBS CONTEXT'),
+      new TextContentItem(DCM.DeviceObserverName, device.name, 'HAS OBS CONTEXT'),
+      new TextContentItem(DCM.DeviceObserverManufacturer, device.manufacturer, 'HAS OBS CONTEXT'),
+      new TextContentItem(DCM.DeviceObserverModelName, device.modelName, 'HAS OBS CONTEXT'),
+    ];
+  }
+}
+
+/** TID 4019 Algorithm Identification. */
+export class AlgorithmIdentification {
+  constructor(
+    readonly name: string,
+    readonly version: string,
+    readonly parameters: string[] = [],
+  ) {}
+  /** The items, with the relationship the including template asks for. */
+  items(relationship: 'HAS CONCEPT MOD' | 'CONTAINS' = 'HAS CONCEPT MOD'): ContentItem[] {
+    return [
+      new TextContentItem(DCM.AlgorithmName, this.name.slice(0, 1024), relationship),
+      new TextContentItem(DCM.AlgorithmVersion, this.version.slice(0, 1024), relationship),
+      ...this.parameters.map((p) => new TextContentItem(DCM.AlgorithmParameters, p.slice(0, 1024), relationship)),
+    ];
+  }
+}
+
+/** TID 1600 Image Library: one group with the images the report refers to. */
+export class ImageLibrary {
+  constructor(readonly images: InstanceRef[]) {}
+  /** The Image Library container. */
+  item(): ContentItem {
+    const group = new ContainerContentItem(DCM.ImageLibraryGroup);
+    for (const ref of this.images) group.add(new ImageContentItem(null, ref));
+    return new ContainerContentItem(DCM.ImageLibrary).add(group);
+  }
+}
+
+/** A probability with a qualifying concept (NUM "Probability", units "no units"). */
+export function probability(p: number, relationship: 'CONTAINS' | 'HAS PROPERTIES' = 'HAS PROPERTIES', of?: Code): ContentItem {
+  const num = new NumContentItem(
+    LT.Probability,
+    Math.min(1, Math.max(0, p)),
+    OTHER.NoUnits,
+    relationship,
+  );
+  if (of) num.add(new CodeContentItem(DCM.Finding, of, 'HAS CONCEPT MOD'));
+  return num;
+}
+
+/** One key slice's findings for {@link MeasurementGroup}. */
+export interface MeasurementGroupOptions {
+  trackingIdentifier: string;
+  trackingUid: string;
+  finding: Code;
+  findingSite?: Code;
+  algorithm: AlgorithmIdentification;
+  /** Named NUMs (probabilities etc.) in the group, each optionally qualified by a finding code. */
+  measurements: { name: Code; value: number; units: Code; qualifier?: Code }[];
+  /** Closed polyline around the region, as column,row pairs, on the source image. */
+  region?: { points: number[]; source: InstanceRef };
+  /** Image the group is about when no region is given, plus any derived image (the heat map). */
+  images: { name: Code; ref: InstanceRef }[];
+}
+
+/**
+ * TID 1410-style Planar ROI Measurements and Qualitative Evaluations group (as OHIF and dcmjs read TID 1500):
+ * tracking identifier and UID (always set: OHIF dereferences the UID), finding, finding site, algorithm,
+ * measurements, and the image region (SCOORD, SELECTED FROM the source image).
+ */
+export class MeasurementGroup {
+  constructor(readonly o: MeasurementGroupOptions) {}
+  /** The Measurement Group container. */
+  item(): ContentItem {
+    const o = this.o;
+    const group = new ContainerContentItem(DCM.MeasurementGroup).add(
+      new TextContentItem(DCM.TrackingIdentifier, o.trackingIdentifier, 'HAS OBS CONTEXT'),
+      new UidRefContentItem(DCM.TrackingUniqueIdentifier, o.trackingUid, 'HAS OBS CONTEXT'),
+      new CodeContentItem(DCM.Finding, o.finding),
+      o.findingSite && new CodeContentItem(SCT.FindingSite, o.findingSite),
+      ...o.algorithm.items('HAS CONCEPT MOD'),
+    );
+    for (const m of o.measurements) {
+      const num = new NumContentItem(m.name, m.value, m.units);
+      if (m.qualifier) num.add(new CodeContentItem(DCM.Finding, m.qualifier, 'HAS CONCEPT MOD'));
+      group.add(num);
+    }
+    if (o.region) group.add(new ScoordContentItem(DCM.ImageRegion, 'POLYLINE', o.region.points, o.region.source));
+    for (const img of o.images) group.add(new ImageContentItem(img.name, img.ref));
+    return group;
+  }
+}
+
+/** TID 1500 Imaging Measurement Report: the root container and its fixed head. */
+export class ImagingMeasurementReport {
+  constructor(
+    readonly o: {
+      procedure: Code;
+      device: DeviceIdentity;
+      imageLibrary?: ImageLibrary;
+      measurementGroups: MeasurementGroup[];
+      qualitativeEvaluations: ContentItem[];
+    },
+  ) {}
+  /** The root CONTAINER (rendered with toDataset(true)). */
+  root(): ContainerContentItem {
+    const o = this.o;
+    const root = new ContainerContentItem(DCM.ImagingMeasurementReport, 'CONTAINS', '1500').add(
+      ...LanguageOfContentItemAndDescendants.items(),
+      ...DeviceObserverContext.items(o.device),
+      new CodeContentItem(DCM.ProcedureReported, o.procedure, 'HAS CONCEPT MOD'),
+      o.imageLibrary?.item(),
+    );
+    if (o.measurementGroups.length) root.add(new ContainerContentItem(DCM.ImagingMeasurements).add(...o.measurementGroups.map((g) => g.item())));
+    if (o.qualitativeEvaluations.length) root.add(new ContainerContentItem(OTHER.UmlsQualitativeEvaluations).add(...o.qualitativeEvaluations));
+    return root;
+  }
+}
+
+/** TID 2010 Key Object Selection: document title, description, the selected images. */
+export class KeyObjectSelectionDocument {
+  constructor(
+    readonly o: { title: Code; description: string; device: DeviceIdentity; images: InstanceRef[] },
+  ) {}
+  /** The root CONTAINER. */
+  root(): ContainerContentItem {
+    const root = new ContainerContentItem(this.o.title, 'CONTAINS', '2010').add(
+      ...LanguageOfContentItemAndDescendants.items(),
+      ...DeviceObserverContext.items(this.o.device),
+      new TextContentItem(DCM.KeyObjectDescription, this.o.description),
+    );
+    for (const ref of this.o.images) root.add(new ImageContentItem(null, ref));
+    return root;
+  }
+}

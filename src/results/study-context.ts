@@ -1,0 +1,77 @@
+import type { NaturalDataset } from '../dicom/dcmjs';
+
+/**
+ * Patient and study attributes copied into every result object (Patient and General Study modules, PS3.3 C.7.1.1,
+ * C.7.2.1), read by the pipeline from one source header. Keywords are DICOM keywords; values as stored
+ * (PN as the Alphabetic string). Only StudyInstanceUID is required; absent type 2 attributes are written empty.
+ */
+export interface StudyContext {
+  StudyInstanceUID: string;
+  PatientName?: string;
+  PatientID?: string;
+  IssuerOfPatientID?: string;
+  PatientBirthDate?: string;
+  PatientSex?: string;
+  PatientAge?: string;
+  StudyDate?: string;
+  StudyTime?: string;
+  AccessionNumber?: string;
+  ReferringPhysicianName?: string;
+  StudyID?: string;
+  StudyDescription?: string;
+}
+
+const STRING_KEYS = [
+  'PatientID',
+  'IssuerOfPatientID',
+  'PatientBirthDate',
+  'PatientSex',
+  'PatientAge',
+  'StudyDate',
+  'StudyTime',
+  'AccessionNumber',
+  'StudyID',
+  'StudyDescription',
+] as const;
+
+/** A PN value as dcmjs naturalizes it ([{Alphabetic}], or a plain string) to its Alphabetic string. */
+function personName(v: unknown): string | undefined {
+  if (v === undefined || v === null) return undefined;
+  const first = Array.isArray(v) ? v[0] : v;
+  if (typeof first === 'string') return first;
+  if (first && typeof first === 'object' && 'Alphabetic' in first) return String((first as { Alphabetic?: unknown }).Alphabetic ?? '');
+  return undefined;
+}
+
+/** Reads the study context from a naturalized source header. */
+export function studyContextFromDataset(ds: NaturalDataset): StudyContext {
+  if (typeof ds.StudyInstanceUID !== 'string') throw new Error('source header has no StudyInstanceUID');
+  const ctx: StudyContext = { StudyInstanceUID: ds.StudyInstanceUID };
+  for (const k of STRING_KEYS) {
+    const v = ds[k];
+    if (v !== undefined && v !== null) ctx[k] = String(Array.isArray(v) ? v[0] : v);
+  }
+  ctx.PatientName = personName(ds.PatientName);
+  ctx.ReferringPhysicianName = personName(ds.ReferringPhysicianName);
+  return ctx;
+}
+
+/** Patient + General Study module attributes for a result object (type 2 attributes present, possibly empty). */
+export function patientStudyAttributes(s: StudyContext): NaturalDataset {
+  const out: NaturalDataset = {
+    PatientName: s.PatientName ?? '',
+    PatientID: s.PatientID ?? '',
+    PatientBirthDate: s.PatientBirthDate ?? '',
+    PatientSex: s.PatientSex ?? '',
+    StudyInstanceUID: s.StudyInstanceUID,
+    StudyDate: s.StudyDate ?? '',
+    StudyTime: s.StudyTime ?? '',
+    ReferringPhysicianName: s.ReferringPhysicianName ?? '',
+    StudyID: s.StudyID ?? '',
+    AccessionNumber: s.AccessionNumber ?? '',
+  };
+  if (s.IssuerOfPatientID) out.IssuerOfPatientID = s.IssuerOfPatientID;
+  if (s.PatientAge) out.PatientAge = s.PatientAge;
+  if (s.StudyDescription) out.StudyDescription = s.StudyDescription;
+  return out;
+}
