@@ -7,6 +7,9 @@ import { openDatabase } from './db/database';
 import { verifyAuditChain } from './audit/audit-log';
 import { startGateway } from './gateway';
 import { configureLogger, log } from './logger';
+import { startWorker } from './inference/worker';
+import { analyzeLocal } from './pipeline/analyze';
+import { runDemo } from './pipeline/demo';
 
 const USAGE = `usage: lung-triage <command>
 
@@ -60,6 +63,29 @@ async function main(argv: string[]): Promise<number> {
       await untilSignal(() => gw.close());
       return 0;
     }
+    case 'worker': {
+      const w = await startWorker(config);
+      log.info('worker listening', { address: `${config.worker.host}:${w.port}` });
+      await untilSignal(() => w.close());
+      return 0;
+    }
+    case 'analyze': {
+      const input = rest.find((a) => !a.startsWith('--') && rest[rest.indexOf(a) - 1] !== '--out');
+      const outAt = rest.indexOf('--out');
+      const out = outAt >= 0 ? rest[outAt + 1] : undefined;
+      const json = rest.includes('--json');
+      if (!input || !out) break;
+      // Logs go to stderr so stdout holds only the summary (JSON with --json).
+      configureLogger({ level: json ? 'error' : 'warn', sink: (l) => process.stderr.write(l + '\n') });
+      const summaries = await analyzeLocal(config, input, out, { progress: !json && process.stderr.isTTY === true });
+      if (json) process.stdout.write(JSON.stringify(summaries.length === 1 ? summaries[0] : summaries, null, 2) + '\n');
+      else for (const s of summaries) process.stdout.write(humanSummary(s) + '\n');
+      return summaries.every((s) => s.state === 'delivered') ? 0 : 1;
+    }
+    case 'demo': {
+      configureLogger({ level: 'warn' });
+      return runDemo(config, (l) => process.stdout.write(l + '\n'));
+    }
     case 'migrate': {
       const db = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, migrate: true });
       await db.close();
@@ -81,6 +107,16 @@ async function main(argv: string[]): Promise<number> {
   }
   process.stderr.write(`unknown command: ${argv.join(' ')}\n\n${USAGE}\n`);
   return 2;
+}
+
+function humanSummary(s: Awaited<ReturnType<typeof analyzeLocal>>[number]): string {
+  const lines = [`study: ${s.state}${s.priority ? `, priority ${s.priority}` : ''}`];
+  if (s.patient) lines.push(`  ${s.patient.label}: decision ${s.patient.decision} (P ${s.patient.positiveProbability.toFixed(3)}, threshold ${s.patient.threshold.toFixed(3)})`);
+  if (s.failure) lines.push(`  no AI result: ${s.failure.stage}: ${s.failure.reason}`);
+  lines.push(`  ${s.slices.length} slices analysed; key slices ${s.keySlices.join(', ')}`);
+  lines.push(`  outputs: ${s.outputs.dicom.length} DICOM files${s.outputs.montage ? `, montage ${s.outputs.montage}` : ''}`);
+  if (s.skippedFiles.length > 0) lines.push(`  skipped ${s.skippedFiles.length} non-DICOM or unreadable files`);
+  return lines.join('\n');
 }
 
 main(process.argv.slice(2)).then(

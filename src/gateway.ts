@@ -1,28 +1,69 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
 import { createHttpApp } from './api/http';
+import { startTriageServer } from './api/triage-service';
 import type { Config } from './config';
 import { openDatabase, type Database } from './db/database';
+import { createDeliveryTarget, Deliverer } from './egress';
+import { LtError } from './errors';
+import { InferenceClient } from './inference/client';
+import { startWorker, type WorkerHandle } from './inference/worker';
 import { InstanceRecorder } from './ingest/instance-store';
+import { pullStudy } from './ingest/pull';
 import { Spool } from './ingest/spool';
-import { log } from './logger';
+import { log, studyTag } from './logger';
+import { Pipeline, type Analyzer } from './pipeline/runner';
 import { startPoller, type Poller } from './poller';
 import { markStableStudies } from './study/completeness';
-import { studyTag } from './logger';
 
 /** A running gateway: its ports and a graceful stop. */
 export interface Gateway {
   httpPort: number;
+  grpcPort: number;
   db: Database;
   spool: Spool;
-  /** Runs the background loops once now (tests, demo). */
+  pipeline: Pipeline;
+  deliverer: Deliverer;
+  /** Runs every background loop once now (tests, demo). */
   tick(): Promise<void>;
   close(): Promise<void>;
 }
 
+/** The inference workers to use: LT_WORKERS, or a worker started in this process when none is configured. */
+export async function inferenceFor(config: Config): Promise<{ analyzer: Analyzer; local?: WorkerHandle; close(): Promise<void> }> {
+  let local: WorkerHandle | undefined;
+  let addresses = config.workers;
+  if (addresses.length === 0) {
+    try {
+      local = await startWorker({ ...config.worker, host: '127.0.0.1', port: 0, modelsDir: config.modelsDir });
+      addresses = [`127.0.0.1:${local.port}`];
+      log.info('no LT_WORKERS given: started a local inference worker', { port: local.port });
+    } catch (e) {
+      // Ingest must keep working without models: jobs wait and retry until a worker is there.
+      log.error('local inference worker could not start; studies will wait for a worker', { err: e });
+      return {
+        analyzer: { analyze: () => Promise.reject(LtError.unavailable(`no inference worker: ${(e as Error).message}`)) },
+        close: async () => undefined,
+      };
+    }
+  }
+  const tls = config.tls.ca ? { ca: config.tls.ca, cert: config.tls.cert, key: config.tls.key } : undefined;
+  const client = new InferenceClient(addresses, { deadlineMs: config.pipeline.inferenceDeadlineSeconds * 1000, tls });
+  return {
+    analyzer: client,
+    local,
+    async close() {
+      client.close();
+      await local?.close();
+    },
+  };
+}
+
 /**
- * Starts the gateway: database (migrated), spool (crash leftovers removed), the DICOMweb listener and the
- * background loops (study completeness). Every part is stopped by close(), in reverse order.
+ * Starts the gateway: database (migrated), spool (crash leftovers removed), the DICOMweb listener, the
+ * TriageService, the inference client and the background loops (completeness, pipeline, delivery, finalisation).
+ * close() stops every part, in reverse order.
  */
 export async function startGateway(config: Config): Promise<Gateway> {
   const db = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, migrate: true });
@@ -30,14 +71,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
   const swept = await spool.init();
   if (swept > 0) log.warn('removed unacknowledged partial uploads left by a previous run', { files: swept });
   const recorder = new InstanceRecorder(db.dataSource);
-  const app = createHttpApp({
-    ds: db.dataSource,
-    spool,
-    recorder,
-    limits: config.limits,
-    publicUrl: config.http.publicUrl,
-    credentials: config.auth,
-  });
+  const app = createHttpApp({ ds: db.dataSource, spool, recorder, limits: config.limits, publicUrl: config.http.publicUrl, credentials: config.auth });
   const server: Server = await new Promise((resolve, reject) => {
     const s = app.listen(config.http.port, config.http.host, () => resolve(s));
     s.on('error', reject);
@@ -47,26 +81,66 @@ export async function startGateway(config: Config): Promise<Gateway> {
   server.headersTimeout = 60_000;
   server.keepAliveTimeout = 65_000;
   const httpPort = (server.address() as AddressInfo).port;
+
+  const inference = await inferenceFor(config);
+  const pipeline = new Pipeline({
+    ds: db.dataSource,
+    analyzer: inference.analyzer,
+    workDir: path.join(config.dataDir, 'work'),
+    leaseSeconds: config.pipeline.leaseSeconds,
+    keySlices: config.pipeline.keySlices,
+    selection: { minSlices: config.volume.minSlices },
+    maxSlices: config.volume.maxSlices,
+  });
+  const deliverer = new Deliverer(db.dataSource, createDeliveryTarget(config), { pollMs: config.pipeline.pollMs });
+  const triage = await startTriageServer(
+    {
+      ds: db.dataSource,
+      authTokens: config.grpc.authTokens,
+      pollMs: config.pipeline.pollMs,
+      submit: config.pacs
+        ? async (uid, actor) => {
+            const r = await pullStudy({ ds: db.dataSource, spool, recorder, pacs: config.pacs }, uid, actor);
+            return { jobId: r.jobId, retrieved: r.retrieved };
+          }
+        : undefined,
+    },
+    { host: config.grpc.host, port: config.grpc.port, tls: config.tls },
+  );
+
+  const poll = config.pipeline.pollMs;
   const pollers: Poller[] = [
-    startPoller('study-completeness', Math.min(1000, Math.max(100, config.stableSeconds * 250)), async () => {
+    startPoller('study-completeness', Math.min(poll, Math.max(100, config.stableSeconds * 250)), async () => {
       for (const s of await markStableStudies(db.dataSource, config.stableSeconds))
         log.info('study ready', { study: studyTag(s.studyUid), jobId: String(s.jobId), instances: s.instances });
     }),
+    startPoller('pipeline', poll, async () => {
+      while (await pipeline.runOnce()) {
+        /* drain runnable jobs */
+      }
+    }),
+    startPoller('delivery', poll, () => deliverer.deliverDue()),
+    startPoller('finalize', poll, () => pipeline.finalize()),
   ];
-  log.info('gateway listening', { http: `${config.http.host}:${httpPort}` });
+  log.info('gateway listening', { http: `${config.http.host}:${httpPort}`, grpc: `${config.grpc.host}:${triage.port}`, delivery: deliverer.target.description });
   return {
     httpPort,
+    grpcPort: triage.port,
     db,
     spool,
+    pipeline,
+    deliverer,
     async tick() {
       for (const p of pollers) await p.kick();
     },
     async close() {
       for (const p of pollers) await p.stop();
+      await triage.close();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
       });
+      await inference.close();
       await db.close();
       log.info('gateway stopped');
     },

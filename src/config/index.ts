@@ -63,6 +63,8 @@ const schema = z.object({
   LT_PACS_OAUTH_SCOPE: z.string().optional(),
   LT_PACS_CA: z.string().optional(),
   LT_OUTPUT_DIR: z.string().optional(),
+  LT_SELECT_MIN_SLICES: int(20, 2),
+  LT_VOLUME_MAX_SLICES: int(1500, 2, 100000),
 });
 
 /** Keys that may hold secrets; each also accepts <KEY>_FILE. */
@@ -104,6 +106,7 @@ export interface Config {
   tls: { cert?: string; key?: string; ca?: string; requireClientCert: boolean };
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   pipeline: { pollMs: number; leaseSeconds: number; inferenceDeadlineSeconds: number; keySlices: number };
+  volume: { minSlices: number; maxSlices: number };
 }
 
 /** Thrown when the configuration is invalid; lists every problem at once. */
@@ -194,6 +197,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       inferenceDeadlineSeconds: c.LT_INFERENCE_DEADLINE_SECONDS,
       keySlices: c.LT_KEY_SLICES,
     },
+    volume: { minSlices: c.LT_SELECT_MIN_SLICES, maxSlices: c.LT_VOLUME_MAX_SLICES },
   };
 }
 

@@ -7,6 +7,8 @@ import { DataSource } from 'typeorm';
 import { Initial1732300000000 } from '../../migrations/1732300000000-Initial';
 import { log } from '../logger';
 
+const MIGRATION_LOCK_KEY = 7_245_002;
+
 /** Every migration, in order. Listed explicitly so compiled and ts-run code load the same set. */
 export const MIGRATIONS = [Initial1732300000000];
 
@@ -46,8 +48,16 @@ export async function openDatabase(opts: OpenOptions): Promise<Database> {
   try {
     await dataSource.initialize();
     if (opts.migrate) {
-      const ran = await dataSource.runMigrations({ transaction: 'each' });
-      for (const m of ran) log.info('migration applied', { migration: m.name });
+      // Several gateways (and a migrate job) may start together: one migrates, the others wait, then find nothing to do.
+      const runner = dataSource.createQueryRunner();
+      try {
+        await runner.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+        const ran = await dataSource.runMigrations({ transaction: 'each' });
+        for (const m of ran) log.info('migration applied', { migration: m.name });
+      } finally {
+        await runner.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => undefined);
+        await runner.release();
+      }
     }
   } catch (e) {
     if (dataSource.isInitialized) await dataSource.destroy();

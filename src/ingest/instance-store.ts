@@ -39,10 +39,13 @@ async function recordInTransaction(
     [inst.sopInstanceUid, inst.studyUid, inst.seriesUid, inst.sopClassUid, inst.transferSyntaxUid, inst.modality ?? null, inst.spoolPath, inst.sizeBytes, inst.sha256],
   )) as unknown[];
   if (inserted.length === 1) {
-    // A new instance (re)opens the study: completeness restarts its quiet period.
+    // A new instance (re)opens the study: completeness restarts its quiet period. Our own results, echoed back
+    // when the PACS re-sends the whole study, are kept but reopen nothing.
+    const ours = ((await tx.query(`SELECT 1 FROM outbox WHERE sop_instance_uid = $1`, [inst.sopInstanceUid])) as unknown[]).length > 0;
     await tx.query(
-      `UPDATE study SET instance_count = instance_count + 1, last_received_at = now(), state = 'receiving' WHERE study_uid = $1`,
-      [inst.studyUid],
+      `UPDATE study SET instance_count = instance_count + 1, last_received_at = CASE WHEN $2 THEN last_received_at ELSE now() END,
+              state = CASE WHEN $2 THEN state ELSE 'receiving' END WHERE study_uid = $1`,
+      [inst.studyUid, ours],
     );
     await appendAudit(tx, {
       actor,

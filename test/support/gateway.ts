@@ -1,12 +1,17 @@
 import { loadConfig, type Config } from '../../src/config';
 import { startGateway, type Gateway } from '../../src/gateway';
+import { PACKAGE_ROOT } from '../../src/paths';
 import { testDatabase } from './db';
+import path from 'node:path';
+
+/** The models the tests run: the committed ones (LT_TEST_MODELS_DIR only for local experiments). */
+export const TEST_MODELS_DIR = process.env.LT_TEST_MODELS_DIR ?? path.join(PACKAGE_ROOT, 'models');
 
 /** A real gateway on an ephemeral port with its own real database and data dir. */
 export async function testGateway(env: Record<string, string> = {}): Promise<{ gw: Gateway; url: string; config: Config; cleanup: () => Promise<void> }> {
   const { url: dbUrl, dataDir, cleanup: dropDb, db } = await testDatabase();
   await db.close();
-  const config = loadConfig({ LT_DATABASE_URL: dbUrl, LT_DATA_DIR: dataDir, LT_HTTP_PORT: '0', LT_GRPC_PORT: '0', LT_STABLE_SECONDS: '1', ...env });
+  const config = loadConfig({ LT_DATABASE_URL: dbUrl, LT_DATA_DIR: dataDir, LT_HTTP_PORT: '0', LT_GRPC_PORT: '0', LT_STABLE_SECONDS: '1', LT_MODELS_DIR: TEST_MODELS_DIR, ...env });
   const gw = await startGateway(config);
   return {
     gw,

@@ -1,0 +1,265 @@
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import type { DataSource } from 'typeorm';
+import { audit, readAudit, verifyAuditChain } from '../audit/audit-log';
+import { isValidUid } from '../dicom/uid';
+import { asLtError, LtError } from '../errors';
+import type { ProtoGrpcType } from '../generated/triage';
+import type { Study } from '../generated/lungtriage/triage/v1/Study';
+import type { TriageEvent } from '../generated/lungtriage/triage/v1/TriageEvent';
+import type { TriageServiceHandlers } from '../generated/lungtriage/triage/v1/TriageService';
+import type { PatientAssessment } from '../generated/lungtriage/triage/v1/PatientAssessment';
+import { LOADER_OPTIONS, PROTO_DIR } from '../inference/proto';
+import { serverCredentials, type TlsFiles } from '../inference/worker';
+import { log } from '../logger';
+import { safeEqual } from './auth';
+
+/** The loaded TriageService definition (same loader options as every other contract). */
+const triageProto = (
+  grpc.loadPackageDefinition(protoLoader.loadSync('lungtriage/triage/v1/triage.proto', { ...LOADER_OPTIONS, includeDirs: [PROTO_DIR] })) as unknown as ProtoGrpcType
+).lungtriage.triage.v1;
+
+/** Priorities as the proto names them, by rank (1 routine, 2 high, 3 urgent). */
+export const PRIORITY_NAMES = ['PRIORITY_UNSPECIFIED', 'ROUTINE', 'HIGH', 'URGENT'] as const;
+type PriorityName = (typeof PRIORITY_NAMES)[number];
+const rankOf = (p: string | undefined): number => Math.max(0, PRIORITY_NAMES.indexOf((p ?? 'PRIORITY_UNSPECIFIED') as PriorityName));
+
+/** What a finished job stores in job.result (written by the pipeline), as far as the API reads it. */
+export interface JobResultSummary {
+  priority: 'ROUTINE' | 'HIGH' | 'URGENT';
+  assessment?: { label: string; positiveProbability: number; threshold: number; decision: string; classProbabilities: Record<string, number> };
+  resultUids?: string[];
+  seriesUid?: string;
+  modelVersion?: string;
+}
+
+/** What the service needs from the gateway. */
+export interface TriageServiceDeps {
+  ds: DataSource;
+  authTokens: string[];
+  pollMs: number;
+  /** Pulls a study from the PACS and opens its job (undefined when no PACS is configured). */
+  submit?: (studyUid: string, actor: string) => Promise<{ jobId: number; retrieved: number }>;
+}
+
+interface StudyRow {
+  study_uid: string;
+  instance_count: number;
+  study_state: string;
+  first_received_at: Date;
+  job_id: string | null;
+  job_state: string | null;
+  result: JobResultSummary | null;
+  error: string | null;
+  timings: Record<string, number> | null;
+  updated_at: Date | null;
+}
+
+const STUDY_SELECT = `
+  SELECT s.study_uid, s.instance_count, s.state AS study_state, s.first_received_at,
+         j.id AS job_id, j.state AS job_state, j.result, j.error, j.timings, j.updated_at
+    FROM study s
+    LEFT JOIN LATERAL (SELECT * FROM job WHERE job.study_uid = s.study_uid ORDER BY id DESC LIMIT 1) j ON true`;
+
+function assessmentOf(a: JobResultSummary['assessment']): PatientAssessment | undefined {
+  return a
+    ? { label: a.label, positiveProbability: a.positiveProbability, threshold: a.threshold, decision: a.decision, classProbabilities: a.classProbabilities }
+    : undefined;
+}
+
+function toStudy(r: StudyRow): Study {
+  const state = r.study_state === 'receiving' || !r.job_state ? 'receiving' : r.job_state;
+  return {
+    studyInstanceUid: r.study_uid,
+    state,
+    instanceCount: r.instance_count,
+    jobId: r.job_id ?? '0',
+    priority: r.result?.priority ?? 'PRIORITY_UNSPECIFIED',
+    assessment: assessmentOf(r.result?.assessment),
+    error: r.error ?? '',
+    receivedAt: r.first_received_at.toISOString(),
+    updatedAt: (r.updated_at ?? r.first_received_at).toISOString(),
+    stageSeconds: r.timings ?? {},
+    resultSopInstanceUids: r.result?.resultUids ?? [],
+    seriesInstanceUid: r.result?.seriesUid ?? '',
+    modelVersion: r.result?.modelVersion ?? '',
+  };
+}
+
+/** Turns any error into a gRPC status with a useful message (unknown errors are logged and answered INTERNAL). */
+function toStatus(e: unknown): Partial<grpc.StatusObject> {
+  const err = asLtError(e);
+  if (!(e instanceof LtError)) log.error('TriageService call failed', { err: e });
+  return { code: err.grpcCode, details: err.message };
+}
+
+/** Wraps a unary handler with token auth and typed errors. */
+function unary<Req, Res>(
+  deps: TriageServiceDeps,
+  method: string,
+  fn: (req: Req, actor: string) => Promise<Res>,
+): grpc.handleUnaryCall<Req, Res> {
+  return (call, callback) => {
+    authorize(deps, call, method)
+      .then((actor) => fn(call.request, actor))
+      .then(
+        (res) => callback(null, res),
+        (e: unknown) => callback(toStatus(e)),
+      );
+  };
+}
+
+/** Checks "authorization: Bearer <token>" when tokens are configured; refusals are audited. Returns the actor. */
+async function authorize(deps: TriageServiceDeps, call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>, method: string): Promise<string> {
+  const peer = call.getPeer();
+  if (deps.authTokens.length === 0) return `grpc@${peer}`;
+  const header = String(call.metadata.get('authorization')[0] ?? '');
+  const token = header.toLowerCase().startsWith('bearer ') ? header.slice(7).trim() : '';
+  let ok = false;
+  for (const t of deps.authTokens) if (safeEqual(token, t)) ok = true;
+  if (ok) return `token@${peer}`;
+  await audit(deps.ds, { actor: `anonymous@${peer}`, action: 'auth.rejected', outcome: 'failure', detail: { method, presented: header ? 'wrong credentials' : 'none' } }).catch(
+    (e: unknown) => log.error('audit write failed', { err: e }),
+  );
+  throw LtError.unauthenticated('missing or wrong bearer token in the authorization metadata');
+}
+
+function requireUid(uid: string | undefined, field: string): string {
+  if (!uid) throw LtError.invalid(`${field} is required`);
+  if (!isValidUid(uid)) throw LtError.invalid(`${field} is not a valid DICOM UID`);
+  return uid;
+}
+
+function parseTime(v: string | undefined, field: string): Date | null {
+  if (!v) return null;
+  const d = new Date(v);
+  if (Number.isNaN(d.getTime())) throw LtError.invalid(`${field} is not an RFC 3339 time`);
+  return d;
+}
+
+/** The TriageService handlers over the database (exported for in-process use and tests). */
+export function triageHandlers(deps: TriageServiceDeps): TriageServiceHandlers {
+  const { ds } = deps;
+  return {
+    SubmitStudy: unary(deps, 'SubmitStudy', async (req, actor) => {
+      const uid = requireUid(req.studyInstanceUid, 'study_instance_uid');
+      if (!deps.submit) throw LtError.conflict('no PACS is configured (LT_PACS_URL): studies can only be pushed');
+      const { jobId, retrieved } = await deps.submit(uid, actor);
+      return { studyInstanceUid: uid, jobId: String(jobId), state: 'ready', instancesRetrieved: retrieved };
+    }),
+
+    GetStudy: unary(deps, 'GetStudy', async (req) => {
+      const uid = requireUid(req.studyInstanceUid, 'study_instance_uid');
+      const rows = (await ds.query(`${STUDY_SELECT} WHERE s.study_uid = $1`, [uid])) as StudyRow[];
+      if (rows.length === 0) throw LtError.notFound('no such study has been received');
+      return toStudy(rows[0]);
+    }),
+
+    ListStudies: unary(deps, 'ListStudies', async (req) => {
+      const size = Math.min(Math.max(req.pageSize || 50, 1), 500);
+      const offset = req.pageToken ? Number(Buffer.from(req.pageToken, 'base64url').toString()) : 0;
+      if (!Number.isInteger(offset) || offset < 0) throw LtError.invalid('page_token is not one this service issued');
+      const minRank = rankOf(req.minPriority);
+      const rows = (await ds.query(
+        `SELECT * FROM (${STUDY_SELECT}) x
+          WHERE ($1::text = '' OR (CASE WHEN x.study_state = 'receiving' OR x.job_state IS NULL THEN 'receiving' ELSE x.job_state END) = $1)
+            AND ($2::int = 0 OR COALESCE(array_position(ARRAY['ROUTINE','HIGH','URGENT'], x.result->>'priority'), 0) >= $2)
+            AND ($3::timestamptz IS NULL OR x.first_received_at >= $3)
+            AND ($4::timestamptz IS NULL OR x.first_received_at < $4)
+          ORDER BY x.first_received_at DESC, x.study_uid LIMIT $5 OFFSET $6`,
+        [req.state ?? '', minRank, parseTime(req.receivedAfter, 'received_after'), parseTime(req.receivedBefore, 'received_before'), size + 1, offset],
+      )) as StudyRow[];
+      const more = rows.length > size;
+      return {
+        studies: rows.slice(0, size).map(toStudy),
+        nextPageToken: more ? Buffer.from(String(offset + size)).toString('base64url') : '',
+      };
+    }),
+
+    WatchEvents: (call) => {
+      let cursor = Number(call.request.afterEventId || 0);
+      const minRank = rankOf(call.request.minPriority);
+      let stopped = false;
+      call.on('cancelled', () => (stopped = true));
+      call.on('close', () => (stopped = true));
+      const loop = async () => {
+        await authorize(deps, call, 'WatchEvents');
+        while (!stopped) {
+          const batch = (await ds.query(
+            `SELECT id, at, kind, study_uid, job_id, priority, payload FROM triage_event WHERE id > $1 ORDER BY id LIMIT 500`,
+            [cursor],
+          )) as { id: string; at: Date; kind: string; study_uid: string; job_id: string | null; priority: number; payload: Record<string, unknown> }[];
+          if (batch.length === 0) {
+            await new Promise((r) => setTimeout(r, deps.pollMs));
+            continue;
+          }
+          // Urgent first within what is pending now; the resume point advances only when the whole batch is out.
+          const ordered = [...batch].sort((a, b) => b.priority - a.priority || Number(a.id) - Number(b.id));
+          const batchEnd = batch[batch.length - 1].id;
+          for (let i = 0; i < ordered.length && !stopped; i++) {
+            const e = ordered[i];
+            if (e.kind === 'result.ready' && e.priority < minRank) continue;
+            const ev: TriageEvent = {
+              eventId: e.id,
+              kind: e.kind,
+              studyInstanceUid: e.study_uid,
+              priority: PRIORITY_NAMES[e.priority] ?? 'ROUTINE',
+              at: e.at.toISOString(),
+              jobId: e.job_id ?? '0',
+              resumeAfterId: i === ordered.length - 1 ? batchEnd : String(cursor),
+              assessment: assessmentOf(e.payload.assessment as JobResultSummary['assessment']),
+              error: typeof e.payload.error === 'string' ? e.payload.error : '',
+            };
+            if (!call.write(ev)) await new Promise((r) => call.once('drain', r));
+          }
+          cursor = Number(batchEnd);
+        }
+      };
+      loop().then(
+        () => call.end(),
+        (e: unknown) => call.destroy(Object.assign(new Error(toStatus(e).details), toStatus(e)) as Error),
+      );
+    },
+
+    GetAuditTrail: unary(deps, 'GetAuditTrail', async (req) => {
+      const studyUid = req.studyInstanceUid ? requireUid(req.studyInstanceUid, 'study_instance_uid') : undefined;
+      const rows = await readAudit(ds, { studyUid, afterId: Number(req.afterId || 0), limit: req.limit || 1000 });
+      return {
+        records: rows.map((r) => ({
+          id: String(r.id),
+          at: r.at.toISOString(),
+          actor: r.actor,
+          action: r.action,
+          outcome: r.outcome,
+          studyInstanceUid: r.studyUid ?? '',
+          objectUids: r.objectUids,
+          detailJson: JSON.stringify(r.detail),
+          prevHash: r.prevHash,
+          hash: r.hash,
+        })),
+      };
+    }),
+
+    VerifyAudit: unary(deps, 'VerifyAudit', async () => {
+      const v = await verifyAuditChain(ds);
+      return { ok: v.ok, rows: String(v.rows), headHash: v.headHash, firstBadId: String(v.firstBadId ?? 0), problem: v.problem ?? '' };
+    }),
+  };
+}
+
+/** Starts the TriageService on host:port (0 = ephemeral), TLS when certificate files are configured. */
+export async function startTriageServer(deps: TriageServiceDeps, bind: { host: string; port: number; tls?: TlsFiles }): Promise<{ port: number; close(): Promise<void> }> {
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': 1024 * 1024 });
+  server.addService(triageProto.TriageService.service, triageHandlers(deps));
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(`${bind.host}:${bind.port}`, serverCredentials(bind.tls), (err, p) => (err ? reject(err) : resolve(p))),
+  );
+  return {
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.tryShutdown(() => resolve());
+        setTimeout(() => server.forceShutdown(), 5000).unref();
+      }),
+  };
+}

@@ -1,0 +1,8 @@
+// Original file: proto/lungtriage/inference/v1/inference.proto
+
+
+export interface ListModelsRequest {
+}
+
+export interface ListModelsRequest__Output {
+}

@@ -1,0 +1,417 @@
+/**
+ * The inference engine: both ONNX models on onnxruntime-node (CUDA execution provider when asked for and
+ * available, else CPU), the preprocessing from the manifest, and the per-volume job that turns HU slices into an
+ * Analysis. Used by the gRPC worker and, in-process, by `lung-triage analyze` (analyzeVolume).
+ */
+import { existsSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { status as GrpcStatus } from '@grpc/grpc-js';
+import * as ort from 'onnxruntime-node';
+import { LtError } from '../errors';
+import { log } from '../logger';
+import type { HuVolume } from '../volume/types';
+import { labelsOf, ManifestError, readManifest, verifyModelFiles, type Manifest } from './manifest';
+import { prepareSlice, writeWindow, type PreparedSlice } from './preprocess';
+import type { Analysis, LabelInfo, ModelIdentity, SliceResult } from './types';
+
+/** Which execution provider to ask for; 'auto' and 'cuda' fall back to CPU (with a warning) when CUDA is absent. */
+export type ExecutionProviderChoice = 'auto' | 'cuda' | 'cpu';
+
+/** How to load the engine. */
+export interface EngineOptions {
+  modelsDir: string;
+  executionProvider?: ExecutionProviderChoice;
+  /** onnxruntime intra-op threads (default: onnxruntime's choice, one per physical core). */
+  threads?: number;
+}
+
+/** Slice-model outputs the contract needs, by name (models/manifest.json slice.outputs). */
+const SLICE_OUTPUTS = ['lesion_prob', 'class_probs', 'lesion_types', 'lesion_map', 'features'] as const;
+/**
+ * Patient-model inputs we know how to feed, all per slice and window-averaged: features [S,F], lesion_prob [S],
+ * class probabilities [S,C] (named slice_class_probs by the non-parametric model, class_probs otherwise).
+ */
+const PATIENT_INPUTS = new Set(['features', 'lesion_prob', 'slice_class_probs', 'class_probs']);
+
+/**
+ * Whether onnxruntime-node's CUDA execution provider libraries are installed next to its binding (the npm package
+ * downloads them at install time on Linux x64 when allowed; without them asking for CUDA can only fail).
+ */
+export function cudaProviderInstalled(): boolean {
+  try {
+    const bin = path.join(path.dirname(require.resolve('onnxruntime-node')), '..', 'bin');
+    for (const napi of readdirSync(bin)) {
+      const dir = path.join(bin, napi, process.platform, process.arch);
+      if (existsSync(path.join(dir, 'libonnxruntime_providers_cuda.so')) && existsSync(path.join(dir, 'libonnxruntime_providers_shared.so'))) return true;
+    }
+  } catch {
+    /* no bin folder: CPU only */
+  }
+  return false;
+}
+
+/** The error a cancelled call ends with. */
+export function cancelledError(reason = 'call cancelled'): LtError {
+  return new LtError(reason, 499, GrpcStatus.CANCELLED);
+}
+
+/** Loaded models plus everything needed to analyse volumes. Thread-safe across concurrent jobs. */
+export class InferenceEngine {
+  /** Slice batches completed by all jobs of this engine (monitoring and tests). */
+  readonly stats = { batches: 0 };
+
+  private constructor(
+    readonly manifest: Manifest,
+    readonly executionProvider: 'cuda' | 'cpu',
+    readonly models: ModelIdentity[],
+    readonly labels: { classes: LabelInfo[]; lesionTypes: LabelInfo[] },
+    /** @internal */ readonly sliceSession: ort.InferenceSession,
+    /** @internal */ readonly patientSession: ort.InferenceSession,
+  ) {}
+
+  /**
+   * Reads the manifest, checks each model's sha256 (a mismatch throws ManifestError: the worker must not start),
+   * and creates the sessions on the chosen execution provider.
+   */
+  static async load(opts: EngineOptions): Promise<InferenceEngine> {
+    const manifest = readManifest(opts.modelsDir);
+    const files = await verifyModelFiles(opts.modelsDir, manifest);
+    const requested = opts.executionProvider ?? 'auto';
+    const base: ort.InferenceSession.SessionOptions = {
+      graphOptimizationLevel: 'all',
+      executionMode: 'sequential',
+      ...(opts.threads ? { intraOpNumThreads: opts.threads, interOpNumThreads: 1 } : {}),
+    };
+    let ep: 'cuda' | 'cpu' = 'cpu';
+    let sliceSession: ort.InferenceSession | undefined;
+    let patientSession: ort.InferenceSession | undefined;
+    if (requested !== 'cpu' && !cudaProviderInstalled()) {
+      const lvl = requested === 'cuda' ? 'warn' : 'info';
+      log[lvl]('CUDA execution provider not installed with onnxruntime-node, using CPU', { component: 'inference', requested });
+    } else if (requested !== 'cpu') {
+      try {
+        sliceSession = await ort.InferenceSession.create(files.slice, { ...base, executionProviders: ['cuda'] });
+        patientSession = await ort.InferenceSession.create(files.patient, { ...base, executionProviders: ['cuda', 'cpu'] });
+        ep = 'cuda';
+      } catch (e) {
+        await sliceSession?.release();
+        sliceSession = undefined;
+        const lvl = requested === 'cuda' ? 'warn' : 'info';
+        log[lvl]('CUDA execution provider failed to start, using CPU', { component: 'inference', requested, err: (e as Error).message });
+      }
+    }
+    if (!sliceSession || !patientSession) {
+      sliceSession = await ort.InferenceSession.create(files.slice, { ...base, executionProviders: ['cpu'] });
+      patientSession = await ort.InferenceSession.create(files.patient, { ...base, executionProviders: ['cpu'] });
+    }
+    checkSessions(manifest, sliceSession, patientSession);
+    const models: ModelIdentity[] = [
+      { role: 'slice', name: manifest.slice.name, version: manifest.slice.version, sha256: manifest.slice.sha256.toLowerCase() },
+      { role: 'patient', name: manifest.patient.name, version: manifest.patient.version, sha256: manifest.patient.sha256.toLowerCase() },
+    ];
+    log.info('models loaded', {
+      component: 'inference',
+      system: `${manifest.name} ${manifest.version}`,
+      executionProvider: ep,
+      requested,
+      models: models.map((m) => `${m.role}:${m.name}@${m.version}`),
+    });
+    return new InferenceEngine(manifest, ep, models, labelsOf(manifest), sliceSession, patientSession);
+  }
+
+  /** Starts the analysis of one volume; slices are then added in order with addSlice. */
+  newJob(geometry: { rows: number; columns: number; slices: number }): AnalysisJob {
+    return new AnalysisJob(this, geometry);
+  }
+
+  /** Releases the sessions. */
+  async close(): Promise<void> {
+    await this.sliceSession.release();
+    await this.patientSession.release();
+  }
+}
+
+function checkSessions(m: Manifest, slice: ort.InferenceSession, patient: ort.InferenceSession): void {
+  const problems: string[] = [];
+  if (!slice.inputNames.includes(m.slice.inputName))
+    problems.push(`slice model has no input "${m.slice.inputName}" (it has ${slice.inputNames.join(', ')})`);
+  for (const o of SLICE_OUTPUTS) if (!slice.outputNames.includes(o)) problems.push(`slice model has no output "${o}"`);
+  for (const i of patient.inputNames) if (!PATIENT_INPUTS.has(i)) problems.push(`patient model input "${i}" is not one of ${[...PATIENT_INPUTS].join(', ')}`);
+  if (!patient.outputNames.includes('class_probs')) problems.push('patient model has no output "class_probs"');
+  if (problems.length > 0) throw new ManifestError(`models do not match the contract:\n  - ${problems.join('\n  - ')}`);
+}
+
+/** Per-slice sums over windows, turned into means at the end. */
+interface SliceAcc {
+  box: PreparedSlice['box'];
+  lesion: number;
+  classes: Float64Array;
+  types: Float64Array;
+  map: Float64Array;
+  features: Float64Array;
+}
+
+/**
+ * One volume in flight: slices are preprocessed as they arrive and run in batches of manifest.slice.batchSize
+ * (one onnxruntime run per window per batch), so upload and compute overlap and the whole volume is never held as
+ * model input. abort() stops the work before the next batch and drops the buffers.
+ */
+export class AnalysisJob {
+  private readonly m: Manifest;
+  private pending: { index: number; prep: PreparedSlice }[] = [];
+  private results: (SliceAcc | undefined)[];
+  private chain: Promise<void> = Promise.resolve();
+  /** Batches launched and not yet finished, oldest first. */
+  private queued: Promise<void>[] = [];
+  private nextIndex = 0;
+  private aborted: LtError | undefined;
+  private failed: unknown;
+  private mapDims: [number, number] = [0, 0];
+  private featureDim = 0;
+  private inputBuf: Float32Array | undefined;
+  /** Stage timings (ms). */
+  readonly timings = { preprocess: 0, sliceModel: 0, patientModel: 0 };
+  /** Batches run so far (for progress and tests). */
+  batchesRun = 0;
+
+  constructor(
+    private readonly engine: InferenceEngine,
+    readonly geometry: { rows: number; columns: number; slices: number },
+  ) {
+    this.m = engine.manifest;
+    this.results = new Array<SliceAcc | undefined>(geometry.slices);
+  }
+
+  /** Stops the job between batches; pending and finished buffers are released. */
+  abort(err: LtError = cancelledError()): void {
+    if (this.aborted) return;
+    this.aborted = err;
+    this.pending = [];
+    this.results = [];
+    this.inputBuf = undefined;
+  }
+
+  /** Resolves once no batch is running any more (after abort, when the batch in progress has returned). */
+  idle(): Promise<void> {
+    return this.chain.catch(() => undefined);
+  }
+
+  /** True once abort() was called. */
+  get isAborted(): boolean {
+    return this.aborted !== undefined;
+  }
+
+  private throwIfStopped(): void {
+    if (this.aborted) throw this.aborted;
+    if (this.failed) throw this.failed;
+  }
+
+  /**
+   * Adds the next slice (rows x columns HU values; the array may be reused by the caller after this returns).
+   * Resolves when the backlog is small enough to accept more (back-pressure for the upload).
+   */
+  async addSlice(hu: ArrayLike<number>): Promise<void> {
+    this.throwIfStopped();
+    const { rows, columns, slices } = this.geometry;
+    if (this.nextIndex >= slices) throw LtError.invalid(`more than the ${slices} slices the header announced`);
+    const t0 = performance.now();
+    const prep = prepareSlice(hu, rows, columns, this.m.preprocessing);
+    this.timings.preprocess += performance.now() - t0;
+    this.pending.push({ index: this.nextIndex++, prep });
+    if (this.pending.length >= this.m.slice.batchSize) this.launch();
+    // Keep at most two batches queued behind the running one.
+    while (this.queued.length > 2) {
+      await this.queued[0];
+      this.throwIfStopped();
+    }
+  }
+
+  private launch(): void {
+    if (this.pending.length === 0) return;
+    const batch = this.pending;
+    this.pending = [];
+    const step: Promise<void> = this.chain
+      .then(async () => {
+        if (this.aborted || this.failed) return;
+        await this.runBatch(batch);
+      })
+      .catch((e: unknown) => {
+        this.failed ??= e;
+      })
+      .finally(() => {
+        this.queued.splice(this.queued.indexOf(step), 1);
+      });
+    this.queued.push(step);
+    this.chain = step;
+  }
+
+  private async runBatch(batch: { index: number; prep: PreparedSlice }[]): Promise<void> {
+    const p = this.m.preprocessing;
+    const plane = p.size * p.size;
+    const k = batch.length;
+    const nC = this.engine.labels.classes.length;
+    const nT = this.engine.labels.lesionTypes.length;
+    const windows = p.averageOverWindows ? p.windows : p.windows.slice(0, 1);
+    const accs: SliceAcc[] = [];
+    for (const w of windows) {
+      if (this.aborted) return;
+      const t0 = performance.now();
+      // One input buffer per job, reused by every batch and window (batches of a job run one after another).
+      this.inputBuf ??= new Float32Array(this.m.slice.batchSize * 3 * plane);
+      const input = this.inputBuf.subarray(0, k * 3 * plane);
+      for (let b = 0; b < k; b++) writeWindow(batch[b].prep.resized, w, p.normalisation, input, b * 3 * plane);
+      this.timings.preprocess += performance.now() - t0;
+      const t1 = performance.now();
+      const out = await this.engine.sliceSession.run({ [this.m.slice.inputName]: new ort.Tensor('float32', input, [k, 3, p.size, p.size]) });
+      this.timings.sliceModel += performance.now() - t1;
+      if (this.aborted) return;
+      const lesion = out.lesion_prob.data as Float32Array;
+      const classes = out.class_probs.data as Float32Array;
+      const types = out.lesion_types.data as Float32Array;
+      const map = out.lesion_map.data as Float32Array;
+      const feats = out.features.data as Float32Array;
+      const mapDims = out.lesion_map.dims;
+      const mapSize = Number(mapDims[1]) * Number(mapDims[2]);
+      const fDim = Number(out.features.dims[1]);
+      if (classes.length !== k * nC || types.length !== k * nT)
+        throw LtError.internal(`slice model output sizes do not match the manifest's ${nC} classes and ${nT} lesion types`);
+      this.mapDims = [Number(mapDims[1]), Number(mapDims[2])];
+      this.featureDim = fDim;
+      for (let b = 0; b < k; b++) {
+        const a = (accs[b] ??= {
+          box: batch[b].prep.box,
+          lesion: 0,
+          classes: new Float64Array(nC),
+          types: new Float64Array(nT),
+          map: new Float64Array(mapSize),
+          features: new Float64Array(fDim),
+        });
+        a.lesion += lesion[b];
+        for (let i = 0; i < nC; i++) a.classes[i] += classes[b * nC + i];
+        for (let i = 0; i < nT; i++) a.types[i] += types[b * nT + i];
+        for (let i = 0; i < mapSize; i++) a.map[i] += map[b * mapSize + i];
+        for (let i = 0; i < fDim; i++) a.features[i] += feats[b * fDim + i];
+      }
+      for (const t of Object.values(out)) t.dispose();
+    }
+    const nw = windows.length;
+    for (let b = 0; b < k; b++) {
+      const a = accs[b];
+      a.lesion /= nw;
+      for (const arr of [a.classes, a.types, a.map, a.features]) for (let i = 0; i < arr.length; i++) arr[i] /= nw;
+      this.results[batch[b].index] = a;
+    }
+    this.batchesRun++;
+    this.engine.stats.batches++;
+  }
+
+  /** Runs what is left, then the patient model; returns the Analysis (timings: preprocess, sliceModel, patientModel). */
+  async finish(): Promise<Analysis> {
+    this.throwIfStopped();
+    const { slices } = this.geometry;
+    if (this.nextIndex !== slices) throw LtError.invalid(`got ${this.nextIndex} slices, the header announced ${slices}`);
+    this.launch();
+    await this.chain;
+    this.throwIfStopped();
+    const accs = this.results as SliceAcc[];
+    const m = this.m;
+    const { classes, lesionTypes } = this.engine.labels;
+    const nC = classes.length;
+
+    // Patient model on the window-averaged slice outputs.
+    const t0 = performance.now();
+    const feeds: Record<string, ort.Tensor> = {};
+    for (const name of this.engine.patientSession.inputNames) {
+      if (name === 'features') {
+        const f = new Float32Array(slices * this.featureDim);
+        accs.forEach((a, s) => f.set(a.features, s * this.featureDim));
+        feeds[name] = new ort.Tensor('float32', f, [slices, this.featureDim]);
+      } else if (name === 'lesion_prob') {
+        feeds[name] = new ort.Tensor('float32', Float32Array.from(accs, (a) => a.lesion), [slices]);
+      } else {
+        const c = new Float32Array(slices * nC);
+        accs.forEach((a, s) => c.set(a.classes, s * nC));
+        feeds[name] = new ort.Tensor('float32', c, [slices, nC]);
+      }
+    }
+    const out = await this.engine.patientSession.run(feeds);
+    this.timings.patientModel = performance.now() - t0;
+    this.throwIfStopped();
+    const probs = Array.from(out.class_probs.data as Float32Array);
+    for (const t of Object.values(out)) t.dispose();
+    if (probs.length !== nC) throw LtError.internal(`patient model gave ${probs.length} class probabilities, the manifest has ${nC} classes`);
+    const posIdx = classes.findIndex((c) => c.label === m.positiveClass);
+    let best = 0;
+    for (let i = 1; i < nC; i++) if (probs[i] > probs[best]) best = i;
+    const positiveProbability = probs[posIdx];
+    const threshold = m.threshold.value;
+
+    const [mh, mw] = this.mapDims;
+    const sliceResults: SliceResult[] = accs.map((a, index) => ({
+      index,
+      lesionProbability: Math.fround(a.lesion),
+      classProbabilities: Array.from(a.classes, Math.fround),
+      lesionTypeProbabilities: Array.from(a.types, Math.fround),
+      lesionMap: toUint8(a.map),
+      mapWidth: mw,
+      mapHeight: mh,
+      cropBox: { x: a.box.x0, y: a.box.y0, width: a.box.x1 - a.box.x0, height: a.box.y1 - a.box.y0 },
+    }));
+    this.results = [];
+    return {
+      classes,
+      positiveClass: m.positiveClass,
+      lesionTypes,
+      slices: sliceResults,
+      patient: {
+        classProbabilities: probs,
+        label: classes[best].label,
+        positiveProbability,
+        threshold,
+        decision: positiveProbability >= threshold ? 'positive' : 'negative',
+      },
+      sliceLesionThreshold: m.sliceLesionThreshold,
+      models: this.engine.models.map((x) => ({ ...x })),
+      executionProvider: this.engine.executionProvider,
+      timingsMs: {
+        preprocess: round3(this.timings.preprocess),
+        sliceModel: round3(this.timings.sliceModel),
+        patientModel: round3(this.timings.patientModel),
+      },
+    };
+  }
+}
+
+function toUint8(v: Float64Array): Uint8Array {
+  const out = new Uint8Array(v.length);
+  for (let i = 0; i < v.length; i++) out[i] = Math.round(Math.min(1, Math.max(0, v[i])) * 255);
+  return out;
+}
+
+function round3(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}
+
+/**
+ * Analyses a whole in-memory volume without a server (`lung-triage analyze`). Honours an AbortSignal between
+ * batches. Same numbers as the worker returns for the same volume.
+ */
+export async function analyzeVolume(engine: InferenceEngine, volume: HuVolume, opts: { signal?: AbortSignal } = {}): Promise<Analysis> {
+  const t0 = performance.now();
+  const { rows, columns, slices } = volume;
+  const plane = rows * columns;
+  if (volume.hu.length !== plane * slices)
+    throw LtError.invalid(`volume holds ${volume.hu.length} voxels, expected rows*columns*slices = ${plane * slices}`);
+  const job = engine.newJob({ rows, columns, slices });
+  const onAbort = () => job.abort();
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    if (opts.signal?.aborted) job.abort();
+    for (let s = 0; s < slices; s++) await job.addSlice(volume.hu.subarray(s * plane, (s + 1) * plane));
+    const a = await job.finish();
+    a.timingsMs.total = Math.round((performance.now() - t0) * 1000) / 1000;
+    return a;
+  } finally {
+    opts.signal?.removeEventListener('abort', onAbort);
+  }
+}

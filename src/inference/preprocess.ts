@@ -1,0 +1,245 @@
+/**
+ * Slice preprocessing, identical to training (models/training/preprocess.py, spec models/PREPROCESSING.md):
+ * lung crop box (threshold, binary opening, 8-connected components, size and border rules, margin), bilinear
+ * resize with half-pixel centres of the crop, then one window per manifest window mapped to the network range,
+ * copied into 3 identical channels. Arithmetic is float64 in the same order as the numpy reference, so results
+ * agree with the golden vectors far below 1e-4. Pure functions; no allocation beyond the outputs.
+ */
+import type { Preprocessing } from './manifest';
+
+/** Crop box in slice pixels, inclusive-exclusive: rows y0..y1-1, columns x0..x1-1. */
+export interface Box {
+  y0: number;
+  y1: number;
+  x0: number;
+  x1: number;
+}
+
+/** One preprocessed slice: the crop resized to size x size (HU, float64) and where the crop lies. */
+export interface PreparedSlice {
+  resized: Float64Array;
+  box: Box;
+}
+
+/** 3x3 square erosion (or dilation) of a binary mask; pixels outside the image count as background. */
+function morph3x3(src: Uint8Array, h: number, w: number, erode: boolean): Uint8Array {
+  // Separable: a 3x3 square is a 1x3 row pass followed by a 3x1 column pass (exact for binary masks).
+  // Border pixels are handled outside the inner loops (outside = 0: erosion gives 0, dilation ignores it).
+  const tmp = new Uint8Array(h * w);
+  const out = new Uint8Array(h * w);
+  for (let y = 0; y < h; y++) {
+    const r = y * w;
+    if (w === 1) {
+      tmp[r] = erode ? 0 : src[r];
+      continue;
+    }
+    if (erode) {
+      for (let x = r + 1; x < r + w - 1; x++) tmp[x] = src[x - 1] & src[x] & src[x + 1];
+    } else {
+      tmp[r] = src[r] | src[r + 1];
+      tmp[r + w - 1] = src[r + w - 2] | src[r + w - 1];
+      for (let x = r + 1; x < r + w - 1; x++) tmp[x] = src[x - 1] | src[x] | src[x + 1];
+    }
+  }
+  if (h === 1) {
+    if (!erode) out.set(tmp);
+    return out;
+  }
+  if (erode) {
+    for (let i = w; i < (h - 1) * w; i++) out[i] = tmp[i - w] & tmp[i] & tmp[i + w];
+  } else {
+    for (let i = 0; i < w; i++) out[i] = tmp[i] | tmp[i + w];
+    for (let i = w; i < (h - 1) * w; i++) out[i] = tmp[i - w] | tmp[i] | tmp[i + w];
+    for (let i = (h - 1) * w; i < h * w; i++) out[i] = tmp[i - w] | tmp[i];
+  }
+  return out;
+}
+
+/** Horizontal runs of 1s in a binary mask, row by row (start inclusive, end exclusive). */
+function runsOf(m: Uint8Array, h: number, w: number): { count: number; row: Int32Array; start: Int32Array; end: Int32Array; rowStart: Int32Array } {
+  let cap = 1024;
+  let row = new Int32Array(cap);
+  let start = new Int32Array(cap);
+  let end = new Int32Array(cap);
+  const rowStart = new Int32Array(h + 1);
+  let n = 0;
+  for (let y = 0; y < h; y++) {
+    rowStart[y] = n;
+    const r = y * w;
+    let x = 0;
+    while (x < w) {
+      while (x < w && !m[r + x]) x++;
+      if (x >= w) break;
+      const s0 = x;
+      while (x < w && m[r + x]) x++;
+      if (n === cap) {
+        cap *= 2;
+        const grow = (a: Int32Array) => {
+          const b = new Int32Array(cap);
+          b.set(a);
+          return b;
+        };
+        row = grow(row);
+        start = grow(start);
+        end = grow(end);
+      }
+      row[n] = y;
+      start[n] = s0;
+      end[n] = x;
+      n++;
+    }
+  }
+  rowStart[h] = n;
+  return { count: n, row, start, end, rowStart };
+}
+
+/**
+ * Lung bounding box with margin (preprocess.py crop_box): pixels below thresholdHu, opened, 8-connected components
+ * of at least minComponentFraction of the image that do not touch the border; the whole image when none is kept
+ * or the box is smaller than minBoxFraction of the image.
+ */
+export function cropBox(hu: ArrayLike<number>, h: number, w: number, c: Preprocessing['crop']): Box {
+  const full: Box = { y0: 0, y1: h, x0: 0, x1: w };
+  let m: Uint8Array = new Uint8Array(h * w);
+  for (let i = 0; i < h * w; i++) m[i] = hu[i] < c.thresholdHu ? 1 : 0;
+  for (let k = 0; k < c.openingIterations; k++) m = morph3x3(morph3x3(m, h, w, true), h, w, false);
+
+  // 8-connected components over runs of foreground pixels (union-find on runs): per component the area, whether
+  // it touches the border, and its bounding box. Same components as any pixel labelling.
+  const runs = runsOf(m, h, w);
+  const n = runs.count;
+  const parent = new Int32Array(n);
+  for (let i = 0; i < n; i++) parent[i] = i;
+  const find = (i: number): number => {
+    while (parent[i] !== i) {
+      parent[i] = parent[parent[i]];
+      i = parent[i];
+    }
+    return i;
+  };
+  // Runs of row y occupy runs.rowStart[y] .. runs.rowStart[y+1]-1, sorted by start.
+  for (let y = 1; y < h; y++) {
+    let j = runs.rowStart[y - 1];
+    const jEnd = runs.rowStart[y];
+    for (let i = runs.rowStart[y]; i < runs.rowStart[y + 1]; i++) {
+      const s0 = runs.start[i];
+      const e0 = runs.end[i]; // exclusive
+      // 8-connectivity: a run in the row above touches [s0-1, e0] (inclusive).
+      while (j < jEnd && runs.end[j] < s0) j++; // runs.end[j] - 1 < s0 - 1
+      for (let k = j; k < jEnd && runs.start[k] <= e0; k++) {
+        const a = find(i);
+        const b = find(k);
+        if (a !== b) parent[a < b ? b : a] = a < b ? a : b;
+      }
+    }
+  }
+  const area = new Float64Array(n);
+  const border = new Uint8Array(n);
+  const by0 = new Int32Array(n).fill(h);
+  const by1 = new Int32Array(n).fill(-1);
+  const bx0 = new Int32Array(n).fill(w);
+  const bx1 = new Int32Array(n).fill(-1);
+  for (let i = 0; i < n; i++) {
+    const r = find(i);
+    const y = runs.row[i];
+    area[r] += runs.end[i] - runs.start[i];
+    if (y === 0 || y === h - 1 || runs.start[i] === 0 || runs.end[i] === w) border[r] = 1;
+    if (y < by0[r]) by0[r] = y;
+    if (y > by1[r]) by1[r] = y;
+    if (runs.start[i] < bx0[r]) bx0[r] = runs.start[i];
+    if (runs.end[i] - 1 > bx1[r]) bx1[r] = runs.end[i] - 1;
+  }
+  const minArea = c.minComponentFraction * h * w;
+  let ky0 = h;
+  let ky1 = -1;
+  let kx0 = w;
+  let kx1 = -1;
+  for (let r = 0; r < n; r++) {
+    if (parent[r] !== r) continue;
+    if (area[r] < minArea || (c.dropBorderComponents && border[r])) continue;
+    if (by0[r] < ky0) ky0 = by0[r];
+    if (by1[r] > ky1) ky1 = by1[r];
+    if (bx0[r] < kx0) kx0 = bx0[r];
+    if (bx1[r] > kx1) kx1 = bx1[r];
+  }
+  if (ky1 < 0) return full;
+  const mg = Math.floor(c.marginFraction * Math.max(h, w));
+  const box: Box = {
+    y0: Math.max(0, ky0 - mg),
+    y1: Math.min(h, ky1 + 1 + mg),
+    x0: Math.max(0, kx0 - mg),
+    x1: Math.min(w, kx1 + 1 + mg),
+  };
+  if ((box.y1 - box.y0) * (box.x1 - box.x0) < c.minBoxFraction * h * w) return full;
+  return box;
+}
+
+/** Source indices and weights along one axis: bilinear, half-pixel centres, clamped, no antialias. */
+function axis(nIn: number, nOut: number): { i0: Int32Array; i1: Int32Array; f: Float64Array } {
+  const i0 = new Int32Array(nOut);
+  const i1 = new Int32Array(nOut);
+  const f = new Float64Array(nOut);
+  const ratio = nIn / nOut;
+  for (let i = 0; i < nOut; i++) {
+    let s = (i + 0.5) * ratio - 0.5;
+    if (s < 0) s = 0;
+    else if (s > nIn - 1) s = nIn - 1;
+    const a = Math.floor(s);
+    i0[i] = a;
+    i1[i] = Math.min(a + 1, nIn - 1);
+    f[i] = s - a;
+  }
+  return { i0, i1, f };
+}
+
+/** Bilinear resize (preprocess.py resize_bilinear) of the box region of an h x w image (row stride w) to oh x ow. */
+export function resizeBilinear(src: ArrayLike<number>, w: number, box: Box, oh: number, ow: number): Float64Array {
+  const ay = axis(box.y1 - box.y0, oh);
+  const ax = axis(box.x1 - box.x0, ow);
+  const out = new Float64Array(oh * ow);
+  for (let i = 0; i < oh; i++) {
+    const r0 = (box.y0 + ay.i0[i]) * w + box.x0;
+    const r1 = (box.y0 + ay.i1[i]) * w + box.x0;
+    const fy = ay.f[i];
+    const gy = 1 - fy;
+    for (let j = 0; j < ow; j++) {
+      const x0 = ax.i0[j];
+      const x1 = ax.i1[j];
+      const fx = ax.f[j];
+      const gx = 1 - fx;
+      const top = src[r0 + x0] * gx + src[r0 + x1] * fx;
+      const bot = src[r1 + x0] * gx + src[r1 + x1] * fx;
+      out[i * ow + j] = top * gy + bot * fy;
+    }
+  }
+  return out;
+}
+
+/** Crop and resize one HU slice (rows x columns, row-major). */
+export function prepareSlice(hu: ArrayLike<number>, rows: number, columns: number, p: Preprocessing): PreparedSlice {
+  const box = cropBox(hu, rows, columns, p.crop);
+  return { resized: resizeBilinear(hu, columns, box, p.size, p.size), box };
+}
+
+/**
+ * Writes one window of a prepared slice into a network input tensor at `offset` (3 identical channels of
+ * size x size): clip((hu - (center - width/2)) / width, 0, 1) * scale + offset, stored as float32.
+ */
+export function writeWindow(
+  resized: Float64Array,
+  win: { center: number; width: number },
+  norm: { scale: number; offset: number },
+  dest: Float32Array,
+  offset: number,
+): void {
+  const n = resized.length;
+  const lo = win.center - win.width / 2;
+  for (let i = 0; i < n; i++) {
+    let v = (resized[i] - lo) / win.width;
+    if (v < 0) v = 0;
+    else if (v > 1) v = 1;
+    dest[offset + i] = v * norm.scale + norm.offset;
+  }
+  dest.copyWithin(offset + n, offset, offset + n);
+  dest.copyWithin(offset + 2 * n, offset, offset + n);
+}

@@ -1,0 +1,82 @@
+import type { DataSource } from 'typeorm';
+import { isValidUid } from '../dicom/uid';
+import { createPacsAuth, type PacsConfig } from '../egress/auth';
+import { LtError } from '../errors';
+import { log, studyTag } from '../logger';
+import { openJob } from '../study/completeness';
+import { acceptInstanceFile, writeFailure } from './accept';
+import type { InstanceRecorder } from './instance-store';
+import type { Spool } from './spool';
+import type { PartOutcome } from './stow-response';
+
+// dicomweb-client is built on XMLHttpRequest; xhr2 provides it in Node (STANDARDS.md).
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+(globalThis as { XMLHttpRequest?: unknown }).XMLHttpRequest ??= require('xhr2');
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { api } = require('dicomweb-client') as { api: { DICOMwebClient: new (o: { url: string; headers?: Record<string, string> }) => DicomWebClient } };
+
+interface DicomWebClient {
+  searchForInstances(o: { studyInstanceUID: string; queryParams?: Record<string, string> }): Promise<Record<string, { Value?: string[] }>[]>;
+  retrieveInstance(o: { studyInstanceUID: string; seriesInstanceUID: string; sopInstanceUID: string }): Promise<ArrayBuffer>;
+}
+
+/** Result of a pull: how many instances came, and the job that will triage the study. */
+export interface PullResult {
+  retrieved: number;
+  failed: PartOutcome[];
+  jobId: number;
+}
+
+/**
+ * Pulls a study from the PACS (QIDO-RS to list its instances, then WADO-RS one instance at a time so memory stays
+ * bounded), stores each through the same path as STOW-RS, and opens a job straight away: the study is complete.
+ */
+export async function pullStudy(deps: { ds: DataSource; spool: Spool; recorder: InstanceRecorder; pacs?: PacsConfig }, studyUid: string, actor: string): Promise<PullResult> {
+  if (!isValidUid(studyUid)) throw LtError.invalid('study_instance_uid is not a valid UID');
+  if (!deps.pacs) throw LtError.conflict('no PACS is configured (LT_PACS_URL): a study can only be pushed');
+  const auth = createPacsAuth(deps.pacs);
+  const authorization = await auth.authorization();
+  const client = new api.DICOMwebClient({ url: deps.pacs.url, headers: authorization ? { Authorization: authorization } : {} });
+  let listing: Record<string, { Value?: string[] }>[];
+  try {
+    listing = await client.searchForInstances({ studyInstanceUID: studyUid });
+  } catch (e) {
+    throw LtError.unavailable(`the PACS did not answer the instance query: ${describe(e)}`);
+  }
+  if (!Array.isArray(listing) || listing.length === 0) throw LtError.notFound('the PACS has no instances for this study');
+  const failed: PartOutcome[] = [];
+  let retrieved = 0;
+  for (const item of listing) {
+    const seriesInstanceUID = item['0020000E']?.Value?.[0];
+    const sopInstanceUID = item['00080018']?.Value?.[0];
+    if (!seriesInstanceUID || !sopInstanceUID) continue;
+    let bytes: Buffer;
+    try {
+      bytes = Buffer.from(await client.retrieveInstance({ studyInstanceUID: studyUid, seriesInstanceUID, sopInstanceUID }));
+    } catch (e) {
+      throw LtError.unavailable(`WADO-RS retrieve failed: ${describe(e)}`);
+    }
+    const incoming = await deps.spool.incoming();
+    try {
+      await incoming.write(bytes);
+    } catch (e) {
+      await incoming.discard();
+      failed.push({ sopInstanceUid: sopInstanceUID, ...writeFailure(e) });
+      continue;
+    }
+    const sha256 = await incoming.finish();
+    const outcome = await acceptInstanceFile(deps, { path: incoming.path, size: incoming.size, sha256 }, { actor, expectedStudyUid: studyUid, source: 'pull' });
+    if (outcome.failureReason !== undefined) failed.push(outcome);
+    else retrieved++;
+  }
+  if (retrieved === 0) throw LtError.invalid(`none of the study's ${listing.length} instances could be stored`);
+  const [{ n }] = (await deps.ds.query(`SELECT instance_count AS n FROM study WHERE study_uid = $1`, [studyUid])) as { n: number }[];
+  const job = await deps.ds.transaction((tx) => openJob(tx, studyUid, n, actor, { pulled: retrieved }));
+  log.info('study pulled from the PACS', { study: studyTag(studyUid), retrieved, failed: failed.length });
+  return { retrieved, failed, jobId: job.jobId };
+}
+
+function describe(e: unknown): string {
+  const x = e as { status?: number; message?: string };
+  return x?.status ? `HTTP ${x.status}` : (x?.message ?? 'error').slice(0, 200);
+}

@@ -1,0 +1,324 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { DataSource } from 'typeorm';
+import { appendAudit, audit } from '../audit/audit-log';
+import { readPart10 } from '../dicom/dcmjs';
+import { enqueueResults, jobDeliveryState } from '../egress';
+import { LtError } from '../errors';
+import type { Analysis } from '../inference/types';
+import { log, studyTag, withLogContext } from '../logger';
+import { metrics } from '../metrics';
+import { buildResults, failureReport, studyContextFromDataset, type ResultObjects, type StudyContext, type Supersedes } from '../results';
+import { buildVolume, readSeriesHeaders, selectSeries, type HuVolume, type InstanceHeader, type SelectionRules } from '../volume';
+import { AnalysisStore } from './analysis-store';
+import { advanceJob, claimJob, renewLease, retryLater, returnedRows, type Job } from './jobs';
+
+/** Runs inference on a volume (a gRPC client to the workers, or anything with the same shape). */
+export interface Analyzer {
+  analyze(volume: HuVolume, opts?: { signal?: AbortSignal }): Promise<Analysis>;
+}
+
+/** What the pipeline needs. */
+export interface PipelineDeps {
+  ds: DataSource;
+  analyzer: Analyzer;
+  /** Where encoded results wait for delivery, and where inference results are kept between stages. */
+  workDir: string;
+  leaseSeconds: number;
+  keySlices: number;
+  selection?: Partial<SelectionRules>;
+  maxSlices?: number;
+  /** Attempts before a transient failure (worker down, deadline) becomes a failure report. */
+  maxAttempts?: number;
+  /** Called as a job moves on (progress bar of `analyze`). */
+  onStage?: (jobId: number, stage: string) => void;
+}
+
+/** Triage priority as the API ranks it (1 routine, 2 high, 3 urgent). */
+const PRIORITY_RANK = { ROUTINE: 1, HIGH: 2, URGENT: 3 } as const;
+
+/** A stage failed for a reason that retrying cannot fix (bad data, nothing to analyse). */
+class PermanentFailure extends Error {
+  constructor(
+    readonly stage: string,
+    reason: string,
+    readonly details: string[] = [],
+  ) {
+    super(reason);
+  }
+}
+
+/**
+ * The study pipeline: claims a job and carries it through selected -> inferred -> encoded, recording each state,
+ * its timing and an audit row, so a crash at any point resumes at the last recorded state. Every stage is
+ * deterministic (same input, same result UIDs), which is what makes resuming and retrying safe.
+ */
+export class Pipeline {
+  private readonly analyses: AnalysisStore;
+  private readonly outboxDir: string;
+
+  constructor(private readonly d: PipelineDeps) {
+    this.analyses = new AnalysisStore(path.join(d.workDir, 'analyses'));
+    this.outboxDir = path.join(d.workDir, 'outbox');
+  }
+
+  /** Claims and processes one job; false when nothing was runnable. */
+  async runOnce(): Promise<boolean> {
+    const job = await claimJob(this.d.ds, this.d.leaseSeconds);
+    if (!job) return false;
+    await withLogContext({ jobId: String(job.id), study: studyTag(job.studyUid), component: 'pipeline' }, () => this.process(job));
+    return true;
+  }
+
+  private async process(job: Job): Promise<void> {
+    const abort = new AbortController();
+    const renew = setInterval(() => {
+      renewLease(this.d.ds, job.id, this.d.leaseSeconds).then(
+        (held) => held || abort.abort(new Error('lease lost')),
+        () => undefined,
+      );
+    }, (this.d.leaseSeconds * 1000) / 3);
+    try {
+      if (await this.supersededByNewerJob(job)) return;
+      await this.stages(job, abort.signal);
+    } catch (e) {
+      await this.handleFailure(job, e);
+    } finally {
+      clearInterval(renew);
+    }
+  }
+
+  private async supersededByNewerJob(job: Job): Promise<boolean> {
+    const newer = (await this.d.ds.query(`SELECT id FROM job WHERE study_uid = $1 AND id > $2 LIMIT 1`, [job.studyUid, job.id])) as unknown[];
+    if (newer.length === 0) return false;
+    await advanceJob(this.d.ds, job.id, 'superseded', { releaseLease: true });
+    await audit(this.d.ds, { actor: 'pipeline', action: 'job.superseded', outcome: 'success', studyUid: job.studyUid, detail: { jobId: job.id } });
+    log.info('job superseded by a newer job for the same study');
+    return true;
+  }
+
+  private async stages(job: Job, signal: AbortSignal): Promise<void> {
+    const t0 = Date.now();
+    const headers = await this.studyHeaders(job.studyUid);
+    const selection = selectSeries(headers, { ...this.d.selection, ...(this.d.maxSlices ? { maxSlices: this.d.maxSlices } : {}) });
+    const rejections = selection.rejected.map((r) => `series ${r.seriesNumber ?? '?'} (${r.modality ?? '?'}, ${r.instances} instances): ${r.reason}`);
+    const pick = selection.chosen;
+    if (!pick) throw new PermanentFailure('series-selection', 'no series qualifies for lung triage', rejections);
+    const chosen = headers.filter((h) => h.seriesUid === pick.seriesUid && !h.error);
+    let volume: HuVolume;
+    try {
+      volume = await buildVolume(chosen, this.d.maxSlices ? { maxSlices: this.d.maxSlices } : {});
+    } catch (e) {
+      if (e instanceof LtError) throw new PermanentFailure('volume', e.message, rejections);
+      throw e;
+    }
+    const selectSeconds = (Date.now() - t0) / 1000;
+    this.d.onStage?.(job.id, 'selected');
+
+    if (job.state === 'ready') {
+      // A study re-sent unchanged (or re-opened by instances that do not change the chosen series) gives no new result.
+      const same = (await this.d.ds.query(
+        `SELECT id, result FROM job WHERE study_uid = $1 AND id < $2 AND input_hash = $3 AND state IN ('delivered', 'encoded') ORDER BY id DESC LIMIT 1`,
+        [job.studyUid, job.id, volume.contentHash],
+      )) as { id: string; result: Record<string, unknown> }[];
+      if (same.length > 0) {
+        await this.d.ds.transaction(async (tx) => {
+          await advanceJob(tx, job.id, 'delivered', { inputHash: volume.contentHash, result: { ...same[0].result, unchangedFromJob: Number(same[0].id) }, releaseLease: true });
+          await appendAudit(tx, { actor: 'pipeline', action: 'job.unchanged', outcome: 'success', studyUid: job.studyUid, detail: { jobId: job.id, sameAsJob: Number(same[0].id) } });
+        });
+        log.info('input unchanged since an earlier result: nothing new to produce');
+        return;
+      }
+      await this.d.ds.transaction(async (tx) => {
+        await advanceJob(tx, job.id, 'selected', {
+          inputHash: volume.contentHash,
+          timings: { select: selectSeconds },
+          result: { seriesUid: volume.seriesUid, slices: volume.slices, rejections, warnings: volume.warnings },
+        });
+        await appendAudit(tx, {
+          actor: 'pipeline',
+          action: 'job.selected',
+          outcome: 'success',
+          studyUid: job.studyUid,
+          objectUids: [volume.seriesUid],
+          detail: { jobId: job.id, slices: volume.slices, rejected: rejections, warnings: volume.warnings, reason: pick.reason },
+        });
+      });
+      metrics.stageSeconds.observe({ stage: 'select' }, selectSeconds);
+      job.state = 'selected';
+    }
+
+    let analysis = job.state === 'inferred' ? await this.analyses.load(job.id) : undefined;
+    if (!analysis) {
+      const t1 = Date.now();
+      analysis = await this.d.analyzer.analyze(volume, { signal });
+      const inferSeconds = (Date.now() - t1) / 1000;
+      this.analyses.save(job.id, analysis);
+      await this.d.ds.transaction(async (tx) => {
+        await advanceJob(tx, job.id, 'inferred', { timings: { inference: inferSeconds, ...prefixed('worker.', analysis!.timingsMs, 1000) } });
+        await appendAudit(tx, {
+          actor: 'pipeline',
+          action: 'job.inferred',
+          outcome: 'success',
+          studyUid: job.studyUid,
+          detail: {
+            jobId: job.id,
+            models: analysis!.models.map((m) => `${m.role}:${m.name}@${m.version}#${m.sha256.slice(0, 12)}`),
+            executionProvider: analysis!.executionProvider,
+            decision: analysis!.patient.decision,
+            positiveProbability: analysis!.patient.positiveProbability,
+          },
+        });
+      });
+      metrics.stageSeconds.observe({ stage: 'inference' }, inferSeconds);
+      this.d.onStage?.(job.id, 'inferred');
+    }
+
+    const t2 = Date.now();
+    const study = this.studyContext(chosen[0]);
+    const objects = buildResults({ study, volume, analysis, keySlices: this.d.keySlices, supersedes: await this.previousResult(job) });
+    await this.encodeAndEnqueue(job, objects, { encode: (Date.now() - t2) / 1000 }, analysis);
+    this.d.onStage?.(job.id, 'encoded');
+  }
+
+  private async encodeAndEnqueue(job: Job, objects: ResultObjects, timings: Record<string, number>, analysis?: Analysis): Promise<void> {
+    const s = objects.summary;
+    await this.d.ds.transaction(async (tx) => {
+      await enqueueResults(tx, job.id, job.studyUid, objects, this.outboxDir);
+      const ok = await advanceJob(tx, job.id, 'encoded', {
+        timings,
+        releaseLease: true,
+        result: {
+          priority: s.priority,
+          assessment: analysis
+            ? {
+                label: analysis.patient.label,
+                positiveProbability: analysis.patient.positiveProbability,
+                threshold: analysis.patient.threshold,
+                decision: analysis.patient.decision,
+                classProbabilities: Object.fromEntries(analysis.classes.map((c, i) => [c.label, analysis.patient.classProbabilities[i]])),
+              }
+            : undefined,
+          resultUids: objects.objects.map((o) => o.sopInstanceUid),
+          srSopInstanceUid: objects.sr.sopInstanceUid,
+          srSeriesInstanceUid: objects.sr.seriesInstanceUid,
+          keySlices: s.keySlices,
+          lesionBurden: s.lesionBurden,
+          laterality: s.laterality,
+          failure: s.failure,
+          modelVersion: analysis ? analysis.models.map((m) => `${m.name}@${m.version}`).join(',') : undefined,
+        },
+      });
+      if (!ok) throw LtError.conflict('lease lost before encoding was recorded');
+      await appendAudit(tx, {
+        actor: 'pipeline',
+        action: s.failure ? 'job.failure-report' : 'job.encoded',
+        outcome: s.failure ? 'failure' : 'success',
+        studyUid: job.studyUid,
+        objectUids: objects.objects.map((o) => o.sopInstanceUid),
+        detail: { jobId: job.id, priority: s.priority, keySlices: s.keySlices, failure: s.failure, supersedes: s.supersedes },
+      });
+    });
+    metrics.stageSeconds.observe({ stage: 'encode' }, timings.encode ?? 0);
+  }
+
+  private async handleFailure(job: Job, e: unknown): Promise<void> {
+    const permanent = e instanceof PermanentFailure;
+    const err = e instanceof LtError ? e : undefined;
+    const attemptsLeft = job.attempts < (this.d.maxAttempts ?? 5);
+    if (!permanent && attemptsLeft) {
+      const delay = Math.min(300_000, 2000 * 2 ** (job.attempts - 1)) * (0.5 + Math.random() / 2);
+      log.warn('stage failed, will retry', { state: job.state, attempt: job.attempts, retryInMs: Math.round(delay), reason: err?.message ?? (e as Error).message });
+      await retryLater(this.d.ds, job.id, delay, (e as Error).message).catch(() => undefined);
+      await audit(this.d.ds, { actor: 'pipeline', action: 'job.retry', outcome: 'warning', studyUid: job.studyUid, detail: { jobId: job.id, state: job.state, attempt: job.attempts, reason: (e as Error).message } }).catch(
+        () => undefined,
+      );
+      return;
+    }
+    const stage = permanent ? e.stage : job.state === 'selected' ? 'inference' : job.state === 'ready' ? 'volume' : 'encoding';
+    const reason = (e as Error).message || 'unknown error';
+    log.error('job failed; writing a report that says why', { stage, reason: reason.slice(0, 300) });
+    try {
+      const headers = await this.studyHeaders(job.studyUid);
+      const study = this.studyContext(headers.find((h) => !h.error));
+      const objects = failureReport(study, { stage, reason, details: permanent ? e.details : [] }, { supersedes: await this.previousResult(job) });
+      await this.encodeAndEnqueue(job, objects, {});
+    } catch (inner) {
+      log.error('failure report could not be written', { err: inner });
+      await advanceJob(this.d.ds, job.id, 'failed', { error: reason, releaseLease: true }).catch(() => undefined);
+    }
+  }
+
+  /**
+   * Moves encoded jobs whose results are all delivered (or finally refused) to their end state, and announces them:
+   * 'result.ready' with the triage priority, or 'study.failed'. Safe to run in several gateways at once.
+   */
+  async finalize(): Promise<number> {
+    const jobs = (await this.d.ds.query(`SELECT id, study_uid, result FROM job WHERE state = 'encoded' ORDER BY id LIMIT 100`)) as {
+      id: string;
+      study_uid: string;
+      result: Record<string, unknown>;
+    }[];
+    let n = 0;
+    for (const j of jobs) {
+      const delivery = await jobDeliveryState(this.d.ds, j.id);
+      if (delivery.state === 'pending') continue;
+      const failure = j.result.failure as { stage: string; reason: string } | undefined;
+      const end = failure || delivery.state !== 'delivered' ? 'failed' : 'delivered';
+      const error = failure ? `${failure.stage}: ${failure.reason}` : delivery.state !== 'delivered' ? `delivery failed for ${delivery.failed} instance(s)` : null;
+      const done = await this.d.ds.transaction(async (tx) => {
+        const rows = returnedRows(
+          await tx.query(`UPDATE job SET state = $2, error = $3, updated_at = now() WHERE id = $1 AND state = 'encoded' RETURNING id`, [j.id, end, error]),
+        );
+        if (rows.length === 0) return false;
+        const priority = PRIORITY_RANK[(j.result.priority as keyof typeof PRIORITY_RANK) ?? 'ROUTINE'] ?? 1;
+        await tx.query(`INSERT INTO triage_event (kind, study_uid, job_id, priority, payload) VALUES ($1, $2, $3, $4, $5)`, [
+          end === 'delivered' ? 'result.ready' : 'study.failed',
+          j.study_uid,
+          j.id,
+          priority,
+          JSON.stringify({ assessment: j.result.assessment, error }),
+        ]);
+        await appendAudit(tx, {
+          actor: 'pipeline',
+          action: end === 'delivered' ? 'job.delivered' : 'job.failed',
+          outcome: end === 'delivered' ? 'success' : 'failure',
+          studyUid: j.study_uid,
+          detail: { jobId: Number(j.id), delivered: delivery.delivered, failed: delivery.failed, error },
+        });
+        return true;
+      });
+      if (done) {
+        n++;
+        metrics.jobsFinished.inc({ state: end });
+        await this.analyses.remove(Number(j.id));
+        log.info('job finished', { jobId: j.id, state: end, priority: j.result.priority });
+      }
+    }
+    return n;
+  }
+
+  private async studyHeaders(studyUid: string): Promise<InstanceHeader[]> {
+    const rows = (await this.d.ds.query(`SELECT spool_path FROM instance WHERE study_uid = $1`, [studyUid])) as { spool_path: string }[];
+    return readSeriesHeaders(rows.map((r) => r.spool_path));
+  }
+
+  private studyContext(h: InstanceHeader | undefined): StudyContext {
+    if (!h) throw new PermanentFailure('series-selection', 'no readable instance in the study');
+    return studyContextFromDataset(readPart10(readFileSync(h.path)).dataset);
+  }
+
+  /** The SR of the last result delivered for this study, which a new result supersedes. */
+  private async previousResult(job: Job): Promise<Supersedes | undefined> {
+    const rows = (await this.d.ds.query(
+      `SELECT result FROM job WHERE study_uid = $1 AND id < $2 AND state IN ('delivered', 'failed', 'encoded') AND result ? 'srSopInstanceUid' ORDER BY id DESC LIMIT 1`,
+      [job.studyUid, job.id],
+    )) as { result: { srSopInstanceUid: string; srSeriesInstanceUid: string; resultUids?: string[] } }[];
+    const r = rows[0]?.result;
+    return r ? { srSopInstanceUid: r.srSopInstanceUid, srSeriesInstanceUid: r.srSeriesInstanceUid, otherSopInstanceUids: r.resultUids } : undefined;
+  }
+}
+
+function prefixed(prefix: string, ms: Record<string, number>, div: number): Record<string, number> {
+  return Object.fromEntries(Object.entries(ms).map(([k, v]) => [`${prefix}${k}`, v / div]));
+}

@@ -1,0 +1,31 @@
+// Jest environment for tests that run onnxruntime-node: the native binding checks `data instanceof Float32Array`
+// against the host realm, while jest's sandbox has its own typed-array constructors. Sharing the host's
+// typed arrays with the sandbox makes tensors cross the boundary intact. Use with the docblock
+//   @jest-environment ./test/inference/support/ort-environment.js
+const { TestEnvironment } = require('jest-environment-node');
+
+const SHARED = [
+  'ArrayBuffer',
+  'SharedArrayBuffer',
+  'DataView',
+  'Int8Array',
+  'Uint8Array',
+  'Uint8ClampedArray',
+  'Int16Array',
+  'Uint16Array',
+  'Int32Array',
+  'Uint32Array',
+  'Float32Array',
+  'Float64Array',
+  'BigInt64Array',
+  'BigUint64Array',
+];
+
+class OrtEnvironment extends TestEnvironment {
+  constructor(config, context) {
+    super(config, context);
+    for (const name of SHARED) this.global[name] = globalThis[name];
+  }
+}
+
+module.exports = OrtEnvironment;
