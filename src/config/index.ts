@@ -142,6 +142,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       problems.push(`${key}_FILE: cannot read ${file}: ${(e as Error).message}`);
     }
   }
+  // A misspelt setting must not be ignored silently (LT_TEST_* belong to the test harness).
+  const known = new Set([...Object.keys(schema.shape), 'LT_CONFIG_FILE', ...SECRET_KEYS.map((k) => `${k}_FILE`)]);
+  for (const k of Object.keys(merged)) if (!known.has(k) && !k.startsWith('LT_TEST_')) problems.push(`${k}: unknown setting (see README "Configuration")`);
   const parsed = schema.safeParse(merged);
   if (!parsed.success) {
     for (const issue of parsed.error.issues) problems.push(`${issue.path.join('.')}: ${issue.message}`);

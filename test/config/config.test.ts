@@ -1,0 +1,52 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ConfigError, loadConfig } from '../../src/config';
+
+const dir = mkdtempSync(path.join(os.tmpdir(), 'lt-config-'));
+
+describe('configuration', () => {
+  test('defaults need nothing set', () => {
+    const c = loadConfig({});
+    expect(c.http.port).toBe(8080);
+    expect(c.workers).toEqual([]);
+    expect(c.databaseUrl).toBeUndefined();
+    expect(c.stableSeconds).toBe(10);
+  });
+
+  test('every problem is reported at once', () => {
+    try {
+      loadConfig({ LT_HTTP_PORT: 'abc', LT_WORKERS: 'nohost', LT_PACS_AUTH: 'basic', LT_STABLE_SECONDS: '-1', LT_HTTP_PROT: '1' });
+      throw new Error('expected a ConfigError');
+    } catch (e) {
+      expect(e).toBeInstanceOf(ConfigError);
+      const text = (e as ConfigError).problems.join('\n');
+      expect(text).toMatch(/LT_HTTP_PORT/);
+      expect(text).toMatch(/LT_WORKERS/);
+      expect(text).toMatch(/LT_STABLE_SECONDS/);
+      expect(text).toMatch(/LT_HTTP_PROT: unknown setting/);
+    }
+  });
+
+  test('cross-field rules are checked after the fields', () => {
+    expect(() => loadConfig({ LT_PACS_AUTH: 'basic', LT_PACS_URL: 'http://pacs/dicom-web' })).toThrow(/LT_PACS_USERNAME and LT_PACS_PASSWORD/);
+    expect(() => loadConfig({ LT_TLS_CERT: '/x' })).toThrow(/LT_TLS_CERT and LT_TLS_KEY/);
+  });
+
+  test('a JSON file gives values, env overrides them, and secrets come from *_FILE', () => {
+    const file = path.join(dir, 'lt.json');
+    writeFileSync(file, JSON.stringify({ LT_HTTP_PORT: 9000, LT_WORKERS: ['a:1', 'b:2'], LT_STABLE_SECONDS: 5 }));
+    const secret = path.join(dir, 'tokens');
+    writeFileSync(secret, 'tok1,tok2\n');
+    const c = loadConfig({ LT_CONFIG_FILE: file, LT_STABLE_SECONDS: '7', LT_AUTH_BEARER_TOKENS_FILE: secret });
+    expect(c.http.port).toBe(9000);
+    expect(c.workers).toEqual(['a:1', 'b:2']);
+    expect(c.stableSeconds).toBe(7);
+    expect(c.auth.bearerTokens).toEqual(['tok1', 'tok2']);
+  });
+
+  test('an unreadable config or secret file is a problem, not a crash', () => {
+    expect(() => loadConfig({ LT_CONFIG_FILE: path.join(dir, 'missing.json') })).toThrow(/cannot read/);
+    expect(() => loadConfig({ LT_PACS_TOKEN_FILE: path.join(dir, 'missing') })).toThrow(/LT_PACS_TOKEN_FILE: cannot read/);
+  });
+});
