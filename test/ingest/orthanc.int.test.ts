@@ -6,6 +6,7 @@ import { chestPhantom, phantomSeries } from '../../src/synthetic/phantom';
 import type { Gateway } from '../../src/gateway';
 import { testGateway } from '../support/gateway';
 import { TestOrthanc } from '../support/orthanc';
+import { until } from '../support/wait';
 import { describeWithSharedData, sharedData } from '../support/shared-data';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -15,15 +16,6 @@ const { api } = require('dicomweb-client') as { api: { DICOMwebClient: new (o: {
 
 const uidOf = (b: Buffer) => readPart10(b).dataset.StudyInstanceUID as string;
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 describe('ingest from a real Orthanc (Debian package) as the PACS', () => {
   let gw: Gateway;

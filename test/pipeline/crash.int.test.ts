@@ -6,18 +6,10 @@ import { chestPhantom, phantomSeries } from '../../src/synthetic/phantom';
 import { testDatabase } from '../support/db';
 import { TEST_MODELS_DIR } from '../support/gateway';
 import { TestOrthanc } from '../support/orthanc';
+import { until } from '../support/wait';
 import { CliProcess } from '../support/process';
 import { multipartBody, postStow } from '../support/stow';
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 240_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe('kill -9 of the gateway in the middle of inference', () => {
   let db: Database;
@@ -64,7 +56,7 @@ describe('kill -9 of the gateway in the middle of inference', () => {
     await until('inference to start', async () => {
       const rows = (await db.dataSource.query(`SELECT state FROM job WHERE study_uid = $1`, [studyUid])) as { state: string }[];
       return rows[0]?.state === 'selected' ? true : undefined;
-    });
+    }, 240_000, 50);
     await gw.kill9();
     expect(((await db.dataSource.query(`SELECT state FROM job WHERE study_uid = $1`, [studyUid])) as { state: string }[])[0].state).toBe('selected');
 
@@ -74,7 +66,7 @@ describe('kill -9 of the gateway in the middle of inference', () => {
       const job = await until('the job to finish after the restart', async () => {
         const rows = (await db.dataSource.query(`SELECT state, attempts FROM job WHERE study_uid = $1`, [studyUid])) as { state: string; attempts: number }[];
         return rows[0] && ['delivered', 'failed'].includes(rows[0].state) ? rows[0] : undefined;
-      });
+      }, 240_000);
       expect(job.state).toBe('delivered');
       expect(job.attempts).toBe(2); // the crashed claim and the one that finished it
       const res = await fetch(`${orthanc.dicomWebUrl}/studies/${studyUid}/instances`);

@@ -9,18 +9,10 @@ import { PACKAGE_ROOT } from '../../src/paths';
 import { chestPhantom, phantomSeries } from '../../src/synthetic/phantom';
 import { testGateway } from '../support/gateway';
 import { TestOrthanc } from '../support/orthanc';
+import { until } from '../support/wait';
 
 const run = promisify(execFile);
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 180_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 300));
-  }
-}
 
 /** Instances Orthanc holds in a study, by SOP Class UID (QIDO-RS). */
 async function instancesByClass(orthanc: TestOrthanc, studyUid: string): Promise<Record<string, number>> {
@@ -63,7 +55,7 @@ describe('end to end: Orthanc auto-routes a CT study, results come back into the
     const classes = await until('results in Orthanc', async () => {
       const c = await instancesByClass(orthanc, studyUid);
       return c[SopClass.Comprehensive3dSr] && c[SopClass.KeyObjectSelection] && c[SopClass.SecondaryCapture] ? c : undefined;
-    });
+    }, 180_000);
     expect(classes[SopClass.CtImage]).toBe(24);
     expect(classes[SopClass.Comprehensive3dSr]).toBe(1);
     expect(classes[SopClass.KeyObjectSelection]).toBe(1);
