@@ -1,7 +1,7 @@
 /** Unit tests (*.test.ts) and integration tests (*.int.test.ts) against real parts; see README "Tests". */
 module.exports = {
   // Every test runs onnxruntime-safe: the host realm's typed arrays are shared with the sandbox (see the file).
-  testEnvironment: '<rootDir>/test/inference/support/ort-environment.js',
+  testEnvironment: '<rootDir>/test/support/node-environment.js',
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
   transform: { '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2022', parser: { syntax: 'typescript', decorators: true } } }] },

@@ -44,6 +44,7 @@ const schema = z.object({
   LT_EXECUTION_PROVIDER: z.enum(['auto', 'cuda', 'cpu']).default('auto'),
   LT_WORKER_MAX_CONCURRENT: int(2, 1, 64),
   LT_WORKER_MAX_SLICES: int(2000, 1),
+  LT_WORKER_THREADS: int(0, 0, 256),
   LT_INFERENCE_DEADLINE_SECONDS: int(600, 1),
   LT_POLL_MS: int(500, 10, 60000),
   LT_JOB_LEASE_SECONDS: int(120, 5),
@@ -84,7 +85,8 @@ type Raw = z.output<typeof schema>;
 export interface Config {
   http: { host: string; port: number; publicUrl?: string };
   grpc: { host: string; port: number; authTokens: string[] };
-  worker: { host: string; port: number; maxConcurrent: number; maxSlices: number; executionProvider: 'auto' | 'cuda' | 'cpu' };
+  /** threads: onnxruntime intra-op threads, 0 = onnxruntime's choice. */
+  worker: { host: string; port: number; maxConcurrent: number; maxSlices: number; executionProvider: 'auto' | 'cuda' | 'cpu'; threads: number };
   workers: string[];
   databaseUrl?: string;
   dataDir: string;
@@ -163,6 +165,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxConcurrent: c.LT_WORKER_MAX_CONCURRENT,
       maxSlices: c.LT_WORKER_MAX_SLICES,
       executionProvider: c.LT_EXECUTION_PROVIDER,
+      threads: c.LT_WORKER_THREADS,
     },
     workers: c.LT_WORKERS,
     databaseUrl: c.LT_DATABASE_URL,

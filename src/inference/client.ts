@@ -157,6 +157,8 @@ export class InferenceClient {
       : grpc.credentials.createInsecure();
     const channelOptions: grpc.ChannelOptions = {
       'grpc.max_receive_message_length': 64 * 1024 * 1024,
+      // A name may resolve to several workers (a Kubernetes headless Service): spread calls over all of them.
+      'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] }),
       ...(opts.tls?.serverName ? { 'grpc.ssl_target_name_override': opts.tls.serverName, 'grpc.default_authority': opts.tls.serverName } : {}),
     };
     this.healthTimeoutMs = opts.healthTimeoutMs ?? 2000;

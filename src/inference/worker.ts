@@ -76,6 +76,7 @@ function toOptions(c: Config | WorkerOptions): WorkerOptions {
     executionProvider: c.worker.executionProvider,
     tls: c.tls,
     deadlineSeconds: c.pipeline.inferenceDeadlineSeconds,
+    threads: c.worker.threads || undefined,
   };
 }
 
@@ -145,6 +146,32 @@ export function analysisToResponse(a: Analysis, extra: { contentHash: string; sy
     systemName: extra.systemName,
     systemVersion: extra.systemVersion,
   };
+}
+
+/**
+ * p, or the signal's reason as soon as it aborts. Unlike Promise.race with a long-lived promise, it leaves nothing
+ * attached to the signal once p settles (racing every message against one pending promise keeps every message,
+ * and so the whole uploaded volume, reachable until the call ends).
+ */
+function untilStopped<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) {
+    p.catch(() => undefined);
+    return Promise.reject(signal.reason as Error);
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e as Error);
+      },
+    );
+  });
 }
 
 /** Reassembles int16 LE chunks into whole slices and feeds them to the job. */
@@ -264,12 +291,10 @@ export async function startWorker(config: Config | WorkerOptions): Promise<Worke
     const timer = setTimeout(() => stop.abort(LtError.deadline('deadline exceeded')), Math.max(0, deadlineAt - Date.now()));
     const onCancel = () => stop.abort(cancelledError());
     call.on('cancelled', onCancel);
-    const stopped = new Promise<never>((_, reject) => stop.signal.addEventListener('abort', () => reject(stop.signal.reason), { once: true }));
-    stopped.catch(() => undefined);
     stop.signal.addEventListener('abort', () => job?.abort(stop.signal.reason as LtError), { once: true });
     try {
       const it = call[Symbol.asyncIterator]() as AsyncIterator<AnalyzeRequest__Output>;
-      const next = () => Promise.race([it.next(), stopped]);
+      const next = () => untilStopped(it.next(), stop.signal);
       const first = await next();
       if (first.done) throw LtError.invalid('empty stream: expected a VolumeHeader first');
       if (first.value.part !== 'header' || !first.value.header) throw LtError.invalid('the first message must be a VolumeHeader');
@@ -285,11 +310,11 @@ export async function startWorker(config: Config | WorkerOptions): Promise<Worke
           const msg = r.value;
           if (msg.part === 'header') throw LtError.invalid('a second VolumeHeader arrived; send exactly one, first');
           if (msg.part !== 'chunk' || !msg.chunk) throw LtError.invalid('expected a VolumeChunk');
-          await Promise.race([asm.push(msg.chunk.firstVoxel, msg.chunk.hu), stopped]);
+          await untilStopped(asm.push(msg.chunk.firstVoxel, msg.chunk.hu), stop.signal);
         }
         asm.checkComplete();
         const receivedAt = performance.now();
-        const a = await Promise.race([job.finish(), stopped]);
+        const a = await untilStopped(job.finish(), stop.signal);
         a.timingsMs.afterUpload = Math.round((performance.now() - receivedAt) * 1000) / 1000;
         a.timingsMs.total = Math.round((performance.now() - t0) * 1000) / 1000;
         log.info('analysis done', { slices: h.slices, executionProvider: a.executionProvider, totalMs: a.timingsMs.total, decision: a.patient.decision });

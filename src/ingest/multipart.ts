@@ -76,6 +76,10 @@ export class MultipartParser {
   private readonly delimiter: Buffer;
   private seenParts = 0;
   private preambleBytes = 0;
+  /** A format error found after events that were already handed out: thrown by the next push() or finish(). */
+  private failure?: unknown;
+  /** True until preamble bytes were discarded: only then may the body open with the boundary directly. */
+  private atBodyStart = true;
 
   constructor(
     boundary: string,
@@ -97,19 +101,28 @@ export class MultipartParser {
 
   /** Feeds one chunk and returns what it completed, in order. */
   push(chunk: Buffer): MultipartEvent[] {
+    if (this.failure) throw this.failure;
     const events: MultipartEvent[] = [];
     if (this.state === 'epilogue') return events;
     if (this.state === 'preamble') this.preambleBytes += chunk.length;
     this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
-    for (;;) {
-      const progressed = this.step(events);
-      if (!progressed) break;
+    try {
+      for (;;) {
+        const progressed = this.step(events);
+        if (!progressed) break;
+      }
+    } catch (e) {
+      // Hand out what was complete before the malformed point (a whole part may have ended in this chunk) and
+      // fail on the next call, so the outcome never depends on how the network split the body.
+      if (events.length === 0) throw e;
+      this.failure = e;
     }
     return events;
   }
 
   /** Call at the end of the body: throws 400 if the body ended before the closing delimiter. */
   finish(): void {
+    if (this.failure) throw this.failure;
     if (this.state === 'epilogue') return;
     if (this.seenParts === 0) throw LtError.invalid('request body holds no multipart part (boundary not found)');
     throw LtError.invalid('multipart body ended before its closing boundary (truncated request)');
@@ -119,7 +132,7 @@ export class MultipartParser {
     switch (this.state) {
       case 'preamble': {
         // The first boundary may open the body directly or follow a preamble line.
-        if (this.buf.length >= this.dashBoundary.length && this.buf.subarray(0, this.dashBoundary.length).equals(this.dashBoundary)) {
+        if (this.atBodyStart && this.buf.length >= this.dashBoundary.length && this.buf.subarray(0, this.dashBoundary.length).equals(this.dashBoundary)) {
           this.buf = this.buf.subarray(this.dashBoundary.length);
           this.state = 'afterBoundary';
           return true;
@@ -131,7 +144,11 @@ export class MultipartParser {
           return true;
         }
         // Keep only what could still be the start of a delimiter.
-        if (this.buf.length > this.delimiter.length) this.buf = Buffer.from(this.buf.subarray(this.buf.length - this.delimiter.length));
+        // Past the body's first bytes, a boundary counts only after CRLF (the prefix check above is for byte 0).
+        if (this.buf.length > this.delimiter.length) {
+          this.buf = Buffer.from(this.buf.subarray(this.buf.length - this.delimiter.length));
+          this.atBodyStart = false;
+        }
         if (this.preambleBytes > MAX_PREAMBLE) throw LtError.invalid('no multipart boundary found in the first 1 MiB of the body');
         return false;
       }
@@ -162,7 +179,8 @@ export class MultipartParser {
         }
         const end = this.buf.indexOf('\r\n\r\n', 0, 'latin1');
         if (end < 0) {
-          if (this.buf.length > this.maxHeaderBytes) throw LtError.invalid(`multipart part headers exceed ${this.maxHeaderBytes} bytes`);
+          // +3: the terminating CRLFCRLF may be only partly received yet (the whole-block check is below).
+          if (this.buf.length > this.maxHeaderBytes + 3) throw LtError.invalid(`multipart part headers exceed ${this.maxHeaderBytes} bytes`);
           return false;
         }
         if (end > this.maxHeaderBytes) throw LtError.invalid(`multipart part headers exceed ${this.maxHeaderBytes} bytes`);

@@ -249,7 +249,8 @@ export function readInstanceInfo(file: string): InstanceInfo {
       meta = DicomMetaDictionary.naturalizeDataset(dict.meta);
       ds = DicomMetaDictionary.naturalizeDataset(dict.dict);
     } catch (e) {
-      throw cannotUnderstand(`DICOM header could not be parsed: ${(e as Error).message.slice(0, 200)}`);
+      // dcmjs throws strings too (its inflate, for one): never let a non-Error escape as a TypeError here.
+      throw cannotUnderstand(`DICOM header could not be parsed: ${String((e as Error | undefined)?.message ?? e).slice(0, 200)}`);
     }
     const info = {
       sopClassUid: str(ds, 'SOPClassUID'),

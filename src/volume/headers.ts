@@ -127,6 +127,9 @@ function xs(ds: DicomDataset, tag: number, signed: boolean): number | undefined 
   return signed && v > 0x7fff ? v - 0x10000 : v;
 }
 
+/** Most frames one instance may declare (far beyond any CT series; LT_VOLUME_MAX_SLICES defaults to 1500). */
+export const MAX_FRAMES = 65_536;
+
 /** Builds an InstanceHeader from a parsed file. Pure: exported for tests. */
 export function headerFromParsed(path: string, parsed: ParsedFile, fileSize: number): InstanceHeader {
   const ds = parsed.dataset;
@@ -140,6 +143,9 @@ export function headerFromParsed(path: string, parsed: ParsedFile, fileSize: num
   const perFrameItems = ds.items(T.PerFrameFunctionalGroups);
   const nFramesTag = ds.number(T.NumberOfFrames);
   const numberOfFrames = nFramesTag !== undefined && nFramesTag >= 1 ? Math.floor(nFramesTag) : 1;
+  // One FrameInfo is built per declared frame: an absurd Number of Frames (found by fuzzing: 3,000,000 in a 16x16
+  // file) would exhaust the heap here, before pixelDataProblem could compare it with the pixel data.
+  if (numberOfFrames > MAX_FRAMES) throw LtError.invalid(`Number of Frames ${numberOfFrames} exceeds the supported ${MAX_FRAMES}`);
   const topSlope = ds.number(T.RescaleSlope) ?? 1;
   const topIntercept = ds.number(T.RescaleIntercept) ?? 0;
   const frames: FrameInfo[] = [];

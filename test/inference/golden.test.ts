@@ -1,4 +1,3 @@
-/** @jest-environment ./test/inference/support/ort-environment.js */
 // Golden-vector parity with the Python reference (models/golden, written by models/training/golden.py):
 // TypeScript preprocessing vs preprocess.py, onnxruntime-node outputs vs PyTorch, window averaging and the
 // patient models, all to 1e-4.

@@ -1,4 +1,3 @@
-/** @jest-environment ./test/inference/support/ort-environment.js */
 // The real thorax CT series (../shared/data) through a real worker with the real models: sane results.
 import { InferenceClient } from '../../src/inference/client';
 import { InferenceEngine } from '../../src/inference/engine';

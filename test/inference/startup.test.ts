@@ -1,4 +1,3 @@
-/** @jest-environment ./test/inference/support/ort-environment.js */
 // The worker refuses to start when the models do not match the manifest, with a message that says why.
 import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';

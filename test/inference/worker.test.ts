@@ -1,4 +1,3 @@
-/** @jest-environment ./test/inference/support/ort-environment.js */
 // The inference worker end to end: a real worker on localhost:0 with the real models from models/, no mocks.
 import { execFileSync, fork } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';

@@ -1,7 +1,6 @@
-// Jest environment for tests that run onnxruntime-node: the native binding checks `data instanceof Float32Array`
+// The Jest environment of every test (jest.config.js). onnxruntime-node's native binding checks `data instanceof Float32Array`
 // against the host realm, while jest's sandbox has its own typed-array constructors. Sharing the host's
-// typed arrays with the sandbox makes tensors cross the boundary intact. Use with the docblock
-//   @jest-environment ./test/inference/support/ort-environment.js
+// typed arrays with the sandbox makes tensors cross the boundary intact.
 const { TestEnvironment } = require('jest-environment-node');
 
 const SHARED = [
