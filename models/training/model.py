@@ -80,7 +80,7 @@ class SliceNet(nn.Module):
 
     lesion head (stage 3) -> prototype-distance lesion map -> residual attention on stage-3 features
     -> concat [attended features, map, coord maps] -> 1x1 fuse (identity-initialised) -> stage 4
-    -> COVID class head + LA-DNN 5-lesion multi-label head. features = [GAP stage3, GAP stage4].
+    -> COVID class head + LA-DNN 5-lesion multi-label head. features = [GAP stage3, GAP stage4] / 6.
     """
 
     def __init__(self, n_classes=2, use_lesion=True, use_coords=True, dropout=0.2):
@@ -147,7 +147,7 @@ class SliceNet(nn.Module):
             "class_logits": self.cls(hid),
             "type_logits": self.types(hid),
             "lesion_map": lmap,
-            "features": torch.cat([g3, g4], 1),
+            "features": torch.cat([g3, g4], 1) / 6.0,  # GAP of ReLU6 maps, scaled to [0,1]
             "stage4": y,
         }
 

@@ -41,16 +41,20 @@ def run(net, hu, device="cpu", centers=None, aug_gen=None, bs=64):
     return {k: np.concatenate(v) for k, v in acc.items()}
 
 
-def all_outputs(ckpt, n_aug=2):
-    """Cached: plain outputs for all items + n_aug augmented (random-window) views of the train items."""
+def all_outputs(ckpt, n_aug=1):
+    """Cached: plain outputs for all non-train items (zeros for train rows) + n_aug augmented (random-window) views of the train items."""
     path = os.path.join(os.path.dirname(ckpt), "outputs.npz")
     if os.path.exists(path) and os.path.getmtime(path) > os.path.getmtime(ckpt):
         return dict(np.load(path))
     items = build_split()
     hu = cached_arrays(items)
     net, _ = load_slice(ckpt)
-    out = {k: v for k, v in run(net, hu).items()}
     tr = np.array([i for i, it in enumerate(items) if it["split"] == "train"])
+    ev = np.array([i for i, it in enumerate(items) if it["split"] != "train"])
+    o = run(net, hu[ev])  # plain outputs of train items are never used (MIL trains on augmented views)
+    out = {k: np.zeros((len(items),) + v.shape[1:], v.dtype) for k, v in o.items()}
+    for k in out:
+        out[k][ev] = o[k]
     g = torch.Generator().manual_seed(1)
     rng = np.random.RandomState(1)
     lo, hi = CFG["trainCenterRange"]

@@ -50,11 +50,11 @@ def bag_scores_mil(net, bags, feats, lp):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--run", required=True)
-    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
     torch.manual_seed(a.seed)
-    torch.set_num_threads(2)
+    torch.set_num_threads(int(os.environ.get("LT_THREADS", "2")))
     items = build_split()
     out = all_outputs(os.path.join(a.run, "best.pt"))
     rng = np.random.RandomState(a.seed)
@@ -77,28 +77,26 @@ def main():
     # attention MIL on augmented train views (the plain train outputs are over-confident)
     tr = out["train_idx"]
     pos = {int(i): j for j, i in enumerate(tr)}
-    views = [(out[f"aug{v}_features"], out[f"aug{v}_lesion_prob"]) for v in range(2)]
+    views = [(out[k + "features"], out[k + "lesion_prob"]) for k in sorted({k[:5] for k in out if k.startswith("aug")})]
     net = AttentionMIL()
     opt = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=1e-2)
     best, best_state, log = -1, None, []
     for ep in range(a.epochs):
         net.train()
-        bags = make_bags(items, split_idx["train"], 256, rng)
-        tot = 0.0
-        for j in range(0, len(bags), 16):
-            loss = 0
-            for s, c in bags[j:j + 16]:
-                f, l = views[rng.randint(2)]
-                rows = [pos[i] for i in s]
-                logits, _ = net(torch.tensor(f[rows])[None], torch.tensor(l[rows])[None])
-                loss = loss + F.cross_entropy(logits, torch.tensor([c]))
-            loss = loss / 16
+        tot, nb = 0.0, 16
+        for j in range(nb):  # 16 steps x 16 bags; one bag size per step so bags stack into a tensor
+            k = rng.randint(4, 17)
+            bags = make_bags(items, split_idx["train"], 16, rng, k, k)
+            f, l = views[rng.randint(len(views))]
+            rows = np.array([[pos[i] for i in s] for s, _ in bags])
+            logits, _ = net(torch.tensor(f[rows]), torch.tensor(l[rows]))
+            loss = F.cross_entropy(logits, torch.tensor([c for _, c in bags]))
             opt.zero_grad()
             loss.backward()
             opt.step()
             tot += loss.item()
         auc_v = roc_auc_score(yv, bag_scores_mil(net, val_bags, feats, lp))
-        log.append({"epoch": ep + 1, "loss": tot / (len(bags) / 16), "val_auc": auc_v})
+        log.append({"epoch": ep + 1, "loss": tot / nb, "val_auc": auc_v})
         print(json.dumps(log[-1]), flush=True)
         if auc_v > best:
             best, best_state = auc_v, {k: v.clone() for k, v in net.state_dict().items()}

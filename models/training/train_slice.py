@@ -1,5 +1,5 @@
 """Train the MLung-Sys slice network.  Usage (from models/training):
-    /usr/bin/python3 train_slice.py --out /tmp/lt_runs/main --epochs 28
+    /usr/bin/python3 train_slice.py --out /tmp/lt_runs/main --epochs 18
 Ablations: --no-lesion (no lesion head / attention), --no-coords, --no-types (no LA-DNN labels)."""
 import argparse
 import json
@@ -60,7 +60,7 @@ def predict(net, hu, device, centers=None, bs=64):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
-    ap.add_argument("--epochs", type=int, default=28)
+    ap.add_argument("--epochs", type=int, default=18)
     ap.add_argument("--bs", type=int, default=32)
     ap.add_argument("--lr", type=float, default=3e-4)
     ap.add_argument("--seed", type=int, default=0)
@@ -68,6 +68,9 @@ def main():
     ap.add_argument("--no-coords", action="store_true")
     ap.add_argument("--no-types", action="store_true")
     ap.add_argument("--no-luna", action="store_true")
+    ap.add_argument("--init", default=None, help="start from this checkpoint instead of ImageNet (stage 2)")
+    ap.add_argument("--stop-after", type=int, default=None, help="stop after this many epochs of the schedule")
+    ap.add_argument("--pct-start", type=float, default=0.1)
     a = ap.parse_args()
     torch.manual_seed(a.seed)
     np.random.seed(a.seed)
@@ -79,7 +82,6 @@ def main():
     hu = cached_arrays(items)
     tr = [i for i, it in enumerate(items) if it["split"] == "train" and not (a.no_luna and it["source"] == "luna")]
     va = [i for i, it in enumerate(items) if it["split"] == "val"]
-    te = [i for i, it in enumerate(items) if it["split"] == "test"]
     y = torch.tensor([it["label"] for it in items])
     types = torch.tensor([it["types"] or [0.0] * 5 for it in items])
     tmask = torch.tensor([it["types"] is not None for it in items], dtype=torch.float32)
@@ -87,14 +89,16 @@ def main():
 
     net = SliceNet(use_lesion=not a.no_lesion, use_coords=not a.no_coords)
     net.load_backbone(PRETRAINED)
+    if a.init:
+        net.load_state_dict(torch.load(a.init, map_location="cpu")["state_dict"])
     net.to(device)
     opt = torch.optim.AdamW(net.parameters(), lr=a.lr, weight_decay=1e-4)
     steps = a.epochs * ((len(tr) + a.bs - 1) // a.bs)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=a.lr, total_steps=steps, pct_start=0.1)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=a.lr, total_steps=steps, pct_start=a.pct_start)
     g = torch.Generator().manual_seed(a.seed)
     lo, hi = CFG["trainCenterRange"]
     best, log = -1, []
-    for ep in range(a.epochs):
+    for ep in range(a.stop_after or a.epochs):
         net.train()
         t0, tot = time.time(), 0.0
         perm = torch.tensor(tr)[torch.randperm(len(tr), generator=g)]
@@ -121,9 +125,7 @@ def main():
             tot += loss.item() * len(idx)
         pv = predict(net, hu[va], device)
         auc_v = roc_auc_score(y[va].numpy(), pv)
-        pt = predict(net, hu[te], device, centers=[-550])  # logged for ablation curves only, never for selection
-        auc_t = roc_auc_score(y[te].numpy(), pt)
-        rec = dict(epoch=ep + 1, loss=tot / len(tr), val_auc=auc_v, test_auc_1win=auc_t, sec=time.time() - t0)
+        rec = dict(epoch=ep + 1, loss=tot / len(tr), val_auc=auc_v, sec=time.time() - t0)
         log.append(rec)
         print(json.dumps(rec), flush=True)
         if auc_v >= best:
