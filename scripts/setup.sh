@@ -25,9 +25,11 @@ if pgrep -x Orthanc >/dev/null 2>&1 && [ -f /etc/orthanc/orthanc.json ]; then
   pkill -f '/usr/sbin/Orthanc /etc/orthanc' || true
 fi
 
-# npm packages, exactly as locked; .npmrc keeps onnxruntime-node from downloading (its CPU binaries ship in the package).
+# npm packages at the locked versions; .npmrc keeps onnxruntime-node from downloading (its CPU binaries ship in the
+# package). `npm install`, not `npm ci`: npm 11.19 writes lockfiles without other platforms' optional packages
+# (@swc/core-darwin-*, ...) and its own `npm ci` then refuses them as out of sync.
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  echo "setup: npm ci"
-  npm ci --no-audit --no-fund --loglevel=error
+  echo "setup: npm install (locked versions)"
+  npm install --no-audit --no-fund --loglevel=error
 fi
 npm run --silent build
