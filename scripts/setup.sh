@@ -4,11 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages: Orthanc (the PACS peer for tests and compose), DICOM validators and codecs (dicom3tools, dcmtk),
-# Python gRPC for the foreign-client test, Chromium for the viewer screenshot.
-debs=(dcmtk)
+# Debian packages, for the tests only (the service itself needs none): Orthanc (the PACS peer), DICOM validators and
+# codecs (dicom3tools, dcmtk), Python for the foreign gRPC client and the preprocessing cross-check, Chromium for the
+# viewer screenshot.
+debs=()
 if [ "${1:-}" = "--test" ]; then
-  debs+=(orthanc orthanc-dicomweb orthanc-webviewer dicom3tools python3-grpcio python3-grpc-tools chromium)
+  debs+=(orthanc orthanc-dicomweb orthanc-webviewer dicom3tools dcmtk python3-grpcio python3-grpc-tools python3-numpy python3-scipy chromium)
 fi
 missing=()
 for p in "${debs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

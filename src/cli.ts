@@ -70,11 +70,11 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'analyze': {
-      const input = rest.find((a) => !a.startsWith('--') && rest[rest.indexOf(a) - 1] !== '--out');
-      const outAt = rest.indexOf('--out');
-      const out = outAt >= 0 ? rest[outAt + 1] : undefined;
-      const json = rest.includes('--json');
-      if (!input || !out) break;
+      const { positional, options } = parseArgs(rest, ['--out']);
+      const [input] = positional;
+      const out = options['--out'];
+      const json = options['--json'] !== undefined;
+      if (!input || !out || positional.length > 1) break;
       // Logs go to stderr so stdout holds only the summary (JSON with --json).
       configureLogger({ level: json ? 'error' : 'warn', sink: (l) => process.stderr.write(l + '\n') });
       const summaries = await analyzeLocal(config, input, out, { progress: !json && process.stderr.isTTY === true });
@@ -107,6 +107,17 @@ async function main(argv: string[]): Promise<number> {
   }
   process.stderr.write(`unknown command: ${argv.join(' ')}\n\n${USAGE}\n`);
   return 2;
+}
+
+/** Splits arguments into positionals and --options; the names in `withValue` take the next argument as value. */
+function parseArgs(args: string[], withValue: string[]): { positional: string[]; options: Record<string, string> } {
+  const positional: string[] = [];
+  const options: Record<string, string> = {};
+  for (let i = 0; i < args.length; i++) {
+    if (!args[i].startsWith('--')) positional.push(args[i]);
+    else options[args[i]] = withValue.includes(args[i]) ? (args[++i] ?? '') : 'true';
+  }
+  return { positional, options };
 }
 
 function humanSummary(s: Awaited<ReturnType<typeof analyzeLocal>>[number]): string {
