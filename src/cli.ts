@@ -74,7 +74,10 @@ async function main(argv: string[]): Promise<number> {
       const [input] = positional;
       const out = options['--out'];
       const json = options['--json'] !== undefined;
-      if (!input || !out || positional.length > 1) break;
+      if (!input || !out || positional.length > 1) {
+        process.stderr.write('usage: lung-triage analyze <folder|zip> --out <folder> [--json]\n');
+        return 2;
+      }
       // Logs go to stderr so stdout holds only the summary (JSON with --json).
       configureLogger({ level: json ? 'error' : 'warn', sink: (l) => process.stderr.write(l + '\n') });
       const summaries = await analyzeLocal(config, input, out, { progress: !json && process.stderr.isTTY === true });
