@@ -35,10 +35,15 @@ export class IncomingFile {
 
   private async flushPending(): Promise<void> {
     if (this.pendingBytes === 0) return;
-    const block = this.pending;
+    let block = Buffer.concat(this.pending, this.pendingBytes);
     this.pending = [];
     this.pendingBytes = 0;
-    await this.fh.writev(block);
+    // A nearly full disk can take part of a write without an error: write the rest until it fails for real (ENOSPC).
+    while (block.length > 0) {
+      const { bytesWritten } = await this.fh.write(block);
+      if (bytesWritten === 0) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
+      block = block.subarray(bytesWritten);
+    }
   }
 
   /** Flushes to stable storage and closes; returns the content hash. */
