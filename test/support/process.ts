@@ -16,6 +16,11 @@ export class CliProcess {
     if (!existsSync(CLI)) throw new Error(`${CLI} not found: run 'npm run build' first (scripts/test.sh does)`);
   }
 
+  /** True once the process has ended, by exit or by signal (a SIGKILLed child has exitCode null). */
+  get ended(): boolean {
+    return !this.proc || this.proc.exitCode !== null || this.proc.signalCode !== null;
+  }
+
   start(): this {
     this.output = '';
     this.proc = spawn(process.execPath, [CLI, ...this.args], { env: { ...process.env, ...this.env }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -28,7 +33,7 @@ export class CliProcess {
   async waitForHttp(url: string, timeoutMs = 30000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
-      if (this.proc?.exitCode !== null && this.proc?.exitCode !== undefined) throw new Error(`process exited ${this.proc.exitCode}:\n${this.output.slice(-3000)}`);
+      if (this.ended) throw new Error(`process exited ${this.proc?.exitCode ?? this.proc?.signalCode}:\n${this.output.slice(-3000)}`);
       try {
         if ((await fetch(url)).ok) return;
       } catch {
@@ -39,10 +44,20 @@ export class CliProcess {
     throw new Error(`${url} did not come up:\n${this.output.slice(-3000)}`);
   }
 
+  /** Waits until the process has printed a line matching re (or dies). */
+  async waitForOutput(re: RegExp, timeoutMs = 60000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!re.test(this.output)) {
+      if (this.ended) throw new Error(`process exited ${this.proc?.exitCode ?? this.proc?.signalCode}:\n${this.output.slice(-3000)}`);
+      if (Date.now() > deadline) throw new Error(`no output matching ${re} in time:\n${this.output.slice(-3000)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
   /** kill -9: no cleanup, no flushing, like a power cut of the process. */
   async kill9(): Promise<void> {
     const p = this.proc;
-    if (!p || p.exitCode !== null) return;
+    if (!p || this.ended) return;
     await new Promise<void>((resolve) => {
       p.once('exit', () => resolve());
       p.kill('SIGKILL');
@@ -52,7 +67,7 @@ export class CliProcess {
   /** Graceful stop (SIGTERM), waiting for exit. */
   async stop(): Promise<number | null> {
     const p = this.proc;
-    if (!p || p.exitCode !== null) return p?.exitCode ?? null;
+    if (!p || this.ended) return p?.exitCode ?? null;
     return new Promise((resolve) => {
       p.once('exit', (code) => resolve(code));
       p.kill('SIGTERM');

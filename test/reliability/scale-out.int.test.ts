@@ -1,0 +1,103 @@
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { freePort, openDatabase, type Database } from '../../src/db/database';
+import { verifyAuditChain } from '../../src/audit/audit-log';
+import { readPart10, SopClass } from '../../src/dicom/dcmjs';
+import { chestPhantom, phantomSeries } from '../../src/synthetic/phantom';
+import { testDatabase } from '../support/db';
+import { TEST_MODELS_DIR } from '../support/gateway';
+import { TestOrthanc } from '../support/orthanc';
+import { CliProcess } from '../support/process';
+import { multipartBody, postStow } from '../support/stow';
+import { until } from '../support/wait';
+
+describe('two gateways and two workers on one database, one gateway killed midway', () => {
+  let db: Database;
+  let cleanup: () => Promise<void>;
+  let orthanc: TestOrthanc;
+  const procs: CliProcess[] = [];
+
+  beforeAll(async () => {
+    const t = await testDatabase();
+    cleanup = t.cleanup;
+    await t.db.close();
+    db = await openDatabase({ url: t.url, dataDir: t.dataDir });
+    orthanc = await new TestOrthanc().start();
+  });
+  afterAll(async () => {
+    for (const p of procs) await p.stop();
+    await db?.close();
+    await orthanc?.destroy();
+    await cleanup?.();
+  });
+
+  test('20 studies pushed concurrently are each triaged and delivered exactly once', async () => {
+    const workerPorts = [await freePort(), await freePort()];
+    for (const port of workerPorts) {
+      const w = new CliProcess(['worker'], { LT_WORKER_PORT: String(port), LT_MODELS_DIR: TEST_MODELS_DIR, LT_LOG_LEVEL: 'info', LT_WORKER_THREADS: '1' }).start();
+      procs.push(w);
+      await w.waitForOutput(/worker listening/, 120_000);
+    }
+    const url = (db.dataSource.options as { url: string }).url;
+    const gateways: { proc: CliProcess; base: string }[] = [];
+    for (let i = 0; i < 2; i++) {
+      const port = await freePort();
+      const g = new CliProcess(['gateway'], {
+        LT_DATABASE_URL: url,
+        LT_DATA_DIR: mkdtempSync(path.join(os.tmpdir(), `lt-gw${i}-`)),
+        LT_HTTP_PORT: String(port),
+        LT_GRPC_PORT: '0',
+        LT_WORKERS: workerPorts.map((p) => `127.0.0.1:${p}`).join(','),
+        LT_PACS_URL: orthanc.dicomWebUrl,
+        LT_STABLE_SECONDS: '1',
+        LT_POLL_MS: '100',
+        LT_JOB_LEASE_SECONDS: '5',
+        LT_SELECT_MIN_SLICES: '10',
+        LT_MODELS_DIR: TEST_MODELS_DIR,
+        LT_LOG_LEVEL: 'warn',
+      }).start();
+      procs.push(g);
+      gateways.push({ proc: g, base: `http://127.0.0.1:${port}` });
+    }
+    // Both start (and migrate) at once: the advisory lock lets one migrate and the other wait.
+    for (const g of gateways) await g.proc.waitForHttp(`${g.base}/healthz`, 60_000);
+
+    const studies = Array.from({ length: 20 }, (_, i) => phantomSeries(chestPhantom({ size: 64, slices: 12 }), { seed: `scale-out-${i}` }));
+    const uids = studies.map((s) => readPart10(s[0].bytes).dataset.StudyInstanceUID as string);
+    // Like a PACS: send everything at once; a 503 (over LT_MAX_CONCURRENT_STOW) is retried after Retry-After.
+    const send = async (i: number): Promise<number> => {
+      for (;;) {
+        const r = await postStow(`${gateways[i % 2].base}/dicom-web/studies`, multipartBody(studies[i].map((x) => x.bytes)));
+        if (r.status !== 503) return r.status;
+        expect(r.headers.get('retry-after')).toMatch(/^\d+$/);
+        await new Promise((res) => setTimeout(res, 500));
+      }
+    };
+    const statuses = await Promise.all(studies.map((_, i) => send(i)));
+    expect(statuses).toEqual(Array(20).fill(200));
+
+    const delivered = async () =>
+      ((await db.dataSource.query(`SELECT count(*)::int AS n FROM job WHERE state = 'delivered'`)) as { n: number }[])[0].n;
+    await until('a few results', async () => ((await delivered()) >= 3 ? true : undefined), 180_000, 100);
+    await gateways[0].proc.kill9();
+    await until('all 20 results', async () => ((await delivered()) >= 20 ? true : undefined), 300_000, 250);
+
+    const jobs = (await db.dataSource.query(`SELECT study_uid, state FROM job ORDER BY study_uid`)) as { study_uid: string; state: string }[];
+    expect(jobs).toHaveLength(20); // one job per study: no study was claimed twice into a second job
+    expect(new Set(jobs.map((j) => j.state))).toEqual(new Set(['delivered']));
+    const srs = (await (await fetch(`${orthanc.dicomWebUrl}/instances?SOPClassUID=${SopClass.Comprehensive3dSr}&includefield=0020000D`)).json()) as Record<
+      string,
+      { Value?: string[] }
+    >[];
+    const perStudy = new Map<string, number>();
+    for (const sr of srs) {
+      const s = sr['0020000D']?.Value?.[0] ?? '';
+      perStudy.set(s, (perStudy.get(s) ?? 0) + 1);
+    }
+    for (const uid of uids) expect(perStudy.get(uid)).toBe(1);
+    const inferred = (await db.dataSource.query(`SELECT study_uid, count(*)::int AS n FROM audit_log WHERE action = 'job.delivered' GROUP BY study_uid`)) as { n: number }[];
+    expect(inferred.every((r) => r.n === 1)).toBe(true);
+    expect((await verifyAuditChain(db.dataSource)).ok).toBe(true);
+  });
+});
