@@ -144,13 +144,16 @@ export class Spool {
 
   /** True when a small file can be created and synced in the spool (for /readyz). */
   async writable(): Promise<boolean> {
+    let f: IncomingFile | undefined;
     try {
-      const f = await this.incoming();
+      f = await this.incoming();
       await f.write(Buffer.from('ok'));
       await f.finish();
       await fs.rm(f.path, { force: true });
       return true;
     } catch {
+      // discard() also closes the handle, which a failed finish() leaves open (a full disk kept it busy).
+      await f?.discard();
       return false;
     }
   }

@@ -38,7 +38,7 @@ describeIfMount(`disk full under the spool${canMount ? '' : ' [SKIPPED: mounting
   });
   afterAll(async () => {
     await cleanup?.();
-    execFileSync('umount', [mountDir], { stdio: 'ignore' });
+    execFileSync('umount', ['--lazy', mountDir], { stdio: 'ignore' });
     rmSync(mountDir, { recursive: true, force: true });
   });
 

@@ -50,7 +50,9 @@ describe('two gateways and two workers on one database, one gateway killed midwa
         LT_GRPC_PORT: '0',
         LT_WORKERS: workerPorts.map((p) => `127.0.0.1:${p}`).join(','),
         LT_PACS_URL: orthanc.dicomWebUrl,
-        LT_STABLE_SECONDS: '1',
+        // A realistic quiet period: with 1 s, a study still streaming on a loaded machine can look complete and be
+        // re-opened by its own last instances (the late-instance path: a second, superseding result).
+        LT_STABLE_SECONDS: '5',
         LT_POLL_MS: '100',
         LT_JOB_LEASE_SECONDS: '5',
         LT_SELECT_MIN_SLICES: '10',
