@@ -73,51 +73,50 @@ export function createStowHandler(deps: StowDeps) {
     let part: OpenPart | undefined;
     let total = 0;
     let tooLarge = false;
+    let outcomes: PartOutcome[];
     try {
-      const parser = new MultipartParser(boundary);
-      read: for await (const chunk of req as AsyncIterable<Buffer>) {
-        total += chunk.length;
-        if (total > deps.limits.maxBodyBytes) {
-          tooLarge = true;
-          break;
+      try {
+        const parser = new MultipartParser(boundary);
+        read: for await (const chunk of req as AsyncIterable<Buffer>) {
+          total += chunk.length;
+          if (total > deps.limits.maxBodyBytes) {
+            tooLarge = true;
+            break;
+          }
+          for (const ev of parser.push(chunk)) {
+            if (ev.type === 'partStart') part = await openPart(deps.spool, ev.headers);
+            else if (ev.type === 'data' && part) await writePart(part, ev.data, deps.limits.maxInstanceBytes);
+            else if (ev.type === 'partEnd' && part) {
+              while (inFlight.size >= MAX_FINISHING) await Promise.race(inFlight);
+              const done = finishPart(deps, part, urlStudy, actor);
+              finishing.push(done);
+              inFlight.add(done);
+              void done.finally(() => inFlight.delete(done));
+              part = undefined;
+            } else if (ev.type === 'end') break read;
+          }
         }
-        for (const ev of parser.push(chunk)) {
-          if (ev.type === 'partStart') part = await openPart(deps.spool, ev.headers);
-          else if (ev.type === 'data' && part) await writePart(part, ev.data, deps.limits.maxInstanceBytes);
-          else if (ev.type === 'partEnd' && part) {
-            while (inFlight.size >= MAX_FINISHING) await Promise.race(inFlight);
-            const done = finishPart(deps, part, urlStudy, actor);
-            finishing.push(done);
-            inFlight.add(done);
-            void done.finally(() => inFlight.delete(done));
-            part = undefined;
-          } else if (ev.type === 'end') break read;
+        if (tooLarge) {
+          res.setHeader('Connection', 'close');
+          extra.push({ failureReason: DicomReason.OutOfResources, message: 'request body exceeds the configured limit' });
+          await rejectRequest(deps.ds, actor, LtError.tooLarge('request body exceeds the limit'), urlStudy);
+        } else if (!parser.done) {
+          if (parser.parts === 0 || finishing.length === 0) parser.finish(); // throws 400: nothing understood
+          extra.push({ failureReason: DicomReason.CannotUnderstand, message: 'body ended before the closing boundary' });
         }
+      } catch (e) {
+        if (finishing.length === 0) {
+          await rejectRequest(deps.ds, actor, e, urlStudy);
+          throw e;
+        }
+        extra.push({ failureReason: e instanceof LtError ? (e.dicomReason ?? DicomReason.CannotUnderstand) : DicomReason.ProcessingFailure, message: (e as Error).message });
       }
-      if (tooLarge) {
-        if (part?.file) await part.file.discard();
-        part = undefined;
-        res.setHeader('Connection', 'close');
-        extra.push({ failureReason: DicomReason.OutOfResources, message: 'request body exceeds the configured limit' });
-        await rejectRequest(deps.ds, actor, LtError.tooLarge('request body exceeds the limit'), urlStudy);
-      } else if (!parser.done) {
-        if (parser.parts === 0 || finishing.length === 0) parser.finish(); // throws 400: nothing understood
-        extra.push({ failureReason: DicomReason.CannotUnderstand, message: 'body ended before the closing boundary' });
-      }
-    } catch (e) {
-      if (finishing.length === 0) {
-        active--;
-        if (part?.file) await part.file.discard();
-        endTimer();
-        await rejectRequest(deps.ds, actor, e, urlStudy);
-        throw e;
-      }
-      extra.push({ failureReason: e instanceof LtError ? (e.dicomReason ?? DicomReason.CannotUnderstand) : DicomReason.ProcessingFailure, message: (e as Error).message });
+      outcomes = [...(await Promise.all(finishing)), ...extra];
+    } finally {
+      active--;
+      if (part?.file) await part.file.discard();
+      endTimer();
     }
-    const outcomes = [...(await Promise.all(finishing)), ...extra];
-    active--;
-    if (part?.file) await part.file.discard();
-    endTimer();
     const status = tooLarge ? 413 : stowStatus(outcomes);
     if (status === 503) res.setHeader('Retry-After', '30');
     metrics.stowRequests.inc({ status: String(status) });
