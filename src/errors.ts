@@ -62,5 +62,17 @@ export function asLtError(e: unknown): LtError {
   if (e instanceof LtError) return e;
   const err = e as NodeJS.ErrnoException;
   if (err?.code === 'ENOSPC' || err?.code === 'EDQUOT') return LtError.busy('storage full');
+  if (isDatabaseUnavailable(e)) return LtError.unavailable('database unavailable; retry later');
   return LtError.internal('internal error');
+}
+
+/** Connection-level failures of PostgreSQL (down, restarting, unreachable): transient, so callers ask for a retry. */
+export function isDatabaseUnavailable(e: unknown): boolean {
+  const err = ((e as { driverError?: unknown } | undefined)?.driverError ?? e) as { code?: unknown; message?: unknown } | undefined;
+  const code = typeof err?.code === 'string' ? err.code : '';
+  // SQLSTATE class 08 (connection exception), 57P01-57P03 (shutdown, crash, cannot connect now), 53300 (too many connections)
+  if (/^08/.test(code) || ['57P01', '57P02', '57P03', '53300'].includes(code)) return true;
+  if (['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH'].includes(code)) return true;
+  const message = typeof err?.message === 'string' ? err.message : '';
+  return /Connection terminated|connection error and is not queryable|timeout exceeded when trying to connect/.test(message);
 }

@@ -92,7 +92,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
     selection: { minSlices: config.volume.minSlices },
     maxSlices: config.volume.maxSlices,
   });
-  const deliverer = new Deliverer(db.dataSource, createDeliveryTarget(config), { pollMs: config.pipeline.pollMs });
+  const deliverer = new Deliverer(db.dataSource, createDeliveryTarget(config), { pollMs: config.pipeline.pollMs, leaseMs: config.pipeline.leaseSeconds * 1000 });
   const triage = await startTriageServer(
     {
       ds: db.dataSource,

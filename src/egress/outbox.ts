@@ -73,14 +73,20 @@ export async function jobDeliveryState(db: DataSource | EntityManager, jobId: nu
 /** Tuning of the {@link Deliverer}. */
 export interface DelivererOptions {
   /**
-   * After this many attempts an instance that still cannot be delivered is marked failed (default 30: with the
+   * After this many attempts an instance that still cannot be delivered is marked failed (default 160: with the
    * default delays about 2 hours of PACS outage are ridden out).
    */
   maxAttempts?: number;
-  /** First retry delay (default 2 s), doubled per attempt up to maxDelayMs (default 5 min), with jitter. */
+  /**
+   * First retry delay (default 2 s), doubled per attempt up to maxDelayMs (default 60 s), with jitter: a PACS back
+   * from an outage gets its triage results within a minute.
+   */
   baseDelayMs?: number;
   maxDelayMs?: number;
-  /** How long a claimed row stays invisible to other deliverers while a request is in flight (default 5 min). */
+  /**
+   * How long a claimed row stays invisible to other deliverers (default 60 s); renewed while its request is in
+   * flight, so this is also how long a crashed gateway's rows wait before another attempt.
+   */
   leaseMs?: number;
   /** Rows claimed per round (default 100) and the most bytes sent in one STOW request (default 256 MiB). */
   batchSize?: number;
@@ -137,10 +143,10 @@ export class Deliverer {
     opts: DelivererOptions = {},
   ) {
     this.o = {
-      maxAttempts: opts.maxAttempts ?? 30,
+      maxAttempts: opts.maxAttempts ?? 160,
       baseDelayMs: opts.baseDelayMs ?? 2000,
-      maxDelayMs: opts.maxDelayMs ?? 300_000,
-      leaseMs: opts.leaseMs ?? 300_000,
+      maxDelayMs: opts.maxDelayMs ?? 60_000,
+      leaseMs: opts.leaseMs ?? 60_000,
       batchSize: opts.batchSize ?? 100,
       maxRequestBytes: opts.maxRequestBytes ?? 256 * 1024 * 1024,
       pollMs: opts.pollMs ?? 1000,
@@ -236,14 +242,25 @@ export class Deliverer {
   private async sendBatch(studyUid: string, batch: { row: ClaimedRow; instance?: OutgoingInstance; readError?: string }[], round: DeliveryRound): Promise<void> {
     const sendable = batch.filter((b) => b.instance).map((b) => b.instance as OutgoingInstance);
     const started = Date.now();
+    // The lease is renewed while the request runs, so it can be short: a crashed gateway's rows go out again soon.
+    const ids = batch.map((b) => b.row.id);
+    const renew = setInterval(() => {
+      this.ds
+        .query(`UPDATE outbox SET next_attempt_at = now() + ($2::int * interval '1 millisecond') WHERE id = ANY($1) AND state = 'pending'`, [ids, this.o.leaseMs])
+        .catch((e: unknown) => log.warn('delivery lease renewal failed', { err: e }));
+    }, this.o.leaseMs / 3);
     const result = sendable.length
-      ? await this.target.store(studyUid, sendable).catch((e: Error) => ({
-          httpStatus: 0,
-          error: e.message,
-          retryAfterMs: undefined,
-          outcomes: sendable.map((i): InstanceOutcome => ({ sopInstanceUid: i.sopInstanceUid, result: 'retry', reason: e.message })),
-        }))
+      ? await this.target
+          .store(studyUid, sendable)
+          .catch((e: Error) => ({
+            httpStatus: 0,
+            error: e.message,
+            retryAfterMs: undefined,
+            outcomes: sendable.map((i): InstanceOutcome => ({ sopInstanceUid: i.sopInstanceUid, result: 'retry', reason: e.message })),
+          }))
+          .finally(() => clearInterval(renew))
       : { outcomes: [] as InstanceOutcome[], httpStatus: undefined, error: undefined, retryAfterMs: undefined };
+    clearInterval(renew);
     const outcome = new Map(result.outcomes.map((o) => [o.sopInstanceUid, o]));
     const counts = { stored: 0, retrying: 0, failed: 0 };
     await this.ds.transaction(async (tx) => {

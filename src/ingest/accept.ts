@@ -1,5 +1,5 @@
 import { promises as fs } from 'node:fs';
-import { DicomReason, LtError } from '../errors';
+import { DicomReason, isDatabaseUnavailable, LtError } from '../errors';
 import { log, studyTag } from '../logger';
 import { metrics } from '../metrics';
 import type { InstanceRecorder } from './instance-store';
@@ -30,7 +30,9 @@ export function isStorageFull(e: unknown): boolean {
 export function writeFailure(e: unknown): PartOutcome {
   const full = isStorageFull(e);
   log.error('spool write failed', { code: (e as NodeJS.ErrnoException | undefined)?.code });
-  return { failureReason: full ? DicomReason.OutOfResources : DicomReason.ProcessingFailure, message: full ? 'storage full' : 'spool write failed' };
+  return full
+    ? { failureReason: DicomReason.OutOfResources, transient: true, message: 'storage full' }
+    : { failureReason: DicomReason.ProcessingFailure, message: 'spool write failed' };
 }
 
 /**
@@ -69,6 +71,11 @@ export async function acceptInstanceFile(
     // Only the temp file is removed: a content-addressed final file may already be another request's record.
     await fs.rm(file.path, { force: true }).catch(() => undefined);
     if (isStorageFull(e)) return { ...ids, ...writeFailure(e) };
+    // Not recorded, so not acknowledged: the sender keeps the instance and retries (503 with Retry-After).
+    if (isDatabaseUnavailable(e)) {
+      log.error('database unavailable: instance refused for retry');
+      return { ...ids, failureReason: DicomReason.OutOfResources, transient: true, message: 'database unavailable; retry later' };
+    }
     log.error('instance could not be recorded', { err: e });
     return { ...ids, failureReason: DicomReason.ProcessingFailure, message: 'instance could not be recorded' };
   }

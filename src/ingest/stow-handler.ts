@@ -130,9 +130,9 @@ function baseUrlOf(req: Request): string {
   return `${req.protocol}://${req.get('host') ?? 'localhost'}`;
 }
 
-/** None stored and every failure for lack of resources (disk full): ask the sender to retry rather than give up. */
+/** None stored and every failure transient (disk full, database down): ask the sender to retry rather than give up. */
 function stowStatus(outcomes: PartOutcome[]): number {
-  if (outcomes.length > 0 && outcomes.every((o) => o.failureReason === DicomReason.OutOfResources)) return 503;
+  if (outcomes.length > 0 && outcomes.every((o) => o.transient)) return 503;
   return storeStatus(outcomes);
 }
 

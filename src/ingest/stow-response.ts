@@ -8,6 +8,8 @@ export interface PartOutcome {
   failureReason?: number;
   /** Set on success with a warning (WarningReason). */
   warningReason?: number;
+  /** A failure that passes (disk full, database down): the sender should retry the instance later. */
+  transient?: boolean;
   /** Human-readable reason, for logs, audit and the operator; not part of the DICOM response. */
   message?: string;
 }

@@ -137,6 +137,12 @@ describe('STOW-RS listener (real gateway, real PostgreSQL)', () => {
     expect(seqItems(json, '00081199')).toHaveLength(1);
   });
 
+  test('an instance over the limit alone is a permanent 409, not a 503 that would make the sender retry forever', async () => {
+    const { status, json } = await postStow(`${base}/dicom-web/studies`, multipartBody([Buffer.alloc(1024 * 1024 + 10)]));
+    expect(status).toBe(409);
+    expect(val(seqItems(json, '00081198')[0], '00081197')).toBe(DicomReason.OutOfResources);
+  });
+
   test('chunked transfer (no Content-Length), as Orthanc sends it, stores everything', async () => {
     const fresh = phantomSeries(chestPhantom({ size: 32, slices: 3 }), { seed: 'chunked' });
     const body = multipartBody(fresh.map((s) => s.bytes));
