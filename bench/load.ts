@@ -258,6 +258,12 @@ async function main(): Promise<void> {
     out(`| other 4xx; 200 with partial acknowledgment or 202 | ${stats.other4xx}; ${stats.partial} |`);
     out(`| gateway RSS min / max during, idle after | ${Math.min(...rss).toFixed(0)} / ${Math.max(...rss).toFixed(0)}, ${rssIdle.toFixed(0)} MB |`);
     out(`| open fds min / max during, idle after | ${Math.min(...fds)} / ${Math.max(...fds)}, ${fdIdle} |`);
+    // Soak: growth shows as the last fifth of the run sitting above the first fifth (medians, after warm-up).
+    const fifth = Math.max(1, Math.floor(rss.length / 5));
+    const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)] ?? 0;
+    out(
+      `| soak: median RSS first fifth -> last fifth; fds | ${median(rss.slice(1, fifth + 1)).toFixed(0)} -> ${median(rss.slice(-fifth)).toFixed(0)} MB; ${median(fds.slice(1, fifth + 1))} -> ${median(fds.slice(-fifth))} |`,
+    );
     out(`| acknowledged but not in the database | ${missing} |`);
     out(`| acknowledged without exactly one instance.stored audit row | ${auditNotOnce} |`);
     out(`| spool file missing or of the wrong size | ${badFiles} |`);

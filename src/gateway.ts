@@ -71,7 +71,15 @@ export async function startGateway(config: Config): Promise<Gateway> {
   const swept = await spool.init();
   if (swept > 0) log.warn('removed unacknowledged partial uploads left by a previous run', { files: swept });
   const recorder = new InstanceRecorder(db.dataSource);
-  const app = createHttpApp({ ds: db.dataSource, spool, recorder, limits: config.limits, publicUrl: config.http.publicUrl, credentials: config.auth });
+  const app = createHttpApp({
+    ds: db.dataSource,
+    spool,
+    recorder,
+    limits: config.limits,
+    publicUrl: config.http.publicUrl,
+    credentials: config.auth,
+    receivingHeartbeatMs: Math.max(200, (config.stableSeconds * 1000) / 3),
+  });
   const server: Server = await new Promise((resolve, reject) => {
     const s = app.listen(config.http.port, config.http.host, () => resolve(s));
     s.on('error', reject);

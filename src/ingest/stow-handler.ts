@@ -19,6 +19,11 @@ export interface StowDeps {
   limits: { maxBodyBytes: number; maxInstanceBytes: number; maxConcurrentStow: number };
   /** Base URL for RetrieveURL values (LT_PUBLIC_URL, else derived from the request). */
   publicUrl?: string;
+  /**
+   * While a request is still streaming, the studies it has delivered parts of are marked as receiving this often,
+   * so a study arriving slowly in one long request never looks quiet (complete) half-way. Default 1 s.
+   */
+  receivingHeartbeatMs?: number;
 }
 
 /** Who made the request, for the audit trail: the authenticated user (if any) and the remote address. */
@@ -74,6 +79,13 @@ export function createStowHandler(deps: StowDeps) {
     let total = 0;
     let tooLarge = false;
     let outcomes: PartOutcome[];
+    const studies = new Set<string>();
+    const heartbeat = setInterval(() => {
+      if (studies.size === 0) return;
+      deps.ds
+        .query(`UPDATE study SET last_received_at = now() WHERE study_uid = ANY($1) AND state = 'receiving'`, [[...studies]])
+        .catch((e: unknown) => log.warn('receiving heartbeat failed', { err: e }));
+    }, deps.receivingHeartbeatMs ?? 1000);
     try {
       try {
         const parser = new MultipartParser(boundary);
@@ -89,6 +101,7 @@ export function createStowHandler(deps: StowDeps) {
             else if (ev.type === 'partEnd' && part) {
               while (inFlight.size >= MAX_FINISHING) await Promise.race(inFlight);
               const done = finishPart(deps, part, urlStudy, actor);
+              void done.then((o) => o.failureReason === undefined && o.studyUid && studies.add(o.studyUid));
               finishing.push(done);
               inFlight.add(done);
               void done.finally(() => inFlight.delete(done));
@@ -113,6 +126,7 @@ export function createStowHandler(deps: StowDeps) {
       }
       outcomes = [...(await Promise.all(finishing)), ...extra];
     } finally {
+      clearInterval(heartbeat);
       active--;
       if (part?.file) await part.file.discard();
       endTimer();

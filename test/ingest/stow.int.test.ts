@@ -156,6 +156,31 @@ describe('STOW-RS listener (real gateway, real PostgreSQL)', () => {
     expect(res.status).toBe(200);
   });
 
+  test('a study streaming slowly in one request is not taken as complete half-way: one job, with every instance', async () => {
+    const s = phantomSeries(chestPhantom({ size: 32, slices: 3 }), { seed: 'slow-stream' });
+    const uid = readPart10(s[0].bytes).dataset.StudyInstanceUID as string;
+    const parts = s.map((x) => multipartBody([x.bytes]));
+    // Each part arrives 2.5 s after the one before: more than twice the 1 s quiet period.
+    const chunks = parts.map((p, i) => (i === parts.length - 1 ? p : p.subarray(0, p.length - Buffer.byteLength('--lt-test-boundary-7d3f--'))));
+    const stream = new ReadableStream({
+      async start(c) {
+        for (const [i, chunk] of chunks.entries()) {
+          if (i > 0) await new Promise((r) => setTimeout(r, 2500));
+          c.enqueue(chunk);
+        }
+        c.close();
+      },
+    });
+    const res = await fetch(`${base}/dicom-web/studies`, { method: 'POST', headers: { 'Content-Type': multipartType() }, body: stream, duplex: 'half' } as RequestInit);
+    expect(res.status).toBe(200);
+    await new Promise((r) => setTimeout(r, 1500));
+    await gw.tick();
+    const jobs = await q<{ id: string }>(`SELECT id FROM job WHERE study_uid = $1`, [uid]);
+    expect(jobs).toHaveLength(1);
+    const ready = (await readAudit(gw.db.dataSource, { studyUid: uid })).filter((a) => a.action === 'study.ready');
+    expect(ready.map((a) => a.detail.instances)).toEqual([3]);
+  });
+
   test('a study becomes ready after the quiet period; a late instance reopens it and makes a new job', async () => {
     const s = phantomSeries(chestPhantom({ size: 32, slices: 3 }), { seed: 'completeness' });
     const uid = readPart10(s[0].bytes).dataset.StudyInstanceUID as string;
