@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve, precision_recall_curve
 
 from data import DATA, build_split, cached_arrays
-from model import AttentionMIL, NonParametric
+from model import AttentionMIL, AttentionMILExport, NonParametric
 from preprocess import CFG, crop_resize, grey_to_hu, load_dicom_hu, load_figure_grey
 from slice_outputs import all_outputs, load_slice, run
 from train_slice import to_input
@@ -139,7 +139,7 @@ def dicom_series(net, patient_mil, nonp, thr):
     pm = run(net, np.stack([as_figure(h, -600, 1200) for h in hus]).astype(np.float32), centers=one)
     pc = o["class_probs"][:, 1]
     with torch.no_grad():
-        mil = torch.softmax(patient_mil(torch.from_numpy(o["features"])[None], torch.from_numpy(o["lesion_prob"])[None])[0], -1)[0]
+        mil = patient_mil(torch.from_numpy(o["features"]), torch.from_numpy(o["lesion_prob"]))[0]
         npp = nonp(torch.from_numpy(o["lesion_prob"]), torch.from_numpy(o["class_probs"]))
     res = {"slices": len(files), "cropFallbacks": int(sum(1 for c, h in zip(crops, hus) if c[1] == (0, h.shape[0], 0, h.shape[1]))),
            "covidProb": {"mean": float(pc.mean()), "median": float(np.median(pc)), "max": float(pc.max()),
@@ -238,7 +238,8 @@ def main():
         mil = AttentionMIL()
         mil.load_state_dict(pk["state_dict"])
         mil.eval()
-        res["dicomSeries"], pc, lp = dicom_series(net, mil, NonParametric(pk["alpha"]), res["threshold"]["value"])
+        res["dicomSeries"], pc, lp = dicom_series(net, AttentionMILExport(mil, pk.get("temperature", 1.0)), NonParametric(pk["alpha"]),
+                                                  res["threshold"]["value"])
         dic = (pc, lp)
     with open(os.path.join(a.run, "metrics.json"), "w") as f:
         json.dump(res, f, indent=1)

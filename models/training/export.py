@@ -32,7 +32,7 @@ def export_all(run, out=MODELS):
     mil = AttentionMIL()
     mil.load_state_dict(pk["state_dict"])
     mil.eval()
-    mx = AttentionMILExport(mil).eval()
+    mx = AttentionMILExport(mil, pk.get("temperature", 1.0)).eval()
     nonp = NonParametric(pk["alpha"]).eval()
     os.makedirs(os.path.join(out, "weights"), exist_ok=True)
     tmp = os.path.join(out, ".export-tmp")
@@ -52,7 +52,7 @@ def export_all(run, out=MODELS):
     for fn in (SLICE, MIL, NONP):
         onnx.checker.check_model(onnx.load(os.path.join(tmp, fn)))
     torch.save(net.state_dict(), os.path.join(tmp, f"slice-{NAME}-v{VERSION}.pt"))
-    torch.save({"state_dict": mil.state_dict(), "alpha": pk["alpha"]}, os.path.join(tmp, f"patient-{NAME}-mil-v{VERSION}.pt"))
+    torch.save({"state_dict": mil.state_dict(), "alpha": pk["alpha"], "temperature": pk.get("temperature", 1.0)}, os.path.join(tmp, f"patient-{NAME}-mil-v{VERSION}.pt"))
     fixtures = golden.all_fixtures(sx, mx, nonp)
     # move everything in place, then the manifest last so models/ stays consistent
     for fn in (SLICE, MIL, NONP):
@@ -78,7 +78,8 @@ def write_manifest(run, out, ck):
     default = pm.get("default", "nonparametric")
     mil = {"file": MIL, "sha256": sha(os.path.join(out, MIL)), "name": f"{NAME}-mil", "version": VERSION,
            "kind": "attention-mil", "inputs": {"features": [-1, 1152], "lesion_prob": [-1]},
-           "outputs": {"class_probs": [2], "slice_weights": [-1]}}
+           "outputs": {"class_probs": [2], "slice_weights": [-1]},
+           "temperature": pm.get("attention_mil", {}).get("temperature", 1.0)}
     nonp = {"file": NONP, "sha256": sha(os.path.join(out, NONP)), "name": f"{NAME}-nonparam", "version": VERSION,
             "kind": "nonparametric", "inputs": {"lesion_prob": [-1], "slice_class_probs": [-1, 2]},
             "outputs": {"class_probs": [2]}, "alpha": pm.get("nonparametric", {}).get("alpha", 0.9)}
@@ -88,7 +89,7 @@ def write_manifest(run, out, ck):
     main["patientInput"] = "per slice: mean over the inference windows of the slice outputs (features, lesion_prob, class_probs)"
     main["heldOutBags"] = {k: pm[k] for k in ("bags",) if k in pm}
     main["heldOutBags"].update({"nonparametric": {k: pm.get("nonparametric", {}).get(k) for k in ("val_auc", "test_auc")},
-                                "attention-mil": {k: pm.get("attention_mil", {}).get(k) for k in ("val_auc", "test_auc")}})
+                                "attention-mil": {k: pm.get("attention_mil", {}).get(k) for k in ("val_auc", "test_auc", "calibration_test")}})
     c = CFG["crop"]
     man = {
         "schemaVersion": 1, "name": NAME, "version": VERSION,

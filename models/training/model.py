@@ -260,10 +260,13 @@ class AttentionMIL(nn.Module):
 
 
 class AttentionMILExport(nn.Module):
-    def __init__(self, net):
+    """The deployed patient head: logits divided by the temperature fitted on validation bags (calibration)."""
+
+    def __init__(self, net, temperature=1.0):
         super().__init__()
         self.net = net
+        self.temperature = float(temperature)
 
     def forward(self, features, lesion_prob):
         logits, w = self.net(features.unsqueeze(0), lesion_prob.unsqueeze(0))
-        return torch.softmax(logits, -1)[0], w[0]
+        return torch.softmax(logits / self.temperature, -1)[0], w[0]

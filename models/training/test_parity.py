@@ -34,7 +34,7 @@ def main():
     pk = torch.load(os.path.join(w, f"patient-{man['name']}-mil-v{man['version']}.pt"))
     mil = AttentionMIL()
     mil.load_state_dict(pk["state_dict"])
-    mx = AttentionMILExport(mil.eval()).eval()
+    mx = AttentionMILExport(mil.eval(), pk.get("temperature", 1.0)).eval()
     fixtures = golden.all_fixtures(sx, mx, NonParametric(pk["alpha"]))
     tmp = os.path.join("/tmp", "lt_golden_regen")
     golden.write(fixtures, tmp)

@@ -41,10 +41,29 @@ def bag_scores_np(bags, lp, cp, alpha):
 
 
 @torch.no_grad()
-def bag_scores_mil(net, bags, feats, lp):
+def bag_logits_mil(net, bags, feats, lp):
     net.eval()
-    return np.array([torch.softmax(net(torch.tensor(feats[s])[None], torch.tensor(lp[s])[None])[0], -1)[0, 1].item()
-                     for s, _ in bags])
+    return torch.cat([net(torch.tensor(feats[s])[None], torch.tensor(lp[s])[None])[0] for s, _ in bags])
+
+
+def bag_scores_mil(net, bags, feats, lp, temperature=1.0):
+    return torch.softmax(bag_logits_mil(net, bags, feats, lp) / temperature, -1)[:, 1].numpy()
+
+
+def fit_temperature(logits, y):
+    """Temperature scaling (Guo et al. 2017): the T > 0 minimising the NLL of logits / T, by a log-spaced search."""
+    grid = np.exp(np.linspace(np.log(0.05), np.log(1000.0), 400))
+    nll = [F.cross_entropy(logits / t, y).item() for t in grid]
+    return float(grid[int(np.argmin(nll))])
+
+
+def calibration(logits, y, t):
+    """NLL and expected calibration error (10 equal-width bins of the predicted positive probability)."""
+    p = torch.softmax(logits / t, -1)[:, 1].numpy()
+    yy = y.numpy()
+    bins = np.minimum((p * 10).astype(int), 9)
+    ece = sum(abs(p[bins == b].mean() - yy[bins == b].mean()) * (bins == b).mean() for b in range(10) if (bins == b).any())
+    return {"nll": F.cross_entropy(logits / t, y).item(), "ece": float(ece)}
 
 
 def main():
@@ -101,11 +120,16 @@ def main():
         if auc_v > best:
             best, best_state = auc_v, {k: v.clone() for k, v in net.state_dict().items()}
     net.load_state_dict(best_state)
+    # The head separates training bags perfectly, so its raw probabilities are extreme: calibrate on val bags.
+    lv, lt = bag_logits_mil(net, val_bags, feats, lp), bag_logits_mil(net, test_bags, feats, lp)
+    t = fit_temperature(lv, torch.tensor(yv))
     res["attention_mil"] = {"val_auc": best, "test_auc": roc_auc_score(yt, bag_scores_mil(net, test_bags, feats, lp)),
-                            "epochs": a.epochs, "log": log}
+                            "epochs": a.epochs, "log": log, "temperature": t,
+                            "calibration_test": {"raw": calibration(lt, torch.tensor(yt), 1.0),
+                                                 "scaled": calibration(lt, torch.tensor(yt), t)}}
     # default = better on held-out val bags; ties go to the simpler non-parametric rule
     res["default"] = "attention-mil" if res["attention_mil"]["val_auc"] > res["nonparametric"]["val_auc"] else "nonparametric"
-    torch.save({"state_dict": net.state_dict(), "alpha": alpha}, os.path.join(a.run, "patient.pt"))
+    torch.save({"state_dict": net.state_dict(), "alpha": alpha, "temperature": t}, os.path.join(a.run, "patient.pt"))
     with open(os.path.join(a.run, "patient_metrics.json"), "w") as f:
         json.dump(res, f, indent=1)
     print(json.dumps({k: v for k, v in res.items() if k != "attention_mil"}), res["attention_mil"]["val_auc"],
