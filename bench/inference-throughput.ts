@@ -99,7 +99,15 @@ async function main(): Promise<void> {
       allOff += t.length;
     }
   }
-  const run = (t: Float32Array) => engine.sliceSession.run({ [m.slice.inputName]: new ort.Tensor('float32', t, [t.length / (3 * plane), 3, p.size, p.size]) });
+  // The reference: a bare session on this thread with the worker's options, nothing around it.
+  const bareSession = await ort.InferenceSession.create(path.join(modelsDir, m.slice.file), {
+    graphOptimizationLevel: 'all',
+    executionMode: 'sequential',
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    executionProviders: ['cpu'],
+  });
+  const run = (t: Float32Array) => bareSession.run({ [m.slice.inputName]: new ort.Tensor('float32', t, [t.length / (3 * plane), 3, p.size, p.size]) });
   await run(tensors[0]); // warm-up
 
   // Bare runs and whole worker calls alternate; the fastest of each is kept (the machine may be shared).
@@ -123,6 +131,7 @@ async function main(): Promise<void> {
   }
   client.close();
   await worker.close();
+  await bareSession.release();
   const bare = slices / bareS;
   const wps = slices / workerS;
   out(`  bare InferenceSession.run     ${bare.toFixed(2)} slices/s  (${bareS.toFixed(2)} s, best of ${rounds})`);

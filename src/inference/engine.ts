@@ -6,12 +6,13 @@
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { status as GrpcStatus } from '@grpc/grpc-js';
-import * as ort from 'onnxruntime-node';
+import type * as ort from 'onnxruntime-node';
 import { LtError } from '../errors';
 import { log } from '../logger';
 import type { HuVolume } from '../volume/types';
 import { labelsOf, ManifestError, readManifest, verifyModelFiles, type Manifest } from './manifest';
 import { prepareSlice, writeWindow, type PreparedSlice } from './preprocess';
+import { ThreadedSession, type PlainTensor } from './session-thread';
 import type { Analysis, LabelInfo, ModelIdentity, SliceResult } from './types';
 
 /** Which execution provider to ask for; 'auto' and 'cuda' fall back to CPU (with a warning) when CUDA is absent. */
@@ -65,8 +66,8 @@ export class InferenceEngine {
     readonly executionProvider: 'cuda' | 'cpu',
     readonly models: ModelIdentity[],
     readonly labels: { classes: LabelInfo[]; lesionTypes: LabelInfo[] },
-    /** @internal */ readonly sliceSession: ort.InferenceSession,
-    /** @internal */ readonly patientSession: ort.InferenceSession,
+    /** @internal */ readonly sliceSession: ThreadedSession,
+    /** @internal */ readonly patientSession: ThreadedSession,
   ) {}
 
   /**
@@ -83,15 +84,15 @@ export class InferenceEngine {
       ...(opts.threads ? { intraOpNumThreads: opts.threads, interOpNumThreads: 1 } : {}),
     };
     let ep: 'cuda' | 'cpu' = 'cpu';
-    let sliceSession: ort.InferenceSession | undefined;
-    let patientSession: ort.InferenceSession | undefined;
+    let sliceSession: ThreadedSession | undefined;
+    let patientSession: ThreadedSession | undefined;
     if (requested !== 'cpu' && !cudaProviderInstalled()) {
       const lvl = requested === 'cuda' ? 'warn' : 'info';
       log[lvl]('CUDA execution provider not installed with onnxruntime-node, using CPU', { component: 'inference', requested });
     } else if (requested !== 'cpu') {
       try {
-        sliceSession = await ort.InferenceSession.create(files.slice, { ...base, executionProviders: ['cuda'] });
-        patientSession = await ort.InferenceSession.create(files.patient, { ...base, executionProviders: ['cuda', 'cpu'] });
+        sliceSession = await ThreadedSession.create(files.slice, { ...base, executionProviders: ['cuda'] });
+        patientSession = await ThreadedSession.create(files.patient, { ...base, executionProviders: ['cuda', 'cpu'] });
         ep = 'cuda';
       } catch (e) {
         await sliceSession?.release();
@@ -101,8 +102,8 @@ export class InferenceEngine {
       }
     }
     if (!sliceSession || !patientSession) {
-      sliceSession = await ort.InferenceSession.create(files.slice, { ...base, executionProviders: ['cpu'] });
-      patientSession = await ort.InferenceSession.create(files.patient, { ...base, executionProviders: ['cpu'] });
+      sliceSession = await ThreadedSession.create(files.slice, { ...base, executionProviders: ['cpu'] });
+      patientSession = await ThreadedSession.create(files.patient, { ...base, executionProviders: ['cpu'] });
     }
     checkSessions(manifest, sliceSession, patientSession);
     const models: ModelIdentity[] = [
@@ -131,7 +132,7 @@ export class InferenceEngine {
   }
 }
 
-function checkSessions(m: Manifest, slice: ort.InferenceSession, patient: ort.InferenceSession): void {
+function checkSessions(m: Manifest, slice: ThreadedSession, patient: ThreadedSession): void {
   const problems: string[] = [];
   if (!slice.inputNames.includes(m.slice.inputName))
     problems.push(`slice model has no input "${m.slice.inputName}" (it has ${slice.inputNames.join(', ')})`);
@@ -168,7 +169,6 @@ export class AnalysisJob {
   private failed: unknown;
   private mapDims: [number, number] = [0, 0];
   private featureDim = 0;
-  private inputBuf: Float32Array | undefined;
   /** Stage timings (ms). */
   readonly timings = { preprocess: 0, sliceModel: 0, patientModel: 0 };
   /** Batches run so far (for progress and tests). */
@@ -188,7 +188,6 @@ export class AnalysisJob {
     this.aborted = err;
     this.pending = [];
     this.results = [];
-    this.inputBuf = undefined;
   }
 
   /** Resolves once no batch is running any more (after abort, when the batch in progress has returned). */
@@ -256,20 +255,19 @@ export class AnalysisJob {
     for (const w of windows) {
       if (this.aborted) return;
       const t0 = performance.now();
-      // One input buffer per job, reused by every batch and window (batches of a job run one after another).
-      this.inputBuf ??= new Float32Array(this.m.slice.batchSize * 3 * plane);
-      const input = this.inputBuf.subarray(0, k * 3 * plane);
+      // A fresh input per run: it moves to the session thread without a copy.
+      const input = new Float32Array(k * 3 * plane);
       for (let b = 0; b < k; b++) writeWindow(batch[b].prep.resized, w, p.normalisation, input, b * 3 * plane);
       this.timings.preprocess += performance.now() - t0;
       const t1 = performance.now();
-      const out = await this.engine.sliceSession.run({ [this.m.slice.inputName]: new ort.Tensor('float32', input, [k, 3, p.size, p.size]) });
+      const out = await this.engine.sliceSession.run({ [this.m.slice.inputName]: { data: input, dims: [k, 3, p.size, p.size] } }, [input.buffer as ArrayBuffer]);
       this.timings.sliceModel += performance.now() - t1;
       if (this.aborted) return;
-      const lesion = out.lesion_prob.data as Float32Array;
-      const classes = out.class_probs.data as Float32Array;
-      const types = out.lesion_types.data as Float32Array;
-      const map = out.lesion_map.data as Float32Array;
-      const feats = out.features.data as Float32Array;
+      const lesion = out.lesion_prob.data;
+      const classes = out.class_probs.data;
+      const types = out.lesion_types.data;
+      const map = out.lesion_map.data;
+      const feats = out.features.data;
       const mapDims = out.lesion_map.dims;
       const mapSize = Number(mapDims[1]) * Number(mapDims[2]);
       const fDim = Number(out.features.dims[1]);
@@ -292,7 +290,6 @@ export class AnalysisJob {
         for (let i = 0; i < mapSize; i++) a.map[i] += map[b * mapSize + i];
         for (let i = 0; i < fDim; i++) a.features[i] += feats[b * fDim + i];
       }
-      for (const t of Object.values(out)) t.dispose();
     }
     const nw = windows.length;
     for (let b = 0; b < k; b++) {
@@ -320,25 +317,24 @@ export class AnalysisJob {
 
     // Patient model on the window-averaged slice outputs.
     const t0 = performance.now();
-    const feeds: Record<string, ort.Tensor> = {};
+    const feeds: Record<string, PlainTensor> = {};
     for (const name of this.engine.patientSession.inputNames) {
       if (name === 'features') {
         const f = new Float32Array(slices * this.featureDim);
         accs.forEach((a, s) => f.set(a.features, s * this.featureDim));
-        feeds[name] = new ort.Tensor('float32', f, [slices, this.featureDim]);
+        feeds[name] = { data: f, dims: [slices, this.featureDim] };
       } else if (name === 'lesion_prob') {
-        feeds[name] = new ort.Tensor('float32', Float32Array.from(accs, (a) => a.lesion), [slices]);
+        feeds[name] = { data: Float32Array.from(accs, (a) => a.lesion), dims: [slices] };
       } else {
         const c = new Float32Array(slices * nC);
         accs.forEach((a, s) => c.set(a.classes, s * nC));
-        feeds[name] = new ort.Tensor('float32', c, [slices, nC]);
+        feeds[name] = { data: c, dims: [slices, nC] };
       }
     }
     const out = await this.engine.patientSession.run(feeds);
     this.timings.patientModel = performance.now() - t0;
     this.throwIfStopped();
-    const probs = Array.from(out.class_probs.data as Float32Array);
-    for (const t of Object.values(out)) t.dispose();
+    const probs = Array.from(out.class_probs.data);
     if (probs.length !== nC) throw LtError.internal(`patient model gave ${probs.length} class probabilities, the manifest has ${nC} classes`);
     const posIdx = classes.findIndex((c) => c.label === m.positiveClass);
     let best = 0;
