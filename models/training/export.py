@@ -14,7 +14,7 @@ from preprocess import CFG
 from slice_outputs import load_slice
 
 MODELS = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
-NAME, VERSION = "mlung-sys", "1.0.0"
+NAME, VERSION = "mlung-sys", "1.1.0"
 SLICE = f"slice-{NAME}-v{VERSION}.onnx"
 MIL = f"patient-{NAME}-mil-v{VERSION}.onnx"
 NONP = f"patient-{NAME}-nonparam-v{VERSION}.onnx"
