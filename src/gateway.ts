@@ -91,6 +91,8 @@ export async function startGateway(config: Config): Promise<Gateway> {
   const httpPort = (server.address() as AddressInfo).port;
 
   const inference = await inferenceFor(config);
+  // Each stage wakes the next at once instead of leaving it to the next poll (the polls stay as the safety net).
+  const loops: Partial<Record<'pipeline' | 'delivery', Poller>> = {};
   const pipeline = new Pipeline({
     ds: db.dataSource,
     analyzer: inference.analyzer,
@@ -99,6 +101,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
     keySlices: config.pipeline.keySlices,
     selection: { minSlices: config.volume.minSlices },
     maxSlices: config.volume.maxSlices,
+    onStage: (_job, stage) => void (stage === 'encoded' && loops.delivery?.kick()),
   });
   const deliverer = new Deliverer(db.dataSource, createDeliveryTarget(config), { pollMs: config.pipeline.pollMs, leaseMs: config.pipeline.leaseSeconds * 1000 });
   const triage = await startTriageServer(
@@ -119,15 +122,16 @@ export async function startGateway(config: Config): Promise<Gateway> {
   const poll = config.pipeline.pollMs;
   const pollers: Poller[] = [
     startPoller('study-completeness', Math.min(poll, Math.max(100, config.stableSeconds * 250)), async () => {
-      for (const s of await markStableStudies(db.dataSource, config.stableSeconds))
-        log.info('study ready', { study: studyTag(s.studyUid), jobId: String(s.jobId), instances: s.instances });
+      const ready = await markStableStudies(db.dataSource, config.stableSeconds);
+      for (const s of ready) log.info('study ready', { study: studyTag(s.studyUid), jobId: String(s.jobId), instances: s.instances });
+      if (ready.length > 0) void loops.pipeline?.kick();
     }),
-    startPoller('pipeline', poll, async () => {
+    (loops.pipeline = startPoller('pipeline', poll, async () => {
       while (await pipeline.runOnce()) {
         /* drain runnable jobs */
       }
-    }),
-    startPoller('delivery', poll, () => deliverer.deliverDue()),
+    })),
+    (loops.delivery = startPoller('delivery', poll, () => deliverer.deliverDue())),
     startPoller('finalize', poll, () => pipeline.finalize()),
   ];
   log.info('gateway listening', { http: `${config.http.host}:${httpPort}`, grpc: `${config.grpc.host}:${triage.port}`, delivery: deliverer.target.description });
