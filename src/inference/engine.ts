@@ -120,6 +120,17 @@ export class InferenceEngine {
     return new InferenceEngine(manifest, ep, models, labelsOf(manifest), sliceSession, patientSession);
   }
 
+  /** Calls back once if a model session dies (its thread crashed): the engine cannot analyse any more. */
+  onFailure(cb: (e: LtError) => void): void {
+    let called = false;
+    const once = (e: LtError) => {
+      if (!called) cb(e);
+      called = true;
+    };
+    this.sliceSession.onUnexpectedStop(once);
+    this.patientSession.onUnexpectedStop(once);
+  }
+
   /** Starts the analysis of one volume; slices are then added in order with addSlice. */
   newJob(geometry: { rows: number; columns: number; slices: number }): AnalysisJob {
     return new AnalysisJob(this, geometry);

@@ -52,6 +52,8 @@ export class ThreadedSession {
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (o: Record<string, PlainTensor>) => void; reject: (e: unknown) => void }>();
   private stopped: LtError | undefined;
+  private releasing = false;
+  private readonly onStopped: ((e: LtError) => void)[] = [];
 
   private constructor(
     private readonly worker: Worker,
@@ -66,9 +68,11 @@ export class ThreadedSession {
       else p.resolve(m.outputs ?? {});
     });
     const stop = (why: string) => {
-      this.stopped ??= LtError.internal(`inference thread stopped: ${why}`);
+      if (this.stopped) return;
+      this.stopped = LtError.internal(`inference thread stopped: ${why}`);
       for (const p of this.pending.values()) p.reject(this.stopped);
       this.pending.clear();
+      if (!this.releasing) for (const cb of this.onStopped) cb(this.stopped);
     };
     worker.on('error', (e) => stop(e.message));
     worker.on('exit', (code) => stop(`exit code ${code}`));
@@ -104,9 +108,15 @@ export class ThreadedSession {
     });
   }
 
+  /** Calls back when the thread ends other than by release() (a crash): the session is unusable from then on. */
+  onUnexpectedStop(cb: (e: LtError) => void): void {
+    this.onStopped.push(cb);
+  }
+
   /** Releases the session and ends the thread. */
   async release(): Promise<void> {
     if (this.stopped) return;
+    this.releasing = true;
     const ended = new Promise((r) => this.worker.once('exit', r));
     this.worker.postMessage({ id: 0, release: true } satisfies ThreadRequest);
     await ended;

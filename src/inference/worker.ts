@@ -338,6 +338,12 @@ export async function startWorker(config: Config | WorkerOptions): Promise<Worke
   server.addService(inferenceProto.InferenceService.service, handlers);
   const health = new HealthImplementation({ '': 'SERVING', [INFERENCE_SERVICE_NAME]: 'SERVING' });
   health.addToServer(server);
+  // A crashed session thread leaves the worker unable to analyse: say so, so clients and probes move away from it.
+  engine.onFailure((e) => {
+    log.error('model session lost: worker NOT_SERVING', { component: 'inference', err: e });
+    health.setStatus('', 'NOT_SERVING');
+    health.setStatus(INFERENCE_SERVICE_NAME, 'NOT_SERVING');
+  });
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`${host}:${o.port ?? 50051}`, creds, (err, p) => (err ? reject(err) : resolve(p))),
   );

@@ -371,3 +371,26 @@ describe('TLS', () => {
     }
   });
 });
+
+describe('a model session thread that dies', () => {
+  test('turns the worker NOT_SERVING, so clients move on, and fails its calls with a reason', async () => {
+    const own = await InferenceEngine.load({ modelsDir: requireModels(), executionProvider: 'cpu' });
+    const w = await startWorker({ modelsDir: requireModels(), port: 0, engine: own, maxConcurrent: 1 });
+    try {
+      const healthy = new InferenceClient([`127.0.0.1:${w.port}`], { deadlineMs: 60_000 });
+      checkAnalysis(await healthy.analyze(small), small.slices);
+      healthy.close();
+      // Kill the slice session's thread from outside, as a native crash would end it.
+      await (own.sliceSession as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
+      const job = own.newJob({ rows: small.rows, columns: small.columns, slices: small.slices });
+      for (let s = 0; s < small.slices; s++) await job.addSlice(small.hu.subarray(s * small.rows * small.columns, (s + 1) * small.rows * small.columns));
+      await expect(job.finish()).rejects.toThrow(/inference thread stopped/);
+      const client = new InferenceClient([`127.0.0.1:${w.port}`], { deadlineMs: 5000, healthTimeoutMs: 1000 });
+      await expect(client.analyze(small)).rejects.toThrow(/no healthy inference worker/);
+      client.close();
+    } finally {
+      await w.close();
+      await own.close();
+    }
+  });
+});
