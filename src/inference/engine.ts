@@ -182,6 +182,8 @@ export class AnalysisJob {
   private featureDim = 0;
   /** Stage timings (ms). */
   readonly timings = { preprocess: 0, sliceModel: 0, patientModel: 0 };
+  /** Batches launched so far (sets the size of the next one). */
+  private launched = 0;
   /** Batches run so far (for progress and tests). */
   batchesRun = 0;
 
@@ -228,7 +230,7 @@ export class AnalysisJob {
     const prep = prepareSlice(hu, rows, columns, this.m.preprocessing);
     this.timings.preprocess += performance.now() - t0;
     this.pending.push({ index: this.nextIndex++, prep });
-    if (this.pending.length >= this.m.slice.batchSize) this.launch();
+    if (this.pending.length >= this.nextBatchSize()) this.launch();
     // Keep at most two batches queued behind the running one.
     while (this.queued.length > 2) {
       await this.queued[0];
@@ -236,10 +238,19 @@ export class AnalysisJob {
     }
   }
 
+  /**
+   * The first batches are small (4, then 8, up to manifest.slice.batchSize) so the model starts while the rest of
+   * the volume is still arriving; per-slice cost on CPU hardly depends on the batch size.
+   */
+  private nextBatchSize(): number {
+    return Math.min(this.m.slice.batchSize, 4 << this.launched);
+  }
+
   private launch(): void {
     if (this.pending.length === 0) return;
     const batch = this.pending;
     this.pending = [];
+    this.launched++;
     const step: Promise<void> = this.chain
       .then(async () => {
         if (this.aborted || this.failed) return;
