@@ -178,6 +178,8 @@ export class AnalysisJob {
   private nextIndex = 0;
   private aborted: LtError | undefined;
   private failed: unknown;
+  /** The slice model's input buffer while it is not lent to the session thread. */
+  private inputBuf: Float32Array | undefined;
   private mapDims: [number, number] = [0, 0];
   private featureDim = 0;
   /** Stage timings (ms). */
@@ -201,6 +203,7 @@ export class AnalysisJob {
     this.aborted = err;
     this.pending = [];
     this.results = [];
+    this.inputBuf = undefined;
   }
 
   /** Resolves once no batch is running any more (after abort, when the batch in progress has returned). */
@@ -277,12 +280,16 @@ export class AnalysisJob {
     for (const w of windows) {
       if (this.aborted) return;
       const t0 = performance.now();
-      // A fresh input per run: it moves to the session thread without a copy.
-      const input = new Float32Array(k * 3 * plane);
+      // One input buffer per job: it moves to the session thread without a copy and comes back with the outputs.
+      const buf = this.inputBuf ?? new Float32Array(this.m.slice.batchSize * 3 * plane);
+      this.inputBuf = undefined;
+      const input = buf.subarray(0, k * 3 * plane);
       for (let b = 0; b < k; b++) writeWindow(batch[b].prep.resized, w, p.normalisation, input, b * 3 * plane);
       this.timings.preprocess += performance.now() - t0;
       const t1 = performance.now();
-      const out = await this.engine.sliceSession.run({ [this.m.slice.inputName]: { data: input, dims: [k, 3, p.size, p.size] } }, [input.buffer as ArrayBuffer]);
+      const name = this.m.slice.inputName;
+      const { outputs: out, inputs } = await this.engine.sliceSession.run({ [name]: { data: input, dims: [k, 3, p.size, p.size] } }, [buf.buffer as ArrayBuffer]);
+      if (inputs[name] && !this.aborted) this.inputBuf = new Float32Array(inputs[name].data.buffer);
       this.timings.sliceModel += performance.now() - t1;
       if (this.aborted) return;
       const lesion = out.lesion_prob.data;
@@ -331,6 +338,7 @@ export class AnalysisJob {
     if (this.nextIndex !== slices) throw LtError.invalid(`got ${this.nextIndex} slices, the header announced ${slices}`);
     this.launch();
     await this.chain;
+    this.inputBuf = undefined;
     this.throwIfStopped();
     const accs = this.results as SliceAcc[];
     const m = this.m;
@@ -353,7 +361,7 @@ export class AnalysisJob {
         feeds[name] = { data: c, dims: [slices, nC] };
       }
     }
-    const out = await this.engine.patientSession.run(feeds);
+    const { outputs: out } = await this.engine.patientSession.run(feeds);
     this.timings.patientModel = performance.now() - t0;
     this.throwIfStopped();
     const probs = Array.from(out.class_probs.data);

@@ -23,7 +23,10 @@ async function main(): Promise<void> {
       void session.release().finally(() => port.close());
       return;
     }
-    void run(session, msg).then((reply) => port.postMessage(reply));
+    // The inputs go back with the answer (moved, not copied), so the caller reuses them instead of this thread's
+    // garbage collector holding on to them.
+    const inputs = Object.values(msg.feeds ?? {}).map((t) => t.data.buffer as ArrayBuffer);
+    void run(session, msg).then((reply) => port.postMessage({ ...reply, inputs: msg.feeds }, inputs));
   });
 }
 

@@ -17,6 +17,12 @@ export interface PlainTensor {
   dims: number[];
 }
 
+/** A model run's outputs, and its inputs handed back for reuse. */
+export interface RunResult {
+  outputs: Record<string, PlainTensor>;
+  inputs: Record<string, PlainTensor>;
+}
+
 /** What the thread is started with. */
 export interface SessionThreadInit {
   file: string;
@@ -34,6 +40,8 @@ export interface ThreadRequest {
 export interface ThreadReply {
   id: number;
   outputs?: Record<string, PlainTensor>;
+  /** The feeds of the request, handed back. */
+  inputs?: Record<string, PlainTensor>;
   inputNames?: string[];
   outputNames?: string[];
   error?: string;
@@ -50,7 +58,7 @@ function threadEntry(): string {
 
 export class ThreadedSession {
   private nextId = 1;
-  private readonly pending = new Map<number, { resolve: (o: Record<string, PlainTensor>) => void; reject: (e: unknown) => void }>();
+  private readonly pending = new Map<number, { resolve: (r: RunResult) => void; reject: (e: unknown) => void }>();
   private stopped: LtError | undefined;
   private releasing = false;
   private readonly onStopped: ((e: LtError) => void)[] = [];
@@ -65,7 +73,7 @@ export class ThreadedSession {
       if (!p) return;
       this.pending.delete(m.id);
       if (m.error !== undefined) p.reject(LtError.internal(`model run failed: ${m.error}`));
-      else p.resolve(m.outputs ?? {});
+      else p.resolve({ outputs: m.outputs ?? {}, inputs: m.inputs ?? {} });
     });
     const stop = (why: string) => {
       if (this.stopped) return;
@@ -96,10 +104,10 @@ export class ThreadedSession {
   }
 
   /**
-   * Runs the model. Input arrays whose buffer is listed in `transfer` move to the thread (no copy) and must not be
-   * used afterwards; the rest are copied.
+   * Runs the model. Input arrays whose buffer is listed in `transfer` move to the thread (no copy) and are unusable
+   * until they come back in the result's `inputs`; the rest are copied.
    */
-  run(feeds: Record<string, PlainTensor>, transfer: ArrayBuffer[] = []): Promise<Record<string, PlainTensor>> {
+  run(feeds: Record<string, PlainTensor>, transfer: ArrayBuffer[] = []): Promise<RunResult> {
     if (this.stopped) return Promise.reject(this.stopped);
     const id = this.nextId++;
     return new Promise((resolve, reject) => {

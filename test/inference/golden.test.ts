@@ -98,7 +98,7 @@ describe.each(sliceFixtures.map((f) => [f.name, f] as const))('slice golden %s',
   });
 
   test('onnxruntime-node outputs on our tensor equal the PyTorch outputs to 1e-4', async () => {
-    const out = await engine.sliceSession.run({ [manifest.slice.inputName]: { data: tensor, dims: [W, 3, p.size, p.size] } });
+    const { outputs: out } = await engine.sliceSession.run({ [manifest.slice.inputName]: { data: tensor, dims: [W, 3, p.size, p.size] } });
     for (const k of ['lesion_prob', 'class_probs', 'lesion_types', 'lesion_map', 'features']) {
       const ref = arr(fx, k);
       expect(out[k].dims.map(Number)).toEqual(ref.shape);
