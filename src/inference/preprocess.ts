@@ -21,38 +21,61 @@ export interface PreparedSlice {
   box: Box;
 }
 
-/** 3x3 square erosion (or dilation) of a binary mask; pixels outside the image count as background. */
-function morph3x3(src: Uint8Array, h: number, w: number, erode: boolean): Uint8Array {
-  // Separable: a 3x3 square is a 1x3 row pass followed by a 3x1 column pass (exact for binary masks).
-  // Border pixels are handled outside the inner loops (outside = 0: erosion gives 0, dilation ignores it).
-  const tmp = new Uint8Array(h * w);
+/**
+ * The mask `hu < thresholdHu` after `iterations` binary openings (3x3 square erosion, then dilation; pixels outside
+ * the image count as background), as one byte per pixel. Computed on rows packed 32 pixels to a word: each 3x3 pass
+ * is a few word operations per 32 pixels instead of per pixel (this was most of the preprocessing time).
+ */
+export function openedMask(hu: ArrayLike<number>, h: number, w: number, thresholdHu: number, iterations: number): Uint8Array {
+  const words = (w + 31) >>> 5;
+  const lastMask = (w & 31) === 0 ? -1 : (1 << (w & 31)) - 1;
+  const a = new Int32Array(h * words);
+  for (let y = 0; y < h; y++) {
+    const r = y * w;
+    const o = y * words;
+    for (let x = 0; x < w; x++) if (hu[r + x] < thresholdHu) a[o + (x >>> 5)] |= 1 << (x & 31);
+  }
+  const t = new Int32Array(h * words);
+  for (let k = 0; k < iterations; k++) {
+    rowPass(a, t, h, words, lastMask, true);
+    columnPass(t, a, h, words, true);
+    rowPass(a, t, h, words, lastMask, false);
+    columnPass(t, a, h, words, false);
+  }
   const out = new Uint8Array(h * w);
   for (let y = 0; y < h; y++) {
     const r = y * w;
-    if (w === 1) {
-      tmp[r] = erode ? 0 : src[r];
-      continue;
-    }
-    if (erode) {
-      for (let x = r + 1; x < r + w - 1; x++) tmp[x] = src[x - 1] & src[x] & src[x + 1];
-    } else {
-      tmp[r] = src[r] | src[r + 1];
-      tmp[r + w - 1] = src[r + w - 2] | src[r + w - 1];
-      for (let x = r + 1; x < r + w - 1; x++) tmp[x] = src[x - 1] | src[x] | src[x + 1];
-    }
-  }
-  if (h === 1) {
-    if (!erode) out.set(tmp);
-    return out;
-  }
-  if (erode) {
-    for (let i = w; i < (h - 1) * w; i++) out[i] = tmp[i - w] & tmp[i] & tmp[i + w];
-  } else {
-    for (let i = 0; i < w; i++) out[i] = tmp[i] | tmp[i + w];
-    for (let i = w; i < (h - 1) * w; i++) out[i] = tmp[i - w] | tmp[i] | tmp[i + w];
-    for (let i = (h - 1) * w; i < h * w; i++) out[i] = tmp[i - w] | tmp[i];
+    const o = y * words;
+    for (let x = 0; x < w; x++) out[r + x] = (a[o + (x >>> 5)] >>> (x & 31)) & 1;
   }
   return out;
+}
+
+/** 1x3 erosion or dilation along rows; bit x of a word is pixel x, so a pixel's left neighbour is the bit below. */
+function rowPass(src: Int32Array, dst: Int32Array, h: number, words: number, lastMask: number, erode: boolean): void {
+  for (let y = 0; y < h; y++) {
+    const o = y * words;
+    for (let i = 0; i < words; i++) {
+      const v = src[o + i];
+      const left = (v << 1) | (i > 0 ? src[o + i - 1] >>> 31 : 0);
+      const right = (v >>> 1) | (i < words - 1 ? src[o + i + 1] << 31 : 0);
+      dst[o + i] = erode ? v & left & right : v | left | right;
+    }
+    dst[o + words - 1] &= lastMask; // nothing beyond the last column
+  }
+}
+
+/** 3x1 erosion or dilation along columns, whole words at a time; rows outside the image are background. */
+function columnPass(src: Int32Array, dst: Int32Array, h: number, words: number, erode: boolean): void {
+  for (let y = 0; y < h; y++) {
+    const o = y * words;
+    for (let i = 0; i < words; i++) {
+      const up = y > 0 ? src[o - words + i] : 0;
+      const down = y < h - 1 ? src[o + words + i] : 0;
+      const v = src[o + i];
+      dst[o + i] = erode ? up & v & down : up | v | down;
+    }
+  }
 }
 
 /** Horizontal runs of 1s in a binary mask, row by row (start inclusive, end exclusive). */
@@ -100,9 +123,7 @@ function runsOf(m: Uint8Array, h: number, w: number): { count: number; row: Int3
  */
 export function cropBox(hu: ArrayLike<number>, h: number, w: number, c: Preprocessing['crop']): Box {
   const full: Box = { y0: 0, y1: h, x0: 0, x1: w };
-  let m: Uint8Array = new Uint8Array(h * w);
-  for (let i = 0; i < h * w; i++) m[i] = hu[i] < c.thresholdHu ? 1 : 0;
-  for (let k = 0; k < c.openingIterations; k++) m = morph3x3(morph3x3(m, h, w, true), h, w, false);
+  const m = openedMask(hu, h, w, c.thresholdHu, c.openingIterations);
 
   // 8-connected components over runs of foreground pixels (union-find on runs): per component the area, whether
   // it touches the border, and its bounding box. Same components as any pixel labelling.

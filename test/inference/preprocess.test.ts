@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { readManifest } from '../../src/inference/manifest';
-import { cropBox, prepareSlice, resizeBilinear, writeWindow } from '../../src/inference/preprocess';
+import { cropBox, openedMask, prepareSlice, resizeBilinear, writeWindow } from '../../src/inference/preprocess';
 import { chestPhantom } from '../../src/synthetic/phantom';
 import { requireModels } from './support/fixtures';
 
@@ -47,6 +47,38 @@ describe('lung crop box', () => {
     const b = cropBox(a, 100, 100, p.crop);
     const mg = Math.floor(p.crop.marginFraction * 100);
     expect(b).toEqual({ y0: 30 - mg, y1: 70 + mg, x0: 20 - mg, x1: 80 + mg });
+  });
+
+  test('the word-packed opening equals a plain per-pixel 3x3 opening, at every width around the word size', () => {
+    // The definition itself: min (erosion) then max (dilation) over the 3x3 square, outside pixels as background.
+    const pass = (m: Uint8Array, h: number, w: number, erode: boolean) => {
+      const out = new Uint8Array(h * w);
+      for (let y = 0; y < h; y++)
+        for (let x = 0; x < w; x++) {
+          let v = erode ? 1 : 0;
+          for (let dy = -1; dy <= 1; dy++)
+            for (let dx = -1; dx <= 1; dx++) {
+              const yy = y + dy;
+              const xx = x + dx;
+              const n = yy < 0 || yy >= h || xx < 0 || xx >= w ? 0 : m[yy * w + xx];
+              v = erode ? v & n : v | n;
+            }
+          out[y * w + x] = v;
+        }
+      return out;
+    };
+    let seed = 7;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+    for (const [h, w] of [[1, 1], [1, 40], [40, 1], [3, 31], [9, 32], [17, 33], [5, 64], [12, 65], [30, 100]]) {
+      for (const density of [0.3, 0.7, 0.9]) {
+        const hu = Float32Array.from({ length: h * w }, () => (rand() < density ? -900 : 40));
+        for (const iterations of [1, 2]) {
+          let ref: Uint8Array = Uint8Array.from(hu, (v) => (v < p.crop.thresholdHu ? 1 : 0));
+          for (let k = 0; k < iterations; k++) ref = pass(pass(ref, h, w, true), h, w, false);
+          expect([h, w, density, iterations, Array.from(openedMask(hu, h, w, p.crop.thresholdHu, iterations))]).toEqual([h, w, density, iterations, Array.from(ref)]);
+        }
+      }
+    }
   });
 });
 
