@@ -32,8 +32,13 @@ export function openedMask(hu: ArrayLike<number>, h: number, w: number, threshol
   const a = new Int32Array(h * words);
   for (let y = 0; y < h; y++) {
     const r = y * w;
-    const o = y * words;
-    for (let x = 0; x < w; x++) if (hu[r + x] < thresholdHu) a[o + (x >>> 5)] |= 1 << (x & 31);
+    for (let i = 0; i < words; i++) {
+      const x0 = i << 5;
+      const n = Math.min(32, w - x0);
+      let bits = 0;
+      for (let b = 0; b < n; b++) if (hu[r + x0 + b] < thresholdHu) bits |= 1 << b;
+      a[y * words + i] = bits;
+    }
   }
   const t = new Int32Array(h * words);
   for (let k = 0; k < iterations; k++) {
@@ -45,8 +50,13 @@ export function openedMask(hu: ArrayLike<number>, h: number, w: number, threshol
   const out = new Uint8Array(h * w);
   for (let y = 0; y < h; y++) {
     const r = y * w;
-    const o = y * words;
-    for (let x = 0; x < w; x++) out[r + x] = (a[o + (x >>> 5)] >>> (x & 31)) & 1;
+    for (let i = 0; i < words; i++) {
+      const bits = a[y * words + i];
+      if (bits === 0) continue; // nothing set here (tissue): the output is already 0
+      const x0 = i << 5;
+      const n = Math.min(32, w - x0);
+      for (let b = 0; b < n; b++) out[r + x0 + b] = (bits >>> b) & 1;
+    }
   }
   return out;
 }
