@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { InferenceClient } from '../src/inference/client';
-import { InferenceEngine } from '../src/inference/engine';
+import { InferenceEngine, sessionOptions } from '../src/inference/engine';
 import { prepareSlice, writeWindow } from '../src/inference/preprocess';
 import { startWorker } from '../src/inference/worker';
 import { configureLogger } from '../src/logger';
@@ -100,13 +100,7 @@ async function main(): Promise<void> {
     }
   }
   // The reference: a bare session on this thread with the worker's options, nothing around it.
-  const bareSession = await ort.InferenceSession.create(path.join(modelsDir, m.slice.file), {
-    graphOptimizationLevel: 'all',
-    executionMode: 'sequential',
-    intraOpNumThreads: threads,
-    interOpNumThreads: 1,
-    executionProviders: ['cpu'],
-  });
+  const bareSession = await ort.InferenceSession.create(path.join(modelsDir, m.slice.file), { ...sessionOptions(threads), executionProviders: ['cpu'] });
   const run = (t: Float32Array) => bareSession.run({ [m.slice.inputName]: new ort.Tensor('float32', t, [t.length / (3 * plane), 3, p.size, p.size]) });
   await run(tensors[0]); // warm-up
 

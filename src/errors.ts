@@ -60,10 +60,15 @@ export class LtError extends Error {
 /** Narrows anything thrown to an LtError; unknown errors become INTERNAL (their message kept for the log only). */
 export function asLtError(e: unknown): LtError {
   if (e instanceof LtError) return e;
-  const err = e as NodeJS.ErrnoException;
-  if (err?.code === 'ENOSPC' || err?.code === 'EDQUOT') return LtError.busy('storage full');
+  if (isStorageFull(e)) return LtError.busy('storage full');
   if (isDatabaseUnavailable(e)) return LtError.unavailable('database unavailable; retry later');
   return LtError.internal('internal error');
+}
+
+/** True for errors that mean the disk or quota is full. */
+export function isStorageFull(e: unknown): boolean {
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT';
 }
 
 /** Connection-level failures of PostgreSQL (down, restarting, unreachable): transient, so callers ask for a retry. */

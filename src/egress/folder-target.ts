@@ -1,5 +1,6 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs';
 import path from 'node:path';
+import { isStorageFull } from '../errors';
 import { studyTag } from '../logger';
 import type { DeliveryTarget, OutgoingInstance, StoreResult } from './target';
 
@@ -54,7 +55,7 @@ export class FolderTarget implements DeliveryTarget {
           return { sopInstanceUid: i.sopInstanceUid, result: 'stored' as const };
         } catch (e) {
           const code = (e as NodeJS.ErrnoException).code;
-          return { sopInstanceUid: i.sopInstanceUid, result: code === 'ENOSPC' || code === 'EDQUOT' || code === 'EIO' ? ('retry' as const) : ('failed' as const), reason: code ?? 'write failed' };
+          return { sopInstanceUid: i.sopInstanceUid, result: isStorageFull(e) || code === 'EIO' ? ('retry' as const) : ('failed' as const), reason: code ?? 'write failed' };
         }
       }),
     };

@@ -258,7 +258,6 @@ export class Deliverer {
             retryAfterMs: undefined,
             outcomes: sendable.map((i): InstanceOutcome => ({ sopInstanceUid: i.sopInstanceUid, result: 'retry', reason: e.message })),
           }))
-          .finally(() => clearInterval(renew))
       : { outcomes: [] as InstanceOutcome[], httpStatus: undefined, error: undefined, retryAfterMs: undefined };
     clearInterval(renew);
     const outcome = new Map(result.outcomes.map((o) => [o.sopInstanceUid, o]));

@@ -51,6 +51,15 @@ export function cudaProviderInstalled(): boolean {
   return false;
 }
 
+/** onnxruntime session options of the worker (execution providers are added per attempt). */
+export function sessionOptions(threads?: number): ort.InferenceSession.SessionOptions {
+  return {
+    graphOptimizationLevel: 'all',
+    executionMode: 'sequential',
+    ...(threads ? { intraOpNumThreads: threads, interOpNumThreads: 1 } : {}),
+  };
+}
+
 /** The error a cancelled call ends with. */
 export function cancelledError(reason = 'call cancelled'): LtError {
   return new LtError(reason, 499, GrpcStatus.CANCELLED);
@@ -78,11 +87,7 @@ export class InferenceEngine {
     const manifest = readManifest(opts.modelsDir);
     const files = await verifyModelFiles(opts.modelsDir, manifest);
     const requested = opts.executionProvider ?? 'auto';
-    const base: ort.InferenceSession.SessionOptions = {
-      graphOptimizationLevel: 'all',
-      executionMode: 'sequential',
-      ...(opts.threads ? { intraOpNumThreads: opts.threads, interOpNumThreads: 1 } : {}),
-    };
+    const base = sessionOptions(opts.threads);
     let ep: 'cuda' | 'cpu' = 'cpu';
     let sliceSession: ThreadedSession | undefined;
     let patientSession: ThreadedSession | undefined;

@@ -338,11 +338,14 @@ export async function startWorker(config: Config | WorkerOptions): Promise<Worke
   server.addService(inferenceProto.InferenceService.service, handlers);
   const health = new HealthImplementation({ '': 'SERVING', [INFERENCE_SERVICE_NAME]: 'SERVING' });
   health.addToServer(server);
+  const notServing = () => {
+    health.setStatus('', 'NOT_SERVING');
+    health.setStatus(INFERENCE_SERVICE_NAME, 'NOT_SERVING');
+  };
   // A crashed session thread leaves the worker unable to analyse: say so, so clients and probes move away from it.
   engine.onFailure((e) => {
     log.error('model session lost: worker NOT_SERVING', { component: 'inference', err: e });
-    health.setStatus('', 'NOT_SERVING');
-    health.setStatus(INFERENCE_SERVICE_NAME, 'NOT_SERVING');
+    notServing();
   });
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`${host}:${o.port ?? 50051}`, creds, (err, p) => (err ? reject(err) : resolve(p))),
@@ -365,8 +368,7 @@ export async function startWorker(config: Config | WorkerOptions): Promise<Worke
     async close(opts = {}) {
       if (closing) return;
       closing = true;
-      health.setStatus('', 'NOT_SERVING');
-      health.setStatus(INFERENCE_SERVICE_NAME, 'NOT_SERVING');
+      notServing();
       if (opts.force) {
         server.forceShutdown();
       } else {

@@ -1,5 +1,5 @@
 import { promises as fs } from 'node:fs';
-import { DicomReason, isDatabaseUnavailable, LtError } from '../errors';
+import { DicomReason, isDatabaseUnavailable, isStorageFull, LtError } from '../errors';
 import { log, studyTag } from '../logger';
 import { metrics } from '../metrics';
 import type { InstanceRecorder } from './instance-store';
@@ -18,12 +18,6 @@ export interface ReceivedFile {
   path: string;
   size: number;
   sha256: string;
-}
-
-/** True for errors that mean the disk or quota is full. */
-export function isStorageFull(e: unknown): boolean {
-  const code = (e as NodeJS.ErrnoException | undefined)?.code;
-  return code === 'ENOSPC' || code === 'EDQUOT';
 }
 
 /** The outcome for a write that failed: out of resources when the disk is full, else a processing failure. */

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { openDatabase, freePort, type Database } from '../../src/db/database';
+import { freePort, type Database } from '../../src/db/database';
 import { verifyAuditChain } from '../../src/audit/audit-log';
 import { chestPhantom, phantomSeries } from '../../src/synthetic/phantom';
 import { readPart10 } from '../../src/dicom/dcmjs';
@@ -24,8 +24,7 @@ describe('kill -9 of the gateway while a large STOW is streaming', () => {
   beforeAll(async () => {
     const t = await testDatabase();
     ({ cleanup } = t);
-    await t.db.close();
-    db = await openDatabase({ url: t.url, dataDir: t.dataDir });
+    db = t.db;
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
     env = { LT_DATABASE_URL: t.url, LT_DATA_DIR: t.dataDir, LT_HTTP_PORT: String(port), LT_GRPC_PORT: '0', LT_STABLE_SECONDS: '3600', LT_LOG_LEVEL: 'warn' };

@@ -1,5 +1,4 @@
-import { freePort } from '../../src/db/database';
-import { openDatabase, type Database } from '../../src/db/database';
+import { freePort, type Database } from '../../src/db/database';
 import { readAudit, verifyAuditChain } from '../../src/audit/audit-log';
 import { readPart10, SopClass } from '../../src/dicom/dcmjs';
 import { chestPhantom, phantomSeries } from '../../src/synthetic/phantom';
@@ -20,8 +19,7 @@ describe('kill -9 of the gateway in the middle of inference', () => {
   beforeAll(async () => {
     const t = await testDatabase();
     cleanup = t.cleanup;
-    await t.db.close();
-    db = await openDatabase({ url: t.url, dataDir: t.dataDir });
+    db = t.db;
     orthanc = await new TestOrthanc().start();
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;

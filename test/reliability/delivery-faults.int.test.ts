@@ -7,7 +7,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { verifyAuditChain, readAudit } from '../../src/audit/audit-log';
-import { freePort, openDatabase, type Database } from '../../src/db/database';
+import { freePort, type Database } from '../../src/db/database';
 import { readPart10, SopClass } from '../../src/dicom/dcmjs';
 import { chestPhantom, phantomSeries } from '../../src/synthetic/phantom';
 import { testDatabase } from '../support/db';
@@ -70,8 +70,7 @@ describe('faults during result delivery', () => {
     cleanup = t.cleanup;
     dbUrl = t.url;
     dataDir = t.dataDir;
-    await t.db.close();
-    db = await openDatabase({ url: t.url, dataDir: t.dataDir });
+    db = t.db;
     orthanc = await new TestOrthanc().start();
   });
   afterAll(async () => {

