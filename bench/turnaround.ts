@@ -1,6 +1,7 @@
 /**
  * Turnaround of one study, on this CPU: from the last STOW-RS byte to the SR stored in the PACS (a real Orthanc),
  * with the time of each stage and the pipeline overhead (everything except model compute) as a share of it.
+ * Both sides of LT_EARLY_INFERENCE in one run, each with its own gateway and Orthanc.
  * Run: npm run build && node dist/bench/turnaround.js [--stable 1] [--cold]
  */
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -21,12 +22,15 @@ const arg = (name: string, def: number) => {
   return i > 0 ? Number(process.argv[i + 1]) : def;
 };
 
-async function main(): Promise<void> {
-  const dir = path.join(SHARED_DATA_DIR, 'thorax-ct-dicom/series');
-  const real = existsSync(dir);
-  const files = real ? readdirSync(dir).sort().map((f) => readFileSync(path.join(dir, f))) : phantomSeries(chestPhantom({ size: 512, slices: 141 })).map((s) => s.bytes);
-  const stable = arg('stable', 1);
-  const warmup = !process.argv.includes('--cold');
+interface Measured {
+  total: number;
+  cold?: number;
+  timings: Record<string, number>;
+  startedEarly: boolean;
+}
+
+/** One gateway (early inference on or off) against a fresh Orthanc: a warm-up study, then the measured one. */
+async function measure(files: Buffer[], stable: number, early: boolean, warmup: boolean): Promise<Measured> {
   const orthanc = await new TestOrthanc().start();
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'lt-bench-turnaround-'));
   const port = await freePort();
@@ -36,6 +40,7 @@ async function main(): Promise<void> {
     LT_GRPC_PORT: '0',
     LT_PACS_URL: orthanc.dicomWebUrl,
     LT_STABLE_SECONDS: String(stable),
+    LT_EARLY_INFERENCE: String(early),
     LT_POLL_MS: '100',
     LT_MODELS_DIR: path.join(PACKAGE_ROOT, 'models'),
     LT_LOG_LEVEL: 'info',
@@ -58,27 +63,43 @@ async function main(): Promise<void> {
     // A gateway in service has triaged studies before: a first, synthetic study warms it up (JIT, allocator arenas),
     // so the figure is the steady state, not the first study after a restart (that one is printed too).
     const cold = warmup ? await turnaround(phantomSeries(chestPhantom({ size: 512, slices: 48 }), { seed: 'turnaround-warm-up' }).map((s) => s.bytes)) : undefined;
-    out(`study: ${real ? 'real thorax series' : 'synthetic phantom'}, ${files.length} slices; quiet period ${stable} s; PACS: Orthanc; ${cold === undefined ? 'cold gateway' : `warm gateway (a 48-slice warm-up study first took ${cold.toFixed(2)} s)`}`);
     const total = await turnaround(files);
     const pgPort = /"port":(\d+)/.exec(gw.output)?.[1];
     const password = readFileSync(path.join(dataDir, 'pg-password'), 'utf8').trim();
     const c = new Client({ connectionString: `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${pgPort}/lungtriage` });
     await c.connect();
-    const { rows } = await c.query(`SELECT timings FROM job ORDER BY id DESC LIMIT 1`);
+    const { rows } = await c.query(`SELECT id, timings FROM job ORDER BY id DESC LIMIT 1`);
+    const audit = await c.query(`SELECT detail FROM audit_log WHERE action = 'job.inferred' AND (detail->>'jobId')::bigint = $1`, [rows[0].id]);
     await c.end();
-    const t = rows[0].timings as Record<string, number>;
-    const model = (t['worker.sliceModel'] ?? 0) + (t['worker.patientModel'] ?? 0);
-    out(`| stage | seconds | share |`);
-    out(`| quiet period (LT_STABLE_SECONDS, waiting by design) | ${stable.toFixed(2)} | ${((100 * stable) / total).toFixed(1)}% |`);
-    for (const k of ['select', 'inference', 'worker.preprocess', 'worker.sliceModel', 'worker.patientModel', 'encode'])
-      if (t[k] !== undefined) out(`| ${k} | ${t[k].toFixed(2)} | ${((100 * t[k]) / total).toFixed(1)}% |`);
-    out(`| turnaround: last STOW byte to SR stored in Orthanc | ${total.toFixed(2)} | 100% |`);
-    out(`model compute ${model.toFixed(2)} s; pipeline overhead ${(total - model).toFixed(2)} s = ${((100 * (total - model)) / total).toFixed(1)}% of the turnaround (goal < 25%); without the quiet period ${((100 * (total - stable - model)) / (total - stable)).toFixed(1)}%`);
+    return { total, cold, timings: rows[0].timings as Record<string, number>, startedEarly: audit.rows[0]?.detail?.startedEarly === true };
   } finally {
     await gw.stop();
     await orthanc.destroy();
     rmSync(dataDir, { recursive: true, force: true });
   }
+}
+
+async function main(): Promise<void> {
+  const dir = path.join(SHARED_DATA_DIR, 'thorax-ct-dicom/series');
+  const real = existsSync(dir);
+  const files = real ? readdirSync(dir).sort().map((f) => readFileSync(path.join(dir, f))) : phantomSeries(chestPhantom({ size: 512, slices: 141 })).map((s) => s.bytes);
+  const stable = arg('stable', 1);
+  const warmup = !process.argv.includes('--cold');
+  out(`study: ${real ? 'real thorax series' : 'synthetic phantom'}, ${files.length} slices; quiet period ${stable} s; PACS: Orthanc; ${warmup ? 'warm gateway (a 48-slice study first)' : 'cold gateway'}`);
+  const runs = { off: await measure(files, stable, false, warmup), on: await measure(files, stable, true, warmup) };
+  const model = (m: Measured) => (m.timings['worker.sliceModel'] ?? 0) + (m.timings['worker.patientModel'] ?? 0);
+  const share = (m: Measured) => (100 * (m.total - model(m))) / m.total;
+  out(`| | early inference off | early inference on |`);
+  out(`|---|---|---|`);
+  out(`| quiet period (LT_STABLE_SECONDS, by design) | ${stable.toFixed(2)} | ${stable.toFixed(2)}, overlapped by early inference |`);
+  for (const k of ['select', 'inference', 'worker.preprocess', 'worker.sliceModel', 'worker.patientModel', 'encode'])
+    out(`| job stage ${k} (s) | ${runs.off.timings[k]?.toFixed(2) ?? '-'} | ${runs.on.timings[k]?.toFixed(2) ?? '-'} |`);
+  out(`| analysis started during the quiet period | ${runs.off.startedEarly} | ${runs.on.startedEarly} |`);
+  out(`| warm-up study (s) | ${runs.off.cold?.toFixed(2) ?? '-'} | ${runs.on.cold?.toFixed(2) ?? '-'} |`);
+  out(`| **turnaround: last STOW byte to SR stored in Orthanc (s)** | ${runs.off.total.toFixed(2)} | ${runs.on.total.toFixed(2)} |`);
+  out(`| model compute (s) | ${model(runs.off).toFixed(2)} | ${model(runs.on).toFixed(2)} |`);
+  out(`| **pipeline overhead, share of the turnaround** (goal < 25%) | ${share(runs.off).toFixed(1)}% | ${share(runs.on).toFixed(1)}% |`);
+  out(`turnaround with early inference / without: ${(runs.on.total / runs.off.total).toFixed(2)}`);
 }
 
 main().catch((e: unknown) => {

@@ -13,6 +13,7 @@ import { InstanceRecorder } from './ingest/instance-store';
 import { pullStudy } from './ingest/pull';
 import { Spool } from './ingest/spool';
 import { log, studyTag } from './logger';
+import { EarlyInference } from './pipeline/early-inference';
 import { Pipeline, type Analyzer } from './pipeline/runner';
 import { startPoller, type Poller } from './poller';
 import { markStableStudies } from './study/completeness';
@@ -71,6 +72,8 @@ export async function startGateway(config: Config): Promise<Gateway> {
   const swept = await spool.init();
   if (swept > 0) log.warn('removed unacknowledged partial uploads left by a previous run', { files: swept });
   const recorder = new InstanceRecorder(db.dataSource);
+  // Set once the workers are known; STOW requests that end before that are left to the quiet period.
+  const stages: { early?: EarlyInference } = {};
   const app = createHttpApp({
     ds: db.dataSource,
     spool,
@@ -79,6 +82,8 @@ export async function startGateway(config: Config): Promise<Gateway> {
     publicUrl: config.http.publicUrl,
     credentials: config.auth,
     receivingHeartbeatMs: Math.max(200, (config.stableSeconds * 1000) / 3),
+    onStored: (uid) => stages.early?.received(uid),
+    onRequestEnd: (uids) => stages.early?.requestEnded(uids),
   });
   const server: Server = await new Promise((resolve, reject) => {
     const s = app.listen(config.http.port, config.http.host, () => resolve(s));
@@ -93,13 +98,26 @@ export async function startGateway(config: Config): Promise<Gateway> {
   const inference = await inferenceFor(config);
   // Each stage wakes the next at once instead of leaving it to the next poll (the polls stay as the safety net).
   const loops: Partial<Record<'pipeline' | 'delivery', Poller>> = {};
-  const pipeline = new Pipeline({
+  const selection = { minSlices: config.volume.minSlices };
+  const early = config.pipeline.earlyInference
+    ? new EarlyInference({
+        ds: db.dataSource,
+        analyzer: inference.analyzer,
+        selection,
+        maxSlices: config.volume.maxSlices,
+        busy: () => pipeline.busy,
+        keepMs: (config.stableSeconds + 60) * 1000,
+      })
+    : undefined;
+  stages.early = early;
+  const pipeline: Pipeline = new Pipeline({
     ds: db.dataSource,
     analyzer: inference.analyzer,
+    early,
     workDir: path.join(config.dataDir, 'work'),
     leaseSeconds: config.pipeline.leaseSeconds,
     keySlices: config.pipeline.keySlices,
-    selection: { minSlices: config.volume.minSlices },
+    selection,
     maxSlices: config.volume.maxSlices,
     onStage: (_job, stage) => void (stage === 'encoded' && loops.delivery?.kick()),
   });
@@ -147,6 +165,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
     },
     async close() {
       for (const p of pollers) await p.stop();
+      early?.close();
       await triage.close();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());

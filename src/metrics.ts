@@ -27,6 +27,12 @@ export const metrics = {
   }),
   studiesReady: new Counter({ name: 'lt_studies_ready_total', help: 'Studies that became complete (quiet period passed)', registers: [registry] }),
   queueDepth: new Gauge({ name: 'lt_queue_depth', help: 'Jobs not yet finished, by state', labelNames: ['state'], registers: [registry] }),
+  earlyInference: new Counter({
+    name: 'lt_early_inference_total',
+    help: 'Analyses started during a quiet period, and those a job then used',
+    labelNames: ['outcome'],
+    registers: [registry],
+  }),
   jobsFinished: new Counter({ name: 'lt_jobs_finished_total', help: 'Jobs finished by final state', labelNames: ['state'], registers: [registry] }),
   stageSeconds: new Histogram({
     name: 'lt_stage_seconds',

@@ -48,6 +48,7 @@ const schema = z.object({
   LT_INFERENCE_DEADLINE_SECONDS: int(600, 1),
   LT_POLL_MS: int(500, 10, 60000),
   LT_JOB_LEASE_SECONDS: int(120, 5),
+  LT_EARLY_INFERENCE: bool(true),
   LT_KEY_SLICES: int(4, 1, 50),
   LT_GRPC_AUTH_TOKENS: list,
   LT_TLS_CERT: z.string().optional(),
@@ -107,7 +108,7 @@ export interface Config {
   auth: { bearerTokens: string[]; basicUsers: string[] };
   tls: { cert?: string; key?: string; ca?: string; requireClientCert: boolean };
   logLevel: 'debug' | 'info' | 'warn' | 'error';
-  pipeline: { pollMs: number; leaseSeconds: number; inferenceDeadlineSeconds: number; keySlices: number };
+  pipeline: { pollMs: number; leaseSeconds: number; inferenceDeadlineSeconds: number; keySlices: number; earlyInference: boolean };
   volume: { minSlices: number; maxSlices: number };
 }
 
@@ -202,6 +203,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       leaseSeconds: c.LT_JOB_LEASE_SECONDS,
       inferenceDeadlineSeconds: c.LT_INFERENCE_DEADLINE_SECONDS,
       keySlices: c.LT_KEY_SLICES,
+      earlyInference: c.LT_EARLY_INFERENCE,
     },
     volume: { minSlices: c.LT_SELECT_MIN_SLICES, maxSlices: c.LT_VOLUME_MAX_SLICES },
   };

@@ -62,4 +62,6 @@ export interface Analysis {
   models: ModelIdentity[];
   executionProvider: string;
   timingsMs: Record<string, number>;
+  /** Set when the analysis was started during the study's quiet period (early inference) and the job used it. */
+  startedEarly?: boolean;
 }

@@ -24,6 +24,9 @@ export interface StowDeps {
    * so a study arriving slowly in one long request never looks quiet (complete) half-way. Default 1 s.
    */
   receivingHeartbeatMs?: number;
+  /** Told of each stored instance's study, and of the studies a request stored instances of once it has ended. */
+  onStored?: (studyUid: string) => void;
+  onRequestEnd?: (studyUids: string[]) => void;
 }
 
 /** Who made the request, for the audit trail: the authenticated user (if any) and the remote address. */
@@ -101,7 +104,11 @@ export function createStowHandler(deps: StowDeps) {
             else if (ev.type === 'partEnd' && part) {
               while (inFlight.size >= MAX_FINISHING) await Promise.race(inFlight);
               const done = finishPart(deps, part, urlStudy, actor);
-              void done.then((o) => o.failureReason === undefined && o.studyUid && studies.add(o.studyUid));
+              void done.then((o) => {
+                if (o.failureReason !== undefined || !o.studyUid) return;
+                studies.add(o.studyUid);
+                deps.onStored?.(o.studyUid);
+              });
               finishing.push(done);
               inFlight.add(done);
               void done.finally(() => inFlight.delete(done));
@@ -137,6 +144,7 @@ export function createStowHandler(deps: StowDeps) {
     const stored = outcomes.filter((o) => o.failureReason === undefined).length;
     log.info('stow request', { status, parts: outcomes.length, stored, failed: outcomes.length - stored, bytes: total });
     res.status(status).type('application/dicom+json').send(JSON.stringify(storeResponse(outcomes, baseUrl)));
+    if (studies.size > 0) deps.onRequestEnd?.([...studies]);
   };
 }
 

@@ -9,9 +9,11 @@ import type { Analysis } from '../inference/types';
 import { log, studyTag, withLogContext } from '../logger';
 import { metrics } from '../metrics';
 import { buildResults, failureReport, studyContextFromDataset, type ResultObjects, type StudyContext, type Supersedes } from '../results';
-import { buildVolume, readSeriesHeaders, selectSeries, type HuVolume, type InstanceHeader, type SelectionRules } from '../volume';
+import type { HuVolume, InstanceHeader, SelectionRules } from '../volume';
 import { AnalysisStore } from './analysis-store';
 import { advanceJob, claimJob, renewLease, retryLater, returnedRows, type Job } from './jobs';
+import type { EarlyInference, EarlyWork } from './early-inference';
+import { PermanentFailure, studyHeaders, studyVolume } from './study-volume';
 
 /** Runs inference on a volume (a gRPC client to the workers, or anything with the same shape). */
 export interface Analyzer {
@@ -30,23 +32,14 @@ export interface PipelineDeps {
   maxSlices?: number;
   /** Attempts before a transient failure (worker down, deadline) becomes a failure report. */
   maxAttempts?: number;
+  /** Volumes built and analysed during quiet periods (gateway), which jobs take when their study is unchanged. */
+  early?: EarlyInference;
   /** Called as a job moves on (progress bar of `analyze`). */
   onStage?: (jobId: number, stage: string) => void;
 }
 
 /** Triage priority as the API ranks it (1 routine, 2 high, 3 urgent). */
 const PRIORITY_RANK = { ROUTINE: 1, HIGH: 2, URGENT: 3 } as const;
-
-/** A stage failed for a reason that retrying cannot fix (bad data, nothing to analyse). */
-class PermanentFailure extends Error {
-  constructor(
-    readonly stage: string,
-    reason: string,
-    readonly details: string[] = [],
-  ) {
-    super(reason);
-  }
-}
 
 /**
  * The study pipeline: claims a job and carries it through selected -> inferred -> encoded, recording each state,
@@ -62,12 +55,25 @@ export class Pipeline {
     this.outboxDir = path.join(d.workDir, 'outbox');
   }
 
+  /** Jobs this process is working on. */
+  private active = 0;
+
+  /** True while this process has a job in hand. */
+  get busy(): boolean {
+    return this.active > 0;
+  }
+
   /** Claims and processes one job; false when nothing was runnable. */
   async runOnce(): Promise<boolean> {
-    const job = await claimJob(this.d.ds, this.d.leaseSeconds);
-    if (!job) return false;
-    await withLogContext({ jobId: String(job.id), study: studyTag(job.studyUid), component: 'pipeline' }, () => this.process(job));
-    return true;
+    this.active++;
+    try {
+      const job = await claimJob(this.d.ds, this.d.leaseSeconds);
+      if (!job) return false;
+      await withLogContext({ jobId: String(job.id), study: studyTag(job.studyUid), component: 'pipeline' }, () => this.process(job));
+      return true;
+    } finally {
+      this.active--;
+    }
   }
 
   private async process(job: Job): Promise<void> {
@@ -99,19 +105,16 @@ export class Pipeline {
 
   private async stages(job: Job, signal: AbortSignal): Promise<void> {
     const t0 = Date.now();
-    const headers = await this.studyHeaders(job.studyUid);
-    const selection = selectSeries(headers, { ...this.d.selection, ...(this.d.maxSlices ? { maxSlices: this.d.maxSlices } : {}) });
-    const rejections = selection.rejected.map((r) => `series ${r.seriesNumber ?? '?'} (${r.modality ?? '?'}, ${r.instances} instances): ${r.reason}`);
-    const pick = selection.chosen;
-    if (!pick) throw new PermanentFailure('series-selection', 'no series qualifies for lung triage', rejections);
-    const chosen = headers.filter((h) => h.seriesUid === pick.seriesUid && !h.error);
-    let volume: HuVolume;
+    const early = await this.d.early?.take(job.studyUid);
     try {
-      volume = await buildVolume(chosen, this.d.maxSlices ? { maxSlices: this.d.maxSlices } : {});
-    } catch (e) {
-      if (e instanceof LtError) throw new PermanentFailure('volume', e.message, rejections);
-      throw e;
+      await this.stagesFrom(job, signal, t0, early);
+    } finally {
+      early?.cancel(); // no-op once its analysis is done
     }
+  }
+
+  private async stagesFrom(job: Job, signal: AbortSignal, t0: number, early: EarlyWork | undefined): Promise<void> {
+    const { volume, chosen, rejections, reason } = early?.study ?? (await studyVolume(this.d.ds, job.studyUid, this.d.selection, this.d.maxSlices));
     const selectSeconds = (Date.now() - t0) / 1000;
     this.d.onStage?.(job.id, 'selected');
 
@@ -141,7 +144,7 @@ export class Pipeline {
           outcome: 'success',
           studyUid: job.studyUid,
           objectUids: [volume.seriesUid],
-          detail: { jobId: job.id, slices: volume.slices, rejected: rejections, warnings: volume.warnings, reason: pick.reason },
+          detail: { jobId: job.id, slices: volume.slices, rejected: rejections, warnings: volume.warnings, reason },
         });
       });
       metrics.stageSeconds.observe({ stage: 'select' }, selectSeconds);
@@ -151,7 +154,7 @@ export class Pipeline {
     let analysis = job.state === 'inferred' ? await this.analyses.load(job.id) : undefined;
     if (!analysis) {
       const t1 = Date.now();
-      analysis = await this.d.analyzer.analyze(volume, { signal });
+      analysis = (early && (await this.earlyAnalysis(early, signal))) || (await this.d.analyzer.analyze(volume, { signal }));
       const inferSeconds = (Date.now() - t1) / 1000;
       this.analyses.save(job.id, analysis);
       await this.d.ds.transaction(async (tx) => {
@@ -165,6 +168,7 @@ export class Pipeline {
             jobId: job.id,
             models: analysis!.models.map((m) => `${m.role}:${m.name}@${m.version}#${m.sha256.slice(0, 12)}`),
             executionProvider: analysis!.executionProvider,
+            startedEarly: analysis!.startedEarly ?? false,
             decision: analysis!.patient.decision,
             positiveProbability: analysis!.patient.positiveProbability,
           },
@@ -179,6 +183,17 @@ export class Pipeline {
     const objects = buildResults({ study, volume, analysis, keySlices: this.d.keySlices, supersedes: await this.previousResult(job) });
     await this.encodeAndEnqueue(job, objects, { encode: (Date.now() - t2) / 1000 }, analysis);
     this.d.onStage?.(job.id, 'encoded');
+  }
+
+  /** The early analysis, or undefined when it failed (the job then runs its own). */
+  private async earlyAnalysis(early: EarlyWork, signal: AbortSignal): Promise<Analysis | undefined> {
+    try {
+      return { ...(await abortable(early.analysis, signal)), startedEarly: true };
+    } catch (e) {
+      if (signal.aborted) throw e;
+      log.warn('early analysis failed; analysing again', { reason: (e as Error).message });
+      return undefined;
+    }
   }
 
   private async encodeAndEnqueue(job: Job, objects: ResultObjects, timings: Record<string, number>, analysis?: Analysis): Promise<void> {
@@ -239,7 +254,7 @@ export class Pipeline {
     const reason = (e as Error).message || 'unknown error';
     log.error('job failed; writing a report that says why', { stage, reason: reason.slice(0, 300) });
     try {
-      const headers = await this.studyHeaders(job.studyUid);
+      const headers = await studyHeaders(this.d.ds, job.studyUid);
       const study = this.studyContext(headers.find((h) => !h.error));
       const objects = failureReport(study, { stage, reason, details: permanent ? e.details : [] }, { supersedes: await this.previousResult(job) });
       await this.encodeAndEnqueue(job, objects, {});
@@ -298,11 +313,6 @@ export class Pipeline {
     return n;
   }
 
-  private async studyHeaders(studyUid: string): Promise<InstanceHeader[]> {
-    const rows = (await this.d.ds.query(`SELECT spool_path FROM instance WHERE study_uid = $1`, [studyUid])) as { spool_path: string }[];
-    return readSeriesHeaders(rows.map((r) => r.spool_path));
-  }
-
   private studyContext(h: InstanceHeader | undefined): StudyContext {
     if (!h) throw new PermanentFailure('series-selection', 'no readable instance in the study');
     return studyContextFromDataset(readPart10(readFileSync(h.path)).dataset);
@@ -317,6 +327,16 @@ export class Pipeline {
     const r = rows[0]?.result;
     return r ? { srSopInstanceUid: r.srSopInstanceUid, srSeriesInstanceUid: r.srSeriesInstanceUid, otherSopInstanceUids: r.resultUids } : undefined;
   }
+}
+
+/** The promise's outcome, or the signal's reason once it aborts. */
+function abortable<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason as Error);
+    const onAbort = () => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
 
 function prefixed(prefix: string, ms: Record<string, number>, div: number): Record<string, number> {

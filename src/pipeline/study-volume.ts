@@ -1,0 +1,49 @@
+import type { DataSource } from 'typeorm';
+import { LtError } from '../errors';
+import { buildVolume, readSeriesHeaders, selectSeries, type HuVolume, type InstanceHeader, type SelectionRules } from '../volume';
+
+/** A stage failed for a reason that retrying cannot fix (bad data, nothing to analyse). */
+export class PermanentFailure extends Error {
+  constructor(
+    readonly stage: string,
+    reason: string,
+    readonly details: string[] = [],
+  ) {
+    super(reason);
+  }
+}
+
+/** The series chosen from a study and its volume, with why the other series were not used. */
+export interface StudyVolume {
+  volume: HuVolume;
+  /** The chosen series' readable instances. */
+  chosen: InstanceHeader[];
+  rejections: string[];
+  reason: string;
+}
+
+/** The headers of every instance the study has received. */
+export async function studyHeaders(ds: DataSource, studyUid: string): Promise<InstanceHeader[]> {
+  const rows = (await ds.query(`SELECT spool_path FROM instance WHERE study_uid = $1`, [studyUid])) as { spool_path: string }[];
+  return readSeriesHeaders(rows.map((r) => r.spool_path));
+}
+
+/**
+ * Chooses the series to triage from the study's received instances and builds its volume. Throws
+ * PermanentFailure when no series qualifies or the chosen one cannot be built.
+ */
+export async function studyVolume(ds: DataSource, studyUid: string, selection: Partial<SelectionRules> = {}, maxSlices?: number): Promise<StudyVolume> {
+  const headers = await studyHeaders(ds, studyUid);
+  const picked = selectSeries(headers, { ...selection, ...(maxSlices ? { maxSlices } : {}) });
+  const rejections = picked.rejected.map((r) => `series ${r.seriesNumber ?? '?'} (${r.modality ?? '?'}, ${r.instances} instances): ${r.reason}`);
+  const pick = picked.chosen;
+  if (!pick) throw new PermanentFailure('series-selection', 'no series qualifies for lung triage', rejections);
+  const chosen = headers.filter((h) => h.seriesUid === pick.seriesUid && !h.error);
+  try {
+    const volume = await buildVolume(chosen, maxSlices ? { maxSlices } : {});
+    return { volume, chosen, rejections, reason: pick.reason };
+  } catch (e) {
+    if (e instanceof LtError) throw new PermanentFailure('volume', e.message, rejections);
+    throw e;
+  }
+}

@@ -1,0 +1,120 @@
+/**
+ * Early inference (src/pipeline/early-inference.ts): a study is analysed during its quiet period, and its job uses
+ * that analysis only when the study's instances are still exactly those it was done on. Real gateways, real
+ * PostgreSQL, the real worker with the committed models; results go to the gateway's results folder.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { readAudit, verifyAuditChain } from '../../src/audit/audit-log';
+import { readPart10 } from '../../src/dicom/dcmjs';
+import type { Gateway } from '../../src/gateway';
+import { InstanceRecorder } from '../../src/ingest/instance-store';
+import { metrics } from '../../src/metrics';
+import { importLocal } from '../../src/pipeline/local-study';
+import { chestPhantom, phantomSeries } from '../../src/synthetic/phantom';
+import { testGateway } from '../support/gateway';
+import { multipartBody, postStow } from '../support/stow';
+import { until } from '../support/wait';
+
+/** How many early analyses this process has started or had used so far. */
+async function earlyCount(outcome: 'started' | 'used'): Promise<number> {
+  return (await metrics.earlyInference.get()).values.find((v) => v.labels.outcome === outcome)?.value ?? 0;
+}
+
+interface JobRow {
+  id: string;
+  state: string;
+  result: { slices: number; assessment: { positiveProbability: number; decision: string } };
+}
+
+async function finishedJob(gw: Gateway, studyUid: string): Promise<JobRow> {
+  return until(
+    'the study triaged',
+    async () => {
+      const rows = (await gw.db.dataSource.query(`SELECT id, state, result FROM job WHERE study_uid = $1 ORDER BY id`, [studyUid])) as JobRow[];
+      return rows.length > 0 && rows.every((r) => r.state === 'delivered' || r.state === 'failed') ? rows[rows.length - 1] : undefined;
+    },
+    120_000,
+  );
+}
+
+async function startedEarly(gw: Gateway, studyUid: string): Promise<boolean[]> {
+  return (await readAudit(gw.db.dataSource, { studyUid })).filter((a) => a.action === 'job.inferred').map((a) => a.detail.startedEarly as boolean);
+}
+
+const study = (seed: string) => {
+  const series = phantomSeries(chestPhantom({ size: 128, slices: 24 }), { seed });
+  return { series, uid: readPart10(series[0].bytes).dataset.StudyInstanceUID as string, bytes: series.map((s) => s.bytes) };
+};
+
+describe('early inference during the quiet period', () => {
+  const env = { LT_STABLE_SECONDS: '3', LT_SELECT_MIN_SLICES: '10', LT_POLL_MS: '200' };
+  let on: Awaited<ReturnType<typeof testGateway>>;
+  beforeAll(async () => {
+    on = await testGateway(env);
+  });
+  afterAll(async () => {
+    await on?.cleanup();
+  });
+
+  test('the job takes the analysis made during the quiet period, and the result equals one made without it', async () => {
+    const s = study('early-used');
+    const [started, used] = [await earlyCount('started'), await earlyCount('used')];
+    expect((await postStow(`${on.url}/dicom-web/studies`, multipartBody(s.bytes))).status).toBe(200);
+    // Under way well before the study is complete (3 s quiet period).
+    await until('early inference started', async () => (await earlyCount('started')) > started || undefined, 2500);
+    expect(await on.gw.db.dataSource.query(`SELECT id FROM job WHERE study_uid = $1`, [s.uid])).toEqual([]);
+    const job = await finishedJob(on.gw, s.uid);
+    expect(job.state).toBe('delivered');
+    expect(job.result.slices).toBe(24);
+    expect(await earlyCount('used')).toBe(used + 1);
+    expect(await startedEarly(on.gw, s.uid)).toEqual([true]);
+
+    const off = await testGateway({ ...env, LT_EARLY_INFERENCE: 'false' });
+    try {
+      await postStow(`${off.url}/dicom-web/studies`, multipartBody(s.bytes));
+      const plain = await finishedJob(off.gw, s.uid);
+      expect(await startedEarly(off.gw, s.uid)).toEqual([false]);
+      expect(plain.result.assessment).toEqual(job.result.assessment);
+    } finally {
+      await off.cleanup();
+    }
+  });
+
+  test('instances arriving after the early start: that work is dropped and the job analyses every instance', async () => {
+    const s = study('early-dropped');
+    const started = await earlyCount('started');
+    await postStow(`${on.url}/dicom-web/studies`, multipartBody(s.bytes.slice(0, 16)));
+    await until('early inference started', async () => (await earlyCount('started')) > started || undefined, 2500);
+    await postStow(`${on.url}/dicom-web/studies`, multipartBody(s.bytes.slice(16)));
+    const job = await finishedJob(on.gw, s.uid);
+    expect(job.result.slices).toBe(24);
+    // One job: the quiet period was never broken; its analysis is the early one of the whole study (the second
+    // request started it), never the one of the first 16 slices.
+    expect(await on.gw.db.dataSource.query(`SELECT id FROM job WHERE study_uid = $1`, [s.uid])).toHaveLength(1);
+    expect(await earlyCount('started')).toBe(started + 2);
+    expect(await startedEarly(on.gw, s.uid)).toEqual([true]);
+  });
+
+  test('an instance stored elsewhere (another gateway) after the early start: the digests differ and the job analyses again', async () => {
+    const s = study('early-elsewhere');
+    const [started, used] = [await earlyCount('started'), await earlyCount('used')];
+    await postStow(`${on.url}/dicom-web/studies`, multipartBody(s.bytes.slice(0, 20)));
+    await until('early inference started', async () => (await earlyCount('started')) > started || undefined, 2500);
+    // Stored without passing through this gateway's STOW listener, as another gateway on the same database would.
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'lt-early-elsewhere-'));
+    try {
+      s.bytes.slice(20).forEach((b, i) => writeFileSync(path.join(dir, `${i}.dcm`), b));
+      const imported = await importLocal({ ds: on.gw.db.dataSource, spool: on.gw.spool, recorder: new InstanceRecorder(on.gw.db.dataSource) }, dir);
+      expect(imported.stored).toHaveLength(4);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    const job = await finishedJob(on.gw, s.uid);
+    expect(job.result.slices).toBe(24);
+    expect(await earlyCount('used')).toBe(used);
+    expect(await startedEarly(on.gw, s.uid)).toEqual([false]);
+    expect((await verifyAuditChain(on.gw.db.dataSource)).ok).toBe(true);
+  });
+});
