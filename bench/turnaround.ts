@@ -98,6 +98,7 @@ async function main(): Promise<void> {
   out(`| warm-up study (s) | ${runs.off.cold?.toFixed(2) ?? '-'} | ${runs.on.cold?.toFixed(2) ?? '-'} |`);
   out(`| **turnaround: last STOW byte to SR stored in Orthanc (s)** | ${runs.off.total.toFixed(2)} | ${runs.on.total.toFixed(2)} |`);
   out(`| model compute (s) | ${model(runs.off).toFixed(2)} | ${model(runs.on).toFixed(2)} |`);
+  out(`| pipeline overhead: turnaround - model compute (s) | ${(runs.off.total - model(runs.off)).toFixed(2)} | ${(runs.on.total - model(runs.on)).toFixed(2)} |`);
   out(`| **pipeline overhead, share of the turnaround** (goal < 25%) | ${share(runs.off).toFixed(1)}% | ${share(runs.on).toFixed(1)}% |`);
   out(`turnaround with early inference / without: ${(runs.on.total / runs.off.total).toFixed(2)}`);
 }

@@ -93,7 +93,8 @@ def cam_maps(net, hu):
     return ((m - mn) / (mx - mn + 1e-6)).numpy()
 
 
-def localisation(net):
+def semiseg():
+    """The COVID-SemiSeg doctor-labelled slices: preprocessed crops (HU) [N,S,S], crop boxes, masks and greys."""
     d = os.path.join(DATA, "covid-semiseg-train/TrainingSet/LungInfection-Train/Doctor-label")
     imgs = sorted(glob.glob(os.path.join(d, "Imgs/*")))
     hus, boxes, masks, greys = [], [], [], []
@@ -102,22 +103,39 @@ def localisation(net):
         r, box = crop_resize(grey_to_hu(g))
         gt = load_figure_grey(os.path.join(d, "GT", os.path.splitext(os.path.basename(p))[0] + ".png")) > 127
         hus.append(r.astype(np.float32)), boxes.append(box), masks.append(gt), greys.append(g)
-    hu = np.stack(hus)
-    maps = {"lesion_map": run(net, hu)["lesion_map"], "cam": cam_maps(net, hu)}
-    res = {"n": len(imgs), "source": "COVID-SemiSeg doctor-labelled training slices (all contain infection)"}
+    return np.stack(hus), boxes, masks, greys
+
+
+def score_maps(maps, boxes, masks):
+    """Per image: pointing-game hit (the map's maximum inside the mask) and the share of map energy inside the mask,
+    the map upsampled bilinearly over its crop box."""
+    hits, share = [], []
+    for m, box, gt in zip(maps, boxes, masks):
+        y0, y1, x0, x1 = box
+        up = F.interpolate(torch.from_numpy(m)[None, None].float(), size=(y1 - y0, x1 - x0), mode="bilinear",
+                           align_corners=False)[0, 0].numpy()
+        g = gt[y0:y1, x0:x1]
+        iy, ix = np.unravel_index(np.argmax(up), up.shape)
+        hits.append(bool(g[iy, ix]))
+        share.append(float(up[g].sum() / max(up.sum(), 1e-9)))
+    return hits, share
+
+
+def localisation(net, run_dir):
+    hu, boxes, masks, greys = semiseg()
+    o = run(net, hu, extra=("prototype_map",))
+    maps = {"lesion_map": o["lesion_map"], "prototype_map": o["prototype_map"], "cam": cam_maps(net, hu)}
+    res = {"n": len(hu), "source": "COVID-SemiSeg doctor-labelled training slices (all contain infection)"}
     per = {}
     for name, mm in maps.items():
-        hits, share = [], []
-        for m, box, gt in zip(mm, boxes, masks):
-            y0, y1, x0, x1 = box
-            up = F.interpolate(torch.from_numpy(m)[None, None].float(), size=(y1 - y0, x1 - x0), mode="bilinear",
-                               align_corners=False)[0, 0].numpy()
-            g = gt[y0:y1, x0:x1]
-            iy, ix = np.unravel_index(np.argmax(up), up.shape)
-            hits.append(bool(g[iy, ix]))
-            share.append(float(up[g].sum() / max(up.sum(), 1e-9)))
+        hits, share = score_maps(mm, boxes, masks)
         per[name] = (hits, share)
         res[name] = {"pointingGame": round(float(np.mean(hits)), 4), "energyInMask": round(float(np.mean(share)), 4)}
+    loc = os.path.join(run_dir, "location.pt")
+    if os.path.exists(loc):
+        res["lesion_map"]["note"] = "in-sample: its location prototype was fitted on these 50 masks; see crossValidated"
+        res["lesion_map"]["crossValidated"] = torch.load(loc)["crossValidated"]
+    res["prototype_map"]["note"] = "the map of the classifier's lesion prototype (the network's attention; 1.1.0's output map)"
     res["maskShareOfCrop"] = round(float(np.mean([gt[b[0]:b[1], b[2]:b[3]].mean() for gt, b in zip(masks, boxes)])), 4)
     res["note"] = "energyInMask chance level = maskShareOfCrop (a uniform map)"
     return res, (greys, boxes, masks, maps, per)
@@ -179,17 +197,17 @@ def figures(fdir, test, loc, dic):
     greys, boxes, masks, maps, per = loc
     hits = per["lesion_map"][0]
     order = [i for i in range(len(hits)) if hits[i]][:4] + [i for i in range(len(hits)) if not hits[i]][:2]
-    fig, ax = plt.subplots(3, len(order), figsize=(1.6 * len(order), 5), dpi=60)
+    fig, ax = plt.subplots(4, len(order), figsize=(1.6 * len(order), 6.5), dpi=60)
     for j, i in enumerate(order):
         y0, y1, x0, x1 = boxes[i]
         g = greys[i][y0:y1, x0:x1]
         ax[0, j].imshow(g, cmap="gray")
         ax[0, j].contour(masks[i][y0:y1, x0:x1], levels=[0.5], colors="lime", linewidths=0.6)
         ax[0, j].set_title("hit" if hits[i] else "miss", fontsize=8)
-        for r, k in ((1, "lesion_map"), (2, "cam")):
+        for r, k in ((1, "lesion_map"), (2, "prototype_map"), (3, "cam")):
             ax[r, j].imshow(g, cmap="gray")
             ax[r, j].imshow(maps[k][i], cmap="jet", alpha=0.45, extent=(0, g.shape[1], g.shape[0], 0))
-    for r, k in enumerate(("slice + mask", "lesion map", "CAM")):
+    for r, k in enumerate(("slice + mask", "lesion map", "classifier proto.", "CAM")):
         ax[r, 0].set_ylabel(k, fontsize=8)
     for a in ax.ravel():
         a.set_xticks([]), a.set_yticks([])
@@ -233,7 +251,7 @@ def main():
     res["epoch"] = ck["epoch"]
     loc = dic = None
     if not a.quick:
-        res["localisation"], loc = localisation(net)
+        res["localisation"], loc = localisation(net, a.run)
         pk = torch.load(os.path.join(a.run, "patient.pt"))
         mil = AttentionMIL()
         mil.load_state_dict(pk["state_dict"])

@@ -14,7 +14,7 @@ from preprocess import CFG
 from slice_outputs import load_slice
 
 MODELS = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
-NAME, VERSION = "mlung-sys", "1.1.0"
+NAME, VERSION = "mlung-sys", "1.2.0"
 SLICE = f"slice-{NAME}-v{VERSION}.onnx"
 MIL = f"patient-{NAME}-mil-v{VERSION}.onnx"
 NONP = f"patient-{NAME}-nonparam-v{VERSION}.onnx"
@@ -70,6 +70,16 @@ def _init_epochs(ck):
     return torch.load(p, map_location="cpu")["epoch"] if p and os.path.exists(p) else 0
 
 
+def _lesion_map(run):
+    """What the lesion_map output is, and how well it localises (cross-validated on the COVID-SemiSeg masks)."""
+    loc = os.path.join(run, "location.pt")
+    if not os.path.exists(loc):
+        return {"prototype": "lesion classifier's 'with lesion' prototype"}
+    return {"prototype": "location prototype fitted on the COVID-SemiSeg infection masks (training/fit_location.py)",
+            "values": "per window min-max normalised negative distance to the prototype, averaged over the windows",
+            "crossValidated": torch.load(loc)["crossValidated"]}
+
+
 def write_manifest(run, out, ck):
     def load(p):
         p = os.path.join(run, p)
@@ -107,7 +117,8 @@ def write_manifest(run, out, ck):
                   "inputName": "input", "batchSize": 16, "opset": 13,
                   "outputs": {"lesion_prob": [-1], "class_probs": [-1, 2], "lesion_types": [-1, 5],
                               "lesion_map": [-1, 14, 14], "features": [-1, 1152]},
-                  "trainedEpochs": ck["epoch"] + _init_epochs(ck), "ablation": {k: ck["args"][k] for k in ("no_lesion", "no_coords", "no_types")}},
+                  "trainedEpochs": ck["epoch"] + _init_epochs(ck), "ablation": {k: ck["args"][k] for k in ("no_lesion", "no_coords", "no_types")},
+                  "lesionMap": _lesion_map(run)},
         "patient": main,
         "preprocessing": {
             "spec": "models/PREPROCESSING.md", "size": CFG["size"], "windows": CFG["windows"],

@@ -75,6 +75,17 @@ def coord_maps(h, w, device=None):
     return torch.stack([xx, yy, rr], 0)
 
 
+def prototype_map(fn, proto):
+    """Negative distance of each normalised position feature [N,C,H,W] to a unit prototype [C], min-max normalised
+    per image to [0,1] (1 = closest)."""
+    n, c = fn.shape[:2]
+    d = (fn - proto.view(1, c, 1, 1)).pow(2).sum(1)  # [N,H,W], in [0,4]
+    dflat = d.flatten(1)
+    dmin = dflat.min(1)[0].view(n, 1, 1)
+    dmax = dflat.max(1)[0].view(n, 1, 1)
+    return (dmax - d) / (dmax - dmin + 1e-6)
+
+
 class SliceNet(nn.Module):
     """Multi-task slice network.
 
@@ -95,6 +106,9 @@ class SliceNet(nn.Module):
         self.lesion_proto = nn.Parameter(torch.randn(2, 384) * 0.05)
         self.lesion_scale = nn.Parameter(torch.tensor(10.0))
         self.lesion_bias = nn.Parameter(torch.zeros(2))
+        # Output lesion-location map: the same prototype-distance map, but to a location prototype fitted on the
+        # COVID-SemiSeg infection masks (fit_location.py). All zeros (never fitted): the classifier's lesion prototype.
+        self.register_buffer("location_proto", torch.zeros(384))
         self.fuse = nn.Conv2d(384 + 4, 384, 1, bias=False)
         with torch.no_grad():  # identity on the image channels keeps the pretrained stage 4 intact at start
             self.fuse.weight.zero_()
@@ -123,11 +137,9 @@ class SliceNet(nn.Module):
         # lesion map: negative distance of each normalised position feature to the lesion prototype,
         # min-max normalised per image to [0,1] (1 = closest to the 'with lesion' prototype).
         fn = F.normalize(x, dim=1)
-        d = (fn - protos[1].view(1, c, 1, 1)).pow(2).sum(1)  # [N,H,W], in [0,4]
-        dflat = d.flatten(1)
-        dmin = dflat.min(1)[0].view(n, 1, 1)
-        dmax = dflat.max(1)[0].view(n, 1, 1)
-        lmap = (dmax - d) / (dmax - dmin + 1e-6)
+        lmap = prototype_map(fn, protos[1])
+        # constant per model: ONNX tracing records the branch taken
+        omap = prototype_map(fn, F.normalize(self.location_proto, dim=0)) if bool(self.location_proto.any()) else lmap
         if self.use_lesion:
             att = x * (1 + lmap.unsqueeze(1))
             mch = lmap.unsqueeze(1)
@@ -146,7 +158,8 @@ class SliceNet(nn.Module):
             "lesion_logits": lesion_logits,
             "class_logits": self.cls(hid),
             "type_logits": self.types(hid),
-            "lesion_map": lmap,
+            "lesion_map": omap,
+            "prototype_map": lmap,
             "features": torch.cat([g3, g4], 1) / 6.0,  # GAP of ReLU6 maps, scaled to [0,1]
             "stage4": y,
         }

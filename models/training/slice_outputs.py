@@ -11,18 +11,22 @@ from train_slice import augment, to_input
 
 
 def load_slice(ckpt, device="cpu"):
+    """The trained slice network, with the location prototype of fit_location.py when the run has one."""
     ck = torch.load(ckpt, map_location="cpu")
     a = ck["args"]
     net = SliceNet(use_lesion=not a["no_lesion"], use_coords=not a["no_coords"])
-    net.load_state_dict(ck["state_dict"])
+    sd = dict(ck["state_dict"])
+    loc = os.path.join(os.path.dirname(ckpt), "location.pt")
+    sd["location_proto"] = torch.load(loc)["proto"] if os.path.exists(loc) else torch.zeros(384)
+    net.load_state_dict(sd)
     return net.to(device).eval(), ck
 
 
 @torch.no_grad()
-def run(net, hu, device="cpu", centers=None, aug_gen=None, bs=64):
-    """Mean over windows of lesion_prob, class_probs, lesion_types, features (and lesion_map)."""
+def run(net, hu, device="cpu", centers=None, aug_gen=None, bs=64, extra=()):
+    """Mean over windows of lesion_prob, class_probs, lesion_types, features, lesion_map (and the extra maps named)."""
     centers = centers or [w["center"] for w in CFG["windows"]]
-    acc = {k: [] for k in ("lesion_prob", "class_probs", "lesion_types", "features", "lesion_map")}
+    acc = {k: [] for k in ("lesion_prob", "class_probs", "lesion_types", "features", "lesion_map") + tuple(extra)}
     for i in range(0, len(hu), bs):
         x = torch.from_numpy(np.ascontiguousarray(hu[i:i + bs]))
         if aug_gen is not None:
@@ -35,7 +39,8 @@ def run(net, hu, device="cpu", centers=None, aug_gen=None, bs=64):
             s["class_probs"] += torch.softmax(o["class_logits"], 1)
             s["lesion_types"] += torch.sigmoid(o["type_logits"])
             s["features"] += o["features"]
-            s["lesion_map"] += o["lesion_map"]
+            for k in ("lesion_map",) + tuple(extra):
+                s[k] += o[k]
         for k in acc:
             acc[k].append((s[k] / len(centers)).cpu().numpy())
     return {k: np.concatenate(v) for k, v in acc.items()}
