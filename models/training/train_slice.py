@@ -90,7 +90,9 @@ def main():
     net = SliceNet(use_lesion=not a.no_lesion, use_coords=not a.no_coords)
     net.load_backbone(PRETRAINED)
     if a.init:
-        net.load_state_dict(torch.load(a.init, map_location="cpu")["state_dict"])
+        sd = torch.load(a.init, map_location="cpu")["state_dict"]
+        sd.setdefault("location_proto", torch.zeros(384))  # checkpoints from before 1.2.0 lack it
+        net.load_state_dict(sd)
     net.to(device)
     opt = torch.optim.AdamW(net.parameters(), lr=a.lr, weight_decay=1e-4)
     steps = a.epochs * ((len(tr) + a.bs - 1) // a.bs)
