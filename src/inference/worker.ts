@@ -11,6 +11,7 @@ import { HealthImplementation } from 'grpc-health-check';
 import type { Config } from '../config';
 import { asLtError, LtError } from '../errors';
 import { log, studyTag, withLogContext } from '../logger';
+import { untilStopped } from '../until-stopped';
 import type { AnalyzeRequest__Output } from '../generated/lungtriage/inference/v1/AnalyzeRequest';
 import type { AnalyzeResponse } from '../generated/lungtriage/inference/v1/AnalyzeResponse';
 import type { InferenceServiceHandlers } from '../generated/lungtriage/inference/v1/InferenceService';
@@ -146,32 +147,6 @@ export function analysisToResponse(a: Analysis, extra: { contentHash: string; sy
     systemName: extra.systemName,
     systemVersion: extra.systemVersion,
   };
-}
-
-/**
- * p, or the signal's reason as soon as it aborts. Unlike Promise.race with a long-lived promise, it leaves nothing
- * attached to the signal once p settles (racing every message against one pending promise keeps every message,
- * and so the whole uploaded volume, reachable until the call ends).
- */
-function untilStopped<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) {
-    p.catch(() => undefined);
-    return Promise.reject(signal.reason as Error);
-  }
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason as Error);
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (e: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(e as Error);
-      },
-    );
-  });
 }
 
 /** Reassembles int16 LE chunks into whole slices and feeds them to the job. */

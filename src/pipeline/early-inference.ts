@@ -125,10 +125,8 @@ export class EarlyInference {
       this.running = true;
       const analysis = this.d.analyzer.analyze(study.volume, { signal: abort.signal });
       // A failure is the job's to see, if it takes the work.
-      analysis.then(
-        () => (this.running = false),
-        () => (this.running = false),
-      );
+      const idle = () => (this.running = false);
+      analysis.then(idle, idle);
       const p: Prepared = { studyUid, digest, study, analysis, cancel: () => abort.abort(new Error('early work not needed')) };
       p.expiry = setTimeout(() => this.prepared === p && this.drop('not claimed in time'), this.d.keepMs ?? 120_000).unref();
       this.prepared = p;

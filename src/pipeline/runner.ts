@@ -9,10 +9,11 @@ import type { Analysis } from '../inference/types';
 import { log, studyTag, withLogContext } from '../logger';
 import { metrics } from '../metrics';
 import { buildResults, failureReport, studyContextFromDataset, type ResultObjects, type StudyContext, type Supersedes } from '../results';
+import { untilStopped } from '../until-stopped';
 import type { HuVolume, InstanceHeader, SelectionRules } from '../volume';
 import { AnalysisStore } from './analysis-store';
-import { advanceJob, claimJob, renewLease, retryLater, returnedRows, type Job } from './jobs';
 import type { EarlyInference, EarlyWork } from './early-inference';
+import { advanceJob, claimJob, renewLease, retryLater, returnedRows, type Job } from './jobs';
 import { PermanentFailure, studyHeaders, studyVolume } from './study-volume';
 
 /** Runs inference on a volume (a gRPC client to the workers, or anything with the same shape). */
@@ -188,7 +189,7 @@ export class Pipeline {
   /** The early analysis, or undefined when it failed (the job then runs its own). */
   private async earlyAnalysis(early: EarlyWork, signal: AbortSignal): Promise<Analysis | undefined> {
     try {
-      return { ...(await abortable(early.analysis, signal)), startedEarly: true };
+      return { ...(await untilStopped(early.analysis, signal)), startedEarly: true };
     } catch (e) {
       if (signal.aborted) throw e;
       log.warn('early analysis failed; analysing again', { reason: (e as Error).message });
@@ -327,16 +328,6 @@ export class Pipeline {
     const r = rows[0]?.result;
     return r ? { srSopInstanceUid: r.srSopInstanceUid, srSeriesInstanceUid: r.srSeriesInstanceUid, otherSopInstanceUids: r.resultUids } : undefined;
   }
-}
-
-/** The promise's outcome, or the signal's reason once it aborts. */
-function abortable<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason as Error);
-    const onAbort = () => reject(signal.reason as Error);
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
 }
 
 function prefixed(prefix: string, ms: Record<string, number>, div: number): Record<string, number> {

@@ -7,13 +7,12 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { verifyAuditChain, readAudit } from '../../src/audit/audit-log';
-import { freePort, type Database } from '../../src/db/database';
+import { freePort } from '../../src/db/database';
 import { readPart10, SopClass } from '../../src/dicom/dcmjs';
 import { chestPhantom, phantomSeries } from '../../src/synthetic/phantom';
-import { testDatabase } from '../support/db';
 import { TEST_MODELS_DIR } from '../support/gateway';
-import { TestOrthanc } from '../support/orthanc';
 import { CliProcess } from '../support/process';
+import { processEnvironment } from '../support/process-environment';
 import { multipartBody, postStow } from '../support/stow';
 import { until } from '../support/wait';
 
@@ -58,33 +57,13 @@ class HoldingProxy {
 }
 
 describe('faults during result delivery', () => {
-  let db: Database;
-  let cleanup: () => Promise<void>;
-  let orthanc: TestOrthanc;
-  let dbUrl: string;
-  let dataDir: string;
-  const procs: CliProcess[] = [];
-
-  beforeAll(async () => {
-    const t = await testDatabase();
-    cleanup = t.cleanup;
-    dbUrl = t.url;
-    dataDir = t.dataDir;
-    db = t.db;
-    orthanc = await new TestOrthanc().start();
-  });
-  afterAll(async () => {
-    for (const p of procs) await p.stop();
-    await db?.close();
-    await orthanc?.destroy();
-    await cleanup?.();
-  });
+  const env = processEnvironment();
 
   async function gateway(pacsUrl: string): Promise<{ proc: CliProcess; base: string }> {
     const port = await freePort();
     const proc = new CliProcess(['gateway'], {
-      LT_DATABASE_URL: dbUrl,
-      LT_DATA_DIR: dataDir,
+      LT_DATABASE_URL: env.url,
+      LT_DATA_DIR: env.dataDir,
       LT_HTTP_PORT: String(port),
       LT_GRPC_PORT: '0',
       LT_PACS_URL: pacsUrl,
@@ -96,7 +75,7 @@ describe('faults during result delivery', () => {
       LT_WORKER_THREADS: '1',
       LT_LOG_LEVEL: 'warn',
     }).start();
-    procs.push(proc);
+    env.procs.push(proc);
     const base = `http://127.0.0.1:${port}`;
     await proc.waitForHttp(`${base}/healthz`, 120_000);
     return { proc, base };
@@ -104,13 +83,13 @@ describe('faults during result delivery', () => {
 
   async function pushStudy(seed: string, base: string): Promise<{ studyUid: string; instances: number }> {
     const series = phantomSeries(chestPhantom({ size: 128, slices: 30 }), { seed });
-    await orthanc.upload(series.map((s) => s.bytes)); // the source study is in the PACS, as in production
+    await env.orthanc.upload(series.map((s) => s.bytes)); // the source study is in the PACS, as in production
     expect((await postStow(`${base}/dicom-web/studies`, multipartBody(series.map((s) => s.bytes)))).status).toBe(200);
     return { studyUid: readPart10(series[0].bytes).dataset.StudyInstanceUID as string, instances: series.length };
   }
 
   async function outbox(studyUid: string): Promise<{ state: string; sop_instance_uid: string; sop_class_uid: string; attempts: number }[]> {
-    return (await db.dataSource.query(`SELECT state, sop_instance_uid, sop_class_uid, attempts FROM outbox WHERE study_uid = $1`, [studyUid])) as never;
+    return (await env.db.dataSource.query(`SELECT state, sop_instance_uid, sop_class_uid, attempts FROM outbox WHERE study_uid = $1`, [studyUid])) as never;
   }
 
   /** The study in Orthanc holds every outbox object exactly once, next to the source images. */
@@ -118,19 +97,19 @@ describe('faults during result delivery', () => {
     const rows = await outbox(studyUid);
     expect(rows.length).toBeGreaterThan(2);
     expect(rows.every((r) => r.state === 'delivered')).toBe(true);
-    const res = await fetch(`${orthanc.dicomWebUrl}/studies/${studyUid}/instances`);
+    const res = await fetch(`${env.orthanc.dicomWebUrl}/studies/${studyUid}/instances`);
     const inPacs = ((await res.json()) as Record<string, { Value?: string[] }>[]).map((i) => ({ uid: i['00080018']?.Value?.[0], cls: i['00080016']?.Value?.[0] }));
     expect(inPacs).toHaveLength(sourceInstances + rows.length);
     expect(new Set(inPacs.map((i) => i.uid)).size).toBe(inPacs.length);
     for (const r of rows) expect(inPacs.filter((i) => i.uid === r.sop_instance_uid)).toHaveLength(1);
     expect(inPacs.filter((i) => i.cls === SopClass.Comprehensive3dSr)).toHaveLength(1);
-    const actions = (await readAudit(db.dataSource, { studyUid })).map((a) => a.action);
+    const actions = (await readAudit(env.db.dataSource, { studyUid })).map((a) => a.action);
     expect(actions.filter((a) => a === 'job.inferred')).toHaveLength(1);
-    expect((await verifyAuditChain(db.dataSource)).ok).toBe(true);
+    expect((await verifyAuditChain(env.db.dataSource)).ok).toBe(true);
   }
 
   test('kill -9 of the gateway while the PACS is storing the results: each object ends up in the study once', async () => {
-    const proxy = await new HoldingProxy(orthanc.url).start();
+    const proxy = await new HoldingProxy(env.orthanc.url).start();
     try {
       let gw = await gateway(`${proxy.url}/dicom-web`);
       const { studyUid, instances } = await pushStudy('kill-during-delivery', gw.base);
@@ -138,7 +117,7 @@ describe('faults during result delivery', () => {
       await gw.proc.kill9();
       // The PACS has the results; our outbox does not know it.
       expect((await outbox(studyUid)).every((r) => r.state === 'pending')).toBe(true);
-      expect(await orthanc.rest<unknown[]>('GET', `/studies/${await orthanc.studyId(studyUid)}/instances`)).toHaveLength(instances + (await outbox(studyUid)).length);
+      expect(await env.orthanc.rest<unknown[]>('GET', `/studies/${await env.orthanc.studyId(studyUid)}/instances`)).toHaveLength(instances + (await outbox(studyUid)).length);
 
       proxy.hold = false;
       gw = await gateway(`${proxy.url}/dicom-web`);
@@ -155,11 +134,11 @@ describe('faults during result delivery', () => {
   }, 420_000);
 
   test('the PACS down for two minutes: results wait, then arrive exactly once', async () => {
-    const gw = await gateway(orthanc.dicomWebUrl);
+    const gw = await gateway(env.orthanc.dicomWebUrl);
     const series = phantomSeries(chestPhantom({ size: 128, slices: 30 }), { seed: 'pacs-down' });
     const studyUid = readPart10(series[0].bytes).dataset.StudyInstanceUID as string;
-    await orthanc.upload(series.map((s) => s.bytes));
-    await orthanc.stop();
+    await env.orthanc.upload(series.map((s) => s.bytes));
+    await env.orthanc.stop();
     const downAt = Date.now();
     expect((await postStow(`${gw.base}/dicom-web/studies`, multipartBody(series.map((s) => s.bytes)))).status).toBe(200);
     await until('delivery to be retried', async () => {
@@ -168,7 +147,7 @@ describe('faults during result delivery', () => {
     }, 120_000);
     await new Promise((r) => setTimeout(r, Math.max(0, downAt + 120_000 - Date.now())));
     expect((await outbox(studyUid)).every((r) => r.state === 'pending')).toBe(true);
-    await orthanc.start();
+    await env.orthanc.start();
     const upAt = Date.now();
     await until('the results to arrive after the PACS is back', async () => {
       const rows = await outbox(studyUid);

@@ -1,54 +1,36 @@
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort, type Database } from '../../src/db/database';
+import { freePort } from '../../src/db/database';
 import { verifyAuditChain } from '../../src/audit/audit-log';
 import { readPart10, SopClass } from '../../src/dicom/dcmjs';
 import { chestPhantom, phantomSeries } from '../../src/synthetic/phantom';
-import { testDatabase } from '../support/db';
 import { TEST_MODELS_DIR } from '../support/gateway';
-import { TestOrthanc } from '../support/orthanc';
 import { CliProcess } from '../support/process';
+import { processEnvironment } from '../support/process-environment';
 import { multipartBody, postStow } from '../support/stow';
 import { until } from '../support/wait';
 
 describe('two gateways and two workers on one database, one gateway killed midway', () => {
-  let db: Database;
-  let cleanup: () => Promise<void>;
-  let orthanc: TestOrthanc;
-  const procs: CliProcess[] = [];
-
-  beforeAll(async () => {
-    const t = await testDatabase();
-    cleanup = t.cleanup;
-    db = t.db;
-    orthanc = await new TestOrthanc().start();
-  });
-  afterAll(async () => {
-    for (const p of procs) await p.stop();
-    await db?.close();
-    await orthanc?.destroy();
-    await cleanup?.();
-  });
+  const env = processEnvironment();
 
   test('20 studies pushed concurrently are each triaged and delivered exactly once', async () => {
     const workerPorts = [await freePort(), await freePort()];
     for (const port of workerPorts) {
       const w = new CliProcess(['worker'], { LT_WORKER_PORT: String(port), LT_MODELS_DIR: TEST_MODELS_DIR, LT_LOG_LEVEL: 'info', LT_WORKER_THREADS: '1' }).start();
-      procs.push(w);
+      env.procs.push(w);
       await w.waitForOutput(/worker listening/, 120_000);
     }
-    const url = (db.dataSource.options as { url: string }).url;
     const gateways: { proc: CliProcess; base: string }[] = [];
     for (let i = 0; i < 2; i++) {
       const port = await freePort();
       const g = new CliProcess(['gateway'], {
-        LT_DATABASE_URL: url,
+        LT_DATABASE_URL: env.url,
         LT_DATA_DIR: mkdtempSync(path.join(os.tmpdir(), `lt-gw${i}-`)),
         LT_HTTP_PORT: String(port),
         LT_GRPC_PORT: '0',
         LT_WORKERS: workerPorts.map((p) => `127.0.0.1:${p}`).join(','),
-        LT_PACS_URL: orthanc.dicomWebUrl,
+        LT_PACS_URL: env.orthanc.dicomWebUrl,
         // A realistic quiet period: with 1 s, a study still streaming on a loaded machine can look complete and be
         // re-opened by its own last instances (the late-instance path: a second, superseding result).
         LT_STABLE_SECONDS: '5',
@@ -58,7 +40,7 @@ describe('two gateways and two workers on one database, one gateway killed midwa
         LT_MODELS_DIR: TEST_MODELS_DIR,
         LT_LOG_LEVEL: 'warn',
       }).start();
-      procs.push(g);
+      env.procs.push(g);
       gateways.push({ proc: g, base: `http://127.0.0.1:${port}` });
     }
     // Both start (and migrate) at once: the advisory lock lets one migrate and the other wait.
@@ -79,15 +61,15 @@ describe('two gateways and two workers on one database, one gateway killed midwa
     expect(statuses).toEqual(Array(20).fill(200));
 
     const delivered = async () =>
-      ((await db.dataSource.query(`SELECT count(*)::int AS n FROM job WHERE state = 'delivered'`)) as { n: number }[])[0].n;
+      ((await env.db.dataSource.query(`SELECT count(*)::int AS n FROM job WHERE state = 'delivered'`)) as { n: number }[])[0].n;
     await until('a few results', async () => ((await delivered()) >= 3 ? true : undefined), 180_000, 100);
     await gateways[0].proc.kill9();
     await until('all 20 results', async () => ((await delivered()) >= 20 ? true : undefined), 300_000, 250);
 
-    const jobs = (await db.dataSource.query(`SELECT study_uid, state FROM job ORDER BY study_uid`)) as { study_uid: string; state: string }[];
+    const jobs = (await env.db.dataSource.query(`SELECT study_uid, state FROM job ORDER BY study_uid`)) as { study_uid: string; state: string }[];
     expect(jobs).toHaveLength(20); // one job per study: no study was claimed twice into a second job
     expect(new Set(jobs.map((j) => j.state))).toEqual(new Set(['delivered']));
-    const srs = (await (await fetch(`${orthanc.dicomWebUrl}/instances?SOPClassUID=${SopClass.Comprehensive3dSr}&includefield=0020000D`)).json()) as Record<
+    const srs = (await (await fetch(`${env.orthanc.dicomWebUrl}/instances?SOPClassUID=${SopClass.Comprehensive3dSr}&includefield=0020000D`)).json()) as Record<
       string,
       { Value?: string[] }
     >[];
@@ -97,8 +79,8 @@ describe('two gateways and two workers on one database, one gateway killed midwa
       perStudy.set(s, (perStudy.get(s) ?? 0) + 1);
     }
     for (const uid of uids) expect(perStudy.get(uid)).toBe(1);
-    const inferred = (await db.dataSource.query(`SELECT study_uid, count(*)::int AS n FROM audit_log WHERE action = 'job.delivered' GROUP BY study_uid`)) as { n: number }[];
+    const inferred = (await env.db.dataSource.query(`SELECT study_uid, count(*)::int AS n FROM audit_log WHERE action = 'job.delivered' GROUP BY study_uid`)) as { n: number }[];
     expect(inferred.every((r) => r.n === 1)).toBe(true);
-    expect((await verifyAuditChain(db.dataSource)).ok).toBe(true);
+    expect((await verifyAuditChain(env.db.dataSource)).ok).toBe(true);
   });
 });
