@@ -12,6 +12,7 @@ import type { PatientAssessment } from '../generated/lungtriage/triage/v1/Patien
 import { LOADER_OPTIONS, PROTO_DIR } from '../inference/proto';
 import { serverCredentials, type TlsFiles } from '../inference/worker';
 import { log } from '../logger';
+import { namesAtLeast, PRIORITY, priorityName, type PriorityName } from '../triage-priority';
 import { safeEqual } from './auth';
 
 /** The loaded TriageService definition (same loader options as every other contract). */
@@ -19,14 +20,12 @@ const triageProto = (
   grpc.loadPackageDefinition(protoLoader.loadSync('lungtriage/triage/v1/triage.proto', { ...LOADER_OPTIONS, includeDirs: [PROTO_DIR] })) as unknown as ProtoGrpcType
 ).lungtriage.triage.v1;
 
-/** Priorities as the proto names them, by rank (1 routine, 2 high, 3 urgent). */
-export const PRIORITY_NAMES = ['PRIORITY_UNSPECIFIED', 'ROUTINE', 'HIGH', 'URGENT'] as const;
-type PriorityName = (typeof PRIORITY_NAMES)[number];
-const rankOf = (p: string | undefined): number => Math.max(0, PRIORITY_NAMES.indexOf((p ?? 'PRIORITY_UNSPECIFIED') as PriorityName));
+/** A request's minimum priority as a rank on the one scale; 0 (PRIORITY_UNSPECIFIED or absent) filters nothing. */
+const rankOf = (p: string | undefined): number => (p && p in PRIORITY ? PRIORITY[p as PriorityName] : 0);
 
 /** What a finished job stores in job.result (written by the pipeline), as far as the API reads it. */
 export interface JobResultSummary {
-  priority: 'ROUTINE' | 'HIGH' | 'URGENT';
+  priority: PriorityName;
   assessment?: { label: string; positiveProbability: number; threshold: number; decision: string; classProbabilities: Record<string, number> };
   resultUids?: string[];
   seriesUid?: string;
@@ -163,11 +162,11 @@ export function triageHandlers(deps: TriageServiceDeps): TriageServiceHandlers {
       const rows = (await ds.query(
         `SELECT * FROM (${STUDY_SELECT}) x
           WHERE ($1::text = '' OR (CASE WHEN x.study_state = 'receiving' OR x.job_state IS NULL THEN 'receiving' ELSE x.job_state END) = $1)
-            AND ($2::int = 0 OR COALESCE(array_position(ARRAY['ROUTINE','HIGH','URGENT'], x.result->>'priority'), 0) >= $2)
+            AND ($2::text[] IS NULL OR x.result->>'priority' = ANY($2::text[]))
             AND ($3::timestamptz IS NULL OR x.first_received_at >= $3)
             AND ($4::timestamptz IS NULL OR x.first_received_at < $4)
           ORDER BY x.first_received_at DESC, x.study_uid LIMIT $5 OFFSET $6`,
-        [req.state ?? '', minRank, parseTime(req.receivedAfter, 'received_after'), parseTime(req.receivedBefore, 'received_before'), size + 1, offset],
+        [req.state ?? '', minRank > 0 ? namesAtLeast(minRank) : null, parseTime(req.receivedAfter, 'received_after'), parseTime(req.receivedBefore, 'received_before'), size + 1, offset],
       )) as StudyRow[];
       const more = rows.length > size;
       return {
@@ -203,7 +202,7 @@ export function triageHandlers(deps: TriageServiceDeps): TriageServiceHandlers {
               eventId: e.id,
               kind: e.kind,
               studyInstanceUid: e.study_uid,
-              priority: PRIORITY_NAMES[e.priority] ?? 'ROUTINE',
+              priority: priorityName(e.priority),
               at: e.at.toISOString(),
               jobId: e.job_id ?? '0',
               resumeAfterId: i === ordered.length - 1 ? batchEnd : String(cursor),

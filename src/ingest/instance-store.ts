@@ -34,9 +34,9 @@ async function recordInTransaction(
 ): Promise<{ outcome: StoreOutcome; existingPath?: string }> {
   await tx.query(`INSERT INTO study (study_uid, source) VALUES ($1, $2) ON CONFLICT (study_uid) DO NOTHING`, [inst.studyUid, source]);
   const inserted = (await tx.query(
-    `INSERT INTO instance (sop_instance_uid, study_uid, series_uid, sop_class_uid, transfer_syntax_uid, modality, spool_path, size_bytes, sha256)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (sop_instance_uid) DO NOTHING RETURNING sop_instance_uid`,
-    [inst.sopInstanceUid, inst.studyUid, inst.seriesUid, inst.sopClassUid, inst.transferSyntaxUid, inst.modality ?? null, inst.spoolPath, inst.sizeBytes, inst.sha256],
+    `INSERT INTO instance (sop_instance_uid, study_uid, series_uid, sop_class_uid, transfer_syntax_uid, modality, spool_path, size_bytes, sha256, requested_priority)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (sop_instance_uid) DO NOTHING RETURNING sop_instance_uid`,
+    [inst.sopInstanceUid, inst.studyUid, inst.seriesUid, inst.sopClassUid, inst.transferSyntaxUid, inst.modality ?? null, inst.spoolPath, inst.sizeBytes, inst.sha256, inst.requestedPriority ?? null],
   )) as unknown[];
   if (inserted.length === 1) {
     // A new instance (re)opens the study: completeness restarts its quiet period. Our own results, echoed back

@@ -2,6 +2,7 @@ import { closeSync, openSync, readSync, fstatSync, readFileSync } from 'node:fs'
 import { DicomMessage, DicomMetaDictionary, TransferSyntax, type NaturalDataset } from '../dicom/dcmjs';
 import { isValidUid } from '../dicom/uid';
 import { DicomReason, LtError } from '../errors';
+import { requestedPriorityRank, type PriorityRank } from '../triage-priority';
 
 /** The identifying attributes of a received instance, read from its header. */
 export interface InstanceInfo {
@@ -11,6 +12,8 @@ export interface InstanceInfo {
   seriesUid: string;
   transferSyntaxUid: string;
   modality?: string;
+  /** The rank the order asks for (Requested Procedure Priority), when the header states one. */
+  requestedPriority?: PriorityRank;
   /** Byte offset of the top-level Pixel Data element, if any (header parsing stops there). */
   pixelDataOffset?: number;
 }
@@ -215,6 +218,21 @@ function walkItems(
   throw cannotUnderstand(`${tagName(group, element)} has no sequence delimiter (truncated)`);
 }
 
+/**
+ * The highest rank Requested Procedure Priority (0040,1003) asks for, at the top level or in a Request Attributes
+ * Sequence (0040,0275) item, where an image carries its order's attributes.
+ */
+function requestedPriority(ds: NaturalDataset): PriorityRank | undefined {
+  const requests = ds.RequestAttributesSequence;
+  const items = [ds, ...(Array.isArray(requests) ? (requests as NaturalDataset[]) : requests ? [requests as NaturalDataset] : [])];
+  let best: PriorityRank | undefined;
+  for (const item of items) {
+    const rank = requestedPriorityRank(str(item, 'RequestedProcedurePriority'));
+    if (rank !== undefined && (best === undefined || rank > best)) best = rank;
+  }
+  return best;
+}
+
 function str(ds: NaturalDataset, key: string): string | undefined {
   const v = ds[key];
   const s = Array.isArray(v) ? v[0] : v;
@@ -272,6 +290,7 @@ export function readInstanceInfo(file: string): InstanceInfo {
       seriesUid: info.seriesUid!,
       transferSyntaxUid: walked.transferSyntaxUid,
       modality: str(ds, 'Modality'),
+      requestedPriority: requestedPriority(ds),
       pixelDataOffset: walked.pixelDataOffset,
     };
   } finally {

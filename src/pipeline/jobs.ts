@@ -1,5 +1,6 @@
 import os from 'node:os';
 import type { DataSource, EntityManager } from 'typeorm';
+import type { PriorityRank } from '../triage-priority';
 
 /** Job states in order; 'failed' and 'superseded' end a job early ('failed' still delivers an SR saying why). */
 export type JobState = 'ready' | 'selected' | 'inferred' | 'encoded' | 'delivered' | 'failed' | 'superseded';
@@ -35,7 +36,7 @@ const fromRow = (r: JobRow): Job => ({ id: Number(r.id), studyUid: r.study_uid, 
 export const LEASE_OWNER = `${os.hostname()}:${process.pid}`;
 
 /**
- * Claims the next runnable job (due, unleased or lease expired) with FOR UPDATE SKIP LOCKED, so gateways sharing a
+ * Claims the next runnable job (due, unleased or lease expired), highest priority rank first, then oldest, with FOR UPDATE SKIP LOCKED, so gateways sharing a
  * database never take the same job; a crashed gateway's job is taken over once its lease runs out.
  */
 export async function claimJob(ds: DataSource, leaseSeconds: number, owner = LEASE_OWNER): Promise<Job | undefined> {
@@ -61,12 +62,22 @@ export async function renewLease(ds: DataSource, jobId: number, leaseSeconds: nu
   return returnedRows(rows).length > 0;
 }
 
-/** Moves a held job to a new state, merging timings and result fields; false when the lease was lost. */
+/**
+ * Moves a held job to a new state, merging timings and result fields and raising its claim rank to `priority`
+ * (never lowering it); false when the lease was lost.
+ */
 export async function advanceJob(
   db: DataSource | EntityManager,
   jobId: number,
   to: JobState,
-  fields: { timings?: Record<string, number>; result?: Record<string, unknown>; inputHash?: string; error?: string | null; releaseLease?: boolean } = {},
+  fields: {
+    timings?: Record<string, number>;
+    result?: Record<string, unknown>;
+    inputHash?: string;
+    error?: string | null;
+    releaseLease?: boolean;
+    priority?: PriorityRank;
+  } = {},
   owner = LEASE_OWNER,
 ): Promise<boolean> {
   const rows = (await db.query(
@@ -74,7 +85,8 @@ export async function advanceJob(
             timings = timings || $3::jsonb, result = COALESCE(result, '{}'::jsonb) || $4::jsonb,
             input_hash = COALESCE($5, input_hash), error = CASE WHEN $6::boolean THEN $7 ELSE error END,
             lease_owner = CASE WHEN $8::boolean THEN NULL ELSE lease_owner END,
-            lease_until = CASE WHEN $8::boolean THEN NULL ELSE lease_until END
+            lease_until = CASE WHEN $8::boolean THEN NULL ELSE lease_until END,
+            priority = GREATEST(priority, COALESCE($10::int, priority))
       WHERE id = $1 AND lease_owner = $9 RETURNING id`,
     [
       jobId,
@@ -86,6 +98,7 @@ export async function advanceJob(
       fields.error ?? null,
       Boolean(fields.releaseLease),
       owner,
+      fields.priority ?? null,
     ],
   )) as unknown;
   return returnedRows(rows).length > 0;

@@ -9,6 +9,7 @@ import type { Analysis } from '../inference/types';
 import { log, studyTag, withLogContext } from '../logger';
 import { metrics } from '../metrics';
 import { buildResults, failureReport, studyContextFromDataset, type ResultObjects, type StudyContext, type Supersedes } from '../results';
+import { priorityRank } from '../triage-priority';
 import { untilStopped } from '../until-stopped';
 import type { HuVolume, InstanceHeader, SelectionRules } from '../volume';
 import { AnalysisStore } from './analysis-store';
@@ -38,9 +39,6 @@ export interface PipelineDeps {
   /** Called as a job moves on (progress bar of `analyze`). */
   onStage?: (jobId: number, stage: string) => void;
 }
-
-/** Triage priority as the API ranks it (1 routine, 2 high, 3 urgent). */
-const PRIORITY_RANK = { ROUTINE: 1, HIGH: 2, URGENT: 3 } as const;
 
 /**
  * The study pipeline: claims a job and carries it through selected -> inferred -> encoded, recording each state,
@@ -204,6 +202,7 @@ export class Pipeline {
       const ok = await advanceJob(tx, job.id, 'encoded', {
         timings,
         releaseLease: true,
+        priority: priorityRank(s.priority),
         result: {
           priority: s.priority,
           assessment: analysis
@@ -287,7 +286,7 @@ export class Pipeline {
           await tx.query(`UPDATE job SET state = $2, error = $3, updated_at = now() WHERE id = $1 AND state = 'encoded' RETURNING id`, [j.id, end, error]),
         );
         if (rows.length === 0) return false;
-        const priority = PRIORITY_RANK[(j.result.priority as keyof typeof PRIORITY_RANK) ?? 'ROUTINE'] ?? 1;
+        const priority = priorityRank(j.result.priority as string | undefined);
         await tx.query(`INSERT INTO triage_event (kind, study_uid, job_id, priority, payload) VALUES ($1, $2, $3, $4, $5)`, [
           end === 'delivered' ? 'result.ready' : 'study.failed',
           j.study_uid,

@@ -1,4 +1,5 @@
 import type { PatientResult } from '../inference/types';
+import { PRIORITY, type PriorityName, type PriorityRank } from '../triage-priority';
 import { LT } from './codes';
 import type { Code } from '../inference/types';
 
@@ -8,9 +9,9 @@ import type { Code } from '../inference/types';
  *   (default 0.90, never below the operating threshold);
  * - HIGH: positive below that cut;
  * - ROUTINE: negative (or no result).
- * `rank` is the value for job/event ordering (lower goes first: 10 / 50 / 100, 100 being the job table default).
+ * `rank` is the level's rank on the one scale (src/triage-priority.ts: higher goes first, 1 / 2 / 3).
  */
-export type TriagePriority = 'URGENT' | 'HIGH' | 'ROUTINE';
+export type TriagePriority = PriorityName;
 
 /** Default high-confidence cut for URGENT. */
 export const URGENT_PROBABILITY = 0.9;
@@ -19,8 +20,8 @@ export const URGENT_PROBABILITY = 0.9;
 export function triagePriority(
   patient: Pick<PatientResult, 'decision' | 'positiveProbability' | 'threshold'> | undefined,
   urgentCut = URGENT_PROBABILITY,
-): { priority: TriagePriority; rank: number; code: Code } {
-  if (!patient || patient.decision !== 'positive') return { priority: 'ROUTINE', rank: 100, code: LT.Routine };
-  if (patient.positiveProbability >= Math.max(urgentCut, patient.threshold)) return { priority: 'URGENT', rank: 10, code: LT.Urgent };
-  return { priority: 'HIGH', rank: 50, code: LT.High };
+): { priority: TriagePriority; rank: PriorityRank; code: Code } {
+  if (!patient || patient.decision !== 'positive') return { priority: 'ROUTINE', rank: PRIORITY.ROUTINE, code: LT.Routine };
+  if (patient.positiveProbability >= Math.max(urgentCut, patient.threshold)) return { priority: 'URGENT', rank: PRIORITY.URGENT, code: LT.Urgent };
+  return { priority: 'HIGH', rank: PRIORITY.HIGH, code: LT.High };
 }

@@ -152,7 +152,9 @@ describe('least privilege: the lung_triage_app role (real PostgreSQL)', () => {
       );
     try {
       expect(await privs()).toBeGreaterThan(0);
-      await db.dataSource.undoLastMigration({ transaction: 'each' });
+      // Undo back through AppRole: later migrations first (their down() runs too).
+      const appRoleApplied = async () => ((await db.dataSource.query(`SELECT 1 FROM schema_migrations WHERE name = 'AppRole1732400000000'`)) as unknown[]).length > 0;
+      while (await appRoleApplied()) await db.dataSource.undoLastMigration({ transaction: 'each' });
       expect(await privs()).toBe(0);
       const [seq] = (await db.dataSource.query(
         `SELECT count(*)::int AS n FROM information_schema.usage_privileges WHERE grantee = $1 AND object_catalog = current_database()`,

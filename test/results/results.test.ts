@@ -182,8 +182,8 @@ describe('summary logic', () => {
     expect(triagePriority({ decision: 'positive', positiveProbability: 0.95, threshold: 0.4 }).priority).toBe('URGENT');
     expect(triagePriority({ decision: 'positive', positiveProbability: 0.6, threshold: 0.4 }).priority).toBe('HIGH');
     expect(triagePriority({ decision: 'positive', positiveProbability: 0.93, threshold: 0.95 }).priority).toBe('HIGH');
-    expect(triagePriority({ decision: 'negative', positiveProbability: 0.3, threshold: 0.4 })).toMatchObject({ priority: 'ROUTINE', rank: 100 });
-    expect(results.summary).toMatchObject({ priority: 'URGENT', priorityRank: 10, decision: 'positive', laterality: 'both' });
+    expect(triagePriority({ decision: 'negative', positiveProbability: 0.3, threshold: 0.4 })).toMatchObject({ priority: 'ROUTINE', rank: 1 });
+    expect(results.summary).toMatchObject({ priority: 'URGENT', priorityRank: 3, decision: 'positive', laterality: 'both' });
   });
 
   test('laterality: a lesion on image right is in the patient left lung (HFS axial)', () => {
