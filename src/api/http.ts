@@ -1,6 +1,7 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { DataSource } from 'typeorm';
 import { audit } from '../audit/audit-log';
+import { unfinishedJobsByState } from '../db/jobs';
 import { asLtError, LtError } from '../errors';
 import { createStowHandler, actorOf, type StowDeps } from '../ingest/stow-handler';
 import { createWadoHandler } from '../ingest/wado';
@@ -95,9 +96,7 @@ export async function readiness(ds: DataSource, spool: Spool): Promise<{ databas
 
 async function refreshQueueDepth(ds: DataSource): Promise<void> {
   try {
-    const rows = (await ds.query(
-      `SELECT state, count(*)::int AS n FROM job WHERE state NOT IN ('delivered', 'failed', 'superseded') GROUP BY state`,
-    )) as { state: string; n: number }[];
+    const rows = await unfinishedJobsByState(ds);
     metrics.queueDepth.reset();
     for (const r of rows) metrics.queueDepth.set({ state: r.state }, r.n);
   } catch {

@@ -2,6 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import type { DataSource } from 'typeorm';
 import { audit, readAudit, verifyAuditChain } from '../audit/audit-log';
+import { listStudiesWithLatestJob, studyWithLatestJob, triageEventsAfter, type JobAssessment, type StudyJobRow } from '../db/jobs';
 import { isValidUid } from '../dicom/uid';
 import { asLtError, LtError } from '../errors';
 import type { ProtoGrpcType } from '../generated/triage';
@@ -23,15 +24,6 @@ const triageProto = (
 /** A request's minimum priority as a rank on the one scale; 0 (PRIORITY_UNSPECIFIED or absent) filters nothing. */
 const rankOf = (p: string | undefined): number => (p && p in PRIORITY ? PRIORITY[p as PriorityName] : 0);
 
-/** What a finished job stores in job.result (written by the pipeline), as far as the API reads it. */
-export interface JobResultSummary {
-  priority: PriorityName;
-  assessment?: { label: string; positiveProbability: number; threshold: number; decision: string; classProbabilities: Record<string, number> };
-  resultUids?: string[];
-  seriesUid?: string;
-  modelVersion?: string;
-}
-
 /** What the service needs from the gateway. */
 export interface TriageServiceDeps {
   ds: DataSource;
@@ -41,32 +33,13 @@ export interface TriageServiceDeps {
   submit?: (studyUid: string, actor: string) => Promise<{ jobId: number; retrieved: number }>;
 }
 
-interface StudyRow {
-  study_uid: string;
-  instance_count: number;
-  study_state: string;
-  first_received_at: Date;
-  job_id: string | null;
-  job_state: string | null;
-  result: JobResultSummary | null;
-  error: string | null;
-  timings: Record<string, number> | null;
-  updated_at: Date | null;
-}
-
-const STUDY_SELECT = `
-  SELECT s.study_uid, s.instance_count, s.state AS study_state, s.first_received_at,
-         j.id AS job_id, j.state AS job_state, j.result, j.error, j.timings, j.updated_at
-    FROM study s
-    LEFT JOIN LATERAL (SELECT * FROM job WHERE job.study_uid = s.study_uid ORDER BY id DESC LIMIT 1) j ON true`;
-
-function assessmentOf(a: JobResultSummary['assessment']): PatientAssessment | undefined {
+function assessmentOf(a: JobAssessment | undefined): PatientAssessment | undefined {
   return a
     ? { label: a.label, positiveProbability: a.positiveProbability, threshold: a.threshold, decision: a.decision, classProbabilities: a.classProbabilities }
     : undefined;
 }
 
-function toStudy(r: StudyRow): Study {
+function toStudy(r: StudyJobRow): Study {
   const state = r.study_state === 'receiving' || !r.job_state ? 'receiving' : r.job_state;
   return {
     studyInstanceUid: r.study_uid,
@@ -149,9 +122,9 @@ export function triageHandlers(deps: TriageServiceDeps): TriageServiceHandlers {
 
     GetStudy: unary(deps, 'GetStudy', async (req) => {
       const uid = requireUid(req.studyInstanceUid, 'study_instance_uid');
-      const rows = (await ds.query(`${STUDY_SELECT} WHERE s.study_uid = $1`, [uid])) as StudyRow[];
-      if (rows.length === 0) throw LtError.notFound('no such study has been received');
-      return toStudy(rows[0]);
+      const row = await studyWithLatestJob(ds, uid);
+      if (!row) throw LtError.notFound('no such study has been received');
+      return toStudy(row);
     }),
 
     ListStudies: unary(deps, 'ListStudies', async (req) => {
@@ -159,15 +132,14 @@ export function triageHandlers(deps: TriageServiceDeps): TriageServiceHandlers {
       const offset = req.pageToken ? Number(Buffer.from(req.pageToken, 'base64url').toString()) : 0;
       if (!Number.isInteger(offset) || offset < 0) throw LtError.invalid('page_token is not one this service issued');
       const minRank = rankOf(req.minPriority);
-      const rows = (await ds.query(
-        `SELECT * FROM (${STUDY_SELECT}) x
-          WHERE ($1::text = '' OR (CASE WHEN x.study_state = 'receiving' OR x.job_state IS NULL THEN 'receiving' ELSE x.job_state END) = $1)
-            AND ($2::text[] IS NULL OR x.result->>'priority' = ANY($2::text[]))
-            AND ($3::timestamptz IS NULL OR x.first_received_at >= $3)
-            AND ($4::timestamptz IS NULL OR x.first_received_at < $4)
-          ORDER BY x.first_received_at DESC, x.study_uid LIMIT $5 OFFSET $6`,
-        [req.state ?? '', minRank > 0 ? namesAtLeast(minRank) : null, parseTime(req.receivedAfter, 'received_after'), parseTime(req.receivedBefore, 'received_before'), size + 1, offset],
-      )) as StudyRow[];
+      const rows = await listStudiesWithLatestJob(ds, {
+        state: req.state ?? '',
+        priorities: minRank > 0 ? namesAtLeast(minRank) : undefined,
+        receivedAfter: parseTime(req.receivedAfter, 'received_after'),
+        receivedBefore: parseTime(req.receivedBefore, 'received_before'),
+        limit: size + 1,
+        offset,
+      });
       const more = rows.length > size;
       return {
         studies: rows.slice(0, size).map(toStudy),
@@ -184,10 +156,7 @@ export function triageHandlers(deps: TriageServiceDeps): TriageServiceHandlers {
       const loop = async () => {
         await authorize(deps, call, 'WatchEvents');
         while (!stopped) {
-          const batch = (await ds.query(
-            `SELECT id, at, kind, study_uid, job_id, priority, payload FROM triage_event WHERE id > $1 ORDER BY id LIMIT 500`,
-            [cursor],
-          )) as { id: string; at: Date; kind: string; study_uid: string; job_id: string | null; priority: number; payload: Record<string, unknown> }[];
+          const batch = await triageEventsAfter(ds, cursor);
           if (batch.length === 0) {
             await new Promise((r) => setTimeout(r, deps.pollMs));
             continue;
@@ -201,12 +170,12 @@ export function triageHandlers(deps: TriageServiceDeps): TriageServiceHandlers {
             const ev: TriageEvent = {
               eventId: e.id,
               kind: e.kind,
-              studyInstanceUid: e.study_uid,
+              studyInstanceUid: e.studyUid,
               priority: priorityName(e.priority),
               at: e.at.toISOString(),
-              jobId: e.job_id ?? '0',
+              jobId: String(e.jobId ?? 0),
               resumeAfterId: i === ordered.length - 1 ? batchEnd : String(cursor),
-              assessment: assessmentOf(e.payload.assessment as JobResultSummary['assessment']),
+              assessment: assessmentOf(e.payload.assessment),
               error: typeof e.payload.error === 'string' ? e.payload.error : '',
             };
             if (!call.write(ev)) await new Promise((r) => call.once('drain', r));

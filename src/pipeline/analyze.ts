@@ -5,6 +5,7 @@ import { PNG } from 'pngjs';
 import cliProgress from 'cli-progress';
 import type { Config } from '../config';
 import { openDatabase } from '../db/database';
+import { getJob } from '../db/jobs';
 import { readPart10, SopClass } from '../dicom/dcmjs';
 import { Deliverer, FolderTarget } from '../egress';
 import { LtError } from '../errors';
@@ -87,18 +88,9 @@ export async function analyzeLocal(config: Config, input: string, outDir: string
 
     const summaries: AnalyzeSummary[] = [];
     for (const j of jobs) {
-      const [row] = (await db.dataSource.query(`SELECT state, result, timings FROM job WHERE id = $1`, [j.jobId])) as {
-        state: string;
-        result: Record<string, unknown> | null;
-        timings: Record<string, number>;
-      }[];
-      const r = (row.result ?? {}) as {
-        seriesUid?: string;
-        priority?: string;
-        keySlices?: number[];
-        failure?: { stage: string; reason: string };
-        assessment?: { label: string; classProbabilities: Record<string, number>; decision: string; positiveProbability: number; threshold: number };
-      };
+      const row = await getJob(db.dataSource, j.jobId);
+      if (!row) throw new Error(`job ${j.jobId} vanished`);
+      const r = row.result;
       const outbox = (await db.dataSource.query(`SELECT sop_instance_uid, sop_class_uid FROM outbox WHERE job_id = $1 ORDER BY id`, [j.jobId])) as {
         sop_instance_uid: string;
         sop_class_uid: string;

@@ -2,6 +2,7 @@ import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { verifyAuditChain } from '../audit/audit-log';
 import type { Config } from '../config';
+import { latestJob, type JobReport } from '../db/jobs';
 import { startGateway } from '../gateway';
 import { studyTag } from '../logger';
 import { SHARED_DATA_DIR } from '../paths';
@@ -58,10 +59,9 @@ export async function runDemo(base: Config, say: (line: string) => void): Promis
     say(`STOW-RS: HTTP ${res.status}, ${study.files.length} instances sent`);
     if (res.status !== 200) return 1;
     const lastByte = Date.now();
-    let job: { id: string; study_uid: string; state: string; result: Record<string, unknown> | null; timings: Record<string, number>; error: string | null } | undefined;
+    let job: JobReport | undefined;
     while (Date.now() - lastByte < 15 * 60_000) {
-      const rows = (await gw.db.dataSource.query(`SELECT id, study_uid, state, result, timings, error FROM job ORDER BY id DESC LIMIT 1`)) as NonNullable<typeof job>[];
-      job = rows[0];
+      job = await latestJob(gw.db.dataSource);
       if (job && ['delivered', 'failed'].includes(job.state)) break;
       await new Promise((r) => setTimeout(r, 250));
     }
@@ -69,18 +69,9 @@ export async function runDemo(base: Config, say: (line: string) => void): Promis
       say('no result within 15 minutes');
       return 1;
     }
-    const r = (job.result ?? {}) as {
-      priority?: string;
-      assessment?: { label: string; positiveProbability: number; threshold: number; decision: string; classProbabilities: Record<string, number> };
-      resultUids?: string[];
-      keySlices?: number[];
-      lesionBurden?: number;
-      laterality?: string;
-      slices?: number;
-      failure?: { stage: string; reason: string };
-    };
+    const r = job.result;
     say('');
-    say(`study ${studyTag(job.study_uid)} (UID hashed): job ${job.id} ${job.state.toUpperCase()} in ${((Date.now() - lastByte) / 1000).toFixed(1)} s after the last STOW byte`);
+    say(`study ${studyTag(job.studyUid)} (UID hashed): job ${job.id} ${job.state.toUpperCase()} in ${((Date.now() - lastByte) / 1000).toFixed(1)} s after the last STOW byte`);
     if (r.assessment) {
       say(`  assessment : ${r.assessment.label} (decision ${r.assessment.decision}; P(positive) ${r.assessment.positiveProbability.toFixed(3)} vs threshold ${r.assessment.threshold.toFixed(3)})`);
       say(`  priority   : ${r.priority}`);
@@ -88,7 +79,7 @@ export async function runDemo(base: Config, say: (line: string) => void): Promis
     }
     if (r.failure) say(`  no AI result: ${r.failure.stage}: ${r.failure.reason}`);
     say(`  stages (s) : ${Object.entries(job.timings).map(([k, v]) => `${k} ${Number(v).toFixed(2)}`).join(', ')}`);
-    say(`  outputs    : ${(r.resultUids ?? []).length} DICOM objects (SR, heat maps, KOS) ${config.pacs ? `in the PACS ${config.pacs.url}` : `in ${path.join(config.outputDir, studyTag(job.study_uid))}`}`);
+    say(`  outputs    : ${(r.resultUids ?? []).length} DICOM objects (SR, heat maps, KOS) ${config.pacs ? `in the PACS ${config.pacs.url}` : `in ${path.join(config.outputDir, studyTag(job.studyUid))}`}`);
     const v = await verifyAuditChain(gw.db.dataSource);
     say(`  audit      : ${v.ok ? 'chain verified' : `BROKEN at row ${v.firstBadId}`} (${v.rows} rows)`);
     say(`total ${((Date.now() - t0) / 1000).toFixed(1)} s`);

@@ -2,6 +2,19 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { DataSource } from 'typeorm';
 import { appendAudit, audit } from '../audit/audit-log';
+import {
+  advanceJob,
+  appendTriageEvent,
+  claimJob,
+  earlierJobWithInput,
+  encodedJobs,
+  finishEncodedJob,
+  hasNewerJob,
+  previousSrResult,
+  renewLease,
+  retryLater,
+  type Job,
+} from '../db/jobs';
 import { readPart10 } from '../dicom/dcmjs';
 import { enqueueResults, jobDeliveryState } from '../egress';
 import { LtError } from '../errors';
@@ -14,7 +27,6 @@ import { untilStopped } from '../until-stopped';
 import type { HuVolume, InstanceHeader, SelectionRules } from '../volume';
 import { AnalysisStore } from './analysis-store';
 import type { EarlyInference, EarlyWork } from './early-inference';
-import { advanceJob, claimJob, renewLease, retryLater, returnedRows, type Job } from './jobs';
 import { PermanentFailure, studyHeaders, studyVolume } from './study-volume';
 
 /** Runs inference on a volume (a gRPC client to the workers, or anything with the same shape). */
@@ -94,8 +106,7 @@ export class Pipeline {
   }
 
   private async supersededByNewerJob(job: Job): Promise<boolean> {
-    const newer = (await this.d.ds.query(`SELECT id FROM job WHERE study_uid = $1 AND id > $2 LIMIT 1`, [job.studyUid, job.id])) as unknown[];
-    if (newer.length === 0) return false;
+    if (!(await hasNewerJob(this.d.ds, job))) return false;
     await advanceJob(this.d.ds, job.id, 'superseded', { releaseLease: true });
     await audit(this.d.ds, { actor: 'pipeline', action: 'job.superseded', outcome: 'success', studyUid: job.studyUid, detail: { jobId: job.id } });
     log.info('job superseded by a newer job for the same study');
@@ -119,14 +130,11 @@ export class Pipeline {
 
     if (job.state === 'ready') {
       // A study re-sent unchanged (or re-opened by instances that do not change the chosen series) gives no new result.
-      const same = (await this.d.ds.query(
-        `SELECT id, result FROM job WHERE study_uid = $1 AND id < $2 AND input_hash = $3 AND state IN ('delivered', 'encoded') ORDER BY id DESC LIMIT 1`,
-        [job.studyUid, job.id, volume.contentHash],
-      )) as { id: string; result: Record<string, unknown> }[];
-      if (same.length > 0) {
+      const same = await earlierJobWithInput(this.d.ds, job, volume.contentHash);
+      if (same) {
         await this.d.ds.transaction(async (tx) => {
-          await advanceJob(tx, job.id, 'delivered', { inputHash: volume.contentHash, result: { ...same[0].result, unchangedFromJob: Number(same[0].id) }, releaseLease: true });
-          await appendAudit(tx, { actor: 'pipeline', action: 'job.unchanged', outcome: 'success', studyUid: job.studyUid, detail: { jobId: job.id, sameAsJob: Number(same[0].id) } });
+          await advanceJob(tx, job.id, 'delivered', { inputHash: volume.contentHash, result: { ...same.result, unchangedFromJob: same.id }, releaseLease: true });
+          await appendAudit(tx, { actor: 'pipeline', action: 'job.unchanged', outcome: 'success', studyUid: job.studyUid, detail: { jobId: job.id, sameAsJob: same.id } });
         });
         log.info('input unchanged since an earlier result: nothing new to produce');
         return;
@@ -269,44 +277,36 @@ export class Pipeline {
    * 'result.ready' with the triage priority, or 'study.failed'. Safe to run in several gateways at once.
    */
   async finalize(): Promise<number> {
-    const jobs = (await this.d.ds.query(`SELECT id, study_uid, result FROM job WHERE state = 'encoded' ORDER BY id LIMIT 100`)) as {
-      id: string;
-      study_uid: string;
-      result: Record<string, unknown>;
-    }[];
+    const jobs = await encodedJobs(this.d.ds);
     let n = 0;
     for (const j of jobs) {
       const delivery = await jobDeliveryState(this.d.ds, j.id);
       if (delivery.state === 'pending') continue;
-      const failure = j.result.failure as { stage: string; reason: string } | undefined;
+      const failure = j.result.failure;
       const end = failure || delivery.state !== 'delivered' ? 'failed' : 'delivered';
       const error = failure ? `${failure.stage}: ${failure.reason}` : delivery.state !== 'delivered' ? `delivery failed for ${delivery.failed} instance(s)` : null;
       const done = await this.d.ds.transaction(async (tx) => {
-        const rows = returnedRows(
-          await tx.query(`UPDATE job SET state = $2, error = $3, updated_at = now() WHERE id = $1 AND state = 'encoded' RETURNING id`, [j.id, end, error]),
-        );
-        if (rows.length === 0) return false;
-        const priority = priorityRank(j.result.priority as string | undefined);
-        await tx.query(`INSERT INTO triage_event (kind, study_uid, job_id, priority, payload) VALUES ($1, $2, $3, $4, $5)`, [
-          end === 'delivered' ? 'result.ready' : 'study.failed',
-          j.study_uid,
-          j.id,
-          priority,
-          JSON.stringify({ assessment: j.result.assessment, error }),
-        ]);
+        if (!(await finishEncodedJob(tx, j.id, end, error))) return false;
+        await appendTriageEvent(tx, {
+          kind: end === 'delivered' ? 'result.ready' : 'study.failed',
+          studyUid: j.studyUid,
+          jobId: j.id,
+          priority: priorityRank(j.result.priority),
+          payload: { assessment: j.result.assessment, error },
+        });
         await appendAudit(tx, {
           actor: 'pipeline',
           action: end === 'delivered' ? 'job.delivered' : 'job.failed',
           outcome: end === 'delivered' ? 'success' : 'failure',
-          studyUid: j.study_uid,
-          detail: { jobId: Number(j.id), delivered: delivery.delivered, failed: delivery.failed, error },
+          studyUid: j.studyUid,
+          detail: { jobId: j.id, delivered: delivery.delivered, failed: delivery.failed, error },
         });
         return true;
       });
       if (done) {
         n++;
         metrics.jobsFinished.inc({ state: end });
-        await this.analyses.remove(Number(j.id));
+        await this.analyses.remove(j.id);
         log.info('job finished', { jobId: j.id, state: end, priority: j.result.priority });
       }
     }
@@ -320,12 +320,8 @@ export class Pipeline {
 
   /** The SR of the last result delivered for this study, which a new result supersedes. */
   private async previousResult(job: Job): Promise<Supersedes | undefined> {
-    const rows = (await this.d.ds.query(
-      `SELECT result FROM job WHERE study_uid = $1 AND id < $2 AND state IN ('delivered', 'failed', 'encoded') AND result ? 'srSopInstanceUid' ORDER BY id DESC LIMIT 1`,
-      [job.studyUid, job.id],
-    )) as { result: { srSopInstanceUid: string; srSeriesInstanceUid: string; resultUids?: string[] } }[];
-    const r = rows[0]?.result;
-    return r ? { srSopInstanceUid: r.srSopInstanceUid, srSeriesInstanceUid: r.srSeriesInstanceUid, otherSopInstanceUids: r.resultUids } : undefined;
+    const r = await previousSrResult(this.d.ds, job);
+    return r?.srSopInstanceUid && r.srSeriesInstanceUid ? { srSopInstanceUid: r.srSopInstanceUid, srSeriesInstanceUid: r.srSeriesInstanceUid, otherSopInstanceUids: r.resultUids } : undefined;
   }
 }
 

@@ -1,7 +1,8 @@
 import type { DataSource, EntityManager } from 'typeorm';
 import { appendAudit } from '../audit/audit-log';
+import { insertJob } from '../db/jobs';
 import { metrics } from '../metrics';
-import { PRIORITY, priorityName } from '../triage-priority';
+import { priorityName } from '../triage-priority';
 
 /** A study that became complete and got a job. */
 export interface ReadyStudy {
@@ -35,21 +36,8 @@ export async function markStableStudies(ds: DataSource, stableSeconds: number, a
  */
 export async function openJob(tx: EntityManager, studyUid: string, instances: number, actor: string, detail: Record<string, unknown> = {}): Promise<ReadyStudy> {
   await tx.query(`UPDATE study SET state = 'ready' WHERE study_uid = $1`, [studyUid]);
-  // The claim rank from what is known now: what the order asks for, and the level the study's last job reached.
-  const [{ id, priority }] = (await tx.query(
-    `INSERT INTO job (study_uid, state, priority)
-       SELECT $1, 'ready', GREATEST(COALESCE((SELECT max(requested_priority) FROM instance WHERE study_uid = $1), $2),
-                                    COALESCE((SELECT priority FROM job WHERE study_uid = $1 ORDER BY id DESC LIMIT 1), $2))
-     RETURNING id, priority`,
-    [studyUid, PRIORITY.ROUTINE],
-  )) as { id: string; priority: number }[];
-  await tx.query(`INSERT INTO triage_event (kind, study_uid, job_id, priority, payload) VALUES ('study.received', $1, $2, $3, $4)`, [
-    studyUid,
-    id,
-    priority,
-    JSON.stringify({ instances }),
-  ]);
-  await appendAudit(tx, { actor, action: 'study.ready', outcome: 'success', studyUid, detail: { jobId: Number(id), instances, priority: priorityName(priority), ...detail } });
+  const { id, priority } = await insertJob(tx, studyUid, instances);
+  await appendAudit(tx, { actor, action: 'study.ready', outcome: 'success', studyUid, detail: { jobId: id, instances, priority: priorityName(priority), ...detail } });
   metrics.studiesReady.inc();
-  return { studyUid, jobId: Number(id), instances };
+  return { studyUid, jobId: id, instances };
 }

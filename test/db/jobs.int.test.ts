@@ -2,7 +2,7 @@ import path from 'node:path';
 import type { Database } from '../../src/db/database';
 import { InstanceRecorder } from '../../src/ingest/instance-store';
 import { Spool } from '../../src/ingest/spool';
-import { advanceJob, claimJob } from '../../src/pipeline/jobs';
+import { advanceJob, claimJob, encodedJobs, finishEncodedJob, getJob, previousSrResult, triageEventsAfter } from '../../src/db/jobs';
 import { importLocal } from '../../src/pipeline/local-study';
 import { openJob } from '../../src/study/completeness';
 import { chestPhantom, writePhantomSeries, type SeriesOptions } from '../../src/synthetic/phantom';
@@ -10,10 +10,10 @@ import { PRIORITY } from '../../src/triage-priority';
 import { testDatabase } from '../support/db';
 
 /**
- * One priority scale, end to end on a real PostgreSQL: ingest records what each instance's order asks for, a job
+ * The job repository on a real PostgreSQL. One priority scale, end to end on a real PostgreSQL: ingest records what each instance's order asks for, a job
  * opens at that rank, the result can only raise it, and the claim takes the highest rank first.
  */
-describe('job priority (real PostgreSQL)', () => {
+describe('job repository and priority (real PostgreSQL)', () => {
   let db: Database;
   let dataDir: string;
   let cleanup: () => Promise<void>;
@@ -65,5 +65,23 @@ describe('job priority (real PostgreSQL)', () => {
     const again = await db.dataSource.transaction((tx) => openJob(tx, s.studyUid, 3, 'test'));
     const [reopened] = (await db.dataSource.query(`SELECT priority FROM job WHERE id = $1`, [again.jobId])) as { priority: number }[];
     expect(reopened.priority).toBe(PRIORITY.URGENT);
+    expect((await claimJob(db.dataSource, 60, 'raise-owner'))?.id).toBe(again.jobId);
+    expect(await advanceJob(db.dataSource, again.jobId, 'superseded', { releaseLease: true }, 'raise-owner')).toBe(true);
+  });
+
+  test('an encoded job is finished once, its typed result read back, and the SR it wrote found by the next job', async () => {
+    const s = await queueStudy('finish');
+    expect((await claimJob(db.dataSource, 60, 'finish-owner'))?.id).toBe(s.jobId);
+    const result = { priority: 'HIGH' as const, srSopInstanceUid: '2.25.11', srSeriesInstanceUid: '2.25.12', resultUids: ['2.25.11'] };
+    expect(await advanceJob(db.dataSource, s.jobId, 'encoded', { result, releaseLease: true }, 'finish-owner')).toBe(true);
+    expect((await encodedJobs(db.dataSource)).map((j) => j.id)).toContain(s.jobId);
+    expect(await finishEncodedJob(db.dataSource, s.jobId, 'delivered', null)).toBe(true);
+    expect(await finishEncodedJob(db.dataSource, s.jobId, 'failed', 'too late')).toBe(false);
+    expect(await getJob(db.dataSource, s.jobId)).toMatchObject({ state: 'delivered', error: null, result });
+
+    const next = await db.dataSource.transaction((tx) => openJob(tx, s.studyUid, 3, 'test'));
+    expect(await previousSrResult(db.dataSource, { id: next.jobId, studyUid: s.studyUid })).toMatchObject({ srSopInstanceUid: '2.25.11' });
+    const events = await triageEventsAfter(db.dataSource, 0);
+    expect(events.filter((e) => e.jobId === next.jobId)).toEqual([expect.objectContaining({ kind: 'study.received', studyUid: s.studyUid, payload: { instances: 3 } })]);
   });
 });
