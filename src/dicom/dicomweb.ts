@@ -1,3 +1,5 @@
+import type https from 'node:https';
+
 /**
  * The one place dicomweb-client is imported. It is built on XMLHttpRequest, which Node lacks: xhr2 provides it
  * (set once, globally, only when absent). The surface we use is typed here.
@@ -42,9 +44,80 @@ export interface DicomWebError extends Error {
 export interface DicomWebClient {
   storeInstances(options: { datasets: ArrayBuffer[]; studyInstanceUID?: string }): Promise<unknown>;
   searchForInstances(options: { studyInstanceUID?: string; queryParams?: Record<string, string> }): Promise<Record<string, { vr: string; Value?: unknown[] }>[]>;
+  retrieveInstance(options: { studyInstanceUID: string; seriesInstanceUID: string; sopInstanceUID: string }): Promise<ArrayBuffer>;
 }
 
 /** A DICOMweb client for one base URL (…/dicom-web). */
 export function createDicomWebClient(options: DicomWebClientOptions): DicomWebClient {
   return new dwc.api.DICOMwebClient({ verbose: false, ...options });
+}
+
+/** Options of {@link PacsDicomWebClient}. */
+export interface PacsClientOptions {
+  /** DICOMweb base URL (…/dicom-web). */
+  url: string;
+  headers?: Record<string, string>;
+  /** The agent for https URLs (one trusting LT_PACS_CA: pacsHttpsAgent), or undefined for the system CAs. */
+  httpsAgent?: https.Agent;
+  /** Time limit of each request, after which it is aborted and rejected with status 0. */
+  timeoutMs: number;
+}
+
+/**
+ * A DICOMweb client to the PACS: every request goes through the configured https agent and is aborted after the
+ * time limit, so no caller can forget the custom CA or wait for ever on a PACS that stopped answering.
+ */
+export class PacsDicomWebClient {
+  private readonly client: DicomWebClient;
+  private last?: XhrRequest;
+
+  constructor(private readonly o: PacsClientOptions) {
+    this.client = createDicomWebClient({
+      url: o.url,
+      headers: o.headers,
+      requestHooks: [
+        // dicomweb-client ignores hooks that do not declare both parameters.
+        (request, _metadata) => {
+          this.last = request;
+          if (o.httpsAgent) request.nodejsSet({ httpsAgent: o.httpsAgent });
+          return request;
+        },
+      ],
+    });
+  }
+
+  /** QIDO-RS: the instances of a study (PS3.18 10.6). */
+  searchForInstances(options: Parameters<DicomWebClient['searchForInstances']>[0]): ReturnType<DicomWebClient['searchForInstances']> {
+    return this.timed(() => this.client.searchForInstances(options));
+  }
+
+  /** WADO-RS: one instance's Part 10 bytes (PS3.18 10.4). */
+  retrieveInstance(options: Parameters<DicomWebClient['retrieveInstance']>[0]): Promise<ArrayBuffer> {
+    return this.timed(() => this.client.retrieveInstance(options));
+  }
+
+  /** STOW-RS (PS3.18 10.5); `lastStatus` then tells 200 from 202. */
+  storeInstances(options: Parameters<DicomWebClient['storeInstances']>[0]): Promise<unknown> {
+    return this.timed(() => this.client.storeInstances(options));
+  }
+
+  /** The HTTP status of the latest request (0 before any answer). */
+  get lastStatus(): number {
+    return this.last?.status ?? 0;
+  }
+
+  private async timed<T>(run: () => Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        this.last?.abort();
+        reject(Object.assign(new Error(`request timed out after ${this.o.timeoutMs} ms`), { status: 0 }));
+      }, this.o.timeoutMs);
+    });
+    try {
+      return await Promise.race([run(), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
 }

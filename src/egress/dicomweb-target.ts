@@ -1,6 +1,6 @@
 import type https from 'node:https';
 import { createDicomWebClient, type DicomWebError, type XhrRequest } from '../dicom/dicomweb';
-import { createPacsAuth, pacsHttpsAgent, type PacsAuth, type PacsConfig } from './auth';
+import { createPacsAuth, pacsHttpsAgent, type PacsAuth, type PacsConfig } from '../dicom/pacs-auth';
 import { classifyStowAnswer, type DeliveryTarget, type OutgoingInstance, type StoreResult } from './target';
 
 /** Options of {@link DicomWebTarget}. */

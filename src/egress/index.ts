@@ -7,7 +7,7 @@ import type { DeliveryTarget } from './target';
 export { enqueueResults, jobDeliveryState, Deliverer, backoffMs, type DelivererOptions, type DeliveryRound, type JobDeliveryState } from './outbox';
 export { DicomWebTarget, retryAfterMs } from './dicomweb-target';
 export { FolderTarget, writeFileDurable } from './folder-target';
-export { OAuth2ClientCredentials, createPacsAuth, pacsHttpsAgent, type PacsAuth, type PacsConfig } from './auth';
+export { OAuth2ClientCredentials, createPacsAuth, pacsHttpsAgent, type PacsAuth, type PacsConfig } from '../dicom/pacs-auth';
 export { classifyStowAnswer, parseStowResponse, type DeliveryTarget, type InstanceOutcome, type OutgoingInstance, type StoreResult } from './target';
 
 /** The target the config asks for: the PACS when LT_PACS_URL is set, else Config.outputDir. */

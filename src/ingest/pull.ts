@@ -1,6 +1,7 @@
 import type { DataSource } from 'typeorm';
 import { isValidUid } from '../dicom/uid';
-import { createPacsAuth, type PacsConfig } from '../egress/auth';
+import { PacsDicomWebClient } from '../dicom/dicomweb';
+import { createPacsAuth, pacsHttpsAgent, type PacsConfig } from '../dicom/pacs-auth';
 import { LtError } from '../errors';
 import { log, studyTag } from '../logger';
 import { openJob } from '../study/completeness';
@@ -9,17 +10,6 @@ import type { InstanceRecorder } from './instance-store';
 import type { Spool } from './spool';
 import type { PartOutcome } from './stow-response';
 
-// dicomweb-client is built on XMLHttpRequest; xhr2 provides it in Node (STANDARDS.md).
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-(globalThis as { XMLHttpRequest?: unknown }).XMLHttpRequest ??= require('xhr2');
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const { api } = require('dicomweb-client') as { api: { DICOMwebClient: new (o: { url: string; headers?: Record<string, string> }) => DicomWebClient } };
-
-interface DicomWebClient {
-  searchForInstances(o: { studyInstanceUID: string; queryParams?: Record<string, string> }): Promise<Record<string, { Value?: string[] }>[]>;
-  retrieveInstance(o: { studyInstanceUID: string; seriesInstanceUID: string; sopInstanceUID: string }): Promise<ArrayBuffer>;
-}
-
 /** Result of a pull: how many instances came, and the job that will triage the study. */
 export interface PullResult {
   retrieved: number;
@@ -27,17 +17,37 @@ export interface PullResult {
   jobId: number;
 }
 
+/** Default time limit of each PACS request during a pull. */
+export const PULL_TIMEOUT_MS = 120_000;
+
+/** What a pull needs: the store, and the PACS (with its CA, LT_PACS_CA) and a per-request time limit. */
+export interface PullDeps {
+  ds: DataSource;
+  spool: Spool;
+  recorder: InstanceRecorder;
+  pacs?: PacsConfig;
+  /** Time limit of each QIDO-RS / WADO-RS request (default {@link PULL_TIMEOUT_MS}). */
+  timeoutMs?: number;
+}
+
 /**
  * Pulls a study from the PACS (QIDO-RS to list its instances, then WADO-RS one instance at a time so memory stays
  * bounded), stores each through the same path as STOW-RS, and opens a job straight away: the study is complete.
+ * Requests go through the one DICOMweb wrapper, trusting LT_PACS_CA and under a time limit.
  */
-export async function pullStudy(deps: { ds: DataSource; spool: Spool; recorder: InstanceRecorder; pacs?: PacsConfig }, studyUid: string, actor: string): Promise<PullResult> {
+export async function pullStudy(deps: PullDeps, studyUid: string, actor: string): Promise<PullResult> {
   if (!isValidUid(studyUid)) throw LtError.invalid('study_instance_uid is not a valid UID');
   if (!deps.pacs) throw LtError.conflict('no PACS is configured (LT_PACS_URL): a study can only be pushed');
-  const auth = createPacsAuth(deps.pacs);
+  const httpsAgent = pacsHttpsAgent(deps.pacs);
+  const auth = createPacsAuth(deps.pacs, httpsAgent);
   const authorization = await auth.authorization();
-  const client = new api.DICOMwebClient({ url: deps.pacs.url, headers: authorization ? { Authorization: authorization } : {} });
-  let listing: Record<string, { Value?: string[] }>[];
+  const client = new PacsDicomWebClient({
+    url: deps.pacs.url,
+    headers: authorization ? { Authorization: authorization } : {},
+    httpsAgent,
+    timeoutMs: deps.timeoutMs ?? PULL_TIMEOUT_MS,
+  });
+  let listing: Record<string, { Value?: unknown[] }>[];
   try {
     listing = await client.searchForInstances({ studyInstanceUID: studyUid });
   } catch (e) {
@@ -49,6 +59,7 @@ export async function pullStudy(deps: { ds: DataSource; spool: Spool; recorder: 
   for (const item of listing) {
     const seriesInstanceUID = item['0020000E']?.Value?.[0];
     const sopInstanceUID = item['00080018']?.Value?.[0];
+    if (typeof seriesInstanceUID !== 'string' || typeof sopInstanceUID !== 'string') continue;
     if (!seriesInstanceUID || !sopInstanceUID) continue;
     let bytes: Buffer;
     try {
@@ -78,5 +89,8 @@ export async function pullStudy(deps: { ds: DataSource; spool: Spool; recorder: 
 
 function describe(e: unknown): string {
   const x = e as { status?: number; message?: string };
-  return x?.status ? `HTTP ${x.status}` : (x?.message ?? 'error').slice(0, 200);
+  if (x?.status) return `HTTP ${x.status}`;
+  // Status 0 with dicomweb-client's 'request failed': no HTTP answer at all (xhr2 does not keep the cause).
+  if (x?.message === 'request failed') return 'no answer (connection refused or reset, or a TLS certificate not trusted: check LT_PACS_CA)';
+  return (x?.message ?? 'error').slice(0, 200);
 }

@@ -1,0 +1,99 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import type { Database } from '../../src/db/database';
+import { readPart10 } from '../../src/dicom/dcmjs';
+import type { PacsConfig } from '../../src/dicom/pacs-auth';
+import { InstanceRecorder } from '../../src/ingest/instance-store';
+import { pullStudy, type PullDeps } from '../../src/ingest/pull';
+import { Spool } from '../../src/ingest/spool';
+import { chestPhantom, phantomSeries } from '../../src/synthetic/phantom';
+import { testDatabase } from '../support/db';
+import { TestOrthanc } from '../support/orthanc';
+
+/** A private CA and a server certificate it signed for 127.0.0.1, made with openssl. */
+function makeCertificates(dir: string): { caFile: string; key: Buffer; cert: Buffer } {
+  const f = (name: string) => path.join(dir, name);
+  const ssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'pipe' });
+  ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('ca.key'), '-out', f('ca.pem'), '-days', '1', '-subj', '/CN=lung-triage test CA');
+  ssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('server.key'), '-out', f('server.csr'), '-subj', '/CN=127.0.0.1');
+  writeFileSync(f('san.ext'), 'subjectAltName=IP:127.0.0.1\n');
+  ssl('x509', '-req', '-in', f('server.csr'), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial', '-out', f('server.pem'), '-days', '1', '-extfile', f('san.ext'));
+  return { caFile: f('ca.pem'), key: readFileSync(f('server.key')), cert: readFileSync(f('server.pem')) };
+}
+
+/**
+ * Pull goes through the one DICOMweb wrapper: against a PACS behind HTTPS with a private CA (a Node https reverse
+ * proxy in front of a real Orthanc), it succeeds with LT_PACS_CA and fails clearly without it; a PACS that never
+ * answers is given up after the time limit.
+ */
+describe('pull from an HTTPS PACS with a private CA (real Orthanc, real PostgreSQL)', () => {
+  let orthanc: TestOrthanc;
+  let proxy: https.Server;
+  let base: string;
+  let tmp: string;
+  let caFile: string;
+  let db: Database;
+  let dataDir: string;
+  let cleanup: () => Promise<void>;
+  let deps: Omit<PullDeps, 'pacs'>;
+  const series = phantomSeries(chestPhantom({ size: 32, slices: 4 }), { seed: 'pull-tls' });
+  const studyUid = readPart10(series[0].bytes).dataset.StudyInstanceUID as string;
+
+  beforeAll(async () => {
+    tmp = mkdtempSync(path.join(os.tmpdir(), 'lt-pull-tls-'));
+    const certs = makeCertificates(tmp);
+    caFile = certs.caFile;
+    orthanc = await new TestOrthanc().start();
+    await orthanc.upload(series.map((s) => s.bytes));
+    const target = new URL(orthanc.url);
+    proxy = https.createServer({ key: certs.key, cert: certs.cert }, (req, res) => {
+      // /hang/...: accepts the request and never answers (a PACS that stopped responding).
+      if (req.url?.startsWith('/hang/')) return;
+      const upstream = http.request({ host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers }, (up) => {
+        res.writeHead(up.statusCode ?? 502, up.headers);
+        up.pipe(res);
+      });
+      upstream.on('error', () => res.destroy());
+      req.pipe(upstream);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    base = `https://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+    ({ db, dataDir, cleanup } = await testDatabase());
+    const spool = new Spool(path.join(dataDir, 'spool'));
+    await spool.init();
+    deps = { ds: db.dataSource, spool, recorder: new InstanceRecorder(db.dataSource) };
+  });
+  afterAll(async () => {
+    proxy?.closeAllConnections();
+    await new Promise((resolve) => proxy?.close(resolve));
+    await orthanc?.destroy();
+    await cleanup?.();
+    rmSync(tmp, { recursive: true, force: true });
+  });
+
+  const pacs = (over: Partial<PacsConfig> = {}): PacsConfig => ({ url: `${base}/dicom-web`, auth: 'none', ...over });
+
+  test('without LT_PACS_CA the untrusted certificate fails the pull clearly, and nothing is stored', async () => {
+    await expect(pullStudy({ ...deps, pacs: pacs() }, studyUid, 'test')).rejects.toThrow(/PACS did not answer the instance query: no answer .*LT_PACS_CA/);
+    expect(await db.dataSource.query(`SELECT 1 FROM instance WHERE study_uid = $1`, [studyUid])).toHaveLength(0);
+  });
+
+  test('with LT_PACS_CA every instance is retrieved over HTTPS and the job opens', async () => {
+    const r = await pullStudy({ ...deps, pacs: pacs({ caFile }) }, studyUid, 'test');
+    expect(r).toMatchObject({ retrieved: series.length, failed: [] });
+    const stored = (await db.dataSource.query(`SELECT sop_instance_uid FROM instance WHERE study_uid = $1 ORDER BY sop_instance_uid`, [studyUid])) as { sop_instance_uid: string }[];
+    expect(stored.map((s) => s.sop_instance_uid)).toEqual(series.map((s) => s.sopInstanceUid).sort());
+    expect(await db.dataSource.query(`SELECT state FROM job WHERE id = $1`, [r.jobId])).toEqual([{ state: 'ready' }]);
+  });
+
+  test('a PACS that never answers is given up after the request time limit', async () => {
+    const t0 = Date.now();
+    await expect(pullStudy({ ...deps, pacs: pacs({ url: `${base}/hang/dicom-web`, caFile }), timeoutMs: 500 }, studyUid, 'test')).rejects.toThrow(/timed out after 500 ms/);
+    expect(Date.now() - t0).toBeLessThan(10_000);
+  });
+});
