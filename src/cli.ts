@@ -9,7 +9,7 @@ import { startGateway } from './gateway';
 import { configureLogger, log } from './logger';
 import { startWorker } from './inference/worker';
 import { analyzeLocal } from './pipeline/analyze';
-import { runDemo } from './pipeline/demo';
+import { runDemo } from './demo';
 
 const USAGE = `usage: lung-triage <command>
 

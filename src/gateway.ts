@@ -6,15 +6,13 @@ import { startTriageServer } from './api/triage-service';
 import type { Config } from './config';
 import { openDatabase, type Database } from './db/database';
 import { createDeliveryTarget, Deliverer } from './egress';
-import { LtError } from './errors';
-import { InferenceClient } from './inference/client';
-import { startWorker, type WorkerHandle } from './inference/worker';
 import { InstanceRecorder } from './ingest/instance-store';
 import { pullStudy } from './ingest/pull';
 import { Spool } from './ingest/spool';
 import { log, studyTag } from './logger';
 import { EarlyInference } from './pipeline/early-inference';
-import { Pipeline, type Analyzer } from './pipeline/runner';
+import { inferenceFor } from './pipeline/analyzer';
+import { Pipeline } from './pipeline/runner';
 import { startPoller, type Poller } from './poller';
 import { markStableStudies } from './study/completeness';
 
@@ -29,36 +27,6 @@ export interface Gateway {
   /** Runs every background loop once now (tests, demo). */
   tick(): Promise<void>;
   close(): Promise<void>;
-}
-
-/** The inference workers to use: LT_WORKERS, or a worker started in this process when none is configured. */
-export async function inferenceFor(config: Config): Promise<{ analyzer: Analyzer; local?: WorkerHandle; close(): Promise<void> }> {
-  let local: WorkerHandle | undefined;
-  let addresses = config.workers;
-  if (addresses.length === 0) {
-    try {
-      local = await startWorker({ ...config.worker, host: '127.0.0.1', port: 0, modelsDir: config.modelsDir });
-      addresses = [`127.0.0.1:${local.port}`];
-      log.info('no LT_WORKERS given: started a local inference worker', { port: local.port });
-    } catch (e) {
-      // Ingest must keep working without models: jobs wait and retry until a worker is there.
-      log.error('local inference worker could not start; studies will wait for a worker', { err: e });
-      return {
-        analyzer: { analyze: () => Promise.reject(LtError.unavailable(`no inference worker: ${(e as Error).message}`)) },
-        close: async () => undefined,
-      };
-    }
-  }
-  const tls = config.tls.ca ? { ca: config.tls.ca, cert: config.tls.cert, key: config.tls.key } : undefined;
-  const client = new InferenceClient(addresses, { deadlineMs: config.pipeline.inferenceDeadlineSeconds * 1000, tls });
-  return {
-    analyzer: client,
-    local,
-    async close() {
-      client.close();
-      await local?.close();
-    },
-  };
 }
 
 /**

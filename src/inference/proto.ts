@@ -2,32 +2,15 @@
  * The one place the inference contract is loaded: client and server share these loader options and this
  * package definition, so both sides decode messages the same way.
  *
- * Generated types (src/generated, committed) come from the same options; regenerate after editing the .proto:
- *   npx proto-loader-gen-types --longs=String --enums=String --defaults --oneofs --grpcLib=@grpc/grpc-js \
- *     --includeComments -I proto -I node_modules/grpc-health-check/proto -O src/generated \
- *     lungtriage/inference/v1/inference.proto health/v1/health.proto
+ * Generated types (src/generated, committed) come from the same options (src/grpc/loader.ts); regenerate after
+ * editing any .proto with `npm run gen:proto` (package.json holds the command: all three contracts).
  */
-import { existsSync } from 'node:fs';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import type { ProtoGrpcType as InferenceProto } from '../generated/inference';
 import type { ProtoGrpcType as HealthProto } from '../generated/health';
-
-/** proto-loader options used by every client and server of the inference contract (and by the type generator). */
-export const LOADER_OPTIONS: protoLoader.Options = {
-  keepCase: false,
-  longs: String,
-  enums: String,
-  defaults: true,
-  oneofs: true,
-};
-
-/** Root folder of our .proto files (found from src/inference under ts, or dist/src/inference once built). */
-export const PROTO_DIR =
-  [path.resolve(__dirname, '../../proto'), path.resolve(__dirname, '../../../proto')].find((d) =>
-    existsSync(path.join(d, 'lungtriage/inference/v1/inference.proto')),
-  ) ?? path.resolve(__dirname, '../../proto');
+import { LOADER_OPTIONS, PROTO_DIR } from '../grpc/loader';
 /** Folder holding grpc-health-check's health/v1/health.proto. */
 const HEALTH_PROTO_DIR = path.dirname(path.dirname(path.dirname(require.resolve('grpc-health-check/proto/health/v1/health.proto'))));
 

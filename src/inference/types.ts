@@ -1,9 +1,6 @@
-/** A coded concept as a (value, scheme, meaning) triple (PS3.3 8.8 Code Sequence Macro). */
-export interface Code {
-  value: string;
-  scheme: string;
-  meaning: string;
-}
+import type { Code } from '../dicom/code';
+/** Code moved to src/dicom/code.ts (a DICOM concept, not an inference one); re-exported for existing importers. */
+export type { Code };
 
 /** A model the worker ran, as identified in results (IHE AI Results: algorithm name and version). */
 export interface ModelIdentity {

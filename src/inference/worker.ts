@@ -4,7 +4,6 @@
  * models, answers an AnalyzeResponse. Bounded concurrency (RESOURCE_EXHAUSTED at once beyond the limit), strict
  * input validation (INVALID_ARGUMENT naming the problem), deadlines and cancellation honoured between batches.
  */
-import { readFileSync } from 'node:fs';
 import { endianness } from 'node:os';
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
@@ -18,17 +17,10 @@ import type { InferenceServiceHandlers } from '../generated/lungtriage/inference
 import type { Label } from '../generated/lungtriage/inference/v1/Label';
 import type { ListModelsResponse } from '../generated/lungtriage/inference/v1/ListModelsResponse';
 import type { VolumeHeader__Output } from '../generated/lungtriage/inference/v1/VolumeHeader';
+import { serverCredentials, type TlsFiles } from '../grpc/credentials';
 import { cancelledError, InferenceEngine, type AnalysisJob, type ExecutionProviderChoice } from './engine';
 import { INFERENCE_SERVICE_NAME, inferenceProto, MAX_CHUNK_BYTES } from './proto';
 import type { Analysis, LabelInfo } from './types';
-
-/** TLS material as file paths (config.tls). */
-export interface TlsFiles {
-  cert?: string;
-  key?: string;
-  ca?: string;
-  requireClientCert?: boolean;
-}
 
 /** Settings of one worker; startWorker also accepts the whole Config. */
 export interface WorkerOptions {
@@ -79,15 +71,6 @@ function toOptions(c: Config | WorkerOptions): WorkerOptions {
     deadlineSeconds: c.pipeline.inferenceDeadlineSeconds,
     threads: c.worker.threads || undefined,
   };
-}
-
-/** Server credentials from TLS files: insecure without a certificate; mTLS when requireClientCert. */
-export function serverCredentials(tls: TlsFiles | undefined): grpc.ServerCredentials {
-  if (!tls?.cert && !tls?.key) return grpc.ServerCredentials.createInsecure();
-  if (!tls.cert || !tls.key) throw new Error('TLS needs both a certificate and a key');
-  if (tls.requireClientCert && !tls.ca) throw new Error('requiring client certificates needs a CA file');
-  const ca = tls.ca ? readFileSync(tls.ca) : null;
-  return grpc.ServerCredentials.createSsl(ca, [{ cert_chain: readFileSync(tls.cert), private_key: readFileSync(tls.key) }], Boolean(tls.requireClientCert));
 }
 
 /**

@@ -11,9 +11,9 @@ import { Deliverer, FolderTarget } from '../egress';
 import { LtError } from '../errors';
 import { InstanceRecorder } from '../ingest/instance-store';
 import { Spool } from '../ingest/spool';
-import { inferenceFor } from '../gateway';
 import { openJob } from '../study/completeness';
 import { AnalysisStore } from './analysis-store';
+import { inferenceFor } from './analyzer';
 import { importLocal, countFiles } from './local-study';
 import { Pipeline } from './runner';
 

@@ -3,7 +3,7 @@ import type { Analysis } from '../inference/types';
 import { log, studyTag } from '../logger';
 import { metrics } from '../metrics';
 import type { SelectionRules } from '../volume';
-import type { Analyzer } from './runner';
+import type { Analyzer } from './analyzer';
 import { studyVolume, type StudyVolume } from './study-volume';
 
 /** What early inference needs. */

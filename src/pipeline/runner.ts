@@ -24,15 +24,11 @@ import { metrics } from '../metrics';
 import { buildResults, failureReport, studyContextFromDataset, type ResultObjects, type StudyContext, type Supersedes } from '../results';
 import { priorityRank } from '../triage-priority';
 import { untilStopped } from '../until-stopped';
-import type { HuVolume, InstanceHeader, SelectionRules } from '../volume';
+import type { InstanceHeader, SelectionRules } from '../volume';
 import { AnalysisStore } from './analysis-store';
+import type { Analyzer } from './analyzer';
 import type { EarlyInference, EarlyWork } from './early-inference';
 import { PermanentFailure, studyHeaders, studyVolume } from './study-volume';
-
-/** Runs inference on a volume (a gRPC client to the workers, or anything with the same shape). */
-export interface Analyzer {
-  analyze(volume: HuVolume, opts?: { signal?: AbortSignal }): Promise<Analysis>;
-}
 
 /** What the pipeline needs. */
 export interface PipelineDeps {

@@ -1,7 +1,7 @@
 import type { Analysis, SliceResult } from '../inference/types';
 import type { HuVolume } from '../volume/types';
 import { SCT } from './codes';
-import type { Code } from '../inference/types';
+import type { Code } from '../dicom/code';
 
 /** Lesion laterality from the lesion maps. */
 export type Laterality = 'left' | 'right' | 'both' | 'none';

@@ -1,4 +1,4 @@
-import type { Code } from '../inference/types';
+import type { Code } from '../dicom/code';
 
 /**
  * Every coded concept the results use, as explicit (value, scheme, meaning) triples (PS3.3 8.8, PS3.16).

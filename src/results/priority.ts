@@ -1,7 +1,7 @@
 import type { PatientResult } from '../inference/types';
 import { PRIORITY, type PriorityName, type PriorityRank } from '../triage-priority';
 import { LT } from './codes';
-import type { Code } from '../inference/types';
+import type { Code } from '../dicom/code';
 
 /**
  * Triage priority, derived from the patient-level decision and probability:

@@ -9,7 +9,7 @@ import type { TriageEvent__Output } from '../../src/generated/lungtriage/triage/
 import type { Study__Output } from '../../src/generated/lungtriage/triage/v1/Study';
 import type { ListStudiesResponse__Output } from '../../src/generated/lungtriage/triage/v1/ListStudiesResponse';
 import type { GetAuditTrailResponse__Output } from '../../src/generated/lungtriage/triage/v1/GetAuditTrailResponse';
-import { LOADER_OPTIONS, PROTO_DIR } from '../../src/inference/proto';
+import { LOADER_OPTIONS, PROTO_DIR } from '../../src/grpc/loader';
 import { testDatabase } from '../support/db';
 
 const proto = (grpc.loadPackageDefinition(protoLoader.loadSync('lungtriage/triage/v1/triage.proto', { ...LOADER_OPTIONS, includeDirs: [PROTO_DIR] })) as unknown as ProtoGrpcType)

@@ -1,12 +1,12 @@
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { verifyAuditChain } from '../audit/audit-log';
-import type { Config } from '../config';
-import { latestJob, type JobReport } from '../db/jobs';
-import { startGateway } from '../gateway';
-import { studyTag } from '../logger';
-import { SHARED_DATA_DIR } from '../paths';
-import { chestPhantom, phantomSeries } from '../synthetic/phantom';
+import { verifyAuditChain } from './audit/audit-log';
+import type { Config } from './config';
+import { latestJob, type JobReport } from './db/jobs';
+import { startGateway } from './gateway';
+import { studyTag } from './logger';
+import { SHARED_DATA_DIR } from './paths';
+import { chestPhantom, phantomSeries } from './synthetic/phantom';
 
 const THORAX = path.join(SHARED_DATA_DIR, 'thorax-ct-dicom/series');
 
