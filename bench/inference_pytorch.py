@@ -1,4 +1,4 @@
-"""PyTorch side of bench/inference-throughput: the same slice network (models/training/model.py SliceNet with the
+"""PyTorch side of bench/inference-throughput: the same slice network (models/training/model.py SegSliceNet with the
 exported weights) on the same preprocessed tensors, same thread count, same batch size. Prints one JSON line.
 Usage: /usr/bin/python3 bench/inference_pytorch.py --weights W.pt --tensor T.f32 --n N --threads 2 --batch 16"""
 import argparse
@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "models", "training"))
-from model import SliceNet, SliceNetExport  # noqa: E402
+from model import SegSliceNet, SegSliceNetExport  # noqa: E402
 
 
 def main():
@@ -28,9 +28,9 @@ def main():
     sd = torch.load(a.weights, map_location="cpu")
     if isinstance(sd, dict) and "state_dict" in sd:
         sd = sd["state_dict"]
-    net = SliceNet()
+    net = SegSliceNet()
     net.load_state_dict(sd)
-    model = SliceNetExport(net.eval()).eval()
+    model = SegSliceNetExport(net.eval()).eval()
     x = torch.from_numpy(np.fromfile(a.tensor, dtype="<f4").reshape(a.n, 3, 224, 224))
     with torch.no_grad():
         model(x[: a.batch])  # warm-up

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 # viewer screenshot.
 debs=()
 if [ "${1:-}" = "--test" ]; then
-  debs+=(orthanc orthanc-dicomweb orthanc-webviewer dicom3tools dcmtk python3-grpcio python3-grpc-tools python3-numpy python3-scipy chromium)
+  debs+=(orthanc orthanc-dicomweb orthanc-webviewer dicom3tools dcmtk python3-grpcio python3-grpc-tools python3-numpy python3-scipy python3-pil chromium)
 fi
 missing=()
 for p in "${debs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

@@ -74,6 +74,8 @@ export async function runDemo(base: Config, say: (line: string) => void): Promis
     say(`study ${studyTag(job.studyUid)} (UID hashed): job ${job.id} ${job.state.toUpperCase()} in ${((Date.now() - lastByte) / 1000).toFixed(1)} s after the last STOW byte`);
     if (r.assessment) {
       say(`  assessment : ${r.assessment.label} (decision ${r.assessment.decision}; P(positive) ${r.assessment.positiveProbability.toFixed(3)} vs threshold ${r.assessment.threshold.toFixed(3)})`);
+      const inf = r.assessment.infection;
+      if (inf) say(`  infection  : ${inf.decision}, ${inf.infectedMl.toFixed(1)} mL = ${(inf.fraction * 100).toFixed(2)}% of ${inf.lungMl.toFixed(0)} mL lung`);
       say(`  priority   : ${r.priority}`);
       say(`  lesions    : burden ${((r.lesionBurden ?? 0) * 100).toFixed(1)}% of lung slices, laterality ${r.laterality ?? 'n/a'}, key slices ${(r.keySlices ?? []).join(', ')}`);
     }

@@ -1,21 +1,63 @@
-"""Evaluation: test-split metrics with bootstrap CIs (threshold chosen on val for sensitivity >= 0.90),
-LUNA hold-out specificity, lesion-map localisation vs a CAM baseline on COVID-SemiSeg masks, the real
-thorax DICOM series, figures.  Usage: /usr/bin/python3 evaluate.py --run /tmp/lt_runs/main [--figures DIR]"""
+"""Models 2.0 evaluation, every figure per source and on data the model never trained on:
+UCSD official test (AUC, sensitivity/specificity at the val-chosen threshold, bootstrap CIs), real-CT slices
+(Inf-Net hold-out volumes vs LUNA hold-out series + the thorax series' superior half), the 50 COVID-SemiSeg doctor
+masks (never trained on: share called positive, Dice, pointing game, energy in mask), the patient-level rule on
+volume bags (leave-one-bag-out choice of the operating point), the whole thorax DICOM series, figures.
+Usage: /usr/bin/python3 evaluate.py --run /tmp/lt_runs/v2b [--figures ../figures]   (writes results/metrics.json)"""
 import argparse
-import glob
 import json
 import os
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve, precision_recall_curve
+from sklearn.metrics import roc_auc_score, roc_curve
 
-from data import DATA, build_split, cached_arrays
-from model import AttentionMIL, AttentionMILExport, NonParametric
-from preprocess import CFG, crop_resize, grey_to_hu, load_dicom_hu, load_figure_grey
-from slice_outputs import all_outputs, load_slice, run
-from train_slice import to_input
+from data import build_split, cached_arrays, padded
+from evidence import slice_evidence
+from model import SegSliceNet, SegSliceNetExport
+from preprocess import CFG, crop_box, lung_mask, resize_bilinear
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+# A slice counts as infected from this infected area (mm²; figure images: pixels at an assumed 0.7 mm spacing).
+MIN_SLICE_AREA_MM2 = 100.0
+FIGURE_PIXEL_MM2 = 0.49
+
+
+def load_net(run):
+    net = SegSliceNet()
+    net.load_state_dict(torch.load(os.path.join(run, "last.pt"), map_location="cpu")["state_dict"])
+    return net.eval()
+
+
+@torch.no_grad()
+def deployed_outputs(net, hu, bs=24):
+    """What the worker computes per slice: the export wrapper (flip averaged) on each inference window, averaged."""
+    ex = SegSliceNetExport(net).eval()
+    acc = {k: [] for k in ("lesion_prob", "class_probs", "lesion_types", "infection_map")}
+    for i in range(0, len(hu), bs):
+        x = torch.from_numpy(np.ascontiguousarray(hu[i:i + bs]))
+        s = [0, 0, 0, 0]
+        for w in CFG["windows"]:
+            v = ((x - (w["center"] - w["width"] / 2)) / w["width"]).clamp(0, 1) * 2 - 1
+            o = ex(v.unsqueeze(1).expand(-1, 3, -1, -1).contiguous())
+            s = [a + b for a, b in zip(s, o[:4])]
+        for k, v in zip(acc, s):
+            acc[k].append((v / len(CFG["windows"])).numpy())
+    return {k: np.concatenate(v) for k, v in acc.items()}
+
+
+def evidence_for(items, idx, maps):
+    """Per item: evidence dict (pixels), using the item's full-resolution lung mask and crop box."""
+    out = []
+    for j, i in enumerate(idx):
+        hu, _ = padded(items[i])
+        lung = lung_mask(hu)
+        box = crop_box(hu, lung)
+        _, ev = slice_evidence(maps[j], box, lung)
+        ev["pixelMm2"] = FIGURE_PIXEL_MM2 if items[i]["source"] != "thorax" else 0.9766 ** 2
+        out.append(ev)
+    return out
 
 
 def at_threshold(y, p, t):
@@ -29,7 +71,7 @@ def at_threshold(y, p, t):
 
 
 def pick_threshold(y, p, min_sens=0.90):
-    """Highest threshold whose sensitivity >= min_sens (i.e. best specificity under the constraint)."""
+    """Highest threshold whose sensitivity >= min_sens (best specificity under the constraint)."""
     for t in sorted(np.unique(p), reverse=True):
         if at_threshold(y, p, t)["sensitivity"] >= min_sens:
             return float(t)
@@ -52,218 +94,205 @@ def bootstrap(y, p, t, n=1000, seed=0):
             for k, v in point.items()}
 
 
-def slice_metrics(items, out):
-    y = np.array([it["label"] for it in items])
-    sp = np.array([it["split"] for it in items])
-    p = out["class_probs"][:, 1]
-    va, te, lh = sp == "val", sp == "test", sp == "luna-holdout"
-    t = pick_threshold(y[va], p[va])
-    res = {"threshold": {"value": round(t, 6), "chosenOn": "validation", "rule": "highest threshold with val sensitivity >= 0.90",
-                         **{k: round(v, 4) for k, v in at_threshold(y[va], p[va], t).items() if k in ("sensitivity", "specificity")}},
-           "test": {"split": "UCSD official test (98 COVID / 105 non-COVID)", "bootstrap": "1000 resamples, seed 0, percentile 95% CI",
-                    "windows": "mean over 3 inference windows", "atThreshold": t, **bootstrap(y[te], p[te], t),
-                    "atHalf": {k: round(v, 4) for k, v in at_threshold(y[te], p[te], 0.5).items()},
-                    "lesionProbAuc": round(roc_auc_score(y[te], out["lesion_prob"][te]), 4),
-                    "lunaHoldoutSpecificity": {"n": int(lh.sum()), "value": round(float((p[lh] < t).mean()), 4),
-                                               "meanCovidProb": round(float(p[lh].mean()), 4)},
-                    "valAuc": round(roc_auc_score(y[va], p[va]), 4)}}
-    # LA-DNN auxiliary labels on test COVID images (where labelled and positives exist)
-    ty = {}
-    lab = [i for i in np.nonzero(te)[0] if items[i]["types"] is not None]
-    names = ["ggo", "consolidation", "crazy-paving", "air-bronchogram", "septal-thickening"]
-    for j, n in enumerate(names):
-        yy = np.array([items[i]["types"][j] for i in lab])
-        if 0 < yy.sum() < len(yy):
-            ty[n] = {"auc": round(roc_auc_score(yy, out["lesion_types"][lab, j]), 4), "positives": int(yy.sum()), "n": len(yy)}
-    res["test"]["lesionTypeAuc"] = ty
-    return res, (y[te], p[te], t)
-
-
-@torch.no_grad()
-def cam_maps(net, hu):
-    """Plain CAM of the covid logit on the stage-4 maps (7x7), window-averaged, min-max normalised."""
-    w = net.cls.weight[1] - net.cls.weight[0]
-    acc = 0
-    for c in [x["center"] for x in CFG["windows"]]:
-        x = torch.from_numpy(hu)
-        o = net(to_input(x, torch.full((len(x),), float(c))))
-        acc = acc + torch.einsum("c,nchw->nhw", w, o["stage4"])
-    m = acc / len(CFG["windows"])
-    mn, mx = m.flatten(1).min(1)[0].view(-1, 1, 1), m.flatten(1).max(1)[0].view(-1, 1, 1)
-    return ((m - mn) / (mx - mn + 1e-6)).numpy()
-
-
-def semiseg():
-    """The COVID-SemiSeg doctor-labelled slices: preprocessed crops (HU) [N,S,S], crop boxes, masks and greys."""
-    d = os.path.join(DATA, "covid-semiseg-train/TrainingSet/LungInfection-Train/Doctor-label")
-    imgs = sorted(glob.glob(os.path.join(d, "Imgs/*")))
-    hus, boxes, masks, greys = [], [], [], []
-    for p in imgs:
-        g = load_figure_grey(p)
-        r, box = crop_resize(grey_to_hu(g))
-        gt = load_figure_grey(os.path.join(d, "GT", os.path.splitext(os.path.basename(p))[0] + ".png")) > 127
-        hus.append(r.astype(np.float32)), boxes.append(box), masks.append(gt), greys.append(g)
-    return np.stack(hus), boxes, masks, greys
-
-
-def score_maps(maps, boxes, masks):
-    """Per image: pointing-game hit (the map's maximum inside the mask) and the share of map energy inside the mask,
-    the map upsampled bilinearly over its crop box."""
-    hits, share = [], []
-    for m, box, gt in zip(maps, boxes, masks):
+def seg_scores(items, idx, maps):
+    """Dice of (p >= 0.5), pointing game and energy in mask, the 56x56 map upsampled bilinearly over its crop."""
+    dice, hits, share = [], [], []
+    for j, i in enumerate(idx):
+        hu, gt = padded(items[i])
+        box = crop_box(hu, lung_mask(hu))
         y0, y1, x0, x1 = box
-        up = F.interpolate(torch.from_numpy(m)[None, None].float(), size=(y1 - y0, x1 - x0), mode="bilinear",
+        up = F.interpolate(torch.from_numpy(maps[j])[None, None].float(), size=(y1 - y0, x1 - x0), mode="bilinear",
                            align_corners=False)[0, 0].numpy()
-        g = gt[y0:y1, x0:x1]
-        iy, ix = np.unravel_index(np.argmax(up), up.shape)
-        hits.append(bool(g[iy, ix]))
-        share.append(float(up[g].sum() / max(up.sum(), 1e-9)))
-    return hits, share
+        full = np.zeros(gt.shape)
+        full[y0:y1, x0:x1] = up
+        g = gt > 0.5
+        pr = full >= 0.5
+        dice.append(2 * (pr & g).sum() / max(pr.sum() + g.sum(), 1))
+        hits.append(bool(g.ravel()[np.argmax(full)]))
+        share.append(float(full[g].sum() / max(full.sum(), 1e-9)))
+    return {"dice": round(float(np.mean(dice)), 4), "pointingGame": round(float(np.mean(hits)), 4),
+            "energyInMask": round(float(np.mean(share)), 4), "n": len(idx)}, dice
 
 
-def localisation(net, run_dir):
-    hu, boxes, masks, greys = semiseg()
-    o = run(net, hu, extra=("prototype_map",))
-    maps = {"lesion_map": o["lesion_map"], "prototype_map": o["prototype_map"], "cam": cam_maps(net, hu)}
-    res = {"n": len(hu), "source": "COVID-SemiSeg doctor-labelled training slices (all contain infection)"}
-    per = {}
-    for name, mm in maps.items():
-        hits, share = score_maps(mm, boxes, masks)
-        per[name] = (hits, share)
-        res[name] = {"pointingGame": round(float(np.mean(hits)), 4), "energyInMask": round(float(np.mean(share)), 4)}
-    loc = os.path.join(run_dir, "location.pt")
-    if os.path.exists(loc):
-        res["lesion_map"]["note"] = "in-sample: its location prototype was fitted on these 50 masks; see crossValidated"
-        res["lesion_map"]["crossValidated"] = torch.load(loc)["crossValidated"]
-    res["prototype_map"]["note"] = "the map of the classifier's lesion prototype (the network's attention; 1.1.0's output map)"
-    res["maskShareOfCrop"] = round(float(np.mean([gt[b[0]:b[1], b[2]:b[3]].mean() for gt, b in zip(masks, boxes)])), 4)
-    res["note"] = "energyInMask chance level = maskShareOfCrop (a uniform map)"
-    return res, (greys, boxes, masks, maps, per)
+def patient_rule(bags):
+    """bags: list of (fraction, label). Operating point `present` = the midpoint between the highest negative and
+    the lowest positive fraction when they separate, else the Youden-optimal cut; `indeterminate` = half of it.
+    Scored leave-one-bag-out (the cut chosen without the bag it is applied to)."""
+    f = np.array([b[0] for b in bags])
+    y = np.array([b[1] for b in bags])
 
-
-def dicom_series(net, patient_mil, nonp, thr):
-    files = sorted(glob.glob(os.path.join(DATA, "thorax-ct-dicom/series/*.dcm")))
-    hus = [load_dicom_hu(f) for f in files]
-    crops = [crop_resize(h) for h in hus]
-    r = np.stack([c[0] for c in crops]).astype(np.float32)
-    o = run(net, r)
-    # the same slices as if they were 8-bit figures shown in the assumed lung window (-600/1500)
-    def as_figure(h, c, w):
-        g = np.clip(np.round((h - (c - w / 2)) / w * 255), 0, 255)
-        return crop_resize(grey_to_hu(g))[0]
-    one = [CFG["windows"][1]["center"]]  # single middle window for this comparison (CPU budget)
-    p1 = run(net, r, centers=one)["class_probs"][:, 1]
-    pf = run(net, np.stack([as_figure(h, -600, 1500) for h in hus]).astype(np.float32), centers=one)
-    pm = run(net, np.stack([as_figure(h, -600, 1200) for h in hus]).astype(np.float32), centers=one)
-    pc = o["class_probs"][:, 1]
-    with torch.no_grad():
-        mil = patient_mil(torch.from_numpy(o["features"]), torch.from_numpy(o["lesion_prob"]))[0]
-        npp = nonp(torch.from_numpy(o["lesion_prob"]), torch.from_numpy(o["class_probs"]))
-    res = {"slices": len(files), "cropFallbacks": int(sum(1 for c, h in zip(crops, hus) if c[1] == (0, h.shape[0], 0, h.shape[1]))),
-           "covidProb": {"mean": float(pc.mean()), "median": float(np.median(pc)), "max": float(pc.max()),
-                         "aboveThreshold": int((pc >= thr).sum())},
-           "lesionProb": {"mean": float(o["lesion_prob"].mean()), "above0.5": int((o["lesion_prob"] >= 0.5).sum())},
-           "patient": {"attention-mil": [float(v) for v in mil], "nonparametric": [float(v) for v in npp]},
-           "figurePathEffect": {
-               "note": "middle window only; same slices rendered to 8-bit with window -600/1500 (= the assumed figure mapping) or -600/1200 (mismatch), then the figure path",
-               "meanAbsDiffCovidProb_matched": float(np.abs(pf["class_probs"][:, 1] - p1).mean()),
-               "meanAbsDiffCovidProb_mismatched": float(np.abs(pm["class_probs"][:, 1] - p1).mean()),
-               "meanCovidProb_hu_1window": float(p1.mean()),
-               "meanCovidProb_matched": float(pf["class_probs"][:, 1].mean()),
-               "meanCovidProb_mismatched": float(pm["class_probs"][:, 1].mean())}}
-    return res, pc, o["lesion_prob"]
-
-
-def figures(fdir, test, loc, dic):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    os.makedirs(fdir, exist_ok=True)
-    y, p, t = test
-    fpr, tpr, _ = roc_curve(y, p)
-    pr, rc, _ = precision_recall_curve(y, p)
-    m = at_threshold(y, p, t)
-    fig, ax = plt.subplots(1, 2, figsize=(8, 4), dpi=80)
-    ax[0].plot(fpr, tpr)
-    ax[0].plot([1 - m["specificity"]], [m["sensitivity"]], "ro", label=f"val threshold {t:.3f}")
-    ax[0].plot([0, 1], [0, 1], "k:")
-    ax[0].set(xlabel="1 - specificity", ylabel="sensitivity", title=f"ROC test AUC={roc_auc_score(y, p):.3f}")
-    ax[0].legend(loc="lower right")
-    ax[1].plot(rc, pr)
-    ax[1].set(xlabel="recall", ylabel="precision", title=f"PR test AP={average_precision_score(y, p):.3f}")
-    fig.tight_layout()
-    fig.savefig(os.path.join(fdir, "roc_pr_test.png"))
-    plt.close(fig)
-    greys, boxes, masks, maps, per = loc
-    hits = per["lesion_map"][0]
-    order = [i for i in range(len(hits)) if hits[i]][:4] + [i for i in range(len(hits)) if not hits[i]][:2]
-    fig, ax = plt.subplots(4, len(order), figsize=(1.6 * len(order), 6.5), dpi=60)
-    for j, i in enumerate(order):
-        y0, y1, x0, x1 = boxes[i]
-        g = greys[i][y0:y1, x0:x1]
-        ax[0, j].imshow(g, cmap="gray")
-        ax[0, j].contour(masks[i][y0:y1, x0:x1], levels=[0.5], colors="lime", linewidths=0.6)
-        ax[0, j].set_title("hit" if hits[i] else "miss", fontsize=8)
-        for r, k in ((1, "lesion_map"), (2, "prototype_map"), (3, "cam")):
-            ax[r, j].imshow(g, cmap="gray")
-            ax[r, j].imshow(maps[k][i], cmap="jet", alpha=0.45, extent=(0, g.shape[1], g.shape[0], 0))
-    for r, k in enumerate(("slice + mask", "lesion map", "classifier proto.", "CAM")):
-        ax[r, 0].set_ylabel(k, fontsize=8)
-    for a in ax.ravel():
-        a.set_xticks([]), a.set_yticks([])
-    fig.tight_layout()
-    fig.savefig(os.path.join(fdir, "lesion_maps_semiseg.png"))
-    plt.close(fig)
-    if dic is not None:
-        pc, lp = dic
-        fig, ax = plt.subplots(figsize=(7, 3), dpi=80)
-        ax.plot(pc, label="p(covid)")
-        ax.plot(lp, label="lesion_prob")
-        ax.axhline(t, color="r", ls=":", label="threshold")
-        ax.set(xlabel="slice (InstanceNumber order)", title="thorax DICOM series (lung-tumour patient)")
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(os.path.join(fdir, "dicom_series_slices.png"))
-        plt.close(fig)
+    def choose(ff, yy):
+        neg, pos = ff[yy == 0], ff[yy == 1]
+        if neg.max() < pos.min():
+            return float((neg.max() + pos.min()) / 2)
+        best, bt = -1, 0
+        for t in np.unique(ff):
+            j = (ff[yy == 1] >= t).mean() + (ff[yy == 0] < t).mean()
+            if j > best:
+                best, bt = j, float(t)
+        return bt
+    loo = []
+    for k in range(len(bags)):
+        m = np.arange(len(bags)) != k
+        t = choose(f[m], y[m])
+        loo.append("present" if f[k] >= t else "indeterminate" if f[k] >= t / 2 else "absent")
+    t = choose(f, y)
+    loo = np.array(loo)
+    return t, {"leaveOneBagOut": {
+        "positivesPresent": int(((loo == "present") & (y == 1)).sum()), "positivesIndeterminate": int(((loo == "indeterminate") & (y == 1)).sum()),
+        "positivesAbsent": int(((loo == "absent") & (y == 1)).sum()), "negativesAbsent": int(((loo == "absent") & (y == 0)).sum()),
+        "negativesIndeterminate": int(((loo == "indeterminate") & (y == 0)).sum()), "negativesPresent": int(((loo == "present") & (y == 0)).sum())},
+        "auc": round(float(roc_auc_score(y, f)), 4)}
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--run", required=True)
     ap.add_argument("--figures", default=None)
-    ap.add_argument("--quick", action="store_true", help="test metrics only (ablations)")
     a = ap.parse_args()
     torch.set_num_threads(int(os.environ.get("LT_THREADS", "2")))
     items = build_split()
-    ckpt = os.path.join(a.run, "best.pt")
-    if a.quick:
-        net, ck = load_slice(ckpt)
-        hu = cached_arrays(items)
-        idx = [i for i, it in enumerate(items) if it["split"] in ("val", "test", "luna-holdout")]
-        o = run(net, hu[idx])
-        out = {k: np.zeros((len(items),) + v.shape[1:], v.dtype) for k, v in o.items()}
-        for k in out:
-            out[k][idx] = o[k]
+    hu, _, _, _, _ = cached_arrays(items)
+    net = load_net(a.run)
+    ev_idx = np.array([i for i, it in enumerate(items) if it["split"] != "train" or it["source"] == "thorax"])
+    cache = os.path.join(a.run, "eval_outputs.npz")
+    if os.path.exists(cache) and os.path.getmtime(cache) > os.path.getmtime(os.path.join(a.run, "last.pt")):
+        o = dict(np.load(cache))
     else:
-        out = all_outputs(ckpt)
-        net, ck = load_slice(ckpt)
-    res, test = slice_metrics(items, out)
-    res["epoch"] = ck["epoch"]
-    loc = dic = None
-    if not a.quick:
-        res["localisation"], loc = localisation(net, a.run)
-        pk = torch.load(os.path.join(a.run, "patient.pt"))
-        mil = AttentionMIL()
-        mil.load_state_dict(pk["state_dict"])
-        mil.eval()
-        res["dicomSeries"], pc, lp = dicom_series(net, AttentionMILExport(mil, pk.get("temperature", 1.0)), NonParametric(pk["alpha"]),
-                                                  res["threshold"]["value"])
-        dic = (pc, lp)
-    with open(os.path.join(a.run, "metrics.json"), "w") as f:
+        o = deployed_outputs(net, hu[ev_idx])
+        np.savez(cache, **o)
+    pos = {int(i): j for j, i in enumerate(ev_idx)}
+    get = lambda k, idx: o[k][[pos[int(i)] for i in idx]]  # noqa: E731
+    sel = lambda f: np.array([i for i, it in enumerate(items) if f(it)])  # noqa: E731
+    res = {"run": os.path.basename(a.run), "inference": "mean over the 3 inference windows of the flip-averaged outputs (as deployed)"}
+
+    # UCSD official test, threshold chosen on val.
+    va, te = sel(lambda it: it["source"] == "ucsd" and it["split"] == "val"), sel(lambda it: it["source"] == "ucsd" and it["split"] == "test")
+    yv, yt = np.array([items[i]["label"] for i in va]), np.array([items[i]["label"] for i in te])
+    pv, pt = get("class_probs", va)[:, 1], get("class_probs", te)[:, 1]
+    t = pick_threshold(yv, pv)
+    res["ucsd"] = {"threshold": {"value": round(t, 6), "chosenOn": "UCSD val", "rule": "highest threshold with val sensitivity >= 0.90"},
+                   "valAuc": round(roc_auc_score(yv, pv), 4), "test": bootstrap(yt, pt, t),
+                   "testLesionProbAuc": round(roc_auc_score(yt, get("lesion_prob", te)), 4)}
+
+    # Real CT slices never trained on.
+    real = sel(lambda it: it["split"] == "holdout")
+    yr = np.array([items[i]["lesion"] for i in real])
+    evr = evidence_for(items, real, get("infection_map", real))
+    area = np.array([e["infectedPixels"] * e["pixelMm2"] for e in evr])
+    lungr = np.array([e["lungPixels"] for e in evr])
+    res["realCtSlices"] = {"positives": "Inf-Net hold-out volumes (slices with lesion)", "negatives": "LUNA hold-out series, thorax InstanceNumber > 70",
+                           "n": {"positive": int(yr.sum()), "negative": int((yr == 0).sum())},
+                           "auc": {"lesionProb": round(roc_auc_score(yr, get("lesion_prob", real)), 4),
+                                   "covidProb": round(roc_auc_score(yr, get("class_probs", real)[:, 1]), 4),
+                                   "infectedArea": round(roc_auc_score(yr, area), 4)},
+                           "perSource": {}}
+    for s in ("infnet", "luna", "thorax"):
+        m = np.array([items[i]["source"] == s for i in real])
+        lp = get("lesion_prob", real)[m]
+        res["realCtSlices"]["perSource"][s] = {"n": int(m.sum()), "meanLesionProb": round(float(lp.mean()), 4),
+                                               "calledLesion(lesionProb>=0.5)": round(float((lp >= 0.5).mean()), 4),
+                                               "calledInfected(area>=%g mm2)" % MIN_SLICE_AREA_MM2: round(float((area[m] >= MIN_SLICE_AREA_MM2).mean()), 4),
+                                               "noLungShare": round(float((lungr[m] == 0).mean()), 4)}
+
+    # COVID-SemiSeg doctor masks: never trained on.
+    ss = sel(lambda it: it["source"] == "semiseg")
+    seg, dice = seg_scores(items, ss, get("infection_map", ss))
+    evs = evidence_for(items, ss, get("infection_map", ss))
+    sa = np.array([e["infectedPixels"] * e["pixelMm2"] for e in evs])
+    lps = get("lesion_prob", ss)
+    res["semiseg"] = {**seg, "note": "held out entirely (no COVID-SemiSeg image in training): stricter than cross-validation",
+                      "published": {"Inf-Net": 0.682, "Semi-Inf-Net": 0.739},
+                      "calledPositive": {"lesionProb>=0.5": round(float((lps >= 0.5).mean()), 4),
+                                         "covidProb>=threshold": round(float((get("class_probs", ss)[:, 1] >= t).mean()), 4),
+                                         "infectedArea>=%g mm2" % MIN_SLICE_AREA_MM2: round(float((sa >= MIN_SLICE_AREA_MM2).mean()), 4)}}
+    inf_ho = sel(lambda it: it["source"] == "infnet" and it["split"] == "holdout")
+    res["infnetHoldoutSeg"] = seg_scores(items, inf_ho, get("infection_map", inf_ho))[0]
+    res["infnetHoldoutSeg"]["note"] = "against the noisy Inf-Net pseudo masks"
+
+    # Patient level: volume bags never trained on.
+    bags, names = [], []
+    groups = {}
+    for j, i in enumerate(real):
+        groups.setdefault(items[i]["patient"], []).append(j)
+    for g, js in sorted(groups.items()):
+        inf = sum(evr[j]["infectedPixels"] * evr[j]["pixelMm2"] for j in js)
+        lung = sum(evr[j]["lungPixels"] * evr[j]["pixelMm2"] for j in js)
+        label = int(g.startswith("infnet"))
+        w = np.array([evr[j]["infectedPixels"] for j in js]) + 1e-6
+        cp = float((w * get("class_probs", real[js])[:, 1]).sum() / w.sum())
+        bags.append((inf / max(lung, 1.0), label))
+        names.append({"bag": g if len(g) < 28 else g[:8] + "..." + g[-16:], "slices": len(js), "fraction": round(inf / max(lung, 1.0), 5),
+                      "infectedMm2": round(inf, 1), "covidPatternProb": round(cp, 4), "label": label})
+    thr, score = patient_rule(bags)
+    res["patient"] = {"bags": "hold-out: 6 Inf-Net volumes (positive), 55 LUNA series and the thorax superior half (negative)",
+                      "rule": {"present": round(thr, 5), "indeterminate": round(thr / 2, 5)}, **score,
+                      "covidPatternThreshold": round(t, 6), "perBag": names}
+
+    # The whole thorax DICOM series as one negative volume (its inferior half was trained on).
+    th = sel(lambda it: it["source"] == "thorax")
+    evt = evidence_for(items, th, get("infection_map", th))
+    inf = sum(e["infectedPixels"] for e in evt)
+    lung = sum(e["lungPixels"] for e in evt)
+    has = [items[i]["index"] for i, e in zip(th, evt) if e["lungPixels"] > 0]
+    gaps = [k for k in range(min(has), max(has) + 1) if k not in has] if has else []
+    res["thoraxSeries"] = {"slices": len(th), "fraction": round(inf / max(lung, 1), 5), "noLungSlices": int(sum(e["lungPixels"] == 0 for e in evt)),
+                           "lungInstanceRange": [min(has), max(has)] if has else None, "noLungInsideRange": gaps,
+                           "lungVolumeMl": round(sum(e["lungPixels"] * e["pixelMm2"] * 2.0 for e in evt) / 1000, 1),
+                           "infectedSlices": int(sum(e["infectedPixels"] * e["pixelMm2"] >= MIN_SLICE_AREA_MM2 for e in evt)),
+                           "decision": "present" if inf / max(lung, 1) >= thr else "indeterminate" if inf / max(lung, 1) >= thr / 2 else "absent"}
+    res["minSliceAreaMm2"] = MIN_SLICE_AREA_MM2
+    with open(os.path.join(HERE, "results", "metrics.json"), "w") as f:
         json.dump(res, f, indent=1)
     print(json.dumps(res, indent=1))
-    if a.figures and not a.quick:
-        figures(a.figures, test, loc, dic)
+    if a.figures:
+        figures(a.figures, items, (yt, pt, t), (yr, area), ss, get("infection_map", ss), dice, names)
+
+
+def figures(fdir, items, test, real, ss, maps, dice, bags):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    os.makedirs(fdir, exist_ok=True)
+    fig, ax = plt.subplots(1, 3, figsize=(13, 4), dpi=80)
+    y, p, t = test
+    fpr, tpr, _ = roc_curve(y, p)
+    ax[0].plot(fpr, tpr)
+    ax[0].plot([0, 1], [0, 1], "k:")
+    ax[0].set(xlabel="1 - specificity", ylabel="sensitivity", title=f"UCSD test, p(COVID) AUC={roc_auc_score(y, p):.3f}")
+    yr, area = real
+    fpr, tpr, _ = roc_curve(yr, area)
+    ax[1].plot(fpr, tpr)
+    ax[1].plot([0, 1], [0, 1], "k:")
+    ax[1].set(xlabel="1 - specificity", title=f"real-CT hold-out slices, infected area AUC={roc_auc_score(yr, area):.3f}")
+    fr = [b["fraction"] * 100 for b in bags]
+    ax[2].bar(range(len(bags)), fr, color=["tab:red" if b["label"] else "tab:blue" for b in bags])
+    ax[2].set(yscale="symlog", ylabel="infected % of lung", xlabel="hold-out bag (red: COVID-19 volume, blue: negative)",
+              title="patient level: infected share per bag")
+    fig.tight_layout()
+    fig.savefig(os.path.join(fdir, "roc_and_bags.png"))
+    plt.close(fig)
+    order = list(np.argsort(dice))
+    pick = order[-4:][::-1] + order[:2]
+    fig, ax = plt.subplots(2, len(pick), figsize=(2.2 * len(pick), 4.6), dpi=70)
+    for j, k in enumerate(pick):
+        hu, gt = padded(items[ss[k]])
+        box = crop_box(hu, lung_mask(hu))
+        y0, y1, x0, x1 = box
+        g = np.clip((hu[y0:y1, x0:x1] + 1100) / 1200, 0, 1)
+        up = resize_bilinear(maps[k].astype(np.float64), y1 - y0, x1 - x0)
+        ax[0, j].imshow(g, cmap="gray")
+        ax[0, j].contour(gt[y0:y1, x0:x1], levels=[0.5], colors="lime", linewidths=0.7)
+        ax[0, j].set_title(f"Dice {dice[k]:.2f}", fontsize=8)
+        ax[1, j].imshow(g, cmap="gray")
+        ax[1, j].imshow(np.ma.masked_less(up, 0.1), cmap="jet", vmin=0, vmax=1, alpha=0.5)
+    ax[0, 0].set_ylabel("doctor mask", fontsize=8)
+    ax[1, 0].set_ylabel("p(infection)", fontsize=8)
+    for x in ax.ravel():
+        x.set_xticks([]), x.set_yticks([])
+    fig.tight_layout()
+    fig.savefig(os.path.join(fdir, "segmentation_semiseg.png"))
+    plt.close(fig)
 
 
 if __name__ == "__main__":

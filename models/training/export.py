@@ -1,5 +1,6 @@
-"""Export ONNX files, committed weights, golden vectors and models/manifest.json from a finished run.
-Usage: /usr/bin/python3 export.py --run /tmp/lt_runs/main"""
+"""Export the models-2.0 ONNX files, committed weights, golden vectors and models/manifest.json from a finished run
+(after evaluate.py, whose results/metrics.json holds the operating points).
+Usage: /usr/bin/python3 export.py --run /tmp/lt_runs/v2b"""
 import argparse
 import hashlib
 import json
@@ -9,16 +10,21 @@ import shutil
 import torch
 
 import golden
-from model import AttentionMIL, AttentionMILExport, NonParametric, SliceNetExport
+from evaluate import MIN_SLICE_AREA_MM2, load_net
+from evidence import PIXEL_THRESHOLD
+from model import SegSliceNetExport, VolumeEvidence
 from preprocess import CFG
-from slice_outputs import load_slice
 
-MODELS = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
-NAME, VERSION = "mlung-sys", "1.2.0"
+HERE = os.path.dirname(os.path.abspath(__file__))
+MODELS = os.path.abspath(os.path.join(HERE, ".."))
+NAME, VERSION = "mlung-sys", "2.0.0"
 SLICE = f"slice-{NAME}-v{VERSION}.onnx"
-MIL = f"patient-{NAME}-mil-v{VERSION}.onnx"
-NONP = f"patient-{NAME}-nonparam-v{VERSION}.onnx"
+PATIENT = f"patient-{NAME}-volume-v{VERSION}.onnx"
 CODE = lambda v, s, m: {"value": v, "scheme": s, "meaning": m}  # noqa: E731
+S_NAMES = ["lesion_prob", "class_probs", "lesion_types", "lesion_map", "features"]
+P_INPUTS = ["infected_area_mm2", "lung_area_mm2", "slice_class_probs"]
+# URGENT from this infected share of the lung (a moderate CT severity: roughly 10% of the lung involved).
+URGENT_FRACTION = 0.10
 
 
 def sha(p):
@@ -26,81 +32,41 @@ def sha(p):
 
 
 def export_all(run, out=MODELS):
-    net, ck = load_slice(os.path.join(run, "best.pt"))
-    sx = SliceNetExport(net).eval()
-    pk = torch.load(os.path.join(run, "patient.pt"))
-    mil = AttentionMIL()
-    mil.load_state_dict(pk["state_dict"])
-    mil.eval()
-    mx = AttentionMILExport(mil, pk.get("temperature", 1.0)).eval()
-    nonp = NonParametric(pk["alpha"]).eval()
-    os.makedirs(os.path.join(out, "weights"), exist_ok=True)
+    net = load_net(run)
+    sx = SegSliceNetExport(net).eval()
+    px = VolumeEvidence().eval()
     tmp = os.path.join(out, ".export-tmp")
     os.makedirs(tmp, exist_ok=True)
-    s_names = ["lesion_prob", "class_probs", "lesion_types", "lesion_map", "features"]
     torch.onnx.export(sx, torch.zeros(2, 3, CFG["size"], CFG["size"]), os.path.join(tmp, SLICE), opset_version=13,
-                      input_names=["input"], output_names=s_names,
-                      dynamic_axes={n: {0: "N"} for n in ["input"] + s_names})
-    f, l = torch.rand(7, 1152), torch.rand(7)
-    torch.onnx.export(mx, (f, l), os.path.join(tmp, MIL), opset_version=13, input_names=["features", "lesion_prob"],
-                      output_names=["class_probs", "slice_weights"],
-                      dynamic_axes={"features": {0: "S"}, "lesion_prob": {0: "S"}, "slice_weights": {0: "S"}})
-    torch.onnx.export(nonp, (l, torch.softmax(torch.rand(7, 2), 1)), os.path.join(tmp, NONP), opset_version=13,
-                      input_names=["lesion_prob", "slice_class_probs"], output_names=["class_probs"],
-                      dynamic_axes={"lesion_prob": {0: "S"}, "slice_class_probs": {0: "S"}})
+                      input_names=["input"], output_names=S_NAMES, dynamic_axes={n: {0: "N"} for n in ["input"] + S_NAMES})
+    torch.onnx.export(px, (torch.rand(7) * 100, torch.rand(7) * 1e4, torch.softmax(torch.rand(7, 2), 1)), os.path.join(tmp, PATIENT),
+                      opset_version=13, input_names=P_INPUTS, output_names=["class_probs", "infection_fraction"],
+                      dynamic_axes={n: {0: "S"} for n in P_INPUTS})
     import onnx
-    for fn in (SLICE, MIL, NONP):
+    for fn in (SLICE, PATIENT):
         onnx.checker.check_model(onnx.load(os.path.join(tmp, fn)))
     torch.save(net.state_dict(), os.path.join(tmp, f"slice-{NAME}-v{VERSION}.pt"))
-    torch.save({"state_dict": mil.state_dict(), "alpha": pk["alpha"], "temperature": pk.get("temperature", 1.0)}, os.path.join(tmp, f"patient-{NAME}-mil-v{VERSION}.pt"))
-    fixtures = golden.all_fixtures(sx, mx, nonp)
-    # move everything in place, then the manifest last so models/ stays consistent
-    for fn in (SLICE, MIL, NONP):
+    fixtures = golden.all_fixtures(sx, px)
+    old = [f for f in os.listdir(out) if f.endswith(".onnx")] + [os.path.join("weights", f) for f in os.listdir(os.path.join(out, "weights"))]
+    for fn in (SLICE, PATIENT):
         shutil.move(os.path.join(tmp, fn), os.path.join(out, fn))
     for fn in os.listdir(tmp):
         shutil.move(os.path.join(tmp, fn), os.path.join(out, "weights", fn))
     os.rmdir(tmp)
+    for f in old:  # the models this export replaces
+        if os.path.basename(f) not in (SLICE, PATIENT, f"slice-{NAME}-v{VERSION}.pt"):
+            os.remove(os.path.join(out, f))
+    for f in os.listdir(os.path.join(out, "golden")):
+        if f.endswith((".json", ".bin")):
+            os.remove(os.path.join(out, "golden", f))
     golden.write(fixtures, os.path.join(out, "golden"))
-    write_manifest(run, out, ck)
+    write_manifest(out, torch.load(os.path.join(run, "last.pt"), map_location="cpu"))
 
 
-def _init_epochs(ck):
-    """Epochs of the checkpoint a stage-2 run started from (0 when trained from ImageNet)."""
-    p = ck["args"].get("init")
-    return torch.load(p, map_location="cpu")["epoch"] if p and os.path.exists(p) else 0
-
-
-def _lesion_map(run):
-    """What the lesion_map output is, and how well it localises (cross-validated on the COVID-SemiSeg masks)."""
-    loc = os.path.join(run, "location.pt")
-    if not os.path.exists(loc):
-        return {"prototype": "lesion classifier's 'with lesion' prototype"}
-    return {"prototype": "location prototype fitted on the COVID-SemiSeg infection masks (training/fit_location.py)",
-            "values": "per window min-max normalised negative distance to the prototype, averaged over the windows",
-            "crossValidated": torch.load(loc)["crossValidated"]}
-
-
-def write_manifest(run, out, ck):
-    def load(p):
-        p = os.path.join(run, p)
-        return json.load(open(p)) if os.path.exists(p) else {}
-    met, pm = load("metrics.json"), load("patient_metrics.json")
-    default = pm.get("default", "nonparametric")
-    mil = {"file": MIL, "sha256": sha(os.path.join(out, MIL)), "name": f"{NAME}-mil", "version": VERSION,
-           "kind": "attention-mil", "inputs": {"features": [-1, 1152], "lesion_prob": [-1]},
-           "outputs": {"class_probs": [2], "slice_weights": [-1]},
-           "temperature": pm.get("attention_mil", {}).get("temperature", 1.0)}
-    nonp = {"file": NONP, "sha256": sha(os.path.join(out, NONP)), "name": f"{NAME}-nonparam", "version": VERSION,
-            "kind": "nonparametric", "inputs": {"lesion_prob": [-1], "slice_class_probs": [-1, 2]},
-            "outputs": {"class_probs": [2]}, "alpha": pm.get("nonparametric", {}).get("alpha", 0.9)}
-    main, alt = (mil, nonp) if default == "attention-mil" else (nonp, mil)
-    main = dict(main)
-    main["alternatives"] = [{k: alt[k] for k in ("file", "sha256", "kind", "name", "version", "inputs", "outputs")}]
-    main["patientInput"] = "per slice: mean over the inference windows of the slice outputs (features, lesion_prob, class_probs)"
-    main["heldOutBags"] = {k: pm[k] for k in ("bags",) if k in pm}
-    main["heldOutBags"].update({"nonparametric": {k: pm.get("nonparametric", {}).get(k) for k in ("val_auc", "test_auc")},
-                                "attention-mil": {k: pm.get("attention_mil", {}).get(k) for k in ("val_auc", "test_auc", "calibration_test")}})
+def write_manifest(out, ck):
+    met = json.load(open(os.path.join(HERE, "results", "metrics.json")))
     c = CFG["crop"]
+    rule = met["patient"]["rule"]
     man = {
         "schemaVersion": 1, "name": NAME, "version": VERSION,
         "classes": [{"label": "non-covid", "display": "Non-COVID", "code": None},
@@ -116,10 +82,15 @@ def write_manifest(run, out, ck):
         "slice": {"file": SLICE, "sha256": sha(os.path.join(out, SLICE)), "name": f"{NAME}-slice", "version": VERSION,
                   "inputName": "input", "batchSize": 16, "opset": 13,
                   "outputs": {"lesion_prob": [-1], "class_probs": [-1, 2], "lesion_types": [-1, 5],
-                              "lesion_map": [-1, 14, 14], "features": [-1, 1152]},
-                  "trainedEpochs": ck["epoch"] + _init_epochs(ck), "ablation": {k: ck["args"][k] for k in ("no_lesion", "no_coords", "no_types")},
-                  "lesionMap": _lesion_map(run)},
-        "patient": main,
+                              "lesion_map": [-1, 56, 56], "features": [-1, 1152]},
+                  "trainedEpochs": ck["epoch"], "initialisedFrom": "mlung-sys-slice 1.2.0",
+                  "lesionMap": {"values": "calibrated per-position infection probability (sigmoid of the decoder), 56x56 over the lung crop, "
+                                          "averaged with the horizontally flipped input and over the inference windows; absolute, not normalised per slice",
+                                "restrictedToLung": "cells with no lung pixel in their 3x3 cell neighbourhood are set to 0 by the worker"}},
+        "patient": {"file": PATIENT, "sha256": sha(os.path.join(out, PATIENT)), "name": f"{NAME}-volume", "version": VERSION,
+                    "kind": "volume-evidence", "inputs": {"infected_area_mm2": [-1], "lung_area_mm2": [-1], "slice_class_probs": [-1, 2]},
+                    "outputs": {"class_probs": [2], "infection_fraction": [1]},
+                    "patientInput": "per slice: lung and infected area (mm²) from the infection map and the HU lung mask; class probabilities"},
         "preprocessing": {
             "spec": "models/PREPROCESSING.md", "size": CFG["size"], "windows": CFG["windows"],
             "channels": "3 identical copies of one windowed image; one network input per window",
@@ -127,20 +98,24 @@ def write_manifest(run, out, ck):
             "crop": {"thresholdHu": c["thresholdHu"], "mask": "hu < thresholdHu", "openingIterations": c["openingIterations"],
                      "structuringElement": c["structuringElement"], "outsideImage": "background",
                      "connectivity": c["connectivity"], "minComponentFraction": c["minComponentFraction"],
-                     "dropBorderComponents": c["dropBorderComponents"], "marginFraction": c["marginFraction"],
-                     "marginPixels": "floor(marginFraction * max(H, W))", "minBoxFraction": c["minBoxFraction"],
-                     "fallback": "whole image", "squarePad": False},
+                     "dropBorderComponents": c["dropBorderComponents"], "minMeanHu": c["minMeanHu"], "holesFilled": True,
+                     "marginFraction": c["marginFraction"], "marginPixels": "floor(marginFraction * max(H, W))",
+                     "minBoxFraction": c["minBoxFraction"], "fallback": "whole image", "squarePad": False},
             "figureGreyToHu": CFG["figureGreyToHu"], "figureGrey": "mean of R,G,B (alpha ignored), float",
             "dicomToHu": "stored value * RescaleSlope + RescaleIntercept",
             "resize": "bilinear-half-pixel", "order": "crop -> resize (HU) -> window -> normalise",
             "averageOverWindows": True, "trainCenterRange": CFG["trainCenterRange"]},
-        "threshold": met.get("threshold", {"value": 0.5, "chosenOn": "none"}),
+        "threshold": {**met["ucsd"]["threshold"], "use": "COVID-19 pattern: infected-area-weighted p(COVID-19) of the slices"},
         "sliceLesionThreshold": 0.5,
-        "metrics": met.get("test", {}),
+        "infection": {"pixelThreshold": PIXEL_THRESHOLD, "present": rule["present"], "indeterminate": rule["indeterminate"], "urgentFraction": URGENT_FRACTION,
+                      "minSliceAreaMm2": MIN_SLICE_AREA_MM2,
+                      "chosenOn": "hold-out volume bags, leave-one-bag-out (models/training/results/metrics.json patient)"},
+        "metrics": {k: met[k] for k in ("ucsd", "realCtSlices", "semiseg", "patient", "thoraxSeries") if k in met},
         "codingSchemes": {"99LTRIAGE": "private lung-triage codes (see models/MODEL_CARD.md)"},
     }
+    man["metrics"]["patient"] = {k: v for k, v in man["metrics"]["patient"].items() if k != "perBag"}
     with open(os.path.join(out, "manifest.json.tmp"), "w") as f:
-        json.dump(man, f, indent=1)
+        json.dump(man, f, indent=1, ensure_ascii=False)
     os.replace(os.path.join(out, "manifest.json.tmp"), os.path.join(out, "manifest.json"))
 
 

@@ -6,7 +6,8 @@ import os
 import numpy as np
 import torch
 
-from preprocess import CFG, grey_to_hu, preprocess
+from evidence import slice_evidence
+from preprocess import CFG, grey_to_hu, lung_mask, preprocess
 
 
 def phantom_hu():
@@ -41,11 +42,12 @@ def phantom_fallback():
 
 
 def patient_rows(s, seed):
+    """Per slice: infected area (some slices clean), lung area (mm²), class probabilities."""
     rng = np.random.RandomState(seed)
-    feats = rng.rand(s, 1152).astype(np.float32)
-    lp = rng.rand(s).astype(np.float32)
+    infected = (rng.rand(s) * 900 * (rng.rand(s) > 0.3)).astype(np.float32)
+    lung = (5000 + rng.rand(s) * 20000).astype(np.float32)
     c1 = rng.rand(s).astype(np.float32)
-    return feats, lp, np.stack([1 - c1, c1], 1).astype(np.float32)
+    return infected, lung, np.stack([1 - c1, c1], 1).astype(np.float32)
 
 
 class Writer:
@@ -75,25 +77,28 @@ def slice_fixture(export_net, name):
     for k, v in zip(("lesion_prob", "class_probs", "lesion_types", "lesion_map", "features"), outs):
         w.add(k, v.numpy(), "float32")
         w.add("mean_" + k, v.numpy().mean(0), "float32")
-    hdr = {"name": name, "kind": kind, "box": list(box), "windows": CFG["windows"], "arrays": w.meta}
+    lung = lung_mask(hu)
+    restricted, ev = slice_evidence(outs[3].numpy().mean(0).astype(np.float64), box, lung)
+    w.add("lung_mask", lung, "uint8")
+    w.add("mean_lesion_map_in_lung", restricted, "float32")
+    hdr = {"name": name, "kind": kind, "box": list(box), "windows": CFG["windows"], "evidence": ev, "arrays": w.meta}
     return hdr, bytes(w.buf)
 
 
-def patient_fixture(mil_export, np_net, s, seed):
-    feats, lp, cp = patient_rows(s, seed)
+def patient_fixture(patient_net, s, seed):
+    infected, lung, cp = patient_rows(s, seed)
     with torch.no_grad():
-        probs, wts = mil_export(torch.from_numpy(feats), torch.from_numpy(lp))
-        npp = np_net(torch.from_numpy(lp), torch.from_numpy(cp))
+        probs, frac = patient_net(torch.from_numpy(infected), torch.from_numpy(lung), torch.from_numpy(cp))
     w = Writer()
-    for k, v in (("features", feats), ("lesion_prob", lp), ("slice_class_probs", cp), ("mil_class_probs", probs.numpy()),
-                 ("mil_slice_weights", wts.numpy()), ("nonparametric_class_probs", npp.numpy())):
+    for k, v in (("infected_area_mm2", infected), ("lung_area_mm2", lung), ("slice_class_probs", cp),
+                 ("class_probs", probs.numpy()), ("infection_fraction", frac.numpy())):
         w.add(k, v, "float32")
     return {"name": f"patient-s{s}", "kind": "patient", "arrays": w.meta}, bytes(w.buf)
 
 
-def all_fixtures(slice_export, mil_export, np_net):
+def all_fixtures(slice_export, patient_net):
     out = [slice_fixture(slice_export, n) for n in ("phantom-hu", "phantom-figure", "fallback-hu")]
-    out += [patient_fixture(mil_export, np_net, s, 10 + s) for s in (7, 3)]
+    out += [patient_fixture(patient_net, s, 10 + s) for s in (7, 3)]
     return out
 
 

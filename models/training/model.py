@@ -1,4 +1,5 @@
-"""MLung-Sys slice network on an ImageNet MobileNetV1-0.75 backbone, plus the patient heads.
+"""MLung-Sys slice network on an ImageNet MobileNetV1-0.75 backbone, its models-2.0 infection decoder, and the
+patient level over the volume evidence.
 
 Backbone layout matches /work/shared/data/pretrained/mobilenet_v1_0.75_224_imagenet.pt exactly
 (loads with strict=True): TF "same" padding, BN eps 1e-3, ReLU6.
@@ -106,8 +107,8 @@ class SliceNet(nn.Module):
         self.lesion_proto = nn.Parameter(torch.randn(2, 384) * 0.05)
         self.lesion_scale = nn.Parameter(torch.tensor(10.0))
         self.lesion_bias = nn.Parameter(torch.zeros(2))
-        # Output lesion-location map: the same prototype-distance map, but to a location prototype fitted on the
-        # COVID-SemiSeg infection masks (fit_location.py). All zeros (never fitted): the classifier's lesion prototype.
+        # 1.2.0's location prototype for its output map; unused since 2.0 (the infection decoder) but kept in the
+        # state_dict so that the 1.2.0 and 2.0 weights load into the same class.
         self.register_buffer("location_proto", torch.zeros(384))
         self.fuse = nn.Conv2d(384 + 4, 384, 1, bias=False)
         with torch.no_grad():  # identity on the image channels keeps the pretrained stage 4 intact at start
@@ -130,22 +131,16 @@ class SliceNet(nn.Module):
         x = F.relu6(self.conv1_bn(self.conv1(x)))
         for b in self.stage3:
             x = b(x)
+        return self._head(x)
+
+    def _head(self, x):
         n, c, h, w = x.shape
         g3 = x.mean((2, 3))
         protos = F.normalize(self.lesion_proto, dim=1)
         lesion_logits = self.lesion_scale * F.normalize(g3, dim=1) @ protos.t() + self.lesion_bias
-        # lesion map: negative distance of each normalised position feature to the lesion prototype,
-        # min-max normalised per image to [0,1] (1 = closest to the 'with lesion' prototype).
-        fn = F.normalize(x, dim=1)
-        lmap = prototype_map(fn, protos[1])
-        # constant per model: ONNX tracing records the branch taken
-        omap = prototype_map(fn, F.normalize(self.location_proto, dim=0)) if bool(self.location_proto.any()) else lmap
-        if self.use_lesion:
-            att = x * (1 + lmap.unsqueeze(1))
-            mch = lmap.unsqueeze(1)
-        else:
-            att = x
-            mch = torch.zeros_like(lmap).unsqueeze(1)
+        lmap = prototype_map(F.normalize(x, dim=1), protos[1])
+        att = x * (1 + lmap.unsqueeze(1)) if self.use_lesion else x
+        mch = lmap.unsqueeze(1) if self.use_lesion else torch.zeros_like(lmap).unsqueeze(1)
         cm = coord_maps(h, w, x.device).unsqueeze(0).expand(n, 3, h, w)
         if not self.use_coords:
             cm = torch.zeros_like(cm)
@@ -154,132 +149,88 @@ class SliceNet(nn.Module):
             y = b(y)
         g4 = y.mean((2, 3))
         hid = self.drop(g4)
-        return {
-            "lesion_logits": lesion_logits,
-            "class_logits": self.cls(hid),
-            "type_logits": self.types(hid),
-            "lesion_map": omap,
-            "prototype_map": lmap,
-            "features": torch.cat([g3, g4], 1) / 6.0,  # GAP of ReLU6 maps, scaled to [0,1]
-            "stage4": y,
-        }
+        return {"lesion_logits": lesion_logits, "class_logits": self.cls(hid), "type_logits": self.types(hid),
+                "prototype_map": lmap, "features": torch.cat([g3, g4], 1) / 6.0, "stage4": y}
 
 
-class SliceNetExport(nn.Module):
-    """ONNX wrapper: probabilities and the exact output names of the service contract."""
+class InfectionDecoder(nn.Module):
+    """Light U-Net-style decoder: stage-3 features (stride 16) upsampled twice with skips from stride 8 and 4, one
+    logit per position at 1/4 of the input resolution (56x56 for 224): the per-pixel infection probability."""
 
-    def __init__(self, net):
+    def __init__(self, c4=96, c8=192, c16=384, mid=64):
         super().__init__()
-        self.net = net
+        self.top = nn.Sequential(nn.Conv2d(c16, mid, 1, bias=False), nn.BatchNorm2d(mid), nn.ReLU())
+        self.lat8 = nn.Sequential(nn.Conv2d(c8, mid, 1, bias=False), nn.BatchNorm2d(mid), nn.ReLU())
+        self.lat4 = nn.Sequential(nn.Conv2d(c4, mid, 1, bias=False), nn.BatchNorm2d(mid), nn.ReLU())
+        self.mix8 = nn.Sequential(nn.Conv2d(mid, mid, 3, padding=1, groups=mid, bias=False), nn.Conv2d(mid, mid, 1, bias=False),
+                                  nn.BatchNorm2d(mid), nn.ReLU())
+        self.mix4 = nn.Sequential(nn.Conv2d(mid, mid, 3, padding=1, groups=mid, bias=False), nn.Conv2d(mid, mid, 1, bias=False),
+                                  nn.BatchNorm2d(mid), nn.ReLU())
+        self.out = nn.Conv2d(mid, 1, 1)
+        nn.init.constant_(self.out.bias, -3.0)  # start near "no infection" everywhere
+
+    def forward(self, f4, f8, f16):
+        x = self.top(f16)
+        x = self.mix8(F.interpolate(x, size=f8.shape[2:], mode="bilinear", align_corners=False) + self.lat8(f8))
+        x = self.mix4(F.interpolate(x, size=f4.shape[2:], mode="bilinear", align_corners=False) + self.lat4(f4))
+        return self.out(x)[:, 0]
+
+
+class SegSliceNet(SliceNet):
+    """Models 2.0 slice network: SliceNet plus the infection decoder over its stride-4/8/16 features."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.decoder = InfectionDecoder()
+
+    def forward(self, x):
+        x = F.relu6(self.conv1_bn(self.conv1(x)))
+        skips = {}
+        for i, b in enumerate(self.stage3):
+            x = b(x)
+            if i == 2:
+                skips[4] = x
+            elif i == 4:
+                skips[8] = x
+        o = self._head(x)
+        o["infection_logits"] = self.decoder(skips[4], skips[8], x)
+        return o
+
+
+class SegSliceNetExport(nn.Module):
+    """ONNX wrapper of the 2.0 slice network, with the service contract's output names. Averaged with the
+    horizontally flipped input (the maps flipped back): a measured gain on 1.2.0 at twice the compute, see the
+    model card. lesion_map = the calibrated infection probability per position (56x56 over the crop)."""
+
+    def __init__(self, net, flip=True):
+        super().__init__()
+        self.net, self.flip = net, flip
 
     def forward(self, x):
         o = self.net(x)
-        return (torch.softmax(o["lesion_logits"], 1)[:, 1], torch.softmax(o["class_logits"], 1),
-                torch.sigmoid(o["type_logits"]), o["lesion_map"], o["features"])
+        lp = torch.softmax(o["lesion_logits"], 1)[:, 1]
+        cp = torch.softmax(o["class_logits"], 1)
+        tp = torch.sigmoid(o["type_logits"])
+        im = torch.sigmoid(o["infection_logits"])
+        f = o["features"]
+        if self.flip:
+            q = self.net(x.flip(3))
+            lp = (lp + torch.softmax(q["lesion_logits"], 1)[:, 1]) / 2
+            cp = (cp + torch.softmax(q["class_logits"], 1)) / 2
+            tp = (tp + torch.sigmoid(q["type_logits"])) / 2
+            im = (im + torch.sigmoid(q["infection_logits"]).flip(2)) / 2
+            f = (f + q["features"]) / 2
+        return lp, cp, tp, im, f
 
 
-# ---------------------------------------------------------------- patient level (paper III-C, App. A)
+class VolumeEvidence(nn.Module):
+    """Models 2.0 patient level over the slices' volume evidence. Inputs per slice: infected area, lung area (mm²),
+    the slice classifier's class probabilities. Outputs: `infection_fraction` [1] = infected share of the lung, and
+    `class_probs` [2] = the class probabilities averaged over the slices weighted by their infected area (the
+    COVID-19 pattern as the classifier sees the infected slices; a plain mean when nothing is infected)."""
 
-class NonParametric(nn.Module):
-    """Appendix A over slice outputs. A slice is 'abnormal' when lesion_prob >= 0.5. If the normal share
-    >= alpha, the patient is taken as normal and p(covid) = mean_i(lesion_i * covid_i) (small unless many
-    slices are covid-like); otherwise p(covid) = mean covid prob over the abnormal slices."""
-
-    def __init__(self, alpha=0.9, lesion_threshold=0.5):
-        super().__init__()
-        self.alpha, self.thr = alpha, lesion_threshold
-
-    def forward(self, lesion_prob, class_probs):
-        a = (lesion_prob >= self.thr).float()
-        n = a.sum()
-        s = torch.ones_like(lesion_prob).sum()
-        pc = class_probs[:, 1]
-        p_abn = (a * pc).sum() / n.clamp(min=1.0)
-        p_norm = (lesion_prob * pc).sum() / s
-        p = torch.where((s - n) / s >= self.alpha, p_norm, p_abn)
-        return torch.stack([1 - p, p])
-
-
-def _parts(n_ref, scale):
-    """Part index floor(i*scale/S) of each of the S slices, computed from tensors (dynamic S in ONNX)."""
-    ones = torch.ones_like(n_ref)
-    i = torch.cumsum(ones, 0) - 1
-    s = ones.sum()
-    return torch.floor(i * scale / s)
-
-
-class Refine(nn.Module):
-    """Multi-head self-attention refinement within parts (block mask), FC back to D, residual."""
-
-    def __init__(self, dim, d, heads):
-        super().__init__()
-        self.h, self.d = heads, d
-        self.q, self.k, self.v = (nn.Linear(dim, d * heads) for _ in range(3))
-        self.o = nn.Linear(d * heads, dim)
-
-    def forward(self, x, same):  # x [B,S,D], same [S,S] bool
-        b, s, _ = x.shape
-        q = self.q(x).view(b, s, self.h, self.d).transpose(1, 2)
-        k = self.k(x).view(b, s, self.h, self.d).transpose(1, 2)
-        v = self.v(x).view(b, s, self.h, self.d).transpose(1, 2)
-        att = q @ k.transpose(2, 3) / (self.d ** 0.5)
-        att = att.masked_fill(~same, -1e4).softmax(-1)
-        y = (att @ v).transpose(1, 2).reshape(b, s, self.h * self.d)
-        return F.relu(x + self.o(y))
-
-
-class Aggregate(nn.Module):
-    """Single-head attention pooling with a learnable query; returns [B,P,d] and weights [B,P,S]."""
-
-    def __init__(self, dim, d):
-        super().__init__()
-        self.query = nn.Parameter(torch.randn(d) * 0.1)
-        self.k, self.v = nn.Linear(dim, d), nn.Linear(dim, d)
-        self.d = d
-
-    def forward(self, x, member):  # member [P,S] bool
-        sc = (self.k(x) @ self.query) / (self.d ** 0.5)  # [B,S]
-        sc = sc.unsqueeze(1).masked_fill(~member.unsqueeze(0), -1e4)
-        w = sc.softmax(-1)
-        return w @ self.v(x), w
-
-
-class AttentionMIL(nn.Module):
-    """Multi-scale feature refinement and aggregation head. Input: window-averaged slice features
-    [B,S,F] and lesion_prob [B,S] (appended as one more feature)."""
-
-    def __init__(self, in_dim=1152, dim=128, d=64, heads=4, scales=(1, 2, 3, 4), n_classes=2, dropout=0.3):
-        super().__init__()
-        self.scales = scales
-        self.inp = nn.Sequential(nn.LayerNorm(in_dim + 1), nn.Dropout(dropout), nn.Linear(in_dim + 1, dim), nn.ReLU())
-        self.ref1, self.ref2 = Refine(dim, d, heads), Refine(dim, d, heads)
-        self.agg = Aggregate(dim, d)
-        self.fc = nn.Sequential(nn.Linear(d * sum(scales), dim), nn.ReLU(), nn.Dropout(dropout))
-        self.cls = nn.Linear(dim, n_classes)
-
-    def forward(self, feats, lesion_prob):
-        x = self.inp(torch.cat([feats, lesion_prob.unsqueeze(-1)], -1))
-        outs, w1 = [], None
-        for sc in self.scales:
-            part = _parts(lesion_prob[0], sc)
-            same = part.unsqueeze(0) == part.unsqueeze(1)
-            member = torch.arange(sc, dtype=part.dtype).unsqueeze(1) == part.unsqueeze(0)
-            y = self.ref2(self.ref1(x, same), same)
-            a, w = self.agg(y, member)
-            outs.append(a.flatten(1))
-            if w1 is None:
-                w1 = w[:, 0]
-        return self.cls(self.fc(torch.cat(outs, 1))), w1
-
-
-class AttentionMILExport(nn.Module):
-    """The deployed patient head: logits divided by the temperature fitted on validation bags (calibration)."""
-
-    def __init__(self, net, temperature=1.0):
-        super().__init__()
-        self.net = net
-        self.temperature = float(temperature)
-
-    def forward(self, features, lesion_prob):
-        logits, w = self.net(features.unsqueeze(0), lesion_prob.unsqueeze(0))
-        return torch.softmax(logits / self.temperature, -1)[0], w[0]
+    def forward(self, infected_area_mm2, lung_area_mm2, slice_class_probs):
+        w = infected_area_mm2.clamp(min=0) + 1e-6
+        cp = (w.unsqueeze(1) * slice_class_probs).sum(0) / w.sum()
+        frac = infected_area_mm2.clamp(min=0).sum() / lung_area_mm2.clamp(min=0).sum().clamp(min=1.0)
+        return cp, frac.reshape(1)

@@ -8,17 +8,38 @@ CFG = {
     "trainCenterRange": [-750, -350],
     "figureGreyToHu": {"slope": 1500.0 / 255.0, "intercept": -1350.0},
     "crop": {"thresholdHu": -400.0, "openingIterations": 1, "structuringElement": "3x3-square",
-             "connectivity": 8, "minComponentFraction": 0.01, "dropBorderComponents": True,
+             "connectivity": 8, "minComponentFraction": 0.005, "dropBorderComponents": True, "minMeanHu": -950.0,
              "marginFraction": 0.03, "minBoxFraction": 0.1},
     "normalisation": {"scale": 2.0, "offset": -1.0},
 }
 
 
-def grey_to_hu(g):
-    """8-bit figure grey (float64 mean of R,G,B; alpha ignored) -> pseudo-HU, as if shown in a lung
-    window centre -600 / width 1500: g=0 -> -1350, g=255 -> +150."""
+# Per-source grey -> pseudo-HU maps for 8-bit training images, measured on each source's mean grey histogram
+# (every ~40th image): the dark lung-parenchyma mode -> -870 HU and the soft-tissue mode -> +40 HU, where both modes
+# are visible. Inf-Net coronacases volumes: modes 16 / 100; Inf-Net Radiopaedia volumes: 75 / 228 (close to the
+# default lung window); COVID-SemiSeg: 45 / 213; LUNA: outside air at 0 -> -1000 with the default slope (tissue modes
+# 161-193 -> -50..+135); UCSD figure crops: the default lung window -600/1500 (COVID dark mode 77 -> -897, tissue
+# saturated at 255).
+SOURCE_GREY_TO_HU = {
+    "ucsd": (1500.0 / 255.0, -1350.0),
+    "luna": (1500.0 / 255.0, -1000.0),
+    "coronacases": (910.0 / 84.0, -870.0 - 16 * 910.0 / 84.0),
+    "radiopaedia": (910.0 / 153.0, -870.0 - 75 * 910.0 / 153.0),
+    "semiseg": (910.0 / 168.0, -870.0 - 45 * 910.0 / 168.0),
+}
+# 8-bit training images are often cropped to the body, so the lungs touch the image edge where a CT's field of view
+# has air around the patient: they are padded with this much soft tissue before the lung mask (pure air at the edge
+# is still dropped, by minMeanHu).
+FIGURE_PAD = 4
+FIGURE_PAD_HU = 40.0
+
+
+def grey_to_hu(g, source=None):
+    """8-bit figure grey (float64 mean of R,G,B; alpha ignored) -> pseudo-HU. Default (no source): as if shown in
+    a lung window centre -600 / width 1500: g=0 -> -1350, g=255 -> +150; a known source uses its measured map."""
     c = CFG["figureGreyToHu"]
-    return np.asarray(g, np.float64) * c["slope"] + c["intercept"]
+    slope, intercept = SOURCE_GREY_TO_HU[source] if source else (c["slope"], c["intercept"])
+    return np.asarray(g, np.float64) * slope + intercept
 
 
 def _erode(m):
@@ -48,8 +69,11 @@ def label8(m):
     return lab, n
 
 
-def crop_box(hu):
-    """Returns (y0, y1, x0, x1), inclusive-exclusive, of the lung bounding box with margin."""
+def lung_mask(hu):
+    """Lung mask [H,W] bool: pixels below thresholdHu, opened, 8-connected components of at least
+    minComponentFraction of the image that do not touch the border (air around the patient, the table) and whose
+    mean HU is at least minMeanHu (pure air inside the image: trachea, bowel gas, air pockets beside the neck),
+    holes filled."""
     c = CFG["crop"]
     hu = np.asarray(hu, np.float64)
     h, w = hu.shape
@@ -60,14 +84,33 @@ def crop_box(hu):
     keep = np.zeros(n + 1, bool)
     if n:
         area = np.bincount(lab.ravel(), minlength=n + 1)
-        keep = area >= c["minComponentFraction"] * h * w
+        total = np.bincount(lab.ravel(), weights=hu.ravel(), minlength=n + 1)
+        keep = (area >= c["minComponentFraction"] * h * w) & (total >= c["minMeanHu"] * np.maximum(area, 1))
         if c["dropBorderComponents"]:
             border = np.unique(np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]]))
             keep[border] = False
         keep[0] = False
-    if not keep.any():
+    return fill_holes(keep[lab])
+
+
+def fill_holes(m):
+    """The mask plus every region of non-mask pixels that does not reach the image border (4-connected): vessels,
+    nodules and enclosed infection inside the lung count as lung."""
+    from scipy.ndimage import label
+    lab, _ = label(~m)
+    border = np.unique(np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]]))
+    outside = np.isin(lab, border[border > 0])
+    return ~outside
+
+
+def crop_box(hu, km=None):
+    """Returns (y0, y1, x0, x1), inclusive-exclusive, of the lung mask's bounding box with margin (whole image when
+    the slice has no lung)."""
+    c = CFG["crop"]
+    km = lung_mask(hu) if km is None else km
+    h, w = km.shape
+    if not km.any():
         return 0, h, 0, w
-    km = keep[lab]
     ys = np.nonzero(km.any(1))[0]
     xs = np.nonzero(km.any(0))[0]
     mg = int(np.floor(c["marginFraction"] * max(h, w)))

@@ -10,7 +10,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import golden  # noqa: E402
-from model import AttentionMIL, AttentionMILExport, NonParametric, SliceNet, SliceNetExport  # noqa: E402
+from model import SegSliceNet, SegSliceNetExport, VolumeEvidence  # noqa: E402
 
 MODELS = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 ATOL = 1e-4
@@ -28,14 +28,10 @@ def main():
     torch.set_num_threads(2)
     man = json.load(open(os.path.join(MODELS, "manifest.json")))
     w = os.path.join(MODELS, "weights")
-    net = SliceNet(use_lesion=not man["slice"]["ablation"]["no_lesion"], use_coords=not man["slice"]["ablation"]["no_coords"])
+    net = SegSliceNet()
     net.load_state_dict(torch.load(os.path.join(w, f"slice-{man['name']}-v{man['version']}.pt")))
-    sx = SliceNetExport(net.eval()).eval()
-    pk = torch.load(os.path.join(w, f"patient-{man['name']}-mil-v{man['version']}.pt"))
-    mil = AttentionMIL()
-    mil.load_state_dict(pk["state_dict"])
-    mx = AttentionMILExport(mil.eval(), pk.get("temperature", 1.0)).eval()
-    fixtures = golden.all_fixtures(sx, mx, NonParametric(pk["alpha"]))
+    sx = SegSliceNetExport(net.eval()).eval()
+    fixtures = golden.all_fixtures(sx, VolumeEvidence().eval())
     tmp = os.path.join("/tmp", "lt_golden_regen")
     golden.write(fixtures, tmp)
     worst, ok = 0.0, True

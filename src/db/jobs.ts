@@ -19,6 +19,8 @@ export interface JobAssessment {
   threshold: number;
   decision: string;
   classProbabilities: Record<string, number>;
+  /** Models 2.0: infection present / indeterminate / absent, the infected volume and share of the lung. */
+  infection?: { decision: string; infectedMl: number; lungMl: number; fraction: number };
 }
 
 /**

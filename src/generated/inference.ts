@@ -5,6 +5,7 @@ import type { AnalyzeRequest as _lungtriage_inference_v1_AnalyzeRequest, Analyze
 import type { AnalyzeResponse as _lungtriage_inference_v1_AnalyzeResponse, AnalyzeResponse__Output as _lungtriage_inference_v1_AnalyzeResponse__Output } from './lungtriage/inference/v1/AnalyzeResponse';
 import type { Code as _lungtriage_inference_v1_Code, Code__Output as _lungtriage_inference_v1_Code__Output } from './lungtriage/inference/v1/Code';
 import type { CropBox as _lungtriage_inference_v1_CropBox, CropBox__Output as _lungtriage_inference_v1_CropBox__Output } from './lungtriage/inference/v1/CropBox';
+import type { InfectionResult as _lungtriage_inference_v1_InfectionResult, InfectionResult__Output as _lungtriage_inference_v1_InfectionResult__Output } from './lungtriage/inference/v1/InfectionResult';
 import type { InferenceServiceClient as _lungtriage_inference_v1_InferenceServiceClient, InferenceServiceDefinition as _lungtriage_inference_v1_InferenceServiceDefinition } from './lungtriage/inference/v1/InferenceService';
 import type { Label as _lungtriage_inference_v1_Label, Label__Output as _lungtriage_inference_v1_Label__Output } from './lungtriage/inference/v1/Label';
 import type { ListModelsRequest as _lungtriage_inference_v1_ListModelsRequest, ListModelsRequest__Output as _lungtriage_inference_v1_ListModelsRequest__Output } from './lungtriage/inference/v1/ListModelsRequest';
@@ -28,6 +29,7 @@ export interface ProtoGrpcType {
         AnalyzeResponse: MessageTypeDefinition<_lungtriage_inference_v1_AnalyzeResponse, _lungtriage_inference_v1_AnalyzeResponse__Output>
         Code: MessageTypeDefinition<_lungtriage_inference_v1_Code, _lungtriage_inference_v1_Code__Output>
         CropBox: MessageTypeDefinition<_lungtriage_inference_v1_CropBox, _lungtriage_inference_v1_CropBox__Output>
+        InfectionResult: MessageTypeDefinition<_lungtriage_inference_v1_InfectionResult, _lungtriage_inference_v1_InfectionResult__Output>
         InferenceService: SubtypeConstructor<typeof grpc.Client, _lungtriage_inference_v1_InferenceServiceClient> & { service: _lungtriage_inference_v1_InferenceServiceDefinition }
         Label: MessageTypeDefinition<_lungtriage_inference_v1_Label, _lungtriage_inference_v1_Label__Output>
         ListModelsRequest: MessageTypeDefinition<_lungtriage_inference_v1_ListModelsRequest, _lungtriage_inference_v1_ListModelsRequest__Output>

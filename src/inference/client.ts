@@ -13,10 +13,11 @@ import type { HuVolume } from '../volume/types';
 import type { AnalyzeRequest } from '../generated/lungtriage/inference/v1/AnalyzeRequest';
 import type { AnalyzeResponse__Output } from '../generated/lungtriage/inference/v1/AnalyzeResponse';
 import type { InferenceServiceClient } from '../generated/lungtriage/inference/v1/InferenceService';
+import type { InfectionResult__Output } from '../generated/lungtriage/inference/v1/InfectionResult';
 import type { Label__Output } from '../generated/lungtriage/inference/v1/Label';
 import type { HealthClient } from '../generated/grpc/health/v1/Health';
 import { healthProto, INFERENCE_SERVICE_NAME, inferenceProto, MAX_CHUNK_BYTES } from './proto';
-import type { Analysis, LabelInfo, ModelIdentity } from './types';
+import type { Analysis, LabelInfo, ModelIdentity, PatientResult } from './types';
 
 /** TLS for the client: file paths (as in config.tls) or PEM contents. cert+key present = mTLS client identity. */
 export interface ClientTls {
@@ -109,6 +110,11 @@ function labelsFromWire(l: Label__Output[]): LabelInfo[] {
   return l.map((x) => ({ label: x.label, display: x.display, code: x.code ? { value: x.code.value, scheme: x.code.scheme, meaning: x.code.meaning } : null }));
 }
 
+function infectionFromWire(i: InfectionResult__Output): NonNullable<PatientResult['infection']> {
+  const decision = i.decision === 'present' ? 'present' : i.decision === 'indeterminate' ? 'indeterminate' : 'absent';
+  return { decision, fraction: i.fraction, infectedMl: i.infectedMl, lungMl: i.lungMl, urgentFraction: i.urgentFraction };
+}
+
 /** AnalyzeResponse -> Analysis (the contract the rest of the system consumes). */
 export function responseToAnalysis(r: AnalyzeResponse__Output): Analysis {
   if (!r.patient) throw LtError.internal('inference worker answered without a patient result');
@@ -125,15 +131,22 @@ export function responseToAnalysis(r: AnalyzeResponse__Output): Analysis {
       mapWidth: s.mapWidth,
       mapHeight: s.mapHeight,
       cropBox: s.cropBox ? { x: s.cropBox.x, y: s.cropBox.y, width: s.cropBox.width, height: s.cropBox.height } : { x: 0, y: 0, width: 0, height: 0 },
+      lungAreaMm2: s.lungAreaMm2,
+      infectedAreaMm2: s.infectedAreaMm2,
+      imageLeftLungAreaMm2: s.imageLeftLungAreaMm2,
+      imageLeftInfectedAreaMm2: s.imageLeftInfectedAreaMm2,
+      infectionProbability: s.infectionProbability,
     })),
     patient: {
       classProbabilities: [...r.patient.classProbabilities],
       label: r.patient.label,
       positiveProbability: r.patient.positiveProbability,
       threshold: r.patient.threshold,
-      decision: r.patient.decision === 'positive' ? 'positive' : 'negative',
+      decision: r.patient.decision === 'positive' ? 'positive' : r.patient.decision === 'indeterminate' ? 'indeterminate' : 'negative',
+      ...(r.patient.infection ? { infection: infectionFromWire(r.patient.infection) } : {}),
     },
     sliceLesionThreshold: r.sliceLesionThreshold,
+    ...(r.patient.infection ? { minInfectedSliceAreaMm2: r.minInfectedSliceAreaMm2 } : {}),
     models: r.models.map((m) => ({ role: m.role === 'patient' ? 'patient' : 'slice', name: m.name, version: m.version, sha256: m.sha256 })),
     executionProvider: r.executionProvider,
     timingsMs: Object.fromEntries(r.timings.map((t) => [t.stage, t.ms])),

@@ -1,7 +1,8 @@
 /**
  * The inference engine: both ONNX models on onnxruntime-node (CUDA execution provider when asked for and
  * available, else CPU), the preprocessing from the manifest, and the per-volume job that turns HU slices into an
- * Analysis. Used by the gRPC worker and, in-process, by `lung-triage analyze` (analyzeVolume).
+ * Analysis with the volume evidence (infection.ts). Used by the gRPC worker (every command reaches it through one);
+ * analyzeVolume runs it in-process for benches and tests.
  */
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
@@ -13,7 +14,8 @@ import type { HuVolume } from '../volume/types';
 import { labelsOf, ManifestError, readManifest, verifyModelFiles, type Manifest } from './manifest';
 import { prepareSlice, writeWindow, type PreparedSlice } from './preprocess';
 import { ThreadedSession, type PlainTensor } from './session-thread';
-import type { Analysis, LabelInfo, ModelIdentity, SliceResult } from './types';
+import { infectionDecision, sliceEvidence, sliceThicknesses, type SliceEvidence } from './infection';
+import type { Analysis, LabelInfo, ModelIdentity, PatientResult, SliceResult } from './types';
 
 /** Which execution provider to ask for; 'auto' and 'cuda' fall back to CPU (with a warning) when CUDA is absent. */
 export type ExecutionProviderChoice = 'auto' | 'cuda' | 'cpu';
@@ -32,7 +34,7 @@ const SLICE_OUTPUTS = ['lesion_prob', 'class_probs', 'lesion_types', 'lesion_map
  * Patient-model inputs we know how to feed, all per slice and window-averaged: features [S,F], lesion_prob [S],
  * class probabilities [S,C] (named slice_class_probs by the non-parametric model, class_probs otherwise).
  */
-const PATIENT_INPUTS = new Set(['features', 'lesion_prob', 'slice_class_probs', 'class_probs']);
+const PATIENT_INPUTS = new Set(['features', 'lesion_prob', 'slice_class_probs', 'class_probs', 'infected_area_mm2', 'lung_area_mm2']);
 
 /**
  * Whether onnxruntime-node's CUDA execution provider libraries are installed next to its binding (the npm package
@@ -137,7 +139,7 @@ export class InferenceEngine {
   }
 
   /** Starts the analysis of one volume; slices are then added in order with addSlice. */
-  newJob(geometry: { rows: number; columns: number; slices: number }): AnalysisJob {
+  newJob(geometry: VolumeGeometry): AnalysisJob {
     return new AnalysisJob(this, geometry);
   }
 
@@ -158,9 +160,22 @@ function checkSessions(m: Manifest, slice: ThreadedSession, patient: ThreadedSes
   if (problems.length > 0) throw new ManifestError(`models do not match the contract:\n  - ${problems.join('\n  - ')}`);
 }
 
+/**
+ * What a job needs to know of the volume: its matrix, and (for areas in mm² and volumes in mL) the pixel spacing
+ * and the slice positions along the normal; without them areas are in pixels and slices 1 mm thick.
+ */
+export interface VolumeGeometry {
+  rows: number;
+  columns: number;
+  slices: number;
+  pixelSpacingMm?: [number, number];
+  slicePositionsMm?: number[];
+}
+
 /** Per-slice sums over windows, turned into means at the end. */
 interface SliceAcc {
   box: PreparedSlice['box'];
+  evidence?: SliceEvidence;
   lesion: number;
   classes: Float64Array;
   types: Float64Array;
@@ -196,7 +211,7 @@ export class AnalysisJob {
 
   constructor(
     private readonly engine: InferenceEngine,
-    readonly geometry: { rows: number; columns: number; slices: number },
+    readonly geometry: VolumeGeometry,
   ) {
     this.m = engine.manifest;
     this.results = new Array<SliceAcc | undefined>(geometry.slices);
@@ -330,6 +345,8 @@ export class AnalysisJob {
       const a = accs[b];
       a.lesion /= nw;
       for (const arr of [a.classes, a.types, a.map, a.features]) for (let i = 0; i < arr.length; i++) arr[i] /= nw;
+      const prep = batch[b].prep;
+      if (this.m.infection) a.evidence = sliceEvidence(a.map, this.mapDims[1], this.mapDims[0], prep.box, prep.lung, this.geometry.columns, prep.lungPixels, this.m.infection.pixelThreshold);
       this.results[batch[b].index] = a;
     }
     this.batchesRun++;
@@ -352,6 +369,8 @@ export class AnalysisJob {
 
     // Patient model on the window-averaged slice outputs.
     const t0 = performance.now();
+    const spacing = this.geometry.pixelSpacingMm ?? [1, 1];
+    const pixelArea = spacing[0] * spacing[1];
     const feeds: Record<string, PlainTensor> = {};
     for (const name of this.engine.patientSession.inputNames) {
       if (name === 'features') {
@@ -360,6 +379,9 @@ export class AnalysisJob {
         feeds[name] = { data: f, dims: [slices, this.featureDim] };
       } else if (name === 'lesion_prob') {
         feeds[name] = { data: Float32Array.from(accs, (a) => a.lesion), dims: [slices] };
+      } else if (name === 'infected_area_mm2' || name === 'lung_area_mm2') {
+        const px = name === 'infected_area_mm2' ? (e: SliceEvidence) => e.infectedPixels : (e: SliceEvidence) => e.lungPixels;
+        feeds[name] = { data: Float32Array.from(accs, (a) => (a.evidence ? px(a.evidence) * pixelArea : 0)), dims: [slices] };
       } else {
         const c = new Float32Array(slices * nC);
         accs.forEach((a, s) => c.set(a.classes, s * nC));
@@ -376,10 +398,39 @@ export class AnalysisJob {
     for (let i = 1; i < nC; i++) if (probs[i] > probs[best]) best = i;
     const positiveProbability = probs[posIdx];
     const threshold = m.threshold.value;
+    const patient: PatientResult = {
+      classProbabilities: probs,
+      label: classes[best].label,
+      positiveProbability,
+      threshold,
+      decision: positiveProbability >= threshold ? 'positive' : 'negative',
+    };
+    if (m.infection) {
+      const rule = m.infection;
+      const fraction = out.infection_fraction ? Number(out.infection_fraction.data[0]) : 0;
+      const thickness = sliceThicknesses(this.geometry.slicePositionsMm ?? accs.map((_, i) => i), 1);
+      let infectedMl = 0;
+      let lungMl = 0;
+      accs.forEach((a, i) => {
+        infectedMl += ((a.evidence?.infectedPixels ?? 0) * pixelArea * thickness[i]) / 1000;
+        lungMl += ((a.evidence?.lungPixels ?? 0) * pixelArea * thickness[i]) / 1000;
+      });
+      const decision = infectionDecision(fraction, rule);
+      patient.decision = decision === 'present' ? 'positive' : decision === 'absent' ? 'negative' : 'indeterminate';
+      // The COVID-19 label follows the pattern, and only once there is infection to read it from.
+      const covid = decision !== 'absent' && positiveProbability >= threshold;
+      patient.label = covid ? m.positiveClass : (classes.find((c) => c.label !== m.positiveClass)?.label ?? classes[best].label);
+      patient.infection = { decision, fraction, infectedMl, lungMl, urgentFraction: rule.urgentFraction };
+    }
 
     const [mh, mw] = this.mapDims;
     const sliceResults: SliceResult[] = accs.map((a, index) => ({
       index,
+      lungAreaMm2: (a.evidence?.lungPixels ?? 0) * pixelArea,
+      infectedAreaMm2: (a.evidence?.infectedPixels ?? 0) * pixelArea,
+      imageLeftLungAreaMm2: (a.evidence?.imageLeftLungPixels ?? 0) * pixelArea,
+      imageLeftInfectedAreaMm2: (a.evidence?.imageLeftInfectedPixels ?? 0) * pixelArea,
+      infectionProbability: Math.fround(a.evidence?.maxProbability ?? 0),
       lesionProbability: Math.fround(a.lesion),
       classProbabilities: Array.from(a.classes, Math.fround),
       lesionTypeProbabilities: Array.from(a.types, Math.fround),
@@ -394,14 +445,9 @@ export class AnalysisJob {
       positiveClass: m.positiveClass,
       lesionTypes,
       slices: sliceResults,
-      patient: {
-        classProbabilities: probs,
-        label: classes[best].label,
-        positiveProbability,
-        threshold,
-        decision: positiveProbability >= threshold ? 'positive' : 'negative',
-      },
+      patient,
       sliceLesionThreshold: m.sliceLesionThreshold,
+      ...(m.infection ? { minInfectedSliceAreaMm2: m.infection.minSliceAreaMm2 } : {}),
       models: this.engine.models.map((x) => ({ ...x })),
       executionProvider: this.engine.executionProvider,
       timingsMs: {
@@ -433,7 +479,7 @@ export async function analyzeVolume(engine: InferenceEngine, volume: HuVolume, o
   const plane = rows * columns;
   if (volume.hu.length !== plane * slices)
     throw LtError.invalid(`volume holds ${volume.hu.length} voxels, expected rows*columns*slices = ${plane * slices}`);
-  const job = engine.newJob({ rows, columns, slices });
+  const job = engine.newJob({ rows, columns, slices, pixelSpacingMm: volume.pixelSpacing, slicePositionsMm: volume.sources.map((x) => x.position) });
   const onAbort = () => job.abort();
   opts.signal?.addEventListener('abort', onAbort, { once: true });
   try {

@@ -27,6 +27,8 @@ const crop = z.object({
   connectivity: z.literal(8),
   minComponentFraction: z.number().min(0).max(1),
   dropBorderComponents: z.boolean(),
+  /** Components whose mean HU is below this are pure air (trachea, bowel gas, air beside the neck), not lung. */
+  minMeanHu: z.number().finite().default(-Infinity),
   marginFraction: z.number().min(0).max(1),
   minBoxFraction: z.number().min(0).max(1),
 });
@@ -66,6 +68,22 @@ const manifestSchema = z
     }),
     preprocessing: preprocessingSchema,
     threshold: z.object({ value: z.number().min(0).max(1) }),
+    /**
+     * The patient-level rule over the volume evidence (models 2.0): infection present when the infected share of the
+     * lung reaches `present`, indeterminate from `indeterminate`; given infection, COVID-19 pattern when the
+     * infected-area-weighted p(COVID-19) reaches `threshold.value`; URGENT from `urgentFraction` of the lung.
+     */
+    infection: z
+      .object({
+        /** A map position counts as infected from this probability (the binary segmentation). */
+        pixelThreshold: z.number().min(0).max(1),
+        present: z.number().min(0).max(1),
+        indeterminate: z.number().min(0).max(1),
+        urgentFraction: z.number().min(0).max(1),
+        /** A slice counts as infected (lesion slice, key slice candidate) from this infected area. */
+        minSliceAreaMm2: z.number().min(0),
+      })
+      .optional(),
     sliceLesionThreshold: z.number().min(0).max(1).default(0.5),
   })
   .superRefine((m, ctx) => {

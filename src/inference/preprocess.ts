@@ -15,10 +15,14 @@ export interface Box {
   x1: number;
 }
 
-/** One preprocessed slice: the crop resized to size x size (HU, float64) and where the crop lies. */
+/** One preprocessed slice: the crop resized to size x size (HU, float64), where the crop lies, and the lung mask. */
 export interface PreparedSlice {
   resized: Float64Array;
   box: Box;
+  /** 1 where the slice pixel is lung (full slice, row-major). */
+  lung: Uint8Array;
+  /** Lung pixels on the slice (0: no lung; the crop is then the whole slice). */
+  lungPixels: number;
 }
 
 /**
@@ -127,11 +131,12 @@ function runsOf(m: Uint8Array, h: number, w: number): { count: number; row: Int3
 }
 
 /**
- * Lung bounding box with margin (preprocess.py crop_box): pixels below thresholdHu, opened, 8-connected components
- * of at least minComponentFraction of the image that do not touch the border; the whole image when none is kept
- * or the box is smaller than minBoxFraction of the image.
+ * Lung mask and its bounding box with margin (preprocess.py lung_mask, crop_box): pixels below thresholdHu, opened,
+ * 8-connected components of at least minComponentFraction of the image that do not touch the border (air around
+ * the patient) and whose mean HU is at least minMeanHu (pure air: trachea, bowel gas); the box is the whole image
+ * when no component is kept or it is smaller than minBoxFraction of the image.
  */
-export function cropBox(hu: ArrayLike<number>, h: number, w: number, c: Preprocessing['crop']): Box {
+export function lungMaskAndBox(hu: ArrayLike<number>, h: number, w: number, c: Preprocessing['crop']): { box: Box; lung: Uint8Array; lungPixels: number } {
   const full: Box = { y0: 0, y1: h, x0: 0, x1: w };
   const m = openedMask(hu, h, w, c.thresholdHu, c.openingIterations);
 
@@ -165,6 +170,7 @@ export function cropBox(hu: ArrayLike<number>, h: number, w: number, c: Preproce
     }
   }
   const area = new Float64Array(n);
+  const huSum = new Float64Array(n);
   const border = new Uint8Array(n);
   const by0 = new Int32Array(n).fill(h);
   const by1 = new Int32Array(n).fill(-1);
@@ -174,6 +180,7 @@ export function cropBox(hu: ArrayLike<number>, h: number, w: number, c: Preproce
     const r = find(i);
     const y = runs.row[i];
     area[r] += runs.end[i] - runs.start[i];
+    for (let x = runs.start[i], o = y * w; x < runs.end[i]; x++) huSum[r] += hu[o + x];
     if (y === 0 || y === h - 1 || runs.start[i] === 0 || runs.end[i] === w) border[r] = 1;
     if (y < by0[r]) by0[r] = y;
     if (y > by1[r]) by1[r] = y;
@@ -185,15 +192,20 @@ export function cropBox(hu: ArrayLike<number>, h: number, w: number, c: Preproce
   let ky1 = -1;
   let kx0 = w;
   let kx1 = -1;
+  const kept = new Uint8Array(n);
   for (let r = 0; r < n; r++) {
     if (parent[r] !== r) continue;
-    if (area[r] < minArea || (c.dropBorderComponents && border[r])) continue;
+    if (area[r] < minArea || (c.dropBorderComponents && border[r]) || huSum[r] < c.minMeanHu * area[r]) continue;
+    kept[r] = 1;
     if (by0[r] < ky0) ky0 = by0[r];
     if (by1[r] > ky1) ky1 = by1[r];
     if (bx0[r] < kx0) kx0 = bx0[r];
     if (bx1[r] > kx1) kx1 = bx1[r];
   }
-  if (ky1 < 0) return full;
+  const lung = new Uint8Array(h * w);
+  for (let i = 0; i < n; i++) if (kept[find(i)]) lung.fill(1, runs.row[i] * w + runs.start[i], runs.row[i] * w + runs.end[i]);
+  const lungPixels = ky1 < 0 ? 0 : fillHoles(lung, h, w);
+  if (ky1 < 0) return { box: full, lung, lungPixels };
   const mg = Math.floor(c.marginFraction * Math.max(h, w));
   const box: Box = {
     y0: Math.max(0, ky0 - mg),
@@ -201,8 +213,51 @@ export function cropBox(hu: ArrayLike<number>, h: number, w: number, c: Preproce
     x0: Math.max(0, kx0 - mg),
     x1: Math.min(w, kx1 + 1 + mg),
   };
-  if ((box.y1 - box.y0) * (box.x1 - box.x0) < c.minBoxFraction * h * w) return full;
-  return box;
+  if ((box.y1 - box.y0) * (box.x1 - box.x0) < c.minBoxFraction * h * w) return { box: full, lung, lungPixels };
+  return { box, lung, lungPixels };
+}
+
+/**
+ * Fills, in place, every region of 0s that does not reach the image border (4-connected): vessels, nodules and
+ * enclosed infection inside the lung count as lung (preprocess.py fill_holes). Returns the 1s afterwards.
+ */
+function fillHoles(m: Uint8Array, h: number, w: number): number {
+  const OUTSIDE = 2;
+  const stack = new Int32Array(h * w);
+  let top = 0;
+  const push = (i: number) => {
+    if (m[i] === 0) {
+      m[i] = OUTSIDE;
+      stack[top++] = i;
+    }
+  };
+  for (let x = 0; x < w; x++) {
+    push(x);
+    push((h - 1) * w + x);
+  }
+  for (let y = 0; y < h; y++) {
+    push(y * w);
+    push(y * w + w - 1);
+  }
+  while (top > 0) {
+    const i = stack[--top];
+    const x = i % w;
+    if (x > 0) push(i - 1);
+    if (x < w - 1) push(i + 1);
+    if (i >= w) push(i - w);
+    if (i < (h - 1) * w) push(i + w);
+  }
+  let count = 0;
+  for (let i = 0; i < m.length; i++) {
+    m[i] = m[i] === OUTSIDE ? 0 : 1;
+    count += m[i];
+  }
+  return count;
+}
+
+/** The lung crop box alone (see lungMaskAndBox). */
+export function cropBox(hu: ArrayLike<number>, h: number, w: number, c: Preprocessing['crop']): Box {
+  return lungMaskAndBox(hu, h, w, c).box;
 }
 
 /** Source indices and weights along one axis: bilinear, half-pixel centres, clamped, no antialias. */
@@ -248,8 +303,8 @@ export function resizeBilinear(src: ArrayLike<number>, w: number, box: Box, oh: 
 
 /** Crop and resize one HU slice (rows x columns, row-major). */
 export function prepareSlice(hu: ArrayLike<number>, rows: number, columns: number, p: Preprocessing): PreparedSlice {
-  const box = cropBox(hu, rows, columns, p.crop);
-  return { resized: resizeBilinear(hu, columns, box, p.size, p.size), box };
+  const { box, lung, lungPixels } = lungMaskAndBox(hu, rows, columns, p.crop);
+  return { resized: resizeBilinear(hu, columns, box, p.size, p.size), box, lung, lungPixels };
 }
 
 /**

@@ -26,6 +26,15 @@ export interface SliceResult {
   mapWidth: number;
   mapHeight: number;
   cropBox: { x: number; y: number; width: number; height: number };
+  /** Lung area on the slice (mm²; 0: no lung, so never a key slice and never counted). */
+  lungAreaMm2: number;
+  /** Infected area (mm²): the infection probability summed over the lung. */
+  infectedAreaMm2: number;
+  /** The same two on the image's left half of the lung crop (the patient's right in a standard axial image). */
+  imageLeftLungAreaMm2: number;
+  imageLeftInfectedAreaMm2: number;
+  /** Highest infection probability in the lung (0..1). */
+  infectionProbability: number;
 }
 
 /** A class or lesion type as the model manifest declares it. */
@@ -44,8 +53,21 @@ export interface PatientResult {
   positiveProbability: number;
   /** The operating threshold on positiveProbability (chosen on validation for sensitivity >= 0.90). */
   threshold: number;
-  /** 'positive' when positiveProbability >= threshold. */
-  decision: 'positive' | 'negative';
+  /**
+   * Models 2.0: 'positive' when infection is present (the triage answer), 'indeterminate' in the band below,
+   * else 'negative'. Older models: 'positive' when positiveProbability >= threshold.
+   */
+  decision: 'positive' | 'indeterminate' | 'negative';
+  /** The volume evidence behind the decision (models with an infection map). */
+  infection?: {
+    decision: 'present' | 'indeterminate' | 'absent';
+    /** Infected share of the lung (0..1). */
+    fraction: number;
+    infectedMl: number;
+    lungMl: number;
+    /** URGENT from this share of the lung. */
+    urgentFraction: number;
+  };
 }
 
 /** Everything the results stage needs from inference. */
@@ -56,9 +78,13 @@ export interface Analysis {
   slices: SliceResult[];
   patient: PatientResult;
   sliceLesionThreshold: number;
+  /** Models 2.0: a slice counts as infected from this infected area (mm²). */
+  minInfectedSliceAreaMm2?: number;
   models: ModelIdentity[];
   executionProvider: string;
   timingsMs: Record<string, number>;
+  /** The source image of each slice (same order), attached by the pipeline for reports such as `analyze --json`. */
+  sources?: { sopInstanceUid: string; instanceNumber?: number; positionMm: number }[];
   /** Set when the analysis was started during the study's quiet period (early inference) and the job used it. */
   startedEarly?: boolean;
 }

@@ -120,9 +120,15 @@ export function analysisToResponse(a: Analysis, extra: { contentHash: string; sy
       mapWidth: s.mapWidth,
       mapHeight: s.mapHeight,
       cropBox: s.cropBox,
+      lungAreaMm2: s.lungAreaMm2,
+      infectedAreaMm2: s.infectedAreaMm2,
+      imageLeftLungAreaMm2: s.imageLeftLungAreaMm2,
+      imageLeftInfectedAreaMm2: s.imageLeftInfectedAreaMm2,
+      infectionProbability: s.infectionProbability,
     })),
-    patient: { ...a.patient },
+    patient: { ...a.patient, infection: a.patient.infection ? { ...a.patient.infection } : null },
     sliceLesionThreshold: a.sliceLesionThreshold,
+    minInfectedSliceAreaMm2: a.minInfectedSliceAreaMm2 ?? 0,
     models: a.models.map((m) => ({ ...m, kind: m.role === 'patient' ? extra.kind : '' })),
     executionProvider: a.executionProvider,
     timings: Object.entries(a.timingsMs).map(([stage, ms]) => ({ stage, ms })),
@@ -259,7 +265,13 @@ export async function startWorker(config: Config | WorkerOptions): Promise<Worke
       const h = first.value.header;
       validateHeader(h, maxSlices);
       return await withLogContext({ component: 'inference', study: studyTag(h.studyId || h.contentHash) }, async () => {
-        job = engine.newJob({ rows: h.rows, columns: h.columns, slices: h.slices });
+        job = engine.newJob({
+          rows: h.rows,
+          columns: h.columns,
+          slices: h.slices,
+          pixelSpacingMm: [h.rowSpacingMm, h.columnSpacingMm],
+          slicePositionsMm: h.slicePositionsMm,
+        });
         if (stop.signal.aborted) job.abort(stop.signal.reason as LtError);
         const asm = new SliceAssembler(h, job);
         for (;;) {

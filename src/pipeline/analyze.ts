@@ -17,6 +17,10 @@ import { inferenceFor } from './analyzer';
 import { importLocal, countFiles } from './local-study';
 import { Pipeline } from './runner';
 
+function round(v: number, digits: number): number {
+  return Number(v.toFixed(digits));
+}
+
 /** The one JSON object `analyze --json` prints. */
 export interface AnalyzeSummary {
   studyInstanceUid: string;
@@ -24,7 +28,19 @@ export interface AnalyzeSummary {
   state: string;
   priority: string | null;
   patient: { label: string; probabilities: Record<string, number>; decision: string; positiveProbability: number; threshold: number } | null;
-  slices: { index: number; lesionProbability: number }[];
+  /** The volume evidence (models 2.0): infection present / indeterminate / absent, infected volume and share. */
+  infection: { decision: string; infectedMl: number; lungMl: number; percentOfLung: number } | null;
+  /** Per slice, labelled by the source image so anyone can compare with their own slice labels. */
+  slices: {
+    index: number;
+    sopInstanceUid: string | null;
+    instanceNumber: number | null;
+    positionMm: number | null;
+    lesionProbability: number;
+    lungAreaMm2: number;
+    infectionProbability: number;
+    infectedAreaMm2: number;
+  }[];
   keySlices: number[];
   failure: { stage: string; reason: string } | null;
   outputs: { dicom: string[]; montage: string | null };
@@ -107,7 +123,28 @@ export async function analyzeLocal(config: Config, input: string, outDir: string
         patient: r.assessment
           ? { label: r.assessment.label, probabilities: r.assessment.classProbabilities, decision: r.assessment.decision, positiveProbability: r.assessment.positiveProbability, threshold: r.assessment.threshold }
           : null,
-        slices: analysis?.slices.map((s) => ({ index: s.index, lesionProbability: Number(s.lesionProbability.toFixed(4)) })) ?? [],
+        infection: analysis?.patient.infection
+          ? {
+              decision: analysis.patient.infection.decision,
+              infectedMl: round(analysis.patient.infection.infectedMl, 2),
+              lungMl: round(analysis.patient.infection.lungMl, 1),
+              percentOfLung: round(analysis.patient.infection.fraction * 100, 3),
+            }
+          : null,
+        slices:
+          analysis?.slices.map((s) => {
+            const src = analysis.sources?.[s.index];
+            return {
+              index: s.index,
+              sopInstanceUid: src?.sopInstanceUid ?? null,
+              instanceNumber: src?.instanceNumber ?? null,
+              positionMm: src ? round(src.positionMm, 2) : null,
+              lesionProbability: round(s.lesionProbability, 4),
+              lungAreaMm2: round(s.lungAreaMm2, 1),
+              infectionProbability: round(s.infectionProbability, 4),
+              infectedAreaMm2: round(s.infectedAreaMm2, 1),
+            };
+          }) ?? [],
         keySlices: r.keySlices ?? [],
         failure: r.failure ?? null,
         outputs: { dicom: files, montage },

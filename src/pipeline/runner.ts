@@ -159,6 +159,7 @@ export class Pipeline {
       const t1 = Date.now();
       analysis = (early && (await this.earlyAnalysis(early, signal))) || (await this.d.analyzer.analyze(volume, { signal }));
       const inferSeconds = (Date.now() - t1) / 1000;
+      analysis.sources = volume.sources.map((x) => ({ sopInstanceUid: x.sopInstanceUid, instanceNumber: x.instanceNumber, positionMm: x.position }));
       this.analyses.save(job.id, analysis);
       await this.d.ds.transaction(async (tx) => {
         await advanceJob(tx, job.id, 'inferred', { timings: { inference: inferSeconds, ...prefixed('worker.', analysis!.timingsMs, 1000) } });
@@ -216,6 +217,16 @@ export class Pipeline {
                 threshold: analysis.patient.threshold,
                 decision: analysis.patient.decision,
                 classProbabilities: Object.fromEntries(analysis.classes.map((c, i) => [c.label, analysis.patient.classProbabilities[i]])),
+                ...(analysis.patient.infection
+                  ? {
+                      infection: {
+                        decision: analysis.patient.infection.decision,
+                        infectedMl: analysis.patient.infection.infectedMl,
+                        lungMl: analysis.patient.infection.lungMl,
+                        fraction: analysis.patient.infection.fraction,
+                      },
+                    }
+                  : {}),
               }
             : undefined,
           resultUids: objects.objects.map((o) => o.sopInstanceUid),

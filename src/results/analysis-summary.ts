@@ -49,30 +49,44 @@ export function laterality(slices: SliceResult[], rowDirectionX: number): Latera
   return l && r ? 'both' : l ? 'left' : 'right';
 }
 
-/** Slices the model saw lung on (a non-empty crop box): the denominator of the lesion burden. */
+/** Whether the analysis carries volume evidence (models 2.0: an infection map, lung and infected areas). */
+export function hasInfectionEvidence(a: Analysis): boolean {
+  return a.patient.infection !== undefined;
+}
+
+/** Slices the model saw lung on: the denominator of the lesion burden (a non-empty crop box for older models). */
 export function lungSlices(a: Analysis): SliceResult[] {
+  if (hasInfectionEvidence(a)) return a.slices.filter((s) => s.lungAreaMm2 > 0);
   return a.slices.filter((s) => s.cropBox.width > 0 && s.cropBox.height > 0);
 }
 
-/** Slices whose lesion probability reaches the slice threshold. */
+/**
+ * Slices with lesion: lung slices whose infected area reaches the model's minimum (models 2.0), or whose lesion
+ * probability reaches the slice threshold (older models). None when the study is negative.
+ */
 export function lesionSlices(a: Analysis): SliceResult[] {
+  if (a.patient.decision === 'negative') return [];
+  if (hasInfectionEvidence(a)) return lungSlices(a).filter((s) => s.infectedAreaMm2 >= (a.minInfectedSliceAreaMm2 ?? 0) && s.infectedAreaMm2 > 0);
   return a.slices.filter((s) => s.lesionProbability >= a.sliceLesionThreshold);
 }
 
-/** Lesion burden: share (0..1) of lung slices with lesion. */
+/** Lesion burden (0..1): the infected share of the lung (models 2.0), or the share of lung slices with lesion. */
 export function lesionBurden(a: Analysis): number {
+  if (a.patient.infection) return a.patient.infection.fraction;
   const lung = lungSlices(a);
   if (lung.length === 0) return 0;
   return lung.filter((s) => s.lesionProbability >= a.sliceLesionThreshold).length / lung.length;
 }
 
 /**
- * Key slices: the k slices with the highest lesion probability (ties to the lower index), greedily kept at least
- * `minGap` slices apart so they show different levels (filled from the remaining ranks when too few are far enough
- * apart), returned in volume order. Never more than the slices there are.
+ * Key slices: the k slices with lesion (lesionSlices) that show the most of it (infected area; lesion probability
+ * for older models; ties to the lower index), greedily kept at least `minGap` slices apart so they show different
+ * levels (filled from the remaining ranks when too few are far enough apart), returned in volume order. None on a
+ * negative study; never more than the slices with lesion.
  */
 export function selectKeySlices(a: Analysis, k: number, minGap = 1): SliceResult[] {
-  const ranked = [...a.slices].sort((x, y) => y.lesionProbability - x.lesionProbability || x.index - y.index);
+  const score = (s: SliceResult) => (hasInfectionEvidence(a) ? s.infectedAreaMm2 : s.lesionProbability);
+  const ranked = (hasInfectionEvidence(a) ? lesionSlices(a) : [...a.slices]).sort((x, y) => score(y) - score(x) || x.index - y.index);
   const want = Math.max(0, Math.min(k, ranked.length));
   const chosen: SliceResult[] = [];
   for (const s of ranked) {

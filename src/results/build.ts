@@ -4,7 +4,7 @@ import { SopClass, writePart10, type NaturalDataset } from '../dicom/dcmjs';
 import { derivedUid } from '../dicom/uid';
 import { DCM, LT, OTHER, PRIVATE_SCHEME, SCT, labelCode, stageCode } from './codes';
 import { contributingEquipment, DEVICE, dicomDateTime, equipmentAttributes } from './device';
-import { renderHeatMap, DISCLAIMER } from './heatmap';
+import { renderHeatMap, DISCLAIMER, sliceLabel } from './heatmap';
 import {
   dominantLesionType,
   laterality,
@@ -65,7 +65,7 @@ export interface ResultSummary {
   /** Ordering rank: 10 URGENT, 50 HIGH, 100 ROUTINE (lower first). */
   priorityRank: number;
   keySlices: number[];
-  decision?: 'positive' | 'negative';
+  decision?: 'positive' | 'indeterminate' | 'negative';
   label?: string;
   positiveProbability?: number;
   threshold?: number;
@@ -281,7 +281,7 @@ export function buildResults(input: BuildResultsInput): ResultObjects {
       ContentDate: when.date,
       ContentTime: when.time,
       ImageType: ['DERIVED', 'SECONDARY'],
-      DerivationDescription: `AI lesion map over CT slice ${slice.index + 1}, lung window; ${DISCLAIMER}`.slice(0, 1024),
+      DerivationDescription: `AI infection probability map over CT ${sliceLabel(volume, slice.index)}, lung window; ${DISCLAIMER}`.slice(0, 1024),
       ImageComments: `${DISCLAIMER}. Lesion probability ${slice.lesionProbability.toFixed(3)}.`,
       BurnedInAnnotation: 'YES',
       LossyImageCompression: '00',
@@ -320,7 +320,7 @@ export function buildResults(input: BuildResultsInput): ResultObjects {
   const groups = keys.map(
     (slice, i) =>
       new MeasurementGroup({
-        trackingIdentifier: `AI key slice ${i + 1} of ${keys.length} (slice ${slice.index + 1})`,
+        trackingIdentifier: `AI key slice ${i + 1} of ${keys.length} (${sliceLabel(volume, slice.index)})`,
         trackingUid: uids.tracking(slice.index),
         finding: dominantLesionType(slice) >= 0 && slice.lesionProbability >= analysis.sliceLesionThreshold ? typeCodes[dominantLesionType(slice)] : LT.LungLesion,
         findingSite: lateralityCode(laterality([slice], rowX)),
@@ -341,8 +341,10 @@ export function buildResults(input: BuildResultsInput): ResultObjects {
       new CodeContentItem(DCM.Finding, labelCode(positive)).add(
         probability(p.positiveProbability),
         new NumContentItem(LT.OperatingThreshold, p.threshold, OTHER.NoUnits, 'HAS PROPERTIES'),
-        new CodeContentItem(LT.AiDecision, p.decision === 'positive' ? LT.Positive : LT.Negative, 'HAS PROPERTIES'),
+        new CodeContentItem(LT.AiDecision, p.decision === 'positive' ? LT.Positive : p.decision === 'indeterminate' ? LT.Indeterminate : LT.Negative, 'HAS PROPERTIES'),
       ),
+    p.infection && new NumContentItem(LT.InfectedVolume, p.infection.infectedMl, OTHER.Milliliter),
+    p.infection && new NumContentItem(LT.InfectedShare, p.infection.fraction * 100, OTHER.Percent),
     top && new CodeContentItem(LT.AiClassification, labelCode(top)).add(probability(p.classProbabilities[analysis.classes.indexOf(top)] ?? 0)),
     ...analysis.classes.map((c, i) => new NumContentItem(LT.Probability, p.classProbabilities[i] ?? 0, OTHER.NoUnits).add(new CodeContentItem(DCM.Finding, labelCode(c), 'HAS CONCEPT MOD'))),
     new CodeContentItem(LT.TriagePriority, prio.code),
@@ -420,7 +422,8 @@ export function buildResults(input: BuildResultsInput): ResultObjects {
   return {
     studyUid,
     sr,
-    objects: [sr, ...heatMaps, kos],
+    // No key slice (a negative study): nothing drawn and no key-object note, the SR alone says so.
+    objects: keys.length > 0 ? [sr, ...heatMaps, kos] : [sr],
     summary: {
       outcome: 'analysed',
       priority: prio.priority,

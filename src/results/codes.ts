@@ -64,6 +64,7 @@ export const OTHER = {
   EnglishUs: { value: 'en-US', scheme: 'RFC5646', meaning: 'English (United States)' } as Code,
   NoUnits: { value: '1', scheme: 'UCUM', meaning: 'no units' } as Code,
   Percent: { value: '%', scheme: 'UCUM', meaning: 'percent' } as Code,
+  Milliliter: { value: 'mL', scheme: 'UCUM', meaning: 'milliliter' } as Code,
 } as const;
 
 /** The 99LTRIAGE codes (documented here; values are at most 16 characters, SH). */
@@ -78,6 +79,10 @@ export const LT = {
   AiDecision: lt('DECISION', 'AI decision'),
   Positive: lt('POSITIVE', 'Positive at operating threshold'),
   Negative: lt('NEGATIVE', 'Negative at operating threshold'),
+  Indeterminate: lt('INDETERMINATE', 'Indeterminate (below the infection threshold)'),
+  /** NUM (mL): infected lung volume; NUM (percent): infected share of the lung (models 2.0). */
+  InfectedVolume: lt('INFVOL', 'Infected lung volume'),
+  InfectedShare: lt('INFSHARE', 'Infected share of lung volume'),
   /** Concept name: triage priority (values below), see src/results/priority.ts. */
   TriagePriority: lt('PRIORITY', 'Triage priority'),
   Urgent: lt('URGENT', 'Urgent'),

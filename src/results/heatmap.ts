@@ -58,6 +58,16 @@ export function mapValueAt(s: SliceResult, x: number, y: number): number {
   return v / 255;
 }
 
+/**
+ * How a person finds a volume slice in the viewer: the source image's Instance Number and its position along the
+ * slice normal (mm), e.g. "image 126 at 87.5 mm"; the volume position alone when the source has no Instance Number.
+ */
+export function sliceLabel(volume: Pick<HuVolume, 'sources'>, index: number): string {
+  const src = volume.sources[index];
+  const at = `${src.position.toFixed(1)} mm`;
+  return src.instanceNumber !== undefined ? `image ${src.instanceNumber} at ${at}` : `slice at ${at}`;
+}
+
 /** Where the output pixel grid lies: the scale from slice pixels to heat-map pixels. */
 export function heatMapScale(volume: Pick<HuVolume, 'rows' | 'columns'>): number {
   return Math.max(1, Math.ceil(MIN_SIDE / Math.max(volume.rows, volume.columns)));
@@ -111,10 +121,11 @@ export function renderHeatMap(volume: HuVolume, slice: SliceResult, label: { key
   }
   drawText(img, '1.0', barX + barW + pad, barY - s, s);
   drawText(img, MAP_FLOOR.toFixed(2), barX + barW + pad, barY + barH - CELL_H * s, s);
-  drawText(img, 'LESION MAP', Math.min(barX, width - pad - textWidth('LESION MAP', s)), barY - CELL_H * s - 3 * pad, s);
+  drawText(img, 'P(INFECTION)', Math.min(barX, width - pad - textWidth('P(INFECTION)', s)), barY - CELL_H * s - 3 * pad, s);
   // Disclaimer at the top (yellow), probability and slice below it, key-slice ordinal at the bottom.
   drawText(img, DISCLAIMER, pad, pad, s, [255, 255, 0]);
-  drawText(img, `LESION PROBABILITY ${(slice.lesionProbability * 100).toFixed(1)}%`, pad, pad + (CELL_H + 2) * s, s);
-  drawText(img, `KEY SLICE ${label.keyIndex} OF ${label.keyCount} - SLICE ${slice.index + 1}/${volume.slices}`, pad, height - pad - CELL_H * s, s);
+  drawText(img, `INFECTED AREA ${(slice.infectedAreaMm2 / 100).toFixed(1)} CM2`, pad, pad + (CELL_H + 2) * s, s);
+  // Labelled as the reader finds the slice in the viewer: the source image's Instance Number and table position.
+  drawText(img, `KEY SLICE ${label.keyIndex} OF ${label.keyCount} - ${sliceLabel(volume, slice.index).toUpperCase()}`, pad, height - pad - CELL_H * s, s);
   return img;
 }

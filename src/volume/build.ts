@@ -249,6 +249,7 @@ export async function buildVolume(headers: InstanceHeader[], opts: Partial<Build
       sopInstanceUid: h.sopInstanceUid,
       sopClassUid: h.sopClassUid,
       ...(h.numberOfFrames > 1 || h.frames.length > 1 ? { frameNumber: r.frameNumber } : {}),
+      ...(h.instanceNumber !== undefined ? { instanceNumber: h.instanceNumber } : {}),
       position: geo.positions[s],
       imagePositionPatient: [ipp[0], ipp[1], ipp[2]],
     };

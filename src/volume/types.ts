@@ -4,6 +4,8 @@ export interface SourceSlice {
   sopClassUid: string;
   /** 1-based frame number for multi-frame (Enhanced CT) sources, absent for single-frame. */
   frameNumber?: number;
+  /** The source image's Instance Number (0020,0013): how a reader finds the slice in the viewer. */
+  instanceNumber?: number;
   /** Position of the slice along the slice normal, in mm. */
   position: number;
   imagePositionPatient: [number, number, number];

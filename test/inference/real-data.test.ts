@@ -45,8 +45,20 @@ describeWithSharedData('thorax-ct-dicom/series', 'real thorax CT series through 
       expect(s.cropBox.width).toBeGreaterThan(512 / 3);
     }
     expect(a.patient.classProbabilities.reduce((x, y) => x + y, 0)).toBeCloseTo(1, 4);
-    expect(a.patient.decision).toBe(a.patient.positiveProbability >= a.patient.threshold ? 'positive' : 'negative');
-    // Not a COVID case (a lung-tumour patient): logged for the record; the model card reports the real metrics.
+    // A lung-tumour patient without infection (the model card's end-to-end check): infection absent, a negative,
+    // non-COVID answer and no slice with lesion, so no finding, heat map or key slice downstream.
+    expect(a.patient.infection?.decision).toBe('absent');
+    expect(a.patient.decision).toBe('negative');
+    expect(a.patient.label).not.toBe(a.positiveClass);
+    // The HU lung mask: lung on a contiguous run of mid-thorax slices (plausible adult lung volume), none on the
+    // neck and abdomen slices at the ends.
+    const withLung = a.slices.filter((s) => s.lungAreaMm2 > 0).map((s) => s.index);
+    expect(withLung.length).toBeGreaterThan(90);
+    expect(withLung[withLung.length - 1] - withLung[0] + 1).toBe(withLung.length);
+    expect(a.slices[0].lungAreaMm2).toBe(0);
+    expect(a.slices[140].lungAreaMm2).toBe(0);
+    expect(a.patient.infection!.lungMl).toBeGreaterThan(3000);
+    expect(a.patient.infection!.lungMl).toBeLessThan(8000);
     expect(a.executionProvider).toBe(engine.executionProvider);
   }, 600_000);
 });

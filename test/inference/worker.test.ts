@@ -45,7 +45,14 @@ function checkAnalysis(a: Analysis, slices: number): void {
   }
   expect(a.patient.classProbabilities).toHaveLength(nC);
   expect(a.patient.classProbabilities.reduce((x, y) => x + y, 0)).toBeCloseTo(1, 4);
-  expect(a.patient.decision).toBe(a.patient.positiveProbability >= a.patient.threshold ? 'positive' : 'negative');
+  // Models 2.0: the decision is the infection answer (volume evidence), the label the COVID-19 pattern.
+  const inf = a.patient.infection;
+  expect(inf).toBeDefined();
+  expect(a.patient.decision).toBe({ present: 'positive', indeterminate: 'indeterminate', absent: 'negative' }[inf!.decision]);
+  expect(inf!.fraction).toBeGreaterThanOrEqual(0);
+  expect(inf!.fraction).toBeLessThanOrEqual(1);
+  expect(inf!.lungMl).toBeGreaterThan(0);
+  if (inf!.decision === 'absent') expect(a.patient.label).not.toBe(a.positiveClass);
   expect(a.models.map((m) => m.role)).toEqual(['slice', 'patient']);
   for (const m of a.models) expect(m.sha256).toMatch(/^[0-9a-f]{64}$/);
   expect(['cpu', 'cuda']).toContain(a.executionProvider);

@@ -66,6 +66,7 @@ export function syntheticAnalysis(volume: HuVolume, positiveProbability: number)
   const { rows, columns } = volume;
   const crop = { x: Math.round(columns * 0.1), y: Math.round(rows * 0.15), width: Math.round(columns * 0.8), height: Math.round(rows * 0.7) };
   const slices: SliceResult[] = [];
+  const pixelArea = volume.pixelSpacing[0] * volume.pixelSpacing[1];
   for (let s = 0; s < volume.slices; s++) {
     const map = new Uint8Array(MAP * MAP);
     let lesionPixels = 0;
@@ -91,6 +92,8 @@ export function syntheticAnalysis(volume: HuVolume, positiveProbability: number)
     }
     const share = lesionPixels / (crop.width * crop.height);
     const p = Math.min(0.99, share * 25);
+    const lungAreaMm2 = crop.width * crop.height * pixelArea * 0.5;
+    const infectedAreaMm2 = lesionPixels * pixelArea;
     slices.push({
       index: s,
       lesionProbability: p,
@@ -100,8 +103,15 @@ export function syntheticAnalysis(volume: HuVolume, positiveProbability: number)
       mapWidth: MAP,
       mapHeight: MAP,
       cropBox: crop,
+      lungAreaMm2,
+      infectedAreaMm2,
+      imageLeftLungAreaMm2: lungAreaMm2 / 2,
+      imageLeftInfectedAreaMm2: infectedAreaMm2 / 2,
+      infectionProbability: p,
     });
   }
+  const infectedMl = slices.reduce((t, x) => t + (x.infectedAreaMm2 * volume.sliceSpacing) / 1000, 0);
+  const lungMl = slices.reduce((t, x) => t + (x.lungAreaMm2 * volume.sliceSpacing) / 1000, 0);
   const threshold = 0.42;
   const pos = positiveProbability;
   return {
@@ -123,8 +133,16 @@ export function syntheticAnalysis(volume: HuVolume, positiveProbability: number)
       positiveProbability: pos,
       threshold,
       decision: pos >= threshold ? 'positive' : 'negative',
+      infection: {
+        decision: pos >= threshold ? 'present' : 'absent',
+        fraction: pos >= threshold ? infectedMl / lungMl : 0,
+        infectedMl: pos >= threshold ? infectedMl : 0,
+        lungMl,
+        urgentFraction: 0.01,
+      },
     },
     sliceLesionThreshold: 0.5,
+    minInfectedSliceAreaMm2: 50,
     models: [
       { role: 'slice', name: 'mlung-slice', version: '0.1.0', sha256: 'a'.repeat(64) },
       { role: 'patient', name: 'mlung-patient', version: '0.1.0', sha256: 'b'.repeat(64) },

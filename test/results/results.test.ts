@@ -183,6 +183,12 @@ describe('summary logic', () => {
     expect(triagePriority({ decision: 'positive', positiveProbability: 0.6, threshold: 0.4 }).priority).toBe('HIGH');
     expect(triagePriority({ decision: 'positive', positiveProbability: 0.93, threshold: 0.95 }).priority).toBe('HIGH');
     expect(triagePriority({ decision: 'negative', positiveProbability: 0.3, threshold: 0.4 })).toMatchObject({ priority: 'ROUTINE', rank: 1 });
+    // Models 2.0: the priority follows the infection burden, whatever the COVID-19 pattern probability.
+    const infection = (decision: 'present' | 'indeterminate' | 'absent', fraction: number) => ({ decision, fraction, infectedMl: 1, lungMl: 1, urgentFraction: 0.1 });
+    expect(triagePriority({ decision: 'positive', positiveProbability: 0.1, threshold: 0.4, infection: infection('present', 0.2) }).priority).toBe('URGENT');
+    expect(triagePriority({ decision: 'positive', positiveProbability: 0.99, threshold: 0.4, infection: infection('present', 0.05) }).priority).toBe('HIGH');
+    expect(triagePriority({ decision: 'indeterminate', positiveProbability: 0.99, threshold: 0.4, infection: infection('indeterminate', 0.002) }).priority).toBe('HIGH');
+    expect(triagePriority({ decision: 'negative', positiveProbability: 0.99, threshold: 0.4, infection: infection('absent', 0) }).priority).toBe('ROUTINE');
     expect(results.summary).toMatchObject({ priority: 'URGENT', priorityRank: 3, decision: 'positive', laterality: 'both' });
   });
 
@@ -201,6 +207,13 @@ describe('summary logic', () => {
     expect(b).toBeLessThan(1);
     const keys = selectKeySlices(fx.analysis, 4, 4).map((s) => s.index);
     for (let i = 1; i < keys.length; i++) expect(keys[i] - keys[i - 1]).toBeGreaterThanOrEqual(4);
-    expect(selectKeySlices(fx.analysis, 100).length).toBe(fx.volume.slices);
+    // Key slices come from the slices with lesion only (infected area at least the model's minimum), never from
+    // slices without lung, and a negative study has none.
+    const withLesion = lesionSlices(fx.analysis);
+    expect(withLesion.length).toBeGreaterThan(0);
+    expect(withLesion.length).toBeLessThan(fx.volume.slices);
+    expect(selectKeySlices(fx.analysis, 100).map((s) => s.index)).toEqual(withLesion.map((s) => s.index));
+    const negative = { ...fx.analysis, patient: { ...fx.analysis.patient, decision: 'negative' as const } };
+    expect(selectKeySlices(negative, 4)).toEqual([]);
   });
 });

@@ -28,6 +28,10 @@ export interface AnalyzeResponse {
    */
   'systemName'?: (string);
   'systemVersion'?: (string);
+  /**
+   * Models 2.0: a slice counts as infected from this infected area (mm²); 0 for older models.
+   */
+  'minInfectedSliceAreaMm2'?: (number | string);
 }
 
 export interface AnalyzeResponse__Output {
@@ -52,4 +56,8 @@ export interface AnalyzeResponse__Output {
    */
   'systemName': (string);
   'systemVersion': (string);
+  /**
+   * Models 2.0: a slice counts as infected from this infected area (mm²); 0 for older models.
+   */
+  'minInfectedSliceAreaMm2': (number);
 }

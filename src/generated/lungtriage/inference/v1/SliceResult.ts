@@ -14,12 +14,27 @@ export interface SliceResult {
    */
   'lesionTypeProbabilities'?: (number | string)[];
   /**
-   * uint8 lesion map, map_width x map_height, row-major, over the crop box (0 = far from lesion, 255 = lesion-like).
+   * uint8 map, map_width x map_height, row-major, over the crop box. Models 2.0: the calibrated infection
+   * probability x 255 (absolute, 0 outside the lung); older models: a lesion-likeness map.
    */
   'lesionMap'?: (Buffer | Uint8Array | string);
   'mapWidth'?: (number);
   'mapHeight'?: (number);
   'cropBox'?: (_lungtriage_inference_v1_CropBox | null);
+  /**
+   * Lung area of the slice in mm² (0: no lung on it) and the infected area (infection probability summed over the lung).
+   */
+  'lungAreaMm2'?: (number | string);
+  'infectedAreaMm2'?: (number | string);
+  /**
+   * The same on the image's left half of the lung crop (the patient's right in a standard axial image).
+   */
+  'imageLeftLungAreaMm2'?: (number | string);
+  'imageLeftInfectedAreaMm2'?: (number | string);
+  /**
+   * Highest infection probability in the lung.
+   */
+  'infectionProbability'?: (number | string);
 }
 
 export interface SliceResult__Output {
@@ -34,10 +49,25 @@ export interface SliceResult__Output {
    */
   'lesionTypeProbabilities': (number)[];
   /**
-   * uint8 lesion map, map_width x map_height, row-major, over the crop box (0 = far from lesion, 255 = lesion-like).
+   * uint8 map, map_width x map_height, row-major, over the crop box. Models 2.0: the calibrated infection
+   * probability x 255 (absolute, 0 outside the lung); older models: a lesion-likeness map.
    */
   'lesionMap': (Buffer);
   'mapWidth': (number);
   'mapHeight': (number);
   'cropBox': (_lungtriage_inference_v1_CropBox__Output | null);
+  /**
+   * Lung area of the slice in mm² (0: no lung on it) and the infected area (infection probability summed over the lung).
+   */
+  'lungAreaMm2': (number);
+  'infectedAreaMm2': (number);
+  /**
+   * The same on the image's left half of the lung crop (the patient's right in a standard axial image).
+   */
+  'imageLeftLungAreaMm2': (number);
+  'imageLeftInfectedAreaMm2': (number);
+  /**
+   * Highest infection probability in the lung.
+   */
+  'infectionProbability': (number);
 }
