@@ -20,7 +20,14 @@ export interface JobAssessment {
   decision: string;
   classProbabilities: Record<string, number>;
   /** Models 2.0: infection present / indeterminate / absent, the infected volume and share of the lung. */
-  infection?: { decision: string; infectedMl: number; lungMl: number; fraction: number };
+  infection?: {
+    decision: string;
+    infectedMl: number;
+    lungMl: number;
+    fraction: number;
+    /** Per lung (right, left) and per zone (upper, middle, lower), as results/analysis-summary.ts infectionByRegion. */
+    byRegion?: Record<string, { infectedMl: number; lungMl: number; fraction: number }>;
+  };
 }
 
 /**

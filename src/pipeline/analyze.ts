@@ -29,7 +29,7 @@ export interface AnalyzeSummary {
   priority: string | null;
   patient: { label: string; probabilities: Record<string, number>; decision: string; positiveProbability: number; threshold: number } | null;
   /** The volume evidence (models 2.0): infection present / indeterminate / absent, infected volume and share. */
-  infection: { decision: string; infectedMl: number; lungMl: number; percentOfLung: number } | null;
+  infection: { decision: string; infectedMl: number; lungMl: number; percentOfLung: number; byRegion: Record<string, { infectedMl: number; lungMl: number; fraction: number }> | null } | null;
   /** Per slice, labelled by the source image so anyone can compare with their own slice labels. */
   slices: {
     index: number;
@@ -129,6 +129,7 @@ export async function analyzeLocal(config: Config, input: string, outDir: string
               infectedMl: round(analysis.patient.infection.infectedMl, 2),
               lungMl: round(analysis.patient.infection.lungMl, 1),
               percentOfLung: round(analysis.patient.infection.fraction * 100, 3),
+              byRegion: r.assessment?.infection?.byRegion ?? null,
             }
           : null,
         slices:

@@ -224,6 +224,7 @@ export class Pipeline {
                         infectedMl: analysis.patient.infection.infectedMl,
                         lungMl: analysis.patient.infection.lungMl,
                         fraction: analysis.patient.infection.fraction,
+                        byRegion: s.infectionByRegion,
                       },
                     }
                   : {}),

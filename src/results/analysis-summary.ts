@@ -1,3 +1,4 @@
+import { sliceThicknesses } from '../inference/infection';
 import type { Analysis, SliceResult } from '../inference/types';
 import type { HuVolume } from '../volume/types';
 import { SCT } from './codes';
@@ -165,4 +166,58 @@ export function patientOrientation(iop: HuVolume['imageOrientationPatient']): [s
       .join('');
   };
   return [letters(iop.slice(0, 3)), letters(iop.slice(3, 6))];
+}
+
+/** Infected and lung volume of one region (mL), and the infected share of its lung (0..1). */
+export interface RegionVolume {
+  infectedMl: number;
+  lungMl: number;
+  fraction: number;
+}
+
+/** Infected volume per lung and per zone (upper / middle / lower third of the lungs' craniocaudal extent). */
+export type InfectionByRegion = {
+  right: RegionVolume;
+  left: RegionVolume;
+  upper: RegionVolume;
+  middle: RegionVolume;
+  lower: RegionVolume;
+};
+
+/**
+ * Per lung and per zone (models 2.0 evidence; undefined without it). Sides as in lesionMass (the image's left half
+ * is the patient's right when the row vector points to +x); zones split the slices with lung into thirds along the
+ * slice normal, upper being the highest positions (towards the head in an axial HFS/FFS stack, whose normal is +z).
+ */
+export function infectionByRegion(a: Analysis, v: Pick<HuVolume, 'sources' | 'sliceSpacing' | 'imageOrientationPatient'>): InfectionByRegion | undefined {
+  if (!hasInfectionEvidence(a)) return undefined;
+  const thick = sliceThicknesses(
+    v.sources.map((s) => s.position),
+    v.sliceSpacing,
+  );
+  const region = (): RegionVolume => ({ infectedMl: 0, lungMl: 0, fraction: 0 });
+  const out: InfectionByRegion = { right: region(), left: region(), upper: region(), middle: region(), lower: region() };
+  const lung = lungSlices(a);
+  if (lung.length === 0) return out;
+  const lo = Math.min(...lung.map((s) => v.sources[s.index].position));
+  const hi = Math.max(...lung.map((s) => v.sources[s.index].position));
+  const imageLeftIsRight = v.imageOrientationPatient[0] >= 0;
+  for (const s of lung) {
+    const t = thick[s.index] / 1000;
+    const leftInf = s.imageLeftInfectedAreaMm2 * t;
+    const leftLung = s.imageLeftLungAreaMm2 * t;
+    const rightInf = (s.infectedAreaMm2 - s.imageLeftInfectedAreaMm2) * t;
+    const rightLung = (s.lungAreaMm2 - s.imageLeftLungAreaMm2) * t;
+    const [r, l] = imageLeftIsRight ? [out.right, out.left] : [out.left, out.right];
+    r.infectedMl += leftInf;
+    r.lungMl += leftLung;
+    l.infectedMl += rightInf;
+    l.lungMl += rightLung;
+    const f = hi > lo ? (v.sources[s.index].position - lo) / (hi - lo) : 0.5;
+    const z = f >= 2 / 3 ? out.upper : f >= 1 / 3 ? out.middle : out.lower;
+    z.infectedMl += s.infectedAreaMm2 * t;
+    z.lungMl += s.lungAreaMm2 * t;
+  }
+  for (const r of Object.values(out)) r.fraction = r.lungMl > 0 ? r.infectedMl / r.lungMl : 0;
+  return out;
 }

@@ -7,6 +7,7 @@ import { contributingEquipment, DEVICE, dicomDateTime, equipmentAttributes } fro
 import { renderHeatMap, DISCLAIMER, sliceLabel } from './heatmap';
 import {
   dominantLesionType,
+  infectionByRegion,
   laterality,
   lateralityCode,
   lesionBurden,
@@ -14,7 +15,9 @@ import {
   lesionSlices,
   patientOrientation,
   selectKeySlices,
+  type InfectionByRegion,
   type Laterality,
+  type RegionVolume,
 } from './analysis-summary';
 import { triagePriority, type TriagePriority } from './priority';
 import { CodeContentItem, type ContentItem, evidenceSequence, type InstanceRef, NumContentItem, TextContentItem } from './sr/content';
@@ -70,6 +73,8 @@ export interface ResultSummary {
   positiveProbability?: number;
   threshold?: number;
   lesionBurden?: number;
+  /** Models 2.0: infected volume per lung and per zone. */
+  infectionByRegion?: InfectionByRegion;
   laterality?: Laterality;
   supersedes?: string;
   failure?: { stage: string; reason: string };
@@ -95,6 +100,22 @@ export interface BuildResultsInput {
   failure?: { stage: string; reason: string; details?: string[] };
   /** Creation time stamped on the objects (defaults to now; UIDs never depend on it). */
   now?: Date;
+}
+
+/** Infected volume and share per lung (Finding Site) and per zone, as NUM items (models 2.0 evidence). */
+function regionItems(r: InfectionByRegion | undefined): ContentItem[] {
+  if (!r) return [];
+  const items: ContentItem[] = [];
+  const add = (v: RegionVolume, mod: ContentItem) => {
+    items.push(new NumContentItem(LT.InfectedVolume, v.infectedMl, OTHER.Milliliter).add(mod));
+    items.push(new NumContentItem(LT.InfectedShare, v.fraction * 100, OTHER.Percent).add(mod));
+  };
+  add(r.right, new CodeContentItem(SCT.FindingSite, SCT.RightLung, 'HAS CONCEPT MOD'));
+  add(r.left, new CodeContentItem(SCT.FindingSite, SCT.LeftLung, 'HAS CONCEPT MOD'));
+  add(r.upper, new CodeContentItem(LT.LungZone, LT.UpperZone, 'HAS CONCEPT MOD'));
+  add(r.middle, new CodeContentItem(LT.LungZone, LT.MiddleZone, 'HAS CONCEPT MOD'));
+  add(r.lower, new CodeContentItem(LT.LungZone, LT.LowerZone, 'HAS CONCEPT MOD'));
+  return items;
 }
 
 /** The algorithm as the report names it: the models' names and versions, patient model last. */
@@ -254,6 +275,7 @@ export function buildResults(input: BuildResultsInput): ResultObjects {
   const rowX = volume.imageOrientationPatient[0];
   const lat = laterality(lesionSlices(analysis), rowX);
   const burden = lesionBurden(analysis);
+  const byRegion = infectionByRegion(analysis, volume);
   const prio = triagePriority(analysis.patient);
   const { header, when } = common(study, now);
 
@@ -345,6 +367,7 @@ export function buildResults(input: BuildResultsInput): ResultObjects {
       ),
     p.infection && new NumContentItem(LT.InfectedVolume, p.infection.infectedMl, OTHER.Milliliter),
     p.infection && new NumContentItem(LT.InfectedShare, p.infection.fraction * 100, OTHER.Percent),
+    ...regionItems(byRegion),
     top && new CodeContentItem(LT.AiClassification, labelCode(top)).add(probability(p.classProbabilities[analysis.classes.indexOf(top)] ?? 0)),
     ...analysis.classes.map((c, i) => new NumContentItem(LT.Probability, p.classProbabilities[i] ?? 0, OTHER.NoUnits).add(new CodeContentItem(DCM.Finding, labelCode(c), 'HAS CONCEPT MOD'))),
     new CodeContentItem(LT.TriagePriority, prio.code),
@@ -434,6 +457,7 @@ export function buildResults(input: BuildResultsInput): ResultObjects {
       positiveProbability: p.positiveProbability,
       threshold: p.threshold,
       lesionBurden: burden,
+      ...(byRegion ? { infectionByRegion: byRegion } : {}),
       laterality: lat,
       supersedes: input.supersedes?.srSopInstanceUid,
     },

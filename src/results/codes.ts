@@ -83,6 +83,11 @@ export const LT = {
   /** NUM (mL): infected lung volume; NUM (percent): infected share of the lung (models 2.0). */
   InfectedVolume: lt('INFVOL', 'Infected lung volume'),
   InfectedShare: lt('INFSHARE', 'Infected share of lung volume'),
+  /** Concept modifiers of the per-zone volumes: thirds of the lungs' craniocaudal extent. */
+  LungZone: lt('ZONE', 'Lung zone (third of the craniocaudal extent)'),
+  UpperZone: lt('ZONE-UPPER', 'Upper lung zone'),
+  MiddleZone: lt('ZONE-MIDDLE', 'Middle lung zone'),
+  LowerZone: lt('ZONE-LOWER', 'Lower lung zone'),
   /** Concept name: triage priority (values below), see src/results/priority.ts. */
   TriagePriority: lt('PRIORITY', 'Triage priority'),
   Urgent: lt('URGENT', 'Urgent'),

@@ -70,6 +70,7 @@ export function syntheticAnalysis(volume: HuVolume, positiveProbability: number)
   for (let s = 0; s < volume.slices; s++) {
     const map = new Uint8Array(MAP * MAP);
     let lesionPixels = 0;
+    let leftLesionPixels = 0;
     const base = s * rows * columns;
     for (let my = 0; my < MAP; my++) {
       for (let mx = 0; mx < MAP; mx++) {
@@ -87,6 +88,7 @@ export function syntheticAnalysis(volume: HuVolume, positiveProbability: number)
           }
         }
         lesionPixels += hit;
+        if (mx + 0.5 < MAP / 2) leftLesionPixels += hit;
         map[my * MAP + mx] = n ? Math.round((255 * hit) / n) : 0;
       }
     }
@@ -106,7 +108,7 @@ export function syntheticAnalysis(volume: HuVolume, positiveProbability: number)
       lungAreaMm2,
       infectedAreaMm2,
       imageLeftLungAreaMm2: lungAreaMm2 / 2,
-      imageLeftInfectedAreaMm2: infectedAreaMm2 / 2,
+      imageLeftInfectedAreaMm2: leftLesionPixels * pixelArea,
       infectionProbability: p,
     });
   }

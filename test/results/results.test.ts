@@ -1,6 +1,6 @@
 import { readPart10, SopClass, type NaturalDataset } from '../../src/dicom/dcmjs';
 import { buildResults, failureReport, triagePriority, mapValueAt, heatMapScale, laterality, lesionBurden, selectKeySlices } from '../../src/results';
-import { lesionSlices } from '../../src/results/analysis-summary';
+import { infectionByRegion, lesionSlices } from '../../src/results/analysis-summary';
 import { dciodvfy, dsrdump } from './dicom-tools';
 import { syntheticStudy } from './fixtures';
 import { codeTriples, findItems, first } from './sr-tree';
@@ -199,6 +199,15 @@ describe('summary logic', () => {
     expect(laterality(lesionSlices(left.analysis), -1)).toBe('right');
     const r = buildResults({ study: left.study, volume: left.volume, analysis: left.analysis, keySlices: 3, now: NOW });
     expect(codeTriples(ds(r.sr.bytes))).toContain('44029006|SCT|Left lung');
+    // Per lung and per zone: the sides and the thirds each add up to the whole, and the lesion is in the left lung,
+    // in the middle third (z = 12 of 24 slices).
+    const reg = infectionByRegion(left.analysis, left.volume)!;
+    const total = left.analysis.slices.reduce((t, x) => t + (x.infectedAreaMm2 * left.volume.sliceSpacing) / 1000, 0);
+    expect(reg.right.infectedMl + reg.left.infectedMl).toBeCloseTo(total, 6);
+    expect(reg.upper.infectedMl + reg.middle.infectedMl + reg.lower.infectedMl).toBeCloseTo(total, 6);
+    expect(reg.left.infectedMl).toBeGreaterThan(reg.right.infectedMl);
+    expect(reg.middle.infectedMl).toBeGreaterThan(reg.upper.infectedMl + reg.lower.infectedMl);
+    expect(r.summary.infectionByRegion).toEqual(reg);
   });
 
   test('lesion burden and key slices spread along the volume', () => {
