@@ -77,11 +77,13 @@ export async function runDemo(base: Config, say: (line: string) => void): Promis
       const inf = r.assessment.infection;
       if (inf) say(`  infection  : ${inf.decision}, ${inf.infectedMl.toFixed(1)} mL = ${(inf.fraction * 100).toFixed(2)}% of ${inf.lungMl.toFixed(0)} mL lung`);
       say(`  priority   : ${r.priority}`);
-      say(`  lesions    : burden ${((r.lesionBurden ?? 0) * 100).toFixed(1)}% of lung slices, laterality ${r.laterality ?? 'n/a'}, key slices ${(r.keySlices ?? []).join(', ')}`);
+      const keys = r.keySlices ?? [];
+      say(`  lesions    : laterality ${r.laterality ?? 'n/a'}, key slices ${keys.length > 0 ? keys.join(', ') : 'none'}`);
     }
     if (r.failure) say(`  no AI result: ${r.failure.stage}: ${r.failure.reason}`);
     say(`  stages (s) : ${Object.entries(job.timings).map(([k, v]) => `${k} ${Number(v).toFixed(2)}`).join(', ')}`);
-    say(`  outputs    : ${(r.resultUids ?? []).length} DICOM objects (SR, heat maps, KOS) ${config.pacs ? `in the PACS ${config.pacs.url}` : `in ${path.join(config.outputDir, studyTag(job.studyUid))}`}`);
+    const n = (r.resultUids ?? []).length;
+    say(`  outputs    : ${n} DICOM object${n === 1 ? ' (the SR: nothing is drawn on a study without infection)' : 's (SR, heat maps, KOS)'} ${config.pacs ? `in the PACS ${config.pacs.url}` : `in ${path.join(config.outputDir, studyTag(job.studyUid))}`}`);
     const v = await verifyAuditChain(gw.db.dataSource);
     say(`  audit      : ${v.ok ? 'chain verified' : `BROKEN at row ${v.firstBadId}`} (${v.rows} rows)`);
     say(`total ${((Date.now() - t0) / 1000).toFixed(1)} s`);
