@@ -10,7 +10,7 @@ import shutil
 import torch
 
 import golden
-from evaluate import MIN_SLICE_AREA_MM2, load_net
+from evaluate import MIN_SLICE_AREA_MM2, checkpoint, load_net
 from evidence import PIXEL_THRESHOLD
 from model import SegSliceNetExport, VolumeEvidence
 from preprocess import CFG
@@ -60,7 +60,7 @@ def export_all(run, out=MODELS):
         if f.endswith((".json", ".bin")):
             os.remove(os.path.join(out, "golden", f))
     golden.write(fixtures, os.path.join(out, "golden"))
-    write_manifest(out, torch.load(os.path.join(run, "last.pt"), map_location="cpu"))
+    write_manifest(out, torch.load(checkpoint(run), map_location="cpu"))
 
 
 def write_manifest(out, ck):
@@ -84,6 +84,7 @@ def write_manifest(out, ck):
                   "outputs": {"lesion_prob": [-1], "class_probs": [-1, 2], "lesion_types": [-1, 5],
                               "lesion_map": [-1, 56, 56], "features": [-1, 1152]},
                   "trainedEpochs": ck["epoch"], "initialisedFrom": "mlung-sys-slice 1.2.0",
+                  **({"decoderFinetunedOn": ck["decoderFinetunedOn"]} if "decoderFinetunedOn" in ck else {}),
                   "lesionMap": {"values": "calibrated per-position infection probability (sigmoid of the decoder), 56x56 over the lung crop, "
                                           "averaged with the horizontally flipped input and over the inference windows; absolute, not normalised per slice",
                                 "restrictedToLung": "cells with no lung pixel in their 3x3 cell neighbourhood are set to 0 by the worker"}},

@@ -6,6 +6,7 @@ set -e
 cd "$(dirname "$0")"
 R=${1:-/tmp/lt_runs/v2}
 /usr/bin/python3 train_slice.py --out "$R" --epochs 30 --eval-every 5
+/usr/bin/python3 finetune_decoder.py --run "$R"
 /usr/bin/python3 evaluate.py --run "$R" --figures ../figures
 /usr/bin/python3 export.py --run "$R"
 /usr/bin/python3 test_parity.py
