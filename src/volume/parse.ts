@@ -5,9 +5,9 @@
  * It exists beside dcmjs because the volume stage needs things dcmjs does not give cheaply: header-only parsing of
  * a partial read, the byte offset of Pixel Data so frames can be read straight from disk, and precise errors.
  */
-import { inflateRawSync } from 'node:zlib';
 import { LtError } from '../errors';
 import { TransferSyntax } from '../dicom/dcmjs';
+import { DEFAULT_MAX_INFLATED_BYTES, inflateDataset } from '../dicom/inflate';
 
 /** A tag as (group << 16 | element), e.g. 0x00200032 for Image Position (Patient). */
 export type Tag = number;
@@ -22,6 +22,16 @@ export function tagName(tag: Tag): string {
 export class NeedMoreData extends Error {
   constructor(readonly needed: number) {
     super(`need ${needed} bytes`);
+  }
+}
+
+/**
+ * Thrown by {@link parsePart10} for a deflated file given without its inflated data set: the caller inflates
+ * (capped, asynchronously) from datasetStart and parses again; {@link parsePart10Inflating} does both.
+ */
+export class NeedsInflating extends Error {
+  constructor(readonly datasetStart: number) {
+    super('deflated data set: inflate it first');
   }
 }
 
@@ -283,9 +293,10 @@ function parseSequence(ctx: Ctx, el: DicomElement, pos: number, end: number | un
 
 /**
  * Parses the header of a Part 10 file. `partial` says buf may be only the start of the file: then NeedMoreData is thrown
- * when an element the header needs lies beyond it (the Pixel Data value itself is never needed).
+ * when an element the header needs lies beyond it (the Pixel Data value itself is never needed). A deflated file needs
+ * its inflated data set (`inflated`); without it NeedsInflating is thrown.
  */
-export function parsePart10(buf: Buffer, partial = false): ParsedFile {
+export function parsePart10(buf: Buffer, partial = false, inflated?: Buffer): ParsedFile {
   if (buf.length < 132) {
     if (partial) throw new NeedMoreData(132);
     throw LtError.invalid(`not a DICOM Part 10 file: only ${buf.length} bytes, shorter than the 128-byte preamble and DICM prefix`);
@@ -314,11 +325,8 @@ export function parsePart10(buf: Buffer, partial = false): ParsedFile {
   let start = pos;
   if (ts === TransferSyntax.DeflatedExplicitLittle) {
     if (partial) throw new NeedMoreData(Number.MAX_SAFE_INTEGER);
-    try {
-      data = inflateRawSync(buf.subarray(pos));
-    } catch (e) {
-      throw LtError.invalid(`corrupt deflated dataset: ${(e as Error).message}`);
-    }
+    if (!inflated) throw new NeedsInflating(pos);
+    data = inflated;
     deflated = true;
     start = 0;
   }
@@ -328,6 +336,19 @@ export function parsePart10(buf: Buffer, partial = false): ParsedFile {
   const dataset = new DicomDataset(data, little);
   parseElements(ctx, dataset, start, undefined, 0);
   return { meta, dataset, transferSyntaxUid: ts, pixelData: ctx.pixel, deflated };
+}
+
+/**
+ * {@link parsePart10}, inflating a deflated data set first: off the event loop and at most maxInflatedBytes
+ * (LtError with 0xA700 beyond, 0xC000 for a corrupt stream).
+ */
+export async function parsePart10Inflating(buf: Buffer, partial = false, maxInflatedBytes = DEFAULT_MAX_INFLATED_BYTES): Promise<ParsedFile> {
+  try {
+    return parsePart10(buf, partial);
+  } catch (e) {
+    if (!(e instanceof NeedsInflating)) throw e;
+    return parsePart10(buf, false, await inflateDataset(buf.subarray(e.datasetStart), maxInflatedBytes));
+  }
 }
 
 /** One fragment (item) of encapsulated pixel data: offset and length relative to the buffer given. */
