@@ -65,7 +65,8 @@ class FileBytes implements ByteSource {
 const LONG_VRS = new Set(['OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'SQ', 'SV', 'UC', 'UN', 'UR', 'UT', 'UV']);
 const UNDEFINED = 0xffffffff;
 const MAX_DEPTH = 32;
-const MAX_ELEMENTS = 2_000_000;
+/** Most data elements (nested ones included) a received instance may hold: a CT image has a few hundred to a few thousand. */
+export const MAX_ELEMENTS = 100_000;
 
 interface Syntax {
   explicit: boolean;

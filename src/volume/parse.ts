@@ -35,6 +35,11 @@ export class NeedsInflating extends Error {
   }
 }
 
+/** Most data elements (nested ones included) one header may hold, as at ingest: far more than any CT image has. */
+export const MAX_ELEMENTS = 100_000;
+/** Deepest sequence nesting accepted. */
+const MAX_DEPTH = 16;
+
 /** One parsed element: where its value lies in the buffer, or its items for a sequence. */
 export interface DicomElement {
   tag: Tag;
@@ -184,6 +189,8 @@ interface Ctx {
   /** True when buf is a prefix of the file, so running off its end asks for more instead of failing. */
   partial: boolean;
   pixel?: PixelDataLocation;
+  /** Elements parsed so far, nested ones included (shared by the contexts of one file). */
+  count: { elements: number };
 }
 
 function truncated(ctx: Ctx, what: string, needEnd: number): never {
@@ -209,10 +216,11 @@ function readU32(ctx: Ctx, pos: number): number {
  * its location. Returns the position after the last element consumed.
  */
 function parseElements(ctx: Ctx, ds: DicomDataset, pos: number, end: number | undefined, depth: number): number {
-  if (depth > 16) throw LtError.invalid('malformed dataset: sequences nested deeper than 16 levels');
+  if (depth > MAX_DEPTH) throw LtError.invalid(`malformed dataset: sequences nested deeper than ${MAX_DEPTH} levels`);
   const b = ctx.buf;
   for (;;) {
     if (end !== undefined && pos >= end) return pos;
+    if (++ctx.count.elements > MAX_ELEMENTS) throw LtError.invalid(`malformed dataset: more than ${MAX_ELEMENTS} data elements`);
     if (end === undefined && pos >= b.length) {
       if (depth === 0) return pos;
       truncated(ctx, 'sequence item without delimiter', pos + 8);
@@ -302,7 +310,7 @@ export function parsePart10(buf: Buffer, partial = false, inflated?: Buffer): Pa
     throw LtError.invalid(`not a DICOM Part 10 file: only ${buf.length} bytes, shorter than the 128-byte preamble and DICM prefix`);
   }
   if (buf.toString('latin1', 128, 132) !== 'DICM') throw LtError.invalid('not a DICOM Part 10 file: no "DICM" prefix at byte 128');
-  const metaCtx: Ctx = { buf, little: true, explicit: true, partial };
+  const metaCtx: Ctx = { buf, little: true, explicit: true, partial, count: { elements: 0 } };
   const meta = new DicomDataset(buf, true);
   // File meta information: group 0002, explicit VR little endian (PS3.10 7.1), parsed element by element.
   let pos = 132;
@@ -332,7 +340,7 @@ export function parsePart10(buf: Buffer, partial = false, inflated?: Buffer): Pa
   }
   const little = ts !== TransferSyntax.ExplicitBig;
   const explicit = ts !== TransferSyntax.ImplicitLittle;
-  const ctx: Ctx = { buf: data, little, explicit, partial: partial && !deflated };
+  const ctx: Ctx = { buf: data, little, explicit, partial: partial && !deflated, count: { elements: 0 } };
   const dataset = new DicomDataset(data, little);
   parseElements(ctx, dataset, start, undefined, 0);
   return { meta, dataset, transferSyntaxUid: ts, pixelData: ctx.pixel, deflated };

@@ -1,7 +1,7 @@
 /**
  * Deflated Explicit VR Little Endian input at ingest (readInstanceInfo) and in the volume stage (readInstanceHeader,
  * parsePart10Inflating): honest files read, a deflate bomb stops at the inflated-size cap (0xA700), a corrupt stream
- * is 0xC000 (issue 17, Critical 1).
+ * is 0xC000 (issue 17, Critical 1); the nesting and element-count guards hold after inflation (Critical 2).
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -12,7 +12,7 @@ import { readInstanceHeader } from '../../src/volume';
 import { DicomReason, LtError } from '../../src/errors';
 import { TransferSyntax } from '../../src/dicom/dcmjs';
 import { chestPhantom, phantomSeries } from '../../src/synthetic/phantom';
-import { datasetOf, deflatedPart10, longElement } from '../support/deflate';
+import { datasetOf, deflatedPart10, longElement, manyElements, nestedSequences } from '../support/deflate';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'lt-deflate-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -76,5 +76,39 @@ describe('deflated data sets', () => {
     expect(ingest.dicomReason).toBe(DicomReason.CannotUnderstand);
     expect(ingest.message).toMatch(/corrupt deflated data set/);
     expect((await failure(parsePart10Inflating(bytes))).dicomReason).toBe(DicomReason.CannotUnderstand);
+  });
+});
+
+describe('structure guards after inflation', () => {
+  /** The slice, deflated, with `extra` elements in front of its data set (out of tag order, which the guards do not need). */
+  const withPrefix = (extra: Buffer) => deflatedPart10(slice.bytes, { dataset: Buffer.concat([extra, datasetOf(slice.bytes)]) });
+
+  test('thousands of nested sequences in a few KB are refused as 0xC000 at ingest and in the volume stage', async () => {
+    const bytes = withPrefix(nestedSequences(30_000));
+    expect(bytes.length).toBeLessThan(16 * 1024);
+    const t0 = performance.now();
+    const ingest = await failure(readInstanceInfo(file(bytes)));
+    expect(ingest.dicomReason).toBe(DicomReason.CannotUnderstand);
+    expect(ingest.message).toMatch(/nested too deeply/);
+    const t1 = performance.now();
+    expect((await failure(parsePart10Inflating(bytes))).message).toMatch(/nested deeper than 16 levels/);
+    process.stdout.write(`30,000 nested sequences (${bytes.length} bytes deflated): ingest refused in ${Math.round(t1 - t0)} ms, volume stage in ${Math.round(performance.now() - t1)} ms\n`);
+  });
+
+  test('more data elements than a CT image has (150,000) are refused at ingest and in the volume stage', async () => {
+    const bytes = withPrefix(manyElements(150_000));
+    const ingest = await failure(readInstanceInfo(file(bytes)));
+    expect(ingest.dicomReason).toBe(DicomReason.CannotUnderstand);
+    expect(ingest.message).toMatch(/too many data elements/);
+    expect((await failure(parsePart10Inflating(bytes))).message).toMatch(/more than 100000 data elements/);
+    // The same count uncompressed is refused by the walker too.
+    const plain = Buffer.concat([slice.bytes.subarray(0, slice.bytes.length - datasetOf(slice.bytes).length), manyElements(150_000), datasetOf(slice.bytes)]);
+    expect((await failure(readInstanceInfo(file(plain)))).message).toMatch(/too many data elements/);
+  });
+
+  test('a real image stays far below the element cap', async () => {
+    const bytes = withPrefix(manyElements(5_000));
+    await expect(readInstanceInfo(file(bytes))).resolves.toMatchObject({ sopInstanceUid: slice.sopInstanceUid });
+    await expect(parsePart10Inflating(bytes)).resolves.toMatchObject({ deflated: true });
   });
 });

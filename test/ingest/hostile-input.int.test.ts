@@ -6,7 +6,7 @@ import { chestPhantom, phantomSeries } from '../../src/synthetic/phantom';
 import { DicomReason } from '../../src/errors';
 import { testGateway } from '../support/gateway';
 import { multipartBody, postStow, seqItems } from '../support/stow';
-import { datasetOf, deflatedPart10, longElement } from '../support/deflate';
+import { datasetOf, deflatedPart10, longElement, manyElements, nestedSequences } from '../support/deflate';
 import type { Gateway } from '../../src/gateway';
 
 const MiB = 1024 * 1024;
@@ -39,5 +39,34 @@ describe('hostile input over STOW-RS (real gateway, real PostgreSQL)', () => {
     ])) as { sop_instance_uid: string }[];
     expect(rows.map((r) => r.sop_instance_uid)).toEqual([good.sopInstanceUid]);
     expect((await fetch(`${base}/healthz`)).status).toBe(200);
+  });
+
+  test('nesting in deflated data: 90,000 nested sequences in 15 KB and 400,000 elements (3.2 MB inflated, under the cap) are 0xC000, /healthz answers throughout', async () => {
+    const [good, deep, wide] = phantomSeries(chestPhantom({ size: 32, slices: 3 }), { seed: 'hostile-nesting' });
+    const prefixed = (s: Buffer, extra: Buffer) => deflatedPart10(s, { dataset: Buffer.concat([extra, datasetOf(s)]) });
+    const deepFile = prefixed(deep.bytes, nestedSequences(90_000));
+    const wideFile = prefixed(wide.bytes, manyElements(400_000));
+    expect(deepFile.length + wideFile.length).toBeLessThan(200 * 1024);
+    let polling = true;
+    const probes: number[] = [];
+    const poller = (async () => {
+      while (polling) {
+        const res = await fetch(`${base}/healthz`, { signal: AbortSignal.timeout(30_000) });
+        probes.push(res.status);
+        await res.arrayBuffer();
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })();
+    const t0 = performance.now();
+    const { status, json } = await postStow(`${base}/dicom-web/studies`, multipartBody([deepFile, good.bytes, wideFile]));
+    const elapsed = performance.now() - t0;
+    polling = false;
+    await poller;
+    expect(status).toBe(202);
+    expect(seqItems(json, '00081199').map((i) => val(i, '00081155'))).toEqual([good.sopInstanceUid]);
+    expect(seqItems(json, '00081198').map((i) => val(i, '00081197'))).toEqual([DicomReason.CannotUnderstand, DicomReason.CannotUnderstand]);
+    expect(probes.length).toBeGreaterThan(0);
+    expect(probes.every((p) => p === 200)).toBe(true);
+    process.stdout.write(`nesting attack refused in ${Math.round(elapsed)} ms; ${probes.length} /healthz probes, all 200\n`);
   });
 });
