@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { DEFAULT_MAX_INFLATED_BYTES } from '../dicom/inflate';
 
 /**
  * All settings, read once from env vars (LT_*) and an optional JSON file (LT_CONFIG_FILE, same keys).
@@ -36,6 +37,8 @@ const schema = z.object({
   LT_STABLE_SECONDS: z.coerce.number().min(0).max(86400).default(10),
   LT_MAX_BODY_BYTES: int(8 * 1024 ** 3, 1),
   LT_MAX_INSTANCE_BYTES: int(1024 ** 3, 1),
+  /** Unset: 256 MiB, or LT_MAX_INSTANCE_BYTES when that is smaller. */
+  LT_MAX_INFLATED_BYTES: z.coerce.number().int().min(1).optional(),
   LT_MAX_CONCURRENT_STOW: int(8, 1, 1000),
   LT_AUTH_BEARER_TOKENS: list,
   LT_AUTH_BASIC_USERS: list.refine((l) => l.every((u) => u.includes(':')), 'entries must be user:password'),
@@ -104,7 +107,8 @@ export interface Config {
     caFile?: string;
   };
   stableSeconds: number;
-  limits: { maxBodyBytes: number; maxInstanceBytes: number; maxConcurrentStow: number };
+  /** maxInflatedBytes: most bytes a Deflated Explicit VR Little Endian data set may inflate to (0xA700 beyond). */
+  limits: { maxBodyBytes: number; maxInstanceBytes: number; maxInflatedBytes: number; maxConcurrentStow: number };
   auth: { bearerTokens: string[]; basicUsers: string[] };
   tls: { cert?: string; key?: string; ca?: string; requireClientCert: boolean };
   logLevel: 'debug' | 'info' | 'warn' | 'error';
@@ -194,7 +198,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         }
       : undefined,
     stableSeconds: c.LT_STABLE_SECONDS,
-    limits: { maxBodyBytes: c.LT_MAX_BODY_BYTES, maxInstanceBytes: c.LT_MAX_INSTANCE_BYTES, maxConcurrentStow: c.LT_MAX_CONCURRENT_STOW },
+    limits: {
+      maxBodyBytes: c.LT_MAX_BODY_BYTES,
+      maxInstanceBytes: c.LT_MAX_INSTANCE_BYTES,
+      maxInflatedBytes: c.LT_MAX_INFLATED_BYTES ?? Math.min(DEFAULT_MAX_INFLATED_BYTES, c.LT_MAX_INSTANCE_BYTES),
+      maxConcurrentStow: c.LT_MAX_CONCURRENT_STOW,
+    },
     auth: { bearerTokens: c.LT_AUTH_BEARER_TOKENS, basicUsers: c.LT_AUTH_BASIC_USERS },
     tls: { cert: c.LT_TLS_CERT, key: c.LT_TLS_KEY, ca: c.LT_TLS_CA, requireClientCert: c.LT_TLS_REQUIRE_CLIENT_CERT },
     logLevel: c.LT_LOG_LEVEL,
@@ -220,4 +229,7 @@ function crossCheck(c: Raw, problems: string[]): void {
   if (Boolean(c.LT_TLS_CERT) !== Boolean(c.LT_TLS_KEY)) problems.push('LT_TLS_CERT and LT_TLS_KEY must be given together');
   if (c.LT_TLS_REQUIRE_CLIENT_CERT && !c.LT_TLS_CA) problems.push('LT_TLS_REQUIRE_CLIENT_CERT needs LT_TLS_CA');
   if (c.LT_MAX_INSTANCE_BYTES > c.LT_MAX_BODY_BYTES) problems.push('LT_MAX_INSTANCE_BYTES must not exceed LT_MAX_BODY_BYTES');
+  // An inflated data set is what the instance would be uncompressed: it is held to the same bound.
+  if (c.LT_MAX_INFLATED_BYTES !== undefined && c.LT_MAX_INFLATED_BYTES > c.LT_MAX_INSTANCE_BYTES)
+    problems.push('LT_MAX_INFLATED_BYTES must not exceed LT_MAX_INSTANCE_BYTES');
 }

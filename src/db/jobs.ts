@@ -88,7 +88,8 @@ export const LEASE_OWNER = `${os.hostname()}:${process.pid}`;
 
 /**
  * Claims the next runnable job (due, unleased or lease expired), highest priority rank first, then oldest, with FOR UPDATE SKIP LOCKED, so gateways sharing a
- * database never take the same job; a crashed gateway's job is taken over once its lease runs out.
+ * database never take the same job; a crashed gateway's job is taken over once its lease runs out. Every claim counts
+ * as an attempt (`attempts` is raised here, not when a stage fails), so a job that takes its process down is counted too.
  */
 export async function claimJob(ds: DataSource, leaseSeconds: number, owner = LEASE_OWNER): Promise<Job | undefined> {
   const rows = (await ds.query(
@@ -153,6 +154,12 @@ export async function advanceJob(
     ],
   )) as unknown;
   return returnedRows(rows).length > 0;
+}
+
+/** The error a job last recorded (retryLater), if any. */
+export async function lastJobError(db: Queryable, jobId: number): Promise<string | undefined> {
+  const [row] = (await db.query(`SELECT error FROM job WHERE id = $1`, [jobId])) as { error: string | null }[];
+  return row?.error ?? undefined;
 }
 
 /** Puts a held job back to wait (transient failure): released, runnable again after `delayMs`. */

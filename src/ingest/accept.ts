@@ -11,6 +11,8 @@ import type { PartOutcome } from './stow-response';
 export interface AcceptDeps {
   spool: Spool;
   recorder: InstanceRecorder;
+  /** Most bytes a deflated data set may inflate to (LT_MAX_INFLATED_BYTES; default DEFAULT_MAX_INFLATED_BYTES). */
+  maxInflatedBytes?: number;
 }
 
 /** A received file, already complete and fsynced in the spool's incoming folder. */
@@ -41,7 +43,7 @@ export async function acceptInstanceFile(
 ): Promise<PartOutcome> {
   let info;
   try {
-    info = readInstanceInfo(file.path);
+    info = await readInstanceInfo(file.path, { maxInflatedBytes: deps.maxInflatedBytes });
   } catch (e) {
     await fs.rm(file.path, { force: true });
     const err = e instanceof LtError ? e : LtError.invalid('not a readable DICOM instance', DicomReason.CannotUnderstand);

@@ -1,5 +1,7 @@
-import { closeSync, openSync, readSync, fstatSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readSync, fstatSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { DicomMessage, DicomMetaDictionary, TransferSyntax, type NaturalDataset } from '../dicom/dcmjs';
+import { DEFAULT_MAX_INFLATED_BYTES, inflateDataset } from '../dicom/inflate';
 import { isValidUid } from '../dicom/uid';
 import { DicomReason, LtError } from '../errors';
 import { requestedPriorityRank, type PriorityRank } from '../triage-priority';
@@ -63,7 +65,8 @@ class FileBytes implements ByteSource {
 const LONG_VRS = new Set(['OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'SQ', 'SV', 'UC', 'UN', 'UR', 'UT', 'UV']);
 const UNDEFINED = 0xffffffff;
 const MAX_DEPTH = 32;
-const MAX_ELEMENTS = 2_000_000;
+/** Most data elements (nested ones included) a received instance may hold: a CT image has a few hundred to a few thousand. */
+export const MAX_ELEMENTS = 100_000;
 
 interface Syntax {
   explicit: boolean;
@@ -77,7 +80,7 @@ function tagName(group: number, element: number): string {
 /**
  * Walks a Part 10 file's element structure without reading values: proves every element's declared length fits
  * the file (so truncation is found and named), and finds the transfer syntax and the Pixel Data offset.
- * Deflated data sets are checked by inflating them in {@link readInstanceInfo} instead.
+ * Deflated data sets are inflated by {@link readInstanceInfo} and walked with {@link walkInflated}.
  */
 export function walkPart10(bytes: ByteSource): { transferSyntaxUid: string; metaEnd: number; pixelDataOffset?: number } {
   if (bytes.size < 132 || bytes.read(128, 4).toString('latin1') !== 'DICM')
@@ -119,6 +122,49 @@ export function walkPart10(bytes: ByteSource): { transferSyntaxUid: string; meta
   });
   if (end !== bytes.size) throw cannotUnderstand(`data set ends at byte ${end} but the file has ${bytes.size}`);
   return { transferSyntaxUid, metaEnd, pixelDataOffset };
+}
+
+/**
+ * Walks an inflated Deflated Explicit VR Little Endian data set with the same depth and element-count guards as
+ * {@link walkPart10}; returns the Pixel Data offset within it, if any.
+ */
+export function walkInflated(dataset: ByteSource): { pixelDataOffset?: number } {
+  let pixelDataOffset: number | undefined;
+  const end = walkDataset(dataset, 0, dataset.size, { explicit: true, little: true }, 0, { elements: 0 }, (g, e, at) => {
+    if (g === 0x7fe0 && e === 0x0010) pixelDataOffset = at;
+  });
+  if (end !== dataset.size) throw cannotUnderstand(`inflated data set ends at byte ${end} but holds ${dataset.size}`);
+  return { pixelDataOffset };
+}
+
+/**
+ * The preamble and file meta information of a file, re-labelled Explicit VR Little Endian, so that an inflated data
+ * set appended to it reads as an ordinary Part 10 file (dcmjs would otherwise inflate again, without a cap).
+ */
+function explicitLittleMeta(bytes: ByteSource, metaEnd: number): Buffer {
+  const kept: Buffer[] = [];
+  let offset = 132;
+  while (offset < metaEnd) {
+    const head = bytes.read(offset, 8);
+    const element = head.readUInt16LE(2);
+    const vr = head.toString('latin1', 4, 6);
+    const long = LONG_VRS.has(vr);
+    const len = long ? bytes.read(offset + 8, 4).readUInt32LE(0) : head.readUInt16LE(6);
+    const next = offset + (long ? 12 : 8) + len;
+    if (element !== 0x0000 && element !== 0x0010) kept.push(Buffer.from(bytes.read(offset, next - offset)));
+    offset = next;
+  }
+  const uid = Buffer.from(`${TransferSyntax.ExplicitLittle}\0`, 'latin1');
+  const ts = Buffer.alloc(8);
+  ts.write('\x02\x00\x10\x00UI', 0, 'latin1');
+  ts.writeUInt16LE(uid.length, 6);
+  kept.push(ts, uid);
+  const body = Buffer.concat(kept);
+  const groupLength = Buffer.alloc(12);
+  groupLength.write('\x02\x00\x00\x00UL', 0, 'latin1');
+  groupLength.writeUInt16LE(4, 6);
+  groupLength.writeUInt32LE(body.length, 8);
+  return Buffer.concat([Buffer.alloc(128), Buffer.from('DICM', 'latin1'), groupLength, body]);
 }
 
 /** Walks elements from offset until limit (or an item delimiter when inItem); returns where it stopped. */
@@ -239,12 +285,19 @@ function str(ds: NaturalDataset, key: string): string | undefined {
   return typeof s === 'string' ? s.replace(/[\0 ]+$/, '') : undefined;
 }
 
+/** Limits of {@link readInstanceInfo}. */
+export interface InstanceInfoOptions {
+  /** Most bytes a deflated data set may inflate to (default DEFAULT_MAX_INFLATED_BYTES); more is 0xA700. */
+  maxInflatedBytes?: number;
+}
+
 /**
  * Checks a received Part 10 file on disk and reads the attributes that identify it. Throws LtError with the DICOM
  * failure reason: 0xC000 when it is not understood (not DICOM, truncated, corrupt), 0xA900 when required
- * identifying attributes are missing or malformed.
+ * identifying attributes are missing or malformed, 0xA700 when a deflated data set inflates past the limit.
+ * A deflated data set is inflated off the event loop with a cap, then walked with the same guards as any other.
  */
-export function readInstanceInfo(file: string): InstanceInfo {
+export async function readInstanceInfo(file: string, opts: InstanceInfoOptions = {}): Promise<InstanceInfo> {
   const fd = openSync(file, 'r');
   try {
     const size = fstatSync(fd).size;
@@ -256,14 +309,27 @@ export function readInstanceInfo(file: string): InstanceInfo {
       if (e instanceof LtError) throw e;
       throw cannotUnderstand('DICOM structure could not be read');
     }
-    // Parse only the header (everything before Pixel Data); deflated files must be inflated whole.
-    const deflated = walked.transferSyntaxUid === TransferSyntax.DeflatedExplicitLittle;
-    const headerBytes = deflated ? readFileSync(file) : bytes.read(0, walked.pixelDataOffset ?? size);
+    // Parse only the header (everything before Pixel Data). A deflated data set is inflated (capped, off the event
+    // loop) and walked first; dcmjs then reads the inflated header as Explicit VR Little Endian.
+    let headerBytes: Buffer;
+    if (walked.transferSyntaxUid === TransferSyntax.DeflatedExplicitLittle) {
+      const inflated = await inflateDataset((await readFile(file)).subarray(walked.metaEnd), opts.maxInflatedBytes ?? DEFAULT_MAX_INFLATED_BYTES);
+      let pixelDataOffset: number | undefined;
+      try {
+        ({ pixelDataOffset } = walkInflated(bufferBytes(inflated)));
+      } catch (e) {
+        if (e instanceof LtError) throw e;
+        throw cannotUnderstand('inflated DICOM structure could not be read');
+      }
+      headerBytes = Buffer.concat([explicitLittleMeta(bytes, walked.metaEnd), inflated.subarray(0, pixelDataOffset ?? inflated.length)]);
+    } else {
+      headerBytes = bytes.read(0, walked.pixelDataOffset ?? size);
+    }
     let meta: NaturalDataset;
     let ds: NaturalDataset;
     try {
       const ab = headerBytes.buffer.slice(headerBytes.byteOffset, headerBytes.byteOffset + headerBytes.byteLength) as ArrayBuffer;
-      const dict = DicomMessage.readFile(ab, deflated ? { untilTag: '7FE00010', includeUntilTagValue: false } : {});
+      const dict = DicomMessage.readFile(ab, {});
       meta = DicomMetaDictionary.naturalizeDataset(dict.meta);
       ds = DicomMetaDictionary.naturalizeDataset(dict.dict);
     } catch (e) {

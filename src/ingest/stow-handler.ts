@@ -16,7 +16,7 @@ export interface StowDeps {
   ds: DataSource;
   spool: Spool;
   recorder: InstanceRecorder;
-  limits: { maxBodyBytes: number; maxInstanceBytes: number; maxConcurrentStow: number };
+  limits: { maxBodyBytes: number; maxInstanceBytes: number; maxInflatedBytes?: number; maxConcurrentStow: number };
   /** Base URL for RetrieveURL values (LT_PUBLIC_URL, else derived from the request). */
   publicUrl?: string;
   /**
@@ -214,7 +214,7 @@ async function storePart(deps: StowDeps, part: OpenPart, urlStudy: string | unde
     await file.discard();
     return writeFailure(e);
   }
-  return acceptInstanceFile(deps, { path: file.path, size: file.size, sha256 }, { actor, expectedStudyUid: urlStudy, source: 'push' });
+  return acceptInstanceFile({ ...deps, maxInflatedBytes: deps.limits.maxInflatedBytes }, { path: file.path, size: file.size, sha256 }, { actor, expectedStudyUid: urlStudy, source: 'push' });
 }
 
 async function rejectRequest(ds: DataSource, actor: string, e: unknown, studyUid: string | undefined): Promise<void> {

@@ -6,6 +6,7 @@ import {
   advanceJob,
   appendTriageEvent,
   claimJob,
+  lastJobError,
   earlierJobWithInput,
   encodedJobs,
   finishEncodedJob,
@@ -93,12 +94,31 @@ export class Pipeline {
     }, (this.d.leaseSeconds * 1000) / 3);
     try {
       if (await this.supersededByNewerJob(job)) return;
+      if (await this.attemptsExhausted(job)) return;
       await this.stages(job, abort.signal);
     } catch (e) {
       await this.handleFailure(job, e);
     } finally {
       clearInterval(renew);
     }
+  }
+
+  /**
+   * Claims are counted (claimJob): a job claimed more than maxAttempts times has been retried out, or took its
+   * gateway down each time (out of memory, a crash) before a failure could be recorded. It is not run again: it
+   * fails with its report, so one bad study cannot keep a crash loop going.
+   */
+  private async attemptsExhausted(job: Job): Promise<boolean> {
+    const max = this.d.maxAttempts ?? 5;
+    if (job.attempts <= max) return false;
+    const last = await lastJobError(this.d.ds, job.id);
+    const reason = `gave up after ${max} attempts: ${last ?? 'the process stopped while working on this study each time (crash or out of memory)'}`;
+    log.error('job claimed more often than its attempts allow; writing a failure report', { attempts: job.attempts, maxAttempts: max });
+    await audit(this.d.ds, { actor: 'pipeline', action: 'job.attempts-exhausted', outcome: 'failure', studyUid: job.studyUid, detail: { jobId: job.id, attempts: job.attempts, maxAttempts: max } }).catch(
+      () => undefined,
+    );
+    await this.failWithReport(job, job.state === 'selected' ? 'inference' : job.state === 'ready' ? 'volume' : 'encoding', reason, []);
+    return true;
   }
 
   private async supersededByNewerJob(job: Job): Promise<boolean> {
@@ -269,10 +289,15 @@ export class Pipeline {
     const stage = permanent ? e.stage : job.state === 'selected' ? 'inference' : job.state === 'ready' ? 'volume' : 'encoding';
     const reason = (e as Error).message || 'unknown error';
     log.error('job failed; writing a report that says why', { stage, reason: reason.slice(0, 300) });
+    await this.failWithReport(job, stage, reason, permanent ? e.details : []);
+  }
+
+  /** Ends a job in a failure report (SR saying why), or, when even that cannot be written, in state 'failed'. */
+  private async failWithReport(job: Job, stage: string, reason: string, details: string[]): Promise<void> {
     try {
       const headers = await studyHeaders(this.d.ds, job.studyUid);
       const study = this.studyContext(headers.find((h) => !h.error));
-      const objects = failureReport(study, { stage, reason, details: permanent ? e.details : [] }, { supersedes: await this.previousResult(job) });
+      const objects = failureReport(study, { stage, reason, details }, { supersedes: await this.previousResult(job) });
       await this.encodeAndEnqueue(job, objects, {});
     } catch (inner) {
       log.error('failure report could not be written', { err: inner });

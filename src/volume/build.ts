@@ -10,7 +10,8 @@ import { analyzeStack, DEFAULT_STACK_TOLERANCES, type StackSlice, type StackTole
 import { pixelDataProblem, nativeFrameBytes, isNativeSyntax, type InstanceHeader } from './headers';
 import { decodeFrame, initDecoders, isLosslessSyntax, isSupportedTransferSyntax, type PixelFormat } from './decode';
 import { storeHu, type HuStats } from './hu';
-import { parseEncapsulated, parsePart10, type Fragment } from './parse';
+import { parseEncapsulated, parsePart10Inflating, type Fragment } from './parse';
+import { DEFAULT_MAX_INFLATED_BYTES } from '../dicom/inflate';
 import type { HuVolume, SourceSlice } from './types';
 
 /** Limits and choices of volume assembly. */
@@ -25,6 +26,8 @@ export interface BuildOptions {
   paddingHu: number;
   /** Files read ahead of the decoder (default 4). */
   readAhead: number;
+  /** Most bytes a deflated data set may inflate to (default DEFAULT_MAX_INFLATED_BYTES). */
+  maxInflatedBytes: number;
   tolerances: StackTolerances;
 }
 
@@ -35,6 +38,7 @@ export const DEFAULT_BUILD_OPTIONS: BuildOptions = {
   maxBytes: 1024 * 1024 * 1024,
   paddingHu: -1024,
   readAhead: 4,
+  maxInflatedBytes: DEFAULT_MAX_INFLATED_BYTES,
   tolerances: DEFAULT_STACK_TOLERANCES,
 };
 
@@ -77,7 +81,7 @@ export function framesOfFragments(buf: Buffer, offsets: number[], fragments: Fra
 }
 
 /** Reads the pixel data of one instance and yields its frames (native bytes or compressed frame data). */
-async function readFrames(h: InstanceHeader, wanted: number[]): Promise<Map<number, Buffer>> {
+async function readFrames(h: InstanceHeader, wanted: number[], maxInflatedBytes: number): Promise<Map<number, Buffer>> {
   const px = h.pixelData!;
   const out = new Map<number, Buffer>();
   if (h.transferSyntaxUid === TransferSyntax.DeflatedExplicitLittle) {
@@ -88,7 +92,7 @@ async function readFrames(h: InstanceHeader, wanted: number[]): Promise<Map<numb
     } finally {
       await fh.close();
     }
-    const parsed = parsePart10(file);
+    const parsed = await parsePart10Inflating(file, false, maxInflatedBytes);
     const p = parsed.pixelData;
     if (!p || p.encapsulated) throw LtError.invalid('deflated dataset has no native Pixel Data');
     const fb = nativeFrameBytes(h);
@@ -189,7 +193,7 @@ export async function buildVolume(headers: InstanceHeader[], opts: Partial<Build
   const pending: Promise<Map<number, Buffer>>[] = [];
   const start = (k: number) => {
     const h = headers[jobs[k]];
-    const p = readFrames(h, [...dest.get(jobs[k])!.keys()]).catch((e: unknown) => {
+    const p = readFrames(h, [...dest.get(jobs[k])!.keys()], o.maxInflatedBytes).catch((e: unknown) => {
       if (e instanceof LtError) throw LtError.invalid(`${where(h)}: ${e.message}`);
       throw LtError.invalid(`${where(h)}: cannot read ${h.path}: ${(e as Error).message}`);
     });

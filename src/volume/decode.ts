@@ -10,6 +10,7 @@ import path from 'node:path';
 import { Context, NativeCodecs } from 'dcmjs-codecs';
 import { LtError } from '../errors';
 import { TransferSyntax } from '../dicom/dcmjs';
+import { frameHeaderProblem } from './frame-header';
 
 /** What a decoder needs to know about a frame. */
 export interface PixelFormat {
@@ -105,7 +106,8 @@ function asSamples(bytes: Uint8Array, bitsAllocated: number, count: number, bigE
 /**
  * Decodes one frame to stored pixel words. `data` is the frame's native bytes (uncompressed syntaxes) or the
  * concatenated fragments of the frame (encapsulated syntaxes). Call initDecoders() once before compressed frames.
- * Throws LtError.invalid naming the problem for a broken stream or a frame that does not match Rows x Columns.
+ * Throws LtError.invalid naming the problem for a broken stream or a frame that does not match Rows x Columns; a
+ * compressed frame's own header (SOF, SIZ, RLE header) is checked against them before the decoder runs.
  */
 export function decodeFrame(data: Uint8Array, fmt: PixelFormat): StoredSamples {
   const count = fmt.rows * fmt.columns * fmt.samplesPerPixel;
@@ -120,6 +122,9 @@ export function decodeFrame(data: Uint8Array, fmt: PixelFormat): StoredSamples {
   if (!codec) throw LtError.invalid(`unsupported transfer syntax ${fmt.transferSyntaxUid}`);
   if (!NativeCodecs.isInitialized()) throw LtError.internal('image codecs not initialised: call initDecoders() first');
   if (data.byteLength === 0) throw LtError.invalid(`corrupt ${codec.name} stream: the frame has no compressed data`);
+  // The decoders allocate the size the frame claims: compare it with Rows/Columns before they run.
+  const problem = frameHeaderProblem(data, fmt, codec.name);
+  if (problem) throw LtError.invalid(problem);
   const ctx = new Context({
     width: fmt.columns,
     height: fmt.rows,

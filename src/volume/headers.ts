@@ -5,7 +5,7 @@
 import { open } from 'node:fs/promises';
 import { LtError } from '../errors';
 import { SopClass, TransferSyntax } from '../dicom/dcmjs';
-import { NeedMoreData, parsePart10, type DicomDataset, type ParsedFile, type PixelDataLocation } from './parse';
+import { NeedMoreData, parsePart10Inflating, type DicomDataset, type ParsedFile, type PixelDataLocation } from './parse';
 
 /** Geometry and value mapping of one frame (a single-frame instance has exactly one). */
 export interface FrameInfo {
@@ -266,9 +266,10 @@ export const CT_IMAGE_CLASSES: ReadonlySet<string> = new Set([SopClass.CtImage, 
 
 /**
  * Reads and parses the header of one Part 10 file, reading only as much of the file as the header needs
- * (whole file for deflate). Throws LtError on a malformed file.
+ * (whole file for deflate, inflated with a cap: maxInflatedBytes, default DEFAULT_MAX_INFLATED_BYTES). Throws LtError
+ * on a malformed file.
  */
-export async function readInstanceHeader(path: string): Promise<InstanceHeader> {
+export async function readInstanceHeader(path: string, maxInflatedBytes?: number): Promise<InstanceHeader> {
   const fh = await open(path, 'r');
   try {
     const size = (await fh.stat()).size;
@@ -278,7 +279,7 @@ export async function readInstanceHeader(path: string): Promise<InstanceHeader> 
       const { bytesRead } = await fh.read(buf, 0, want, 0);
       const partial = bytesRead < size;
       try {
-        const parsed = parsePart10(buf.subarray(0, bytesRead), partial);
+        const parsed = await parsePart10Inflating(buf.subarray(0, bytesRead), partial, maxInflatedBytes);
         const h = headerFromParsed(path, parsed, size);
         return h;
       } catch (e) {

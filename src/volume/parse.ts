@@ -5,9 +5,9 @@
  * It exists beside dcmjs because the volume stage needs things dcmjs does not give cheaply: header-only parsing of
  * a partial read, the byte offset of Pixel Data so frames can be read straight from disk, and precise errors.
  */
-import { inflateRawSync } from 'node:zlib';
 import { LtError } from '../errors';
 import { TransferSyntax } from '../dicom/dcmjs';
+import { DEFAULT_MAX_INFLATED_BYTES, inflateDataset } from '../dicom/inflate';
 
 /** A tag as (group << 16 | element), e.g. 0x00200032 for Image Position (Patient). */
 export type Tag = number;
@@ -24,6 +24,21 @@ export class NeedMoreData extends Error {
     super(`need ${needed} bytes`);
   }
 }
+
+/**
+ * Thrown by {@link parsePart10} for a deflated file given without its inflated data set: the caller inflates
+ * (capped, asynchronously) from datasetStart and parses again; {@link parsePart10Inflating} does both.
+ */
+export class NeedsInflating extends Error {
+  constructor(readonly datasetStart: number) {
+    super('deflated data set: inflate it first');
+  }
+}
+
+/** Most data elements (nested ones included) one header may hold, as at ingest: far more than any CT image has. */
+export const MAX_ELEMENTS = 100_000;
+/** Deepest sequence nesting accepted. */
+const MAX_DEPTH = 16;
 
 /** One parsed element: where its value lies in the buffer, or its items for a sequence. */
 export interface DicomElement {
@@ -174,6 +189,8 @@ interface Ctx {
   /** True when buf is a prefix of the file, so running off its end asks for more instead of failing. */
   partial: boolean;
   pixel?: PixelDataLocation;
+  /** Elements parsed so far, nested ones included (shared by the contexts of one file). */
+  count: { elements: number };
 }
 
 function truncated(ctx: Ctx, what: string, needEnd: number): never {
@@ -199,10 +216,11 @@ function readU32(ctx: Ctx, pos: number): number {
  * its location. Returns the position after the last element consumed.
  */
 function parseElements(ctx: Ctx, ds: DicomDataset, pos: number, end: number | undefined, depth: number): number {
-  if (depth > 16) throw LtError.invalid('malformed dataset: sequences nested deeper than 16 levels');
+  if (depth > MAX_DEPTH) throw LtError.invalid(`malformed dataset: sequences nested deeper than ${MAX_DEPTH} levels`);
   const b = ctx.buf;
   for (;;) {
     if (end !== undefined && pos >= end) return pos;
+    if (++ctx.count.elements > MAX_ELEMENTS) throw LtError.invalid(`malformed dataset: more than ${MAX_ELEMENTS} data elements`);
     if (end === undefined && pos >= b.length) {
       if (depth === 0) return pos;
       truncated(ctx, 'sequence item without delimiter', pos + 8);
@@ -283,15 +301,16 @@ function parseSequence(ctx: Ctx, el: DicomElement, pos: number, end: number | un
 
 /**
  * Parses the header of a Part 10 file. `partial` says buf may be only the start of the file: then NeedMoreData is thrown
- * when an element the header needs lies beyond it (the Pixel Data value itself is never needed).
+ * when an element the header needs lies beyond it (the Pixel Data value itself is never needed). A deflated file needs
+ * its inflated data set (`inflated`); without it NeedsInflating is thrown.
  */
-export function parsePart10(buf: Buffer, partial = false): ParsedFile {
+export function parsePart10(buf: Buffer, partial = false, inflated?: Buffer): ParsedFile {
   if (buf.length < 132) {
     if (partial) throw new NeedMoreData(132);
     throw LtError.invalid(`not a DICOM Part 10 file: only ${buf.length} bytes, shorter than the 128-byte preamble and DICM prefix`);
   }
   if (buf.toString('latin1', 128, 132) !== 'DICM') throw LtError.invalid('not a DICOM Part 10 file: no "DICM" prefix at byte 128');
-  const metaCtx: Ctx = { buf, little: true, explicit: true, partial };
+  const metaCtx: Ctx = { buf, little: true, explicit: true, partial, count: { elements: 0 } };
   const meta = new DicomDataset(buf, true);
   // File meta information: group 0002, explicit VR little endian (PS3.10 7.1), parsed element by element.
   let pos = 132;
@@ -314,20 +333,30 @@ export function parsePart10(buf: Buffer, partial = false): ParsedFile {
   let start = pos;
   if (ts === TransferSyntax.DeflatedExplicitLittle) {
     if (partial) throw new NeedMoreData(Number.MAX_SAFE_INTEGER);
-    try {
-      data = inflateRawSync(buf.subarray(pos));
-    } catch (e) {
-      throw LtError.invalid(`corrupt deflated dataset: ${(e as Error).message}`);
-    }
+    if (!inflated) throw new NeedsInflating(pos);
+    data = inflated;
     deflated = true;
     start = 0;
   }
   const little = ts !== TransferSyntax.ExplicitBig;
   const explicit = ts !== TransferSyntax.ImplicitLittle;
-  const ctx: Ctx = { buf: data, little, explicit, partial: partial && !deflated };
+  const ctx: Ctx = { buf: data, little, explicit, partial: partial && !deflated, count: { elements: 0 } };
   const dataset = new DicomDataset(data, little);
   parseElements(ctx, dataset, start, undefined, 0);
   return { meta, dataset, transferSyntaxUid: ts, pixelData: ctx.pixel, deflated };
+}
+
+/**
+ * {@link parsePart10}, inflating a deflated data set first: off the event loop and at most maxInflatedBytes
+ * (LtError with 0xA700 beyond, 0xC000 for a corrupt stream).
+ */
+export async function parsePart10Inflating(buf: Buffer, partial = false, maxInflatedBytes = DEFAULT_MAX_INFLATED_BYTES): Promise<ParsedFile> {
+  try {
+    return parsePart10(buf, partial);
+  } catch (e) {
+    if (!(e instanceof NeedsInflating)) throw e;
+    return parsePart10(buf, false, await inflateDataset(buf.subarray(e.datasetStart), maxInflatedBytes));
+  }
 }
 
 /** One fragment (item) of encapsulated pixel data: offset and length relative to the buffer given. */

@@ -14,6 +14,13 @@ describe('configuration', () => {
     expect(c.stableSeconds).toBe(10);
   });
 
+  test('the inflated-size limit defaults to 256 MiB or the instance limit when smaller, and may not exceed it', () => {
+    expect(loadConfig({}).limits.maxInflatedBytes).toBe(256 * 1024 * 1024);
+    expect(loadConfig({ LT_MAX_INSTANCE_BYTES: '1048576' }).limits.maxInflatedBytes).toBe(1048576);
+    expect(loadConfig({ LT_MAX_INFLATED_BYTES: '4096' }).limits.maxInflatedBytes).toBe(4096);
+    expect(() => loadConfig({ LT_MAX_INSTANCE_BYTES: '1048576', LT_MAX_INFLATED_BYTES: '2097152' })).toThrow(/LT_MAX_INFLATED_BYTES must not exceed LT_MAX_INSTANCE_BYTES/);
+  });
+
   test('every problem is reported at once', () => {
     try {
       loadConfig({ LT_HTTP_PORT: 'abc', LT_WORKERS: 'nohost', LT_PACS_AUTH: 'basic', LT_STABLE_SECONDS: '-1', LT_HTTP_PROT: '1' });

@@ -21,7 +21,7 @@ const root = path.resolve(__dirname, '../..');
 const { LtError } = require(path.join(root, 'src/errors.ts'));
 const { MultipartParser, parseStowContentType } = require(path.join(root, 'src/ingest/multipart.ts'));
 const { walkPart10, bufferBytes, readInstanceInfo } = require(path.join(root, 'src/ingest/part10.ts'));
-const { parsePart10, parseEncapsulated } = require(path.join(root, 'src/volume/parse.ts'));
+const { parsePart10Inflating, parseEncapsulated } = require(path.join(root, 'src/volume/parse.ts'));
 const { headerFromParsed, readInstanceHeader, pixelDataProblem, isNativeSyntax, nativeFrameBytes } = require(path.join(root, 'src/volume/headers.ts'));
 const { decodeFrame, initDecoders } = require(path.join(root, 'src/volume/decode.ts'));
 const { framesOfFragments } = require(path.join(root, 'src/volume/build.ts'));
@@ -97,14 +97,14 @@ const targets = {
     walkPart10(bufferBytes(bytes));
     return 'ok';
   },
-  instanceInfo(bytes) {
-    readInstanceInfo(tempFile(bytes));
+  async instanceInfo(bytes) {
+    await readInstanceInfo(tempFile(bytes));
     return 'ok';
   },
   async volume(bytes) {
     // As the volume stage does it: header read from the file (partial reads), then the frame decoded.
     const h = await readInstanceHeader(tempFile(bytes));
-    const parsed = parsePart10(bytes);
+    const parsed = await parsePart10Inflating(bytes);
     headerFromParsed('mem', parsed, bytes.length);
     const problem = pixelDataProblem(h);
     if (problem) return 'rejected';

@@ -68,7 +68,7 @@ describe('fuzz regressions: readInstanceInfo', () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'lt-fuzz-reg-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  test('a deflated file whose stream is corrupt is 0xC000 (LtError), not a TypeError', () => {
+  test('a deflated file whose stream is corrupt is 0xC000 (LtError), not a TypeError', async () => {
     // Found by test/fuzz/dicom.fuzz.test.ts: dcmjs's inflate throws a string, and `e.message.slice` threw TypeError.
     // Minimised from a synthetic phantom slice (Deflated Explicit VR Little Endian, stream cut short).
     const hex =
@@ -78,13 +78,13 @@ describe('fuzz regressions: readInstanceInfo', () => {
     writeFileSync(file, Buffer.from(hex, 'hex'));
     let err: unknown;
     try {
-      readInstanceInfo(file);
+      await readInstanceInfo(file);
     } catch (e) {
       err = e;
     }
     expect(err).toBeInstanceOf(LtError);
     expect((err as LtError).dicomReason).toBe(DicomReason.CannotUnderstand);
-    expect((err as LtError).message).toMatch(/DICOM header could not be parsed/);
+    expect((err as LtError).message).toMatch(/DICOM header could not be parsed|corrupt deflated data set/);
   });
 });
 
