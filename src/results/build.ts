@@ -23,6 +23,7 @@ import { triagePriority, type TriagePriority } from './priority';
 import { CodeContentItem, type ContentItem, evidenceSequence, type InstanceRef, NumContentItem, TextContentItem } from './sr/content';
 import {
   AlgorithmIdentification,
+  findingSite,
   ImageLibrary,
   ImagingMeasurementReport,
   KeyObjectSelectionDocument,
@@ -110,8 +111,8 @@ function regionItems(r: InfectionByRegion | undefined): ContentItem[] {
     items.push(new NumContentItem(LT.InfectedVolume, v.infectedMl, OTHER.Milliliter).add(mod));
     items.push(new NumContentItem(LT.InfectedShare, v.fraction * 100, OTHER.Percent).add(mod));
   };
-  add(r.right, new CodeContentItem(SCT.FindingSite, SCT.RightLung, 'HAS CONCEPT MOD'));
-  add(r.left, new CodeContentItem(SCT.FindingSite, SCT.LeftLung, 'HAS CONCEPT MOD'));
+  add(r.right, findingSite(SCT.RightLung));
+  add(r.left, findingSite(SCT.LeftLung));
   add(r.upper, new CodeContentItem(LT.LungZone, LT.UpperZone, 'HAS CONCEPT MOD'));
   add(r.middle, new CodeContentItem(LT.LungZone, LT.MiddleZone, 'HAS CONCEPT MOD'));
   add(r.lower, new CodeContentItem(LT.LungZone, LT.LowerZone, 'HAS CONCEPT MOD'));
@@ -373,7 +374,7 @@ export function buildResults(input: BuildResultsInput): ResultObjects {
     new CodeContentItem(LT.TriagePriority, prio.code),
     new CodeContentItem(DCM.Finding, LT.LungLesion).add(
       new NumContentItem(LT.LesionBurden, burden * 100, OTHER.Percent, 'HAS PROPERTIES'),
-      lateralityCode(lat) && new CodeContentItem(SCT.FindingSite, lateralityCode(lat) as Code, 'HAS CONCEPT MOD'),
+      lateralityCode(lat) && findingSite(lateralityCode(lat) as Code),
     ),
     ...analysis.lesionTypes.map((_t, i) => {
       const maxP = Math.max(0, ...analysis.slices.map((s) => s.lesionTypeProbabilities[i] ?? 0));

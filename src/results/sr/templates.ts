@@ -88,6 +88,11 @@ export function probability(p: number, relationship: 'CONTAINS' | 'HAS PROPERTIE
   return num;
 }
 
+/** Finding Site (363698007, SCT) as TID 1501/1410 and TID 1419 include it: a HAS CONCEPT MOD of its finding or measurement. */
+export function findingSite(site: Code): ContentItem {
+  return new CodeContentItem(SCT.FindingSite, site, 'HAS CONCEPT MOD');
+}
+
 /** One key slice's findings for {@link MeasurementGroup}. */
 export interface MeasurementGroupOptions {
   trackingIdentifier: string;
@@ -117,7 +122,7 @@ export class MeasurementGroup {
       new TextContentItem(DCM.TrackingIdentifier, o.trackingIdentifier, 'HAS OBS CONTEXT'),
       new UidRefContentItem(DCM.TrackingUniqueIdentifier, o.trackingUid, 'HAS OBS CONTEXT'),
       new CodeContentItem(DCM.Finding, o.finding),
-      o.findingSite && new CodeContentItem(SCT.FindingSite, o.findingSite),
+      o.findingSite && findingSite(o.findingSite),
       ...o.algorithm.items('HAS CONCEPT MOD'),
     );
     for (const m of o.measurements) {
