@@ -101,6 +101,15 @@ export interface BuildResultsInput {
   failure?: { stage: string; reason: string; details?: string[] };
   /** Creation time stamped on the objects (defaults to now; UIDs never depend on it). */
   now?: Date;
+  /** With `failure`: the study's instances that were examined and not used (see {@link failureReport}). */
+  examined?: ExaminedInstance[];
+}
+
+/** An instance of the study that was looked at (an InstanceHeader fits), for the evidence of a failure report. */
+export interface ExaminedInstance {
+  seriesUid: string;
+  sopClassUid: string;
+  sopInstanceUid: string;
 }
 
 /** Infected volume and share per lung (Finding Site) and per zone, as NUM items (models 2.0 evidence). */
@@ -155,6 +164,8 @@ export function resultUids(studyUid: string, inputHash: string, model: string) {
     kosSeries: derivedUid(...seed, 'kos-series'),
     kos: derivedUid(...seed, 'kos'),
     tracking: (slice: number) => derivedUid(...seed, 'tracking', String(slice)),
+    /** Tracking UID of the study-level group (no result, or a negative result). */
+    studyTracking: derivedUid(...seed, 'tracking', 'study'),
   };
 }
 
@@ -264,6 +275,7 @@ export function buildResults(input: BuildResultsInput): ResultObjects {
       analysis,
       supersedes: input.supersedes,
       now: input.now,
+      examined: input.examined,
     });
   }
   if (analysis.slices.length !== volume.slices) throw new Error(`analysis has ${analysis.slices.length} slices, volume ${volume.slices}`);
@@ -465,15 +477,36 @@ export function buildResults(input: BuildResultsInput): ResultObjects {
   };
 }
 
+/** Structured documents (SR, KOS) are never evidence or library images of a failure report. */
+const STRUCTURED_DOCUMENT = /^1\.2\.840\.10008\.5\.1\.4\.1\.1\.88\./;
+
+/** The examined instances by series (the volume's sources first, then `examined`), without documents or repeats. */
+function examinedSeries(v: HuVolume | undefined, examined: ExaminedInstance[]): { seriesUid: string; refs: InstanceRef[] }[] {
+  const bySeries = new Map<string, InstanceRef[]>();
+  const seen = new Set<string>();
+  const push = (seriesUid: string, ref: InstanceRef) => {
+    if (STRUCTURED_DOCUMENT.test(ref.sopClassUid) || seen.has(ref.sopInstanceUid)) return;
+    seen.add(ref.sopInstanceUid);
+    const list = bySeries.get(seriesUid) ?? [];
+    list.push(ref);
+    bySeries.set(seriesUid, list);
+  };
+  if (v) v.sources.forEach((_, i) => push(v.seriesUid, sourceRef(v, i)));
+  for (const e of examined) push(e.seriesUid, { sopClassUid: e.sopClassUid, sopInstanceUid: e.sopInstanceUid });
+  return [...bySeries].map(([seriesUid, refs]) => ({ seriesUid, refs }));
+}
+
 /**
  * An SR that says the study was not analysed and why (no qualifying series, a decoding or inference failure),
- * so the radiologist sees an explicit "no AI result" rather than silence. Deterministic UIDs from the study,
- * the input hash (when a volume exists) and the stage and reason.
+ * so the radiologist sees an explicit "no AI result" rather than silence: one measurement group (no region) whose
+ * finding is "AI analysis not performed" with the reason, so OHIF's SR viewport shows it, and the examined
+ * instances (the volume's, and `examined`) in the Image Library and the Current Requested Procedure Evidence.
+ * Deterministic UIDs from the study, the input hash (when a volume exists) and the stage and reason.
  */
 export function failureReport(
   study: StudyContext,
   reason: string | { stage: string; reason: string; details?: string[] },
-  opts: { volume?: HuVolume; analysis?: Analysis; supersedes?: Supersedes; now?: Date } = {},
+  opts: { volume?: HuVolume; analysis?: Analysis; supersedes?: Supersedes; now?: Date; examined?: ExaminedInstance[] } = {},
 ): ResultObjects {
   const f = typeof reason === 'string' ? { stage: 'series-selection', reason } : reason;
   const now = opts.now ?? new Date();
@@ -490,8 +523,23 @@ export function failureReport(
     supersedesText(opts.supersedes),
     new TextContentItem(DCM.Comment, NOT_REVIEWED),
   ].filter((x): x is ContentItem => Boolean(x));
-  const report = new ImagingMeasurementReport({ procedure: SCT.CtOfChest, device: DEVICE, measurementGroups: [], qualitativeEvaluations: qualitative });
   const v = opts.volume;
+  const examined = examinedSeries(v, opts.examined ?? []);
+  const notPerformed = new MeasurementGroup({
+    trackingIdentifier: `AI analysis not performed (${stageCode(f.stage).meaning})`,
+    trackingUid: uids.studyTracking,
+    finding: LT.AnalysisNotPerformed,
+    algorithm,
+    measurements: [],
+    comments: [`No AI result: ${f.reason}`],
+  });
+  const report = new ImagingMeasurementReport({
+    procedure: SCT.CtOfChest,
+    device: DEVICE,
+    imageLibrary: new ImageLibrary(examined.flatMap((s) => s.refs)),
+    measurementGroups: [notPerformed],
+    qualitativeEvaluations: qualitative,
+  });
   const ds = srDocument({
     study,
     now,
@@ -499,7 +547,7 @@ export function failureReport(
     seriesUid: uids.srSeries,
     algorithmVersion: `${algorithm.name} ${algorithm.version}`,
     root: report.root(),
-    evidence: v ? evidenceSequence(studyUid, [{ seriesUid: v.seriesUid, refs: v.sources.map((_, i) => sourceRef(v, i)) }]) : [],
+    evidence: evidenceSequence(studyUid, examined),
     otherEvidence: [],
     supersedes: opts.supersedes,
     completion: 'PARTIAL',

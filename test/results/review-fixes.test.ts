@@ -3,10 +3,10 @@
  * on the encoded objects and with the real validators (dciodvfy, dsrdump) where they apply.
  */
 import { readPart10, type NaturalDataset } from '../../src/dicom/dcmjs';
-import { buildResults } from '../../src/results';
-import { dsrdump } from './dicom-tools';
+import { buildResults, failureReport } from '../../src/results';
+import { dciodvfy, dsrdump } from './dicom-tools';
 import { syntheticStudy } from './fixtures';
-import { findItems } from './sr-tree';
+import { codeTriples, findItems, first } from './sr-tree';
 
 const NOW = new Date('2026-03-01T10:00:00Z');
 const fx = syntheticStudy();
@@ -24,5 +24,55 @@ describe('Finding Site is a concept modifier (TID 1501/1410)', () => {
     const out = dsrdump(positive.sr.bytes).output;
     expect(out).toContain('<has concept mod CODE:(363698007,SCT,"Finding Site")');
     expect(out).not.toMatch(/<contains CODE:\(363698007,SCT/);
+  });
+});
+
+describe('the failure SR has an Image Library, the examined instances as evidence and a measurement group', () => {
+  const localizer = { seriesUid: '2.25.777', sopClassUid: '1.2.840.10008.5.1.4.1.1.2', sopInstanceUid: '2.25.7771' };
+  const ct = fx.instances.slice(0, 3).map((i) => ({ seriesUid: fx.volume.seriesUid, sopClassUid: '1.2.840.10008.5.1.4.1.1.2', sopInstanceUid: i.sopInstanceUid }));
+  const priorSr = { seriesUid: '2.25.888', sopClassUid: '1.2.840.10008.5.1.4.1.1.88.34', sopInstanceUid: '2.25.8881' };
+  const f = failureReport(fx.study, { stage: 'series-selection', reason: 'no series qualifies for lung triage' }, { now: NOW, examined: [localizer, ...ct, priorSr] });
+  const sr = ds(f.sr.bytes);
+
+  test('dciodvfy and dsrdump accept it', () => {
+    expect(dciodvfy(f.sr.bytes).errors).toEqual([]);
+    const d = dsrdump(f.sr.bytes);
+    expect(d.status).toBe(0);
+    expect(d.output).toContain('<contains CONTAINER:(111028,DCM,"Image Library")');
+    expect(d.output).toContain('<contains CONTAINER:(125007,DCM,"Measurement Group")');
+  });
+
+  test('the examined-but-rejected images are the evidence and the library (structured documents left out)', () => {
+    const ev = first(sr.CurrentRequestedProcedureEvidenceSequence);
+    const series = ev.ReferencedSeriesSequence as NaturalDataset[];
+    const refs = series.flatMap((s) => (s.ReferencedSOPSequence as NaturalDataset[]).map((r) => r.ReferencedSOPInstanceUID));
+    expect(refs.sort()).toEqual([localizer, ...ct].map((i) => i.sopInstanceUid).sort());
+    expect(series.map((s) => s.SeriesInstanceUID).sort()).toEqual([localizer.seriesUid, fx.volume.seriesUid].sort());
+    const library = findItems(sr, '111028');
+    expect(library).toHaveLength(1);
+    const images = (first(library[0].ContentSequence).ContentSequence as NaturalDataset[]).map((i) => first(i.ReferencedSOPSequence).ReferencedSOPInstanceUID);
+    expect(images.sort()).toEqual(refs.sort());
+  });
+
+  test('one measurement group, "AI analysis not performed" with the reason, tracking identifier and UID, no region', () => {
+    const groups = findItems(sr, '125007');
+    expect(groups).toHaveLength(1);
+    const g = groups[0];
+    expect(String(findItems(g, '112039')[0].TextValue)).toMatch(/AI analysis not performed/);
+    expect(findItems(g, '112040')[0].UID).toMatch(/^2\.25\.\d+$/);
+    expect(codeTriples(first(findItems(g, '121071')))).toContain('NOTPERFORMED|99LTRIAGE|AI analysis not performed');
+    expect(findItems(g, '121106').map((c) => c.TextValue)).toContain('No AI result: no series qualifies for lung triage');
+    expect(findItems(g, '111030')).toEqual([]);
+  });
+
+  test('an inference failure lists the volume it examined in the library; a study with nothing readable still has one', () => {
+    const g = buildResults({ study: fx.study, volume: fx.volume, keySlices: 4, failure: { stage: 'inference', reason: 'worker deadline exceeded' }, now: NOW });
+    const lib = findItems(ds(g.sr.bytes), '111028')[0];
+    expect((first(lib.ContentSequence).ContentSequence as unknown[]).length).toBe(fx.volume.slices);
+    const none = failureReport(fx.study, 'no readable instance in the study', { now: NOW });
+    expect(findItems(ds(none.sr.bytes), '111028')).toHaveLength(1);
+    expect(findItems(ds(none.sr.bytes), '125007')).toHaveLength(1);
+    expect(dsrdump(none.sr.bytes).status).toBe(0);
+    expect(dciodvfy(none.sr.bytes).errors).toEqual([]);
   });
 });

@@ -65,14 +65,19 @@ export class AlgorithmIdentification {
   }
 }
 
-/** TID 1600 Image Library: one group with the images the report refers to. */
+/**
+ * TID 1600 Image Library: one group with the images the report refers to. TID 1500 always has the library (DCMTK's
+ * TID 1500 isValid() requires it); with no image to list it is an empty container rather than an empty group.
+ */
 export class ImageLibrary {
   constructor(readonly images: InstanceRef[]) {}
   /** The Image Library container. */
   item(): ContentItem {
+    const library = new ContainerContentItem(DCM.ImageLibrary);
+    if (this.images.length === 0) return library;
     const group = new ContainerContentItem(DCM.ImageLibraryGroup);
     for (const ref of this.images) group.add(new ImageContentItem(null, ref));
-    return new ContainerContentItem(DCM.ImageLibrary).add(group);
+    return library.add(group);
   }
 }
 
@@ -105,7 +110,9 @@ export interface MeasurementGroupOptions {
   /** Closed polyline around the region, as column,row pairs, on the source image. */
   region?: { points: number[]; source: InstanceRef };
   /** Image the group is about when no region is given, plus any derived image (the heat map). */
-  images: { name: Code; ref: InstanceRef }[];
+  images?: { name: Code; ref: InstanceRef }[];
+  /** Free-text statements of the group (TEXT Comment), e.g. why there is no result. */
+  comments?: string[];
 }
 
 /**
@@ -130,8 +137,9 @@ export class MeasurementGroup {
       if (m.qualifier) num.add(new CodeContentItem(DCM.Finding, m.qualifier, 'HAS CONCEPT MOD'));
       group.add(num);
     }
+    for (const c of o.comments ?? []) group.add(new TextContentItem(DCM.Comment, c.slice(0, 1024)));
     if (o.region) group.add(new ScoordContentItem(DCM.ImageRegion, 'POLYLINE', o.region.points, o.region.source));
-    for (const img of o.images) group.add(new ImageContentItem(img.name, img.ref));
+    for (const img of o.images ?? []) group.add(new ImageContentItem(img.name, img.ref));
     return group;
   }
 }
@@ -142,7 +150,7 @@ export class ImagingMeasurementReport {
     readonly o: {
       procedure: Code;
       device: DeviceIdentity;
-      imageLibrary?: ImageLibrary;
+      imageLibrary: ImageLibrary;
       measurementGroups: MeasurementGroup[];
       qualitativeEvaluations: ContentItem[];
     },
@@ -154,7 +162,7 @@ export class ImagingMeasurementReport {
       ...LanguageOfContentItemAndDescendants.items(),
       ...DeviceObserverContext.items(o.device),
       new CodeContentItem(DCM.ProcedureReported, o.procedure, 'HAS CONCEPT MOD'),
-      o.imageLibrary?.item(),
+      o.imageLibrary.item(),
     );
     if (o.measurementGroups.length) root.add(new ContainerContentItem(DCM.ImagingMeasurements).add(...o.measurementGroups.map((g) => g.item())));
     if (o.qualitativeEvaluations.length) root.add(new ContainerContentItem(OTHER.UmlsQualitativeEvaluations).add(...o.qualitativeEvaluations));
