@@ -128,6 +128,19 @@ function regionItems(r: InfectionByRegion | undefined): ContentItem[] {
   return items;
 }
 
+/**
+ * The lesion types as qualitative evaluations: CODE (type) = Present / Absent, the highest slice probability as a
+ * property. Present only on a positive study and when that probability reaches the slice lesion threshold; callers
+ * leave them out on a negative study.
+ */
+function lesionTypeItems(a: Analysis, typeCodes: Code[]): ContentItem[] {
+  return a.lesionTypes.map((_t, i) => {
+    const maxP = Math.max(0, ...a.slices.map((s) => s.lesionTypeProbabilities[i] ?? 0));
+    const present = a.patient.decision === 'positive' && maxP >= a.sliceLesionThreshold;
+    return new CodeContentItem(typeCodes[i], present ? SCT.Present : SCT.Absent).add(probability(maxP));
+  });
+}
+
 /** The algorithm as the report names it: the models' names and versions, patient model last. */
 export function algorithmOf(a: Analysis): AlgorithmIdentification {
   const models = [...a.models].sort((x, y) => (x.role === y.role ? 0 : x.role === 'slice' ? -1 : 1));
@@ -350,9 +363,18 @@ export function buildResults(input: BuildResultsInput): ResultObjects {
   });
   const heatRef = (slice: SliceResult): InstanceRef => ({ sopClassUid: SopClass.SecondaryCapture, sopInstanceUid: uids.heat(slice.index) });
 
-  // SR content.
+  // SR content. A negative study asserts no lesion: one group states the negative result (no region, no image).
+  const p = analysis.patient;
+  const negative = p.decision === 'negative';
   const typeCodes = analysis.lesionTypes.map(labelCode);
-  const groups = keys.map(
+  const negativeGroup = new MeasurementGroup({
+    trackingIdentifier: 'AI result: no infection detected',
+    trackingUid: uids.studyTracking,
+    finding: LT.NoInfectionDetected,
+    algorithm,
+    measurements: p.infection ? [{ name: LT.InfectedShare, value: p.infection.fraction * 100, units: OTHER.Percent }] : [],
+  });
+  const keyGroups = keys.map(
     (slice, i) =>
       new MeasurementGroup({
         trackingIdentifier: `AI key slice ${i + 1} of ${keys.length} (${sliceLabel(volume, slice.index)})`,
@@ -368,10 +390,11 @@ export function buildResults(input: BuildResultsInput): ResultObjects {
         images: [{ name: LT.HeatMapImage, ref: heatRef(slice) }],
       }),
   );
+  const groups = negative ? [negativeGroup] : keyGroups;
   const positive = analysis.classes.find((c) => c.label === analysis.positiveClass);
   const top = analysis.classes.find((c) => c.label === analysis.patient.label);
-  const p = analysis.patient;
   const qualitative: ContentItem[] = [
+    new CodeContentItem(LT.LungInfection, p.decision === 'positive' ? SCT.Present : negative ? SCT.Absent : LT.Indeterminate),
     positive &&
       new CodeContentItem(DCM.Finding, labelCode(positive)).add(
         probability(p.positiveProbability),
@@ -384,14 +407,12 @@ export function buildResults(input: BuildResultsInput): ResultObjects {
     top && new CodeContentItem(LT.AiClassification, labelCode(top)).add(probability(p.classProbabilities[analysis.classes.indexOf(top)] ?? 0)),
     ...analysis.classes.map((c, i) => new NumContentItem(LT.Probability, p.classProbabilities[i] ?? 0, OTHER.NoUnits).add(new CodeContentItem(DCM.Finding, labelCode(c), 'HAS CONCEPT MOD'))),
     new CodeContentItem(LT.TriagePriority, prio.code),
-    new CodeContentItem(DCM.Finding, LT.LungLesion).add(
-      new NumContentItem(LT.LesionBurden, burden * 100, OTHER.Percent, 'HAS PROPERTIES'),
-      lateralityCode(lat) && findingSite(lateralityCode(lat) as Code),
-    ),
-    ...analysis.lesionTypes.map((_t, i) => {
-      const maxP = Math.max(0, ...analysis.slices.map((s) => s.lesionTypeProbabilities[i] ?? 0));
-      return new CodeContentItem(DCM.Finding, typeCodes[i]).add(probability(maxP));
-    }),
+    !negative &&
+      new CodeContentItem(DCM.Finding, LT.LungLesion).add(
+        new NumContentItem(LT.LesionBurden, burden * 100, OTHER.Percent, 'HAS PROPERTIES'),
+        lateralityCode(lat) && findingSite(lateralityCode(lat) as Code),
+      ),
+    ...(negative ? [] : lesionTypeItems(analysis, typeCodes)),
     supersedesText(input.supersedes),
     new TextContentItem(DCM.Comment, NOT_REVIEWED),
     ...volume.warnings.slice(0, 20).map((w) => new TextContentItem(DCM.Comment, `Input note: ${w}`.slice(0, 1024))),

@@ -5,7 +5,7 @@
 import { readPart10, type NaturalDataset } from '../../src/dicom/dcmjs';
 import { buildResults, failureReport } from '../../src/results';
 import { dciodvfy, dsrdump } from './dicom-tools';
-import { syntheticStudy } from './fixtures';
+import { syntheticAnalysis, syntheticStudy } from './fixtures';
 import { codeTriples, findItems, first } from './sr-tree';
 
 const NOW = new Date('2026-03-01T10:00:00Z');
@@ -74,5 +74,59 @@ describe('the failure SR has an Image Library, the examined instances as evidenc
     expect(findItems(ds(none.sr.bytes), '125007')).toHaveLength(1);
     expect(dsrdump(none.sr.bytes).status).toBe(0);
     expect(dciodvfy(none.sr.bytes).errors).toEqual([]);
+  });
+});
+
+describe('a negative study asserts no lesion; lesion types are present/absent', () => {
+  const negAnalysis = syntheticAnalysis(fx.volume, 0.1);
+  const neg = buildResults({ study: fx.study, volume: fx.volume, analysis: negAnalysis, keySlices: 4, now: NOW });
+  const sr = ds(neg.sr.bytes);
+  const typeCodes = ['1217294009', '95436008', 'CRAZYPAVING'];
+
+  test('the SR alone, valid, with one measurement group stating the negative result (no region, no image)', () => {
+    expect(negAnalysis.patient.decision).toBe('negative');
+    expect(neg.objects.map((o) => o.kind)).toEqual(['sr']);
+    expect(dciodvfy(neg.sr.bytes).errors).toEqual([]);
+    const d = dsrdump(neg.sr.bytes);
+    expect(d.status).toBe(0);
+    const groups = findItems(sr, '125007');
+    expect(groups).toHaveLength(1);
+    expect(codeTriples(first(findItems(groups[0], '121071')))).toContain('NOINFECTION|99LTRIAGE|No infection detected (AI)');
+    expect(findItems(groups[0], '112040')[0].UID).toMatch(/^2\.25\.\d+$/);
+    expect(findItems(groups[0], '111030')).toEqual([]);
+    expect((groups[0].ContentSequence as NaturalDataset[]).filter((i) => i.ValueType === 'IMAGE' || i.ValueType === 'SCOORD')).toEqual([]);
+  });
+
+  test('no lesion or lesion type anywhere; "no infection" said once, at study level', () => {
+    const codes = codeTriples(sr);
+    expect(codes.filter((c) => c.startsWith('LESION|'))).toEqual([]);
+    for (const t of typeCodes) expect(codes.filter((c) => c.startsWith(`${t}|`))).toEqual([]);
+    const infection = findItems(sr, 'INFECTION');
+    expect(infection).toHaveLength(1);
+    expect(codeTriples(infection[0])).toEqual(['INFECTION|99LTRIAGE|Lung infection (AI infection map)', '2667000|SCT|Absent']);
+    expect(dsrdump(neg.sr.bytes).output.match(/No infection detected/g)).toHaveLength(1);
+  });
+
+  test('a positive study: each lesion type Present or Absent with its probability as a property', () => {
+    const pos = ds(positive.sr.bytes);
+    const qual = first(findItems(pos, 'C0034375'));
+    const items = (qual.ContentSequence as NaturalDataset[]).filter((i) => typeCodes.includes(String(first(i.ConceptNameCodeSequence).CodeValue)));
+    expect(items).toHaveLength(3);
+    const value = (i: NaturalDataset) => String(first(i.ConceptCodeSequence).CodeValue);
+    expect(items.map(value)).toEqual(['52101004', '2667000', '2667000']);
+    for (const i of items) {
+      const prob = first(i.ContentSequence);
+      expect(prob.RelationshipType).toBe('HAS PROPERTIES');
+      expect(first(prob.ConceptNameCodeSequence).CodeValue).toBe('PROB');
+    }
+    expect(codeTriples(first(findItems(pos, 'INFECTION')))).toContain('52101004|SCT|Present');
+  });
+
+  test('an indeterminate study asserts no lesion type present', () => {
+    const a = { ...fx.analysis, patient: { ...fx.analysis.patient, decision: 'indeterminate' as const } };
+    const r = ds(buildResults({ study: fx.study, volume: fx.volume, analysis: a, keySlices: 2, now: NOW }).sr.bytes);
+    const qual = first(findItems(r, 'C0034375'));
+    const items = (qual.ContentSequence as NaturalDataset[]).filter((i) => typeCodes.includes(String(first(i.ConceptNameCodeSequence).CodeValue)));
+    expect(items.map((i) => String(first(i.ConceptCodeSequence).CodeValue))).toEqual(['2667000', '2667000', '2667000']);
   });
 });
