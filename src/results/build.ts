@@ -187,7 +187,7 @@ function sourceRef(v: HuVolume, index: number): InstanceRef {
   return { sopClassUid: s.sopClassUid, sopInstanceUid: s.sopInstanceUid, frameNumber: s.frameNumber };
 }
 
-function common(study: StudyContext, now: Date): { header: NaturalDataset; when: { date: string; time: string } } {
+function common(study: StudyContext, now: Date): { header: NaturalDataset; when: ReturnType<typeof dicomDateTime> } {
   const when = dicomDateTime(now);
   return {
     when,
@@ -195,6 +195,8 @@ function common(study: StudyContext, now: Date): { header: NaturalDataset; when:
       SpecificCharacterSet: 'ISO_IR 192',
       InstanceCreationDate: when.date,
       InstanceCreationTime: when.time,
+      // Our times are local: say which zone, or readers shift them by the offset.
+      TimezoneOffsetFromUTC: when.offset,
       ...patientStudyAttributes(study),
     },
   };

@@ -2,6 +2,8 @@
  * Regression tests for the PACS integration review of the results (issue 15): each block pins one finding, checked
  * on the encoded objects and with the real validators (dciodvfy, dsrdump) where they apply.
  */
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
 import { readPart10, type NaturalDataset } from '../../src/dicom/dcmjs';
 import { buildResults, failureReport } from '../../src/results';
 import { dciodvfy, dsrdump } from './dicom-tools';
@@ -128,5 +130,46 @@ describe('a negative study asserts no lesion; lesion types are present/absent', 
     const qual = first(findItems(r, 'C0034375'));
     const items = (qual.ContentSequence as NaturalDataset[]).filter((i) => typeCodes.includes(String(first(i.ConceptNameCodeSequence).CodeValue)));
     expect(items.map((i) => String(first(i.ConceptCodeSequence).CodeValue))).toEqual(['2667000', '2667000', '2667000']);
+  });
+});
+
+/**
+ * Builds a result set (and a failure report) in a child Node process with TZ set, since a jest sandbox's
+ * process.env does not reach the process's time zone; TypeScript is compiled on the fly with @swc/core.
+ */
+function buildInZone(tz: string): { kind: string; bytes: Buffer }[] {
+  const script = `
+    const fs = require('node:fs');
+    const swc = require('@swc/core');
+    require.extensions['.ts'] = (m, f) => m._compile(swc.transformSync(fs.readFileSync(f, 'utf8'), {
+      filename: f, jsc: { target: 'es2022', parser: { syntax: 'typescript', decorators: true } }, module: { type: 'commonjs' } }).code, f);
+    const { buildResults, failureReport } = require(${JSON.stringify(path.resolve(__dirname, '../../src/results'))});
+    const { syntheticStudy } = require(${JSON.stringify(path.resolve(__dirname, 'fixtures.ts'))});
+    const fx = syntheticStudy({ size: 64, slices: 24 });
+    const now = new Date(${JSON.stringify(NOW.toISOString())});
+    const r = buildResults({ study: fx.study, volume: fx.volume, analysis: fx.analysis, keySlices: 2, now });
+    const f = failureReport(fx.study, 'no series qualifies', { now });
+    process.stdout.write(JSON.stringify([...r.objects, f.sr].map((o) => ({ kind: o.kind, bytes: o.bytes.toString('base64') }))));
+  `;
+  const r = spawnSync(process.execPath, ['-e', script], { env: { ...process.env, TZ: tz }, encoding: 'utf8', maxBuffer: 64 << 20 });
+  if (r.status !== 0) throw new Error(`child failed: ${r.stderr}`);
+  return (JSON.parse(r.stdout) as { kind: string; bytes: string }[]).map((o) => ({ kind: o.kind, bytes: Buffer.from(o.bytes, 'base64') }));
+}
+
+describe('times are local with Timezone Offset From UTC on every result object', () => {
+  test.each([
+    ['Asia/Kolkata', '+0530', '20260301', '153000'],
+    ['America/New_York', '-0500', '20260301', '050000'],
+    ['Pacific/Kiritimati', '+1400', '20260302', '000000'],
+  ])('TZ=%s: offset %s, local date and time', (tz, offset, date, time) => {
+    const objects = buildInZone(tz);
+    expect(objects.map((o) => o.kind)).toEqual(['sr', 'heatmap', 'heatmap', 'kos', 'sr']);
+    for (const o of objects) {
+      const d = ds(o.bytes);
+      expect([o.kind, d.TimezoneOffsetFromUTC]).toEqual([o.kind, offset]);
+      expect([d.InstanceCreationDate, d.InstanceCreationTime, d.ContentDate, d.ContentTime, d.SeriesTime]).toEqual([date, time, date, time, time]);
+      expect(String(first(d.ContributingEquipmentSequence).ContributionDateTime).trim()).toBe(`${date}${time}${offset}`);
+      expect(dciodvfy(o.bytes).errors).toEqual([]);
+    }
   });
 });
