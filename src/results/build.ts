@@ -32,8 +32,23 @@ import {
 } from './sr/templates';
 import { patientStudyAttributes, type StudyContext } from './study-context';
 
-/** Series numbers of the result series (high, so they sort after the acquired series in viewers). */
+/** Series numbers of the result series when the source's are unknown (high, so they sort after acquired series). */
 export const SERIES_NUMBER = { heatMaps: 9001, sr: 9002, kos: 9003 } as const;
+
+/** How far above the source's largest Series Number the result series start. */
+export const SERIES_NUMBER_OFFSET = 1000;
+
+/**
+ * Series numbers of the result series, so they sort after the source's (OHIF's default hanging protocol opens the
+ * lowest first): the study's largest known Series Number (MaxSeriesNumber, else the analysed series') + 1000 + n,
+ * or {@link SERIES_NUMBER} when neither is known. IS values stay within 2^31 - 1.
+ */
+export function resultSeriesNumbers(study: Pick<StudyContext, 'SeriesNumber' | 'MaxSeriesNumber'>): { heatMaps: number; sr: number; kos: number } {
+  const known = [study.SeriesNumber, study.MaxSeriesNumber].filter((n): n is number => typeof n === 'number' && Number.isInteger(n));
+  if (known.length === 0) return { ...SERIES_NUMBER };
+  const base = Math.min(2 ** 31 - 1 - 3, Math.max(0, ...known) + SERIES_NUMBER_OFFSET);
+  return { heatMaps: base + 1, sr: base + 2, kos: base + 3 };
+}
 
 /** Key slices are kept at least this far apart along the slice normal, so they show different levels. */
 export const KEY_SLICE_MIN_GAP_MM = 10;
@@ -240,7 +255,7 @@ function srDocument(o: {
     SOPInstanceUID: o.sopInstanceUid,
     Modality: 'SR',
     SeriesInstanceUID: o.seriesUid,
-    SeriesNumber: SERIES_NUMBER.sr,
+    SeriesNumber: resultSeriesNumbers(o.study).sr,
     SeriesDescription: 'AI triage report (lung-triage, not reviewed)',
     SeriesDate: when.date,
     SeriesTime: when.time,
@@ -318,7 +333,7 @@ export function buildResults(input: BuildResultsInput): ResultObjects {
       SOPInstanceUID: uids.heat(slice.index),
       Modality: 'OT',
       SeriesInstanceUID: uids.heatSeries,
-      SeriesNumber: SERIES_NUMBER.heatMaps,
+      SeriesNumber: resultSeriesNumbers(study).heatMaps,
       Laterality: '',
       SeriesDescription: 'AI lesion heat maps (not for diagnostic use)',
       SeriesDate: when.date,
@@ -455,7 +470,7 @@ export function buildResults(input: BuildResultsInput): ResultObjects {
     SOPInstanceUID: uids.kos,
     Modality: 'KO',
     SeriesInstanceUID: uids.kosSeries,
-    SeriesNumber: SERIES_NUMBER.kos,
+    SeriesNumber: resultSeriesNumbers(study).kos,
     SeriesDescription: 'AI key images (lung-triage, not reviewed)',
     SeriesDate: when.date,
     SeriesTime: when.time,

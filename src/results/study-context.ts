@@ -19,6 +19,10 @@ export interface StudyContext {
   ReferringPhysicianName?: string;
   StudyID?: string;
   StudyDescription?: string;
+  /** Series Number (0020,0011) of the source header read (the analysed series), when it has one. */
+  SeriesNumber?: number;
+  /** The largest Series Number among the study's acquired series, when the caller knows them all. */
+  MaxSeriesNumber?: number;
 }
 
 const STRING_KEYS = [
@@ -51,6 +55,8 @@ export function studyContextFromDataset(ds: NaturalDataset): StudyContext {
     const v = ds[k];
     if (v !== undefined && v !== null) ctx[k] = String(Array.isArray(v) ? v[0] : v);
   }
+  const sn = Number(Array.isArray(ds.SeriesNumber) ? ds.SeriesNumber[0] : ds.SeriesNumber);
+  if (ds.SeriesNumber !== undefined && ds.SeriesNumber !== null && ds.SeriesNumber !== '' && Number.isInteger(sn)) ctx.SeriesNumber = sn;
   ctx.PatientName = personName(ds.PatientName);
   ctx.ReferringPhysicianName = personName(ds.ReferringPhysicianName);
   return ctx;

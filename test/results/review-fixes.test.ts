@@ -5,7 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { readPart10, type NaturalDataset } from '../../src/dicom/dcmjs';
-import { buildResults, failureReport } from '../../src/results';
+import { buildResults, failureReport, resultSeriesNumbers, SERIES_NUMBER, studyContextFromDataset } from '../../src/results';
 import { dciodvfy, dsrdump } from './dicom-tools';
 import { syntheticAnalysis, syntheticStudy } from './fixtures';
 import { codeTriples, findItems, first } from './sr-tree';
@@ -171,5 +171,32 @@ describe('times are local with Timezone Offset From UTC on every result object',
       expect(String(first(d.ContributingEquipmentSequence).ContributionDateTime).trim()).toBe(`${date}${time}${offset}`);
       expect(dciodvfy(o.bytes).errors).toEqual([]);
     }
+  });
+});
+
+describe('result series sort after the source series', () => {
+  test('derived from the source Series Number read with the study context, for every object', () => {
+    const src = readPart10(fx.instances[0].bytes).dataset;
+    const study = studyContextFromDataset({ ...src, SeriesNumber: 10230 });
+    expect(study.SeriesNumber).toBe(10230);
+    const r = buildResults({ study, volume: fx.volume, analysis: fx.analysis, keySlices: 2, now: NOW });
+    const numbers = r.objects.map((o) => [o.kind, ds(o.bytes).SeriesNumber]);
+    expect(numbers).toEqual([
+      ['sr', 11232],
+      ['heatmap', 11231],
+      ['heatmap', 11231],
+      ['kos', 11233],
+    ]);
+    expect(ds(failureReport(study, 'no series', { now: NOW }).sr.bytes).SeriesNumber).toBe(11232);
+    expect(dsrdump(r.sr.bytes).output).toContain('(#11232)');
+    for (const o of r.objects) expect(dciodvfy(o.bytes).errors).toEqual([]);
+  });
+
+  test('the study-wide maximum wins when known; the fixed numbers when nothing is known', () => {
+    expect(resultSeriesNumbers({ SeriesNumber: 3, MaxSeriesNumber: 10230 })).toEqual({ heatMaps: 11231, sr: 11232, kos: 11233 });
+    expect(resultSeriesNumbers({})).toEqual(SERIES_NUMBER);
+    const noNumber = studyContextFromDataset({ StudyInstanceUID: '2.25.1' });
+    expect(noNumber.SeriesNumber).toBeUndefined();
+    expect(ds(failureReport(noNumber, 'no series', { now: NOW }).sr.bytes).SeriesNumber).toBe(SERIES_NUMBER.sr);
   });
 });
