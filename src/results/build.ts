@@ -449,8 +449,13 @@ export function buildResults(input: BuildResultsInput): ResultObjects {
     seriesUid: uids.srSeries,
     algorithmVersion: algoVersion,
     root: report.root(),
-    evidence: evidenceSequence(studyUid, [{ seriesUid: volume.seriesUid, refs: allSources }]),
-    otherEvidence: evidenceSequence(studyUid, [{ seriesUid: uids.heatSeries, refs: keys.map(heatRef) }]),
+    // The heat maps are in this study, made for this request: Current Requested Procedure Evidence with the CT
+    // (Pertinent Other Evidence is for other requested procedures).
+    evidence: evidenceSequence(studyUid, [
+      { seriesUid: volume.seriesUid, refs: allSources },
+      { seriesUid: uids.heatSeries, refs: keys.map(heatRef) },
+    ]),
+    otherEvidence: [],
     supersedes: input.supersedes,
     completion: 'COMPLETE',
   });

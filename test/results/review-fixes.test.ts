@@ -200,3 +200,22 @@ describe('result series sort after the source series', () => {
     expect(ds(failureReport(noNumber, 'no series', { now: NOW }).sr.bytes).SeriesNumber).toBe(SERIES_NUMBER.sr);
   });
 });
+
+describe('same-study heat maps are Current Requested Procedure Evidence', () => {
+  test('the heat-map series is listed with the CT series; no Pertinent Other Evidence', () => {
+    const sr = ds(positive.sr.bytes);
+    expect(sr.PertinentOtherEvidenceSequence).toBeUndefined();
+    const ev = sr.CurrentRequestedProcedureEvidenceSequence as NaturalDataset[];
+    expect(ev).toHaveLength(1);
+    expect(first(ev).StudyInstanceUID).toBe(fx.study.StudyInstanceUID);
+    const series = first(ev).ReferencedSeriesSequence as NaturalDataset[];
+    const heat = positive.objects.filter((o) => o.kind === 'heatmap');
+    expect(heat.length).toBeGreaterThan(0);
+    const heatSeries = series.find((s) => s.SeriesInstanceUID === heat[0].seriesInstanceUid);
+    expect(heatSeries).toBeDefined();
+    expect((heatSeries!.ReferencedSOPSequence as NaturalDataset[]).map((r) => r.ReferencedSOPInstanceUID)).toEqual(heat.map((h) => h.sopInstanceUid));
+    expect(series.find((s) => s.SeriesInstanceUID === fx.volume.seriesUid)).toBeDefined();
+    expect(dciodvfy(positive.sr.bytes).errors).toEqual([]);
+    expect(dsrdump(positive.sr.bytes).status).toBe(0);
+  });
+});
