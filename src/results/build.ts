@@ -30,7 +30,7 @@ import {
   MeasurementGroup,
   probability,
 } from './sr/templates';
-import { patientStudyAttributes, type StudyContext } from './study-context';
+import { patientStudyAttributes, referencedRequest, type StudyContext } from './study-context';
 
 /** Series numbers of the result series when the source's are unknown (high, so they sort after acquired series). */
 export const SERIES_NUMBER = { heatMaps: 9001, sr: 9002, kos: 9003 } as const;
@@ -267,6 +267,7 @@ function srDocument(o: {
     VerificationFlag: 'UNVERIFIED',
     ContentDate: when.date,
     ContentTime: when.time,
+    ...(referencedRequest(o.study).length ? { ReferencedRequestSequence: referencedRequest(o.study) } : {}),
     ...(o.evidence.length ? { CurrentRequestedProcedureEvidenceSequence: o.evidence } : {}),
     ...(o.otherEvidence.length ? { PertinentOtherEvidenceSequence: o.otherEvidence } : {}),
     ...predecessor(o.study, o.supersedes),

@@ -219,3 +219,36 @@ describe('same-study heat maps are Current Requested Procedure Evidence', () => 
     expect(dsrdump(positive.sr.bytes).status).toBe(0);
   });
 });
+
+describe('Referenced Request Sequence (0040,A370) from the source request', () => {
+  const src = readPart10(fx.instances[0].bytes).dataset;
+
+  test('accession number and requested procedure of the source, in the SR and the failure SR', () => {
+    const study = studyContextFromDataset({
+      ...src,
+      AccessionNumber: 'ACC-42',
+      RequestAttributesSequence: [{ RequestedProcedureID: 'RP-7', RequestedProcedureDescription: 'CT chest without contrast', ScheduledProcedureStepID: 'SPS-1' }],
+    });
+    expect(study).toMatchObject({ AccessionNumber: 'ACC-42', RequestedProcedureID: 'RP-7', RequestedProcedureDescription: 'CT chest without contrast' });
+    const r = buildResults({ study, volume: fx.volume, analysis: fx.analysis, keySlices: 2, now: NOW });
+    const f = failureReport(study, 'no series', { now: NOW });
+    for (const o of [r.sr, f.sr]) {
+      const req = ds(o.bytes).ReferencedRequestSequence as NaturalDataset[];
+      expect(req).toHaveLength(1);
+      expect(first(req)).toMatchObject({
+        StudyInstanceUID: fx.study.StudyInstanceUID,
+        AccessionNumber: 'ACC-42',
+        RequestedProcedureID: 'RP-7',
+        RequestedProcedureDescription: 'CT chest without contrast',
+      });
+      expect(dciodvfy(o.bytes).errors).toEqual([]);
+      expect(dsrdump(o.bytes).status).toBe(0);
+    }
+  });
+
+  test('the fixture accession alone is enough; no request known, no sequence', () => {
+    expect(first(ds(positive.sr.bytes).ReferencedRequestSequence).AccessionNumber).toBe('SYN0001');
+    const none = studyContextFromDataset({ ...src, AccessionNumber: '' });
+    expect(ds(failureReport(none, 'no series', { now: NOW }).sr.bytes).ReferencedRequestSequence).toBeUndefined();
+  });
+});
