@@ -335,7 +335,9 @@ export function buildResults(input: BuildResultsInput): ResultObjects {
       Modality: 'OT',
       SeriesInstanceUID: uids.heatSeries,
       SeriesNumber: resultSeriesNumbers(study).heatMaps,
-      Laterality: '',
+      // General Series: no Laterality (type 2C, for a single paired body part; an empty value says nothing about a
+      // chest); Body Part Examined is the source's, or CHEST.
+      BodyPartExamined: study.BodyPartExamined ?? 'CHEST',
       SeriesDescription: 'AI lesion heat maps (not for diagnostic use)',
       SeriesDate: when.date,
       SeriesTime: when.time,

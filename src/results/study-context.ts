@@ -23,6 +23,8 @@ export interface StudyContext {
   RequestedProcedureID?: string;
   /** Requested Procedure Description (0032,1060) of the same request, when present. */
   RequestedProcedureDescription?: string;
+  /** Body Part Examined (0018,0015) of the source header, when present. */
+  BodyPartExamined?: string;
   /** Series Number (0020,0011) of the source header read (the analysed series), when it has one. */
   SeriesNumber?: number;
   /** The largest Series Number among the study's acquired series, when the caller knows them all. */
@@ -62,6 +64,7 @@ export function studyContextFromDataset(ds: NaturalDataset): StudyContext {
   const sn = Number(Array.isArray(ds.SeriesNumber) ? ds.SeriesNumber[0] : ds.SeriesNumber);
   if (ds.SeriesNumber !== undefined && ds.SeriesNumber !== null && ds.SeriesNumber !== '' && Number.isInteger(sn)) ctx.SeriesNumber = sn;
   const req = (Array.isArray(ds.RequestAttributesSequence) ? ds.RequestAttributesSequence[0] : ds.RequestAttributesSequence) as NaturalDataset | undefined;
+  if (typeof ds.BodyPartExamined === 'string' && ds.BodyPartExamined.trim()) ctx.BodyPartExamined = ds.BodyPartExamined.trim();
   for (const k of ['RequestedProcedureID', 'RequestedProcedureDescription'] as const) {
     const v = req?.[k];
     if (v !== undefined && v !== null && String(v) !== '') ctx[k] = String(Array.isArray(v) ? v[0] : v);

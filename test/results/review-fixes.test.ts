@@ -252,3 +252,20 @@ describe('Referenced Request Sequence (0040,A370) from the source request', () =
     expect(ds(failureReport(none, 'no series', { now: NOW }).sr.bytes).ReferencedRequestSequence).toBeUndefined();
   });
 });
+
+describe('heat-map SC: no empty Laterality, Body Part Examined', () => {
+  test('CHEST by default, the source body part when it has one; dciodvfy clean', () => {
+    const heat = positive.objects.filter((o) => o.kind === 'heatmap');
+    expect(heat.length).toBeGreaterThan(0);
+    for (const h of heat) {
+      const d = ds(h.bytes);
+      expect('Laterality' in d).toBe(false);
+      expect(d.BodyPartExamined).toBe('CHEST');
+      expect(dciodvfy(h.bytes).errors).toEqual([]);
+    }
+    const study = studyContextFromDataset({ ...readPart10(fx.instances[0].bytes).dataset, BodyPartExamined: 'LUNG' });
+    const r = buildResults({ study, volume: fx.volume, analysis: fx.analysis, keySlices: 1, now: NOW });
+    const d = ds(r.objects.find((o) => o.kind === 'heatmap')!.bytes);
+    expect(d.BodyPartExamined).toBe('LUNG');
+  });
+});
