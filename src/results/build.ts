@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Analysis, Code, SliceResult } from '../inference/types';
 import type { HuVolume } from '../volume/types';
 import { SopClass, writePart10, type NaturalDataset } from '../dicom/dcmjs';
@@ -181,9 +182,13 @@ export function modelKey(a: Analysis | undefined): string {
     .join('|');
 }
 
-/** UIDs of one result set: functions of (study, input hash, model), never of time, so a retry re-creates them. */
-export function resultUids(studyUid: string, inputHash: string, model: string) {
-  const seed = ['lung-triage-results', studyUid, inputHash, model];
+/**
+ * UIDs of one result set: functions of (study, input hash, model, lung-triage's software version, the settings that
+ * change the content), never of time, so a retry re-creates them and any change of content gets new ones (a PACS
+ * keeps the first instance it saw under a SOP Instance UID).
+ */
+export function resultUids(studyUid: string, inputHash: string, model: string, settings = '') {
+  const seed = ['lung-triage-results', studyUid, inputHash, model, `software ${DEVICE.softwareVersion}`, settings];
   return {
     srSeries: derivedUid(...seed, 'sr-series'),
     sr: derivedUid(...seed, 'sr'),
@@ -312,7 +317,7 @@ export function buildResults(input: BuildResultsInput): ResultObjects {
   if (analysis.slices.length !== volume.slices) throw new Error(`analysis has ${analysis.slices.length} slices, volume ${volume.slices}`);
   const now = input.now ?? new Date();
   const studyUid = study.StudyInstanceUID;
-  const uids = resultUids(studyUid, volume.contentHash, modelKey(analysis));
+  const uids = resultUids(studyUid, volume.contentHash, modelKey(analysis), `keySlices ${input.keySlices}`);
   const algorithm = algorithmOf(analysis);
   const algoVersion = `${algorithm.name} ${algorithm.version}`;
   const keys = selectKeySlices(analysis, input.keySlices, Math.ceil(KEY_SLICE_MIN_GAP_MM / Math.max(0.1, volume.sliceSpacing)));
@@ -557,7 +562,11 @@ export function failureReport(
   const f = typeof reason === 'string' ? { stage: 'series-selection', reason } : reason;
   const now = opts.now ?? new Date();
   const studyUid = study.StudyInstanceUID;
-  const uids = resultUids(studyUid, opts.volume?.contentHash ?? 'no-input', `failure|${f.stage}|${f.reason}|${modelKey(opts.analysis)}`);
+  // What else changes the report's content: the details listed and the examined instances.
+  const contentKey = createHash('sha256')
+    .update(JSON.stringify([f.details ?? [], (opts.examined ?? []).map((e) => e.sopInstanceUid).sort()]))
+    .digest('hex');
+  const uids = resultUids(studyUid, opts.volume?.contentHash ?? 'no-input', `failure|${f.stage}|${f.reason}|${modelKey(opts.analysis)}`, `content ${contentKey}`);
   const algorithm = opts.analysis ? algorithmOf(opts.analysis) : new AlgorithmIdentification('lung-triage', DEVICE.softwareVersion);
   const qualitative: ContentItem[] = [
     new CodeContentItem(LT.AnalysisNotPerformed, stageCode(f.stage)).add(

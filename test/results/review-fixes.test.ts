@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { readPart10, type NaturalDataset } from '../../src/dicom/dcmjs';
 import { buildResults, failureReport, resultSeriesNumbers, SERIES_NUMBER, studyContextFromDataset } from '../../src/results';
+import { DEVICE } from '../../src/results/device';
 import { dciodvfy, dsrdump } from './dicom-tools';
 import { syntheticAnalysis, syntheticStudy } from './fixtures';
 import { codeTriples, findItems, first } from './sr-tree';
@@ -267,5 +268,38 @@ describe('heat-map SC: no empty Laterality, Body Part Examined', () => {
     const r = buildResults({ study, volume: fx.volume, analysis: fx.analysis, keySlices: 1, now: NOW });
     const d = ds(r.objects.find((o) => o.kind === 'heatmap')!.bytes);
     expect(d.BodyPartExamined).toBe('LUNG');
+  });
+});
+
+describe('deterministic UIDs change with the software version and the content settings', () => {
+  const uidsOf = (r: { objects: { sopInstanceUid: string; seriesInstanceUid: string }[] }) => r.objects.flatMap((o) => [o.sopInstanceUid, o.seriesInstanceUid]);
+
+  test('another key-slice count (LT_KEY_SLICES) gives new UIDs for every object and series', () => {
+    const two = buildResults({ study: fx.study, volume: fx.volume, analysis: fx.analysis, keySlices: 2, now: NOW });
+    const before = new Set(uidsOf(positive));
+    expect(uidsOf(two).filter((u) => before.has(u))).toEqual([]);
+    // Still deterministic for the same settings.
+    expect(uidsOf(buildResults({ study: fx.study, volume: fx.volume, analysis: fx.analysis, keySlices: 2, now: NOW }))).toEqual(uidsOf(two));
+  });
+
+  test('another lung-triage version gives new UIDs (analysed and failure reports)', () => {
+    const failure = failureReport(fx.study, 'no series qualifies', { now: NOW });
+    const saved = DEVICE.softwareVersion;
+    try {
+      DEVICE.softwareVersion = `${saved}-next`;
+      const next = buildResults({ study: fx.study, volume: fx.volume, analysis: fx.analysis, keySlices: 4, now: NOW });
+      const before = new Set(uidsOf(positive));
+      expect(uidsOf(next).filter((u) => before.has(u))).toEqual([]);
+      expect(failureReport(fx.study, 'no series qualifies', { now: NOW }).sr.sopInstanceUid).not.toBe(failure.sr.sopInstanceUid);
+    } finally {
+      DEVICE.softwareVersion = saved;
+    }
+  });
+
+  test('a failure report listing other details or examined instances is a new instance', () => {
+    const a = failureReport(fx.study, { stage: 'series-selection', reason: 'no series qualifies', details: ['series 3: localizer'] }, { now: NOW });
+    const b = failureReport(fx.study, { stage: 'series-selection', reason: 'no series qualifies', details: ['series 3: localizer', 'series 4: 12 slices'] }, { now: NOW });
+    const c = failureReport(fx.study, { stage: 'series-selection', reason: 'no series qualifies', details: ['series 3: localizer'] }, { now: NOW, examined: [{ seriesUid: '2.25.5', sopClassUid: '1.2.840.10008.5.1.4.1.1.2', sopInstanceUid: '2.25.51' }] });
+    expect(new Set([a, b, c].map((r) => r.sr.sopInstanceUid)).size).toBe(3);
   });
 });
