@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Analysis, Code, SliceResult } from '../inference/types';
 import type { HuVolume } from '../volume/types';
 import { SopClass, writePart10, type NaturalDataset } from '../dicom/dcmjs';
@@ -23,16 +24,32 @@ import { triagePriority, type TriagePriority } from './priority';
 import { CodeContentItem, type ContentItem, evidenceSequence, type InstanceRef, NumContentItem, TextContentItem } from './sr/content';
 import {
   AlgorithmIdentification,
+  findingSite,
   ImageLibrary,
   ImagingMeasurementReport,
   KeyObjectSelectionDocument,
   MeasurementGroup,
   probability,
 } from './sr/templates';
-import { patientStudyAttributes, type StudyContext } from './study-context';
+import { patientStudyAttributes, referencedRequest, type StudyContext } from './study-context';
 
-/** Series numbers of the result series (high, so they sort after the acquired series in viewers). */
+/** Series numbers of the result series when the source's are unknown (high, so they sort after acquired series). */
 export const SERIES_NUMBER = { heatMaps: 9001, sr: 9002, kos: 9003 } as const;
+
+/** How far above the source's largest Series Number the result series start. */
+export const SERIES_NUMBER_OFFSET = 1000;
+
+/**
+ * Series numbers of the result series, so they sort after the source's (OHIF's default hanging protocol opens the
+ * lowest first): the study's largest known Series Number (MaxSeriesNumber, else the analysed series') + 1000 + n,
+ * or {@link SERIES_NUMBER} when neither is known. IS values stay within 2^31 - 1.
+ */
+export function resultSeriesNumbers(study: Pick<StudyContext, 'SeriesNumber' | 'MaxSeriesNumber'>): { heatMaps: number; sr: number; kos: number } {
+  const known = [study.SeriesNumber, study.MaxSeriesNumber].filter((n): n is number => typeof n === 'number' && Number.isInteger(n));
+  if (known.length === 0) return { ...SERIES_NUMBER };
+  const base = Math.min(2 ** 31 - 1 - 3, Math.max(0, ...known) + SERIES_NUMBER_OFFSET);
+  return { heatMaps: base + 1, sr: base + 2, kos: base + 3 };
+}
 
 /** Key slices are kept at least this far apart along the slice normal, so they show different levels. */
 export const KEY_SLICE_MIN_GAP_MM = 10;
@@ -100,6 +117,15 @@ export interface BuildResultsInput {
   failure?: { stage: string; reason: string; details?: string[] };
   /** Creation time stamped on the objects (defaults to now; UIDs never depend on it). */
   now?: Date;
+  /** With `failure`: the study's instances that were examined and not used (see {@link failureReport}). */
+  examined?: ExaminedInstance[];
+}
+
+/** An instance of the study that was looked at (an InstanceHeader fits), for the evidence of a failure report. */
+export interface ExaminedInstance {
+  seriesUid: string;
+  sopClassUid: string;
+  sopInstanceUid: string;
 }
 
 /** Infected volume and share per lung (Finding Site) and per zone, as NUM items (models 2.0 evidence). */
@@ -110,12 +136,25 @@ function regionItems(r: InfectionByRegion | undefined): ContentItem[] {
     items.push(new NumContentItem(LT.InfectedVolume, v.infectedMl, OTHER.Milliliter).add(mod));
     items.push(new NumContentItem(LT.InfectedShare, v.fraction * 100, OTHER.Percent).add(mod));
   };
-  add(r.right, new CodeContentItem(SCT.FindingSite, SCT.RightLung, 'HAS CONCEPT MOD'));
-  add(r.left, new CodeContentItem(SCT.FindingSite, SCT.LeftLung, 'HAS CONCEPT MOD'));
+  add(r.right, findingSite(SCT.RightLung));
+  add(r.left, findingSite(SCT.LeftLung));
   add(r.upper, new CodeContentItem(LT.LungZone, LT.UpperZone, 'HAS CONCEPT MOD'));
   add(r.middle, new CodeContentItem(LT.LungZone, LT.MiddleZone, 'HAS CONCEPT MOD'));
   add(r.lower, new CodeContentItem(LT.LungZone, LT.LowerZone, 'HAS CONCEPT MOD'));
   return items;
+}
+
+/**
+ * The lesion types as qualitative evaluations: CODE (type) = Present / Absent, the highest slice probability as a
+ * property. Present only on a positive study and when that probability reaches the slice lesion threshold; callers
+ * leave them out on a negative study.
+ */
+function lesionTypeItems(a: Analysis, typeCodes: Code[]): ContentItem[] {
+  return a.lesionTypes.map((_t, i) => {
+    const maxP = Math.max(0, ...a.slices.map((s) => s.lesionTypeProbabilities[i] ?? 0));
+    const present = a.patient.decision === 'positive' && maxP >= a.sliceLesionThreshold;
+    return new CodeContentItem(typeCodes[i], present ? SCT.Present : SCT.Absent).add(probability(maxP));
+  });
 }
 
 /** The algorithm as the report names it: the models' names and versions, patient model last. */
@@ -143,9 +182,13 @@ export function modelKey(a: Analysis | undefined): string {
     .join('|');
 }
 
-/** UIDs of one result set: functions of (study, input hash, model), never of time, so a retry re-creates them. */
-export function resultUids(studyUid: string, inputHash: string, model: string) {
-  const seed = ['lung-triage-results', studyUid, inputHash, model];
+/**
+ * UIDs of one result set: functions of (study, input hash, model, lung-triage's software version, the settings that
+ * change the content), never of time, so a retry re-creates them and any change of content gets new ones (a PACS
+ * keeps the first instance it saw under a SOP Instance UID).
+ */
+export function resultUids(studyUid: string, inputHash: string, model: string, settings = '') {
+  const seed = ['lung-triage-results', studyUid, inputHash, model, `software ${DEVICE.softwareVersion}`, settings];
   return {
     srSeries: derivedUid(...seed, 'sr-series'),
     sr: derivedUid(...seed, 'sr'),
@@ -154,6 +197,8 @@ export function resultUids(studyUid: string, inputHash: string, model: string) {
     kosSeries: derivedUid(...seed, 'kos-series'),
     kos: derivedUid(...seed, 'kos'),
     tracking: (slice: number) => derivedUid(...seed, 'tracking', String(slice)),
+    /** Tracking UID of the study-level group (no result, or a negative result). */
+    studyTracking: derivedUid(...seed, 'tracking', 'study'),
   };
 }
 
@@ -162,7 +207,7 @@ function sourceRef(v: HuVolume, index: number): InstanceRef {
   return { sopClassUid: s.sopClassUid, sopInstanceUid: s.sopInstanceUid, frameNumber: s.frameNumber };
 }
 
-function common(study: StudyContext, now: Date): { header: NaturalDataset; when: { date: string; time: string } } {
+function common(study: StudyContext, now: Date): { header: NaturalDataset; when: ReturnType<typeof dicomDateTime> } {
   const when = dicomDateTime(now);
   return {
     when,
@@ -170,6 +215,8 @@ function common(study: StudyContext, now: Date): { header: NaturalDataset; when:
       SpecificCharacterSet: 'ISO_IR 192',
       InstanceCreationDate: when.date,
       InstanceCreationTime: when.time,
+      // Our times are local: say which zone, or readers shift them by the offset.
+      TimezoneOffsetFromUTC: when.offset,
       ...patientStudyAttributes(study),
     },
   };
@@ -213,7 +260,7 @@ function srDocument(o: {
     SOPInstanceUID: o.sopInstanceUid,
     Modality: 'SR',
     SeriesInstanceUID: o.seriesUid,
-    SeriesNumber: SERIES_NUMBER.sr,
+    SeriesNumber: resultSeriesNumbers(o.study).sr,
     SeriesDescription: 'AI triage report (lung-triage, not reviewed)',
     SeriesDate: when.date,
     SeriesTime: when.time,
@@ -225,6 +272,7 @@ function srDocument(o: {
     VerificationFlag: 'UNVERIFIED',
     ContentDate: when.date,
     ContentTime: when.time,
+    ...(referencedRequest(o.study).length ? { ReferencedRequestSequence: referencedRequest(o.study) } : {}),
     ...(o.evidence.length ? { CurrentRequestedProcedureEvidenceSequence: o.evidence } : {}),
     ...(o.otherEvidence.length ? { PertinentOtherEvidenceSequence: o.otherEvidence } : {}),
     ...predecessor(o.study, o.supersedes),
@@ -263,12 +311,13 @@ export function buildResults(input: BuildResultsInput): ResultObjects {
       analysis,
       supersedes: input.supersedes,
       now: input.now,
+      examined: input.examined,
     });
   }
   if (analysis.slices.length !== volume.slices) throw new Error(`analysis has ${analysis.slices.length} slices, volume ${volume.slices}`);
   const now = input.now ?? new Date();
   const studyUid = study.StudyInstanceUID;
-  const uids = resultUids(studyUid, volume.contentHash, modelKey(analysis));
+  const uids = resultUids(studyUid, volume.contentHash, modelKey(analysis), `keySlices ${input.keySlices}`);
   const algorithm = algorithmOf(analysis);
   const algoVersion = `${algorithm.name} ${algorithm.version}`;
   const keys = selectKeySlices(analysis, input.keySlices, Math.ceil(KEY_SLICE_MIN_GAP_MM / Math.max(0.1, volume.sliceSpacing)));
@@ -290,8 +339,10 @@ export function buildResults(input: BuildResultsInput): ResultObjects {
       SOPInstanceUID: uids.heat(slice.index),
       Modality: 'OT',
       SeriesInstanceUID: uids.heatSeries,
-      SeriesNumber: SERIES_NUMBER.heatMaps,
-      Laterality: '',
+      SeriesNumber: resultSeriesNumbers(study).heatMaps,
+      // General Series: no Laterality (type 2C, for a single paired body part; an empty value says nothing about a
+      // chest); Body Part Examined is the source's, or CHEST.
+      BodyPartExamined: study.BodyPartExamined ?? 'CHEST',
       SeriesDescription: 'AI lesion heat maps (not for diagnostic use)',
       SeriesDate: when.date,
       SeriesTime: when.time,
@@ -337,9 +388,18 @@ export function buildResults(input: BuildResultsInput): ResultObjects {
   });
   const heatRef = (slice: SliceResult): InstanceRef => ({ sopClassUid: SopClass.SecondaryCapture, sopInstanceUid: uids.heat(slice.index) });
 
-  // SR content.
+  // SR content. A negative study asserts no lesion: one group states the negative result (no region, no image).
+  const p = analysis.patient;
+  const negative = p.decision === 'negative';
   const typeCodes = analysis.lesionTypes.map(labelCode);
-  const groups = keys.map(
+  const negativeGroup = new MeasurementGroup({
+    trackingIdentifier: 'AI result: no infection detected',
+    trackingUid: uids.studyTracking,
+    finding: LT.NoInfectionDetected,
+    algorithm,
+    measurements: p.infection ? [{ name: LT.InfectedShare, value: p.infection.fraction * 100, units: OTHER.Percent }] : [],
+  });
+  const keyGroups = keys.map(
     (slice, i) =>
       new MeasurementGroup({
         trackingIdentifier: `AI key slice ${i + 1} of ${keys.length} (${sliceLabel(volume, slice.index)})`,
@@ -355,10 +415,11 @@ export function buildResults(input: BuildResultsInput): ResultObjects {
         images: [{ name: LT.HeatMapImage, ref: heatRef(slice) }],
       }),
   );
+  const groups = negative ? [negativeGroup] : keyGroups;
   const positive = analysis.classes.find((c) => c.label === analysis.positiveClass);
   const top = analysis.classes.find((c) => c.label === analysis.patient.label);
-  const p = analysis.patient;
   const qualitative: ContentItem[] = [
+    new CodeContentItem(LT.LungInfection, p.decision === 'positive' ? SCT.Present : negative ? SCT.Absent : LT.Indeterminate),
     positive &&
       new CodeContentItem(DCM.Finding, labelCode(positive)).add(
         probability(p.positiveProbability),
@@ -371,14 +432,12 @@ export function buildResults(input: BuildResultsInput): ResultObjects {
     top && new CodeContentItem(LT.AiClassification, labelCode(top)).add(probability(p.classProbabilities[analysis.classes.indexOf(top)] ?? 0)),
     ...analysis.classes.map((c, i) => new NumContentItem(LT.Probability, p.classProbabilities[i] ?? 0, OTHER.NoUnits).add(new CodeContentItem(DCM.Finding, labelCode(c), 'HAS CONCEPT MOD'))),
     new CodeContentItem(LT.TriagePriority, prio.code),
-    new CodeContentItem(DCM.Finding, LT.LungLesion).add(
-      new NumContentItem(LT.LesionBurden, burden * 100, OTHER.Percent, 'HAS PROPERTIES'),
-      lateralityCode(lat) && new CodeContentItem(SCT.FindingSite, lateralityCode(lat) as Code, 'HAS CONCEPT MOD'),
-    ),
-    ...analysis.lesionTypes.map((_t, i) => {
-      const maxP = Math.max(0, ...analysis.slices.map((s) => s.lesionTypeProbabilities[i] ?? 0));
-      return new CodeContentItem(DCM.Finding, typeCodes[i]).add(probability(maxP));
-    }),
+    !negative &&
+      new CodeContentItem(DCM.Finding, LT.LungLesion).add(
+        new NumContentItem(LT.LesionBurden, burden * 100, OTHER.Percent, 'HAS PROPERTIES'),
+        lateralityCode(lat) && findingSite(lateralityCode(lat) as Code),
+      ),
+    ...(negative ? [] : lesionTypeItems(analysis, typeCodes)),
     supersedesText(input.supersedes),
     new TextContentItem(DCM.Comment, NOT_REVIEWED),
     ...volume.warnings.slice(0, 20).map((w) => new TextContentItem(DCM.Comment, `Input note: ${w}`.slice(0, 1024))),
@@ -398,8 +457,13 @@ export function buildResults(input: BuildResultsInput): ResultObjects {
     seriesUid: uids.srSeries,
     algorithmVersion: algoVersion,
     root: report.root(),
-    evidence: evidenceSequence(studyUid, [{ seriesUid: volume.seriesUid, refs: allSources }]),
-    otherEvidence: evidenceSequence(studyUid, [{ seriesUid: uids.heatSeries, refs: keys.map(heatRef) }]),
+    // The heat maps are in this study, made for this request: Current Requested Procedure Evidence with the CT
+    // (Pertinent Other Evidence is for other requested procedures).
+    evidence: evidenceSequence(studyUid, [
+      { seriesUid: volume.seriesUid, refs: allSources },
+      { seriesUid: uids.heatSeries, refs: keys.map(heatRef) },
+    ]),
+    otherEvidence: [],
     supersedes: input.supersedes,
     completion: 'COMPLETE',
   });
@@ -419,7 +483,7 @@ export function buildResults(input: BuildResultsInput): ResultObjects {
     SOPInstanceUID: uids.kos,
     Modality: 'KO',
     SeriesInstanceUID: uids.kosSeries,
-    SeriesNumber: SERIES_NUMBER.kos,
+    SeriesNumber: resultSeriesNumbers(study).kos,
     SeriesDescription: 'AI key images (lung-triage, not reviewed)',
     SeriesDate: when.date,
     SeriesTime: when.time,
@@ -464,20 +528,45 @@ export function buildResults(input: BuildResultsInput): ResultObjects {
   };
 }
 
+/** Structured documents (SR, KOS) are never evidence or library images of a failure report. */
+const STRUCTURED_DOCUMENT = /^1\.2\.840\.10008\.5\.1\.4\.1\.1\.88\./;
+
+/** The examined instances by series (the volume's sources first, then `examined`), without documents or repeats. */
+function examinedSeries(v: HuVolume | undefined, examined: ExaminedInstance[]): { seriesUid: string; refs: InstanceRef[] }[] {
+  const bySeries = new Map<string, InstanceRef[]>();
+  const seen = new Set<string>();
+  const push = (seriesUid: string, ref: InstanceRef) => {
+    if (STRUCTURED_DOCUMENT.test(ref.sopClassUid) || seen.has(ref.sopInstanceUid)) return;
+    seen.add(ref.sopInstanceUid);
+    const list = bySeries.get(seriesUid) ?? [];
+    list.push(ref);
+    bySeries.set(seriesUid, list);
+  };
+  if (v) v.sources.forEach((_, i) => push(v.seriesUid, sourceRef(v, i)));
+  for (const e of examined) push(e.seriesUid, { sopClassUid: e.sopClassUid, sopInstanceUid: e.sopInstanceUid });
+  return [...bySeries].map(([seriesUid, refs]) => ({ seriesUid, refs }));
+}
+
 /**
  * An SR that says the study was not analysed and why (no qualifying series, a decoding or inference failure),
- * so the radiologist sees an explicit "no AI result" rather than silence. Deterministic UIDs from the study,
- * the input hash (when a volume exists) and the stage and reason.
+ * so the radiologist sees an explicit "no AI result" rather than silence: one measurement group (no region) whose
+ * finding is "AI analysis not performed" with the reason, so OHIF's SR viewport shows it, and the examined
+ * instances (the volume's, and `examined`) in the Image Library and the Current Requested Procedure Evidence.
+ * Deterministic UIDs from the study, the input hash (when a volume exists) and the stage and reason.
  */
 export function failureReport(
   study: StudyContext,
   reason: string | { stage: string; reason: string; details?: string[] },
-  opts: { volume?: HuVolume; analysis?: Analysis; supersedes?: Supersedes; now?: Date } = {},
+  opts: { volume?: HuVolume; analysis?: Analysis; supersedes?: Supersedes; now?: Date; examined?: ExaminedInstance[] } = {},
 ): ResultObjects {
   const f = typeof reason === 'string' ? { stage: 'series-selection', reason } : reason;
   const now = opts.now ?? new Date();
   const studyUid = study.StudyInstanceUID;
-  const uids = resultUids(studyUid, opts.volume?.contentHash ?? 'no-input', `failure|${f.stage}|${f.reason}|${modelKey(opts.analysis)}`);
+  // What else changes the report's content: the details listed and the examined instances.
+  const contentKey = createHash('sha256')
+    .update(JSON.stringify([f.details ?? [], (opts.examined ?? []).map((e) => e.sopInstanceUid).sort()]))
+    .digest('hex');
+  const uids = resultUids(studyUid, opts.volume?.contentHash ?? 'no-input', `failure|${f.stage}|${f.reason}|${modelKey(opts.analysis)}`, `content ${contentKey}`);
   const algorithm = opts.analysis ? algorithmOf(opts.analysis) : new AlgorithmIdentification('lung-triage', DEVICE.softwareVersion);
   const qualitative: ContentItem[] = [
     new CodeContentItem(LT.AnalysisNotPerformed, stageCode(f.stage)).add(
@@ -489,8 +578,23 @@ export function failureReport(
     supersedesText(opts.supersedes),
     new TextContentItem(DCM.Comment, NOT_REVIEWED),
   ].filter((x): x is ContentItem => Boolean(x));
-  const report = new ImagingMeasurementReport({ procedure: SCT.CtOfChest, device: DEVICE, measurementGroups: [], qualitativeEvaluations: qualitative });
   const v = opts.volume;
+  const examined = examinedSeries(v, opts.examined ?? []);
+  const notPerformed = new MeasurementGroup({
+    trackingIdentifier: `AI analysis not performed (${stageCode(f.stage).meaning})`,
+    trackingUid: uids.studyTracking,
+    finding: LT.AnalysisNotPerformed,
+    algorithm,
+    measurements: [],
+    comments: [`No AI result: ${f.reason}`],
+  });
+  const report = new ImagingMeasurementReport({
+    procedure: SCT.CtOfChest,
+    device: DEVICE,
+    imageLibrary: new ImageLibrary(examined.flatMap((s) => s.refs)),
+    measurementGroups: [notPerformed],
+    qualitativeEvaluations: qualitative,
+  });
   const ds = srDocument({
     study,
     now,
@@ -498,7 +602,7 @@ export function failureReport(
     seriesUid: uids.srSeries,
     algorithmVersion: `${algorithm.name} ${algorithm.version}`,
     root: report.root(),
-    evidence: v ? evidenceSequence(studyUid, [{ seriesUid: v.seriesUid, refs: v.sources.map((_, i) => sourceRef(v, i)) }]) : [],
+    evidence: evidenceSequence(studyUid, examined),
     otherEvidence: [],
     supersedes: opts.supersedes,
     completion: 'PARTIAL',

@@ -56,6 +56,9 @@ export const SCT = {
   RightLung: sct('3341006', 'Right lung'),
   BothLungs: sct('74101002', 'Both lungs'),
   FindingSite: sct('363698007', 'Finding Site'),
+  /** Presence values of a qualitative evaluation (CODE concept = the finding, value = present / absent). */
+  Present: sct('52101004', 'Present'),
+  Absent: sct('2667000', 'Absent'),
 } as const;
 
 /** Other standard schemes. */
@@ -95,6 +98,10 @@ export const LT = {
   Routine: lt('ROUTINE', 'Routine'),
   /** NUM (percent): share of lung-bearing slices whose lesion probability reaches the slice threshold. */
   LesionBurden: lt('BURDEN', 'Lesion burden (share of lung slices with lesion)'),
+  /** Concept name: lung infection at study level (value: SCT Present / Absent, or Indeterminate), models 2.0. */
+  LungInfection: lt('INFECTION', 'Lung infection (AI infection map)'),
+  /** A finding: the study-level negative result (the measurement group of a negative study). */
+  NoInfectionDetected: lt('NOINFECTION', 'No infection detected (AI)'),
   /** A finding: lung lesion as located by the weakly supervised lesion map. */
   LungLesion: lt('LESION', 'Lung lesion (AI lesion map)'),
   /** No SNOMED CT code was found for crazy paving (STANDARDS.md). */

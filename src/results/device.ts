@@ -38,7 +38,7 @@ export function equipmentAttributes(algorithmVersion: string): NaturalDataset {
 }
 
 /** Contributing Equipment Sequence (0018,A001) as IHE AI Results asks: the AI as processing equipment. */
-export function contributingEquipment(algorithmVersion: string, when: { date: string; time: string }): NaturalDataset[] {
+export function contributingEquipment(algorithmVersion: string, when: { date: string; time: string; offset: string }): NaturalDataset[] {
   return [
     {
       PurposeOfReferenceCodeSequence: [new CodedConcept(DCM.ProcessingEquipment).toItem()],
@@ -46,14 +46,23 @@ export function contributingEquipment(algorithmVersion: string, when: { date: st
       ManufacturerModelName: DEVICE.modelName,
       SoftwareVersions: [DEVICE.softwareVersion, algorithmVersion.slice(0, 64)].filter(Boolean),
       DeviceUID: DEVICE.uid,
-      ContributionDateTime: `${when.date}${when.time}`,
+      ContributionDateTime: `${when.date}${when.time}${when.offset}`,
       ContributionDescription: 'AI triage of chest CT (lung-triage); output not reviewed by a physician',
     },
   ];
 }
 
-/** DICOM DA and TM for a moment (UTC, as the service has no site timezone setting). */
-export function dicomDateTime(d: Date): { date: string; time: string } {
-  const iso = d.toISOString();
-  return { date: iso.slice(0, 10).replace(/-/g, ''), time: iso.slice(11, 19).replace(/:/g, '') };
+/**
+ * DICOM DA and TM for a moment in the machine's local time zone (process TZ), with the zone's offset as Timezone
+ * Offset From UTC (0008,0201) wants it ("+HHMM" / "-HHMM"), so readers do not shift the times (PS3.3 C.12.1.1.8).
+ */
+export function dicomDateTime(d: Date): { date: string; time: string; offset: string } {
+  const two = (n: number) => String(n).padStart(2, '0');
+  const minutes = -d.getTimezoneOffset();
+  const abs = Math.abs(minutes);
+  return {
+    date: `${d.getFullYear()}${two(d.getMonth() + 1)}${two(d.getDate())}`,
+    time: `${two(d.getHours())}${two(d.getMinutes())}${two(d.getSeconds())}`,
+    offset: `${minutes < 0 ? '-' : '+'}${two(Math.floor(abs / 60))}${two(abs % 60)}`,
+  };
 }

@@ -19,6 +19,16 @@ export interface StudyContext {
   ReferringPhysicianName?: string;
   StudyID?: string;
   StudyDescription?: string;
+  /** Requested Procedure ID (0040,1001) of the source's Request Attributes Sequence (0040,0275), when present. */
+  RequestedProcedureID?: string;
+  /** Requested Procedure Description (0032,1060) of the same request, when present. */
+  RequestedProcedureDescription?: string;
+  /** Body Part Examined (0018,0015) of the source header, when present. */
+  BodyPartExamined?: string;
+  /** Series Number (0020,0011) of the source header read (the analysed series), when it has one. */
+  SeriesNumber?: number;
+  /** The largest Series Number among the study's acquired series, when the caller knows them all. */
+  MaxSeriesNumber?: number;
 }
 
 const STRING_KEYS = [
@@ -51,6 +61,14 @@ export function studyContextFromDataset(ds: NaturalDataset): StudyContext {
     const v = ds[k];
     if (v !== undefined && v !== null) ctx[k] = String(Array.isArray(v) ? v[0] : v);
   }
+  const sn = Number(Array.isArray(ds.SeriesNumber) ? ds.SeriesNumber[0] : ds.SeriesNumber);
+  if (ds.SeriesNumber !== undefined && ds.SeriesNumber !== null && ds.SeriesNumber !== '' && Number.isInteger(sn)) ctx.SeriesNumber = sn;
+  const req = (Array.isArray(ds.RequestAttributesSequence) ? ds.RequestAttributesSequence[0] : ds.RequestAttributesSequence) as NaturalDataset | undefined;
+  if (typeof ds.BodyPartExamined === 'string' && ds.BodyPartExamined.trim()) ctx.BodyPartExamined = ds.BodyPartExamined.trim();
+  for (const k of ['RequestedProcedureID', 'RequestedProcedureDescription'] as const) {
+    const v = req?.[k];
+    if (v !== undefined && v !== null && String(v) !== '') ctx[k] = String(Array.isArray(v) ? v[0] : v);
+  }
   ctx.PatientName = personName(ds.PatientName);
   ctx.ReferringPhysicianName = personName(ds.ReferringPhysicianName);
   return ctx;
@@ -74,4 +92,24 @@ export function patientStudyAttributes(s: StudyContext): NaturalDataset {
   if (s.PatientAge) out.PatientAge = s.PatientAge;
   if (s.StudyDescription) out.StudyDescription = s.StudyDescription;
   return out;
+}
+
+/**
+ * Referenced Request Sequence (0040,A370) of an SR (SR Document General module, PS3.3 C.17.2): the request the
+ * source was acquired for, from its Accession Number and Requested Procedure ID; empty when neither is known.
+ */
+export function referencedRequest(s: StudyContext): NaturalDataset[] {
+  if (!s.AccessionNumber && !s.RequestedProcedureID) return [];
+  return [
+    {
+      StudyInstanceUID: s.StudyInstanceUID,
+      ReferencedStudySequence: [],
+      AccessionNumber: s.AccessionNumber ?? '',
+      PlacerOrderNumberImagingServiceRequest: '',
+      FillerOrderNumberImagingServiceRequest: '',
+      RequestedProcedureID: s.RequestedProcedureID ?? '',
+      RequestedProcedureDescription: s.RequestedProcedureDescription ?? '',
+      RequestedProcedureCodeSequence: [],
+    },
+  ];
 }

@@ -65,14 +65,19 @@ export class AlgorithmIdentification {
   }
 }
 
-/** TID 1600 Image Library: one group with the images the report refers to. */
+/**
+ * TID 1600 Image Library: one group with the images the report refers to. TID 1500 always has the library (DCMTK's
+ * TID 1500 isValid() requires it); with no image to list it is an empty container rather than an empty group.
+ */
 export class ImageLibrary {
   constructor(readonly images: InstanceRef[]) {}
   /** The Image Library container. */
   item(): ContentItem {
+    const library = new ContainerContentItem(DCM.ImageLibrary);
+    if (this.images.length === 0) return library;
     const group = new ContainerContentItem(DCM.ImageLibraryGroup);
     for (const ref of this.images) group.add(new ImageContentItem(null, ref));
-    return new ContainerContentItem(DCM.ImageLibrary).add(group);
+    return library.add(group);
   }
 }
 
@@ -88,6 +93,11 @@ export function probability(p: number, relationship: 'CONTAINS' | 'HAS PROPERTIE
   return num;
 }
 
+/** Finding Site (363698007, SCT) as TID 1501/1410 and TID 1419 include it: a HAS CONCEPT MOD of its finding or measurement. */
+export function findingSite(site: Code): ContentItem {
+  return new CodeContentItem(SCT.FindingSite, site, 'HAS CONCEPT MOD');
+}
+
 /** One key slice's findings for {@link MeasurementGroup}. */
 export interface MeasurementGroupOptions {
   trackingIdentifier: string;
@@ -100,7 +110,9 @@ export interface MeasurementGroupOptions {
   /** Closed polyline around the region, as column,row pairs, on the source image. */
   region?: { points: number[]; source: InstanceRef };
   /** Image the group is about when no region is given, plus any derived image (the heat map). */
-  images: { name: Code; ref: InstanceRef }[];
+  images?: { name: Code; ref: InstanceRef }[];
+  /** Free-text statements of the group (TEXT Comment), e.g. why there is no result. */
+  comments?: string[];
 }
 
 /**
@@ -117,7 +129,7 @@ export class MeasurementGroup {
       new TextContentItem(DCM.TrackingIdentifier, o.trackingIdentifier, 'HAS OBS CONTEXT'),
       new UidRefContentItem(DCM.TrackingUniqueIdentifier, o.trackingUid, 'HAS OBS CONTEXT'),
       new CodeContentItem(DCM.Finding, o.finding),
-      o.findingSite && new CodeContentItem(SCT.FindingSite, o.findingSite),
+      o.findingSite && findingSite(o.findingSite),
       ...o.algorithm.items('HAS CONCEPT MOD'),
     );
     for (const m of o.measurements) {
@@ -125,8 +137,9 @@ export class MeasurementGroup {
       if (m.qualifier) num.add(new CodeContentItem(DCM.Finding, m.qualifier, 'HAS CONCEPT MOD'));
       group.add(num);
     }
+    for (const c of o.comments ?? []) group.add(new TextContentItem(DCM.Comment, c.slice(0, 1024)));
     if (o.region) group.add(new ScoordContentItem(DCM.ImageRegion, 'POLYLINE', o.region.points, o.region.source));
-    for (const img of o.images) group.add(new ImageContentItem(img.name, img.ref));
+    for (const img of o.images ?? []) group.add(new ImageContentItem(img.name, img.ref));
     return group;
   }
 }
@@ -137,7 +150,7 @@ export class ImagingMeasurementReport {
     readonly o: {
       procedure: Code;
       device: DeviceIdentity;
-      imageLibrary?: ImageLibrary;
+      imageLibrary: ImageLibrary;
       measurementGroups: MeasurementGroup[];
       qualitativeEvaluations: ContentItem[];
     },
@@ -149,7 +162,7 @@ export class ImagingMeasurementReport {
       ...LanguageOfContentItemAndDescendants.items(),
       ...DeviceObserverContext.items(o.device),
       new CodeContentItem(DCM.ProcedureReported, o.procedure, 'HAS CONCEPT MOD'),
-      o.imageLibrary?.item(),
+      o.imageLibrary.item(),
     );
     if (o.measurementGroups.length) root.add(new ContainerContentItem(DCM.ImagingMeasurements).add(...o.measurementGroups.map((g) => g.item())));
     if (o.qualitativeEvaluations.length) root.add(new ContainerContentItem(OTHER.UmlsQualitativeEvaluations).add(...o.qualitativeEvaluations));

@@ -1,0 +1,305 @@
+/**
+ * Regression tests for the PACS integration review of the results (issue 15): each block pins one finding, checked
+ * on the encoded objects and with the real validators (dciodvfy, dsrdump) where they apply.
+ */
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { readPart10, type NaturalDataset } from '../../src/dicom/dcmjs';
+import { buildResults, failureReport, resultSeriesNumbers, SERIES_NUMBER, studyContextFromDataset } from '../../src/results';
+import { DEVICE } from '../../src/results/device';
+import { dciodvfy, dsrdump } from './dicom-tools';
+import { syntheticAnalysis, syntheticStudy } from './fixtures';
+import { codeTriples, findItems, first } from './sr-tree';
+
+const NOW = new Date('2026-03-01T10:00:00Z');
+const fx = syntheticStudy();
+const positive = buildResults({ study: fx.study, volume: fx.volume, analysis: fx.analysis, keySlices: 4, now: NOW });
+const ds = (b: Buffer): NaturalDataset => readPart10(b).dataset;
+
+describe('Finding Site is a concept modifier (TID 1501/1410)', () => {
+  test('every Finding Site item is HAS CONCEPT MOD, in the measurement groups and the qualitative evaluations', () => {
+    const sr = ds(positive.sr.bytes);
+    const sites = findItems(sr, '363698007');
+    const inGroups = findItems(sr, '125007').flatMap((g) => findItems(g, '363698007'));
+    expect(inGroups.length).toBeGreaterThan(0);
+    expect(sites.length).toBeGreaterThan(inGroups.length);
+    expect(sites.map((s) => s.RelationshipType)).toEqual(sites.map(() => 'HAS CONCEPT MOD'));
+    const out = dsrdump(positive.sr.bytes).output;
+    expect(out).toContain('<has concept mod CODE:(363698007,SCT,"Finding Site")');
+    expect(out).not.toMatch(/<contains CODE:\(363698007,SCT/);
+  });
+});
+
+describe('the failure SR has an Image Library, the examined instances as evidence and a measurement group', () => {
+  const localizer = { seriesUid: '2.25.777', sopClassUid: '1.2.840.10008.5.1.4.1.1.2', sopInstanceUid: '2.25.7771' };
+  const ct = fx.instances.slice(0, 3).map((i) => ({ seriesUid: fx.volume.seriesUid, sopClassUid: '1.2.840.10008.5.1.4.1.1.2', sopInstanceUid: i.sopInstanceUid }));
+  const priorSr = { seriesUid: '2.25.888', sopClassUid: '1.2.840.10008.5.1.4.1.1.88.34', sopInstanceUid: '2.25.8881' };
+  const f = failureReport(fx.study, { stage: 'series-selection', reason: 'no series qualifies for lung triage' }, { now: NOW, examined: [localizer, ...ct, priorSr] });
+  const sr = ds(f.sr.bytes);
+
+  test('dciodvfy and dsrdump accept it', () => {
+    expect(dciodvfy(f.sr.bytes).errors).toEqual([]);
+    const d = dsrdump(f.sr.bytes);
+    expect(d.status).toBe(0);
+    expect(d.output).toContain('<contains CONTAINER:(111028,DCM,"Image Library")');
+    expect(d.output).toContain('<contains CONTAINER:(125007,DCM,"Measurement Group")');
+  });
+
+  test('the examined-but-rejected images are the evidence and the library (structured documents left out)', () => {
+    const ev = first(sr.CurrentRequestedProcedureEvidenceSequence);
+    const series = ev.ReferencedSeriesSequence as NaturalDataset[];
+    const refs = series.flatMap((s) => (s.ReferencedSOPSequence as NaturalDataset[]).map((r) => r.ReferencedSOPInstanceUID));
+    expect(refs.sort()).toEqual([localizer, ...ct].map((i) => i.sopInstanceUid).sort());
+    expect(series.map((s) => s.SeriesInstanceUID).sort()).toEqual([localizer.seriesUid, fx.volume.seriesUid].sort());
+    const library = findItems(sr, '111028');
+    expect(library).toHaveLength(1);
+    const images = (first(library[0].ContentSequence).ContentSequence as NaturalDataset[]).map((i) => first(i.ReferencedSOPSequence).ReferencedSOPInstanceUID);
+    expect(images.sort()).toEqual(refs.sort());
+  });
+
+  test('one measurement group, "AI analysis not performed" with the reason, tracking identifier and UID, no region', () => {
+    const groups = findItems(sr, '125007');
+    expect(groups).toHaveLength(1);
+    const g = groups[0];
+    expect(String(findItems(g, '112039')[0].TextValue)).toMatch(/AI analysis not performed/);
+    expect(findItems(g, '112040')[0].UID).toMatch(/^2\.25\.\d+$/);
+    expect(codeTriples(first(findItems(g, '121071')))).toContain('NOTPERFORMED|99LTRIAGE|AI analysis not performed');
+    expect(findItems(g, '121106').map((c) => c.TextValue)).toContain('No AI result: no series qualifies for lung triage');
+    expect(findItems(g, '111030')).toEqual([]);
+  });
+
+  test('an inference failure lists the volume it examined in the library; a study with nothing readable still has one', () => {
+    const g = buildResults({ study: fx.study, volume: fx.volume, keySlices: 4, failure: { stage: 'inference', reason: 'worker deadline exceeded' }, now: NOW });
+    const lib = findItems(ds(g.sr.bytes), '111028')[0];
+    expect((first(lib.ContentSequence).ContentSequence as unknown[]).length).toBe(fx.volume.slices);
+    const none = failureReport(fx.study, 'no readable instance in the study', { now: NOW });
+    expect(findItems(ds(none.sr.bytes), '111028')).toHaveLength(1);
+    expect(findItems(ds(none.sr.bytes), '125007')).toHaveLength(1);
+    expect(dsrdump(none.sr.bytes).status).toBe(0);
+    expect(dciodvfy(none.sr.bytes).errors).toEqual([]);
+  });
+});
+
+describe('a negative study asserts no lesion; lesion types are present/absent', () => {
+  const negAnalysis = syntheticAnalysis(fx.volume, 0.1);
+  const neg = buildResults({ study: fx.study, volume: fx.volume, analysis: negAnalysis, keySlices: 4, now: NOW });
+  const sr = ds(neg.sr.bytes);
+  const typeCodes = ['1217294009', '95436008', 'CRAZYPAVING'];
+
+  test('the SR alone, valid, with one measurement group stating the negative result (no region, no image)', () => {
+    expect(negAnalysis.patient.decision).toBe('negative');
+    expect(neg.objects.map((o) => o.kind)).toEqual(['sr']);
+    expect(dciodvfy(neg.sr.bytes).errors).toEqual([]);
+    const d = dsrdump(neg.sr.bytes);
+    expect(d.status).toBe(0);
+    const groups = findItems(sr, '125007');
+    expect(groups).toHaveLength(1);
+    expect(codeTriples(first(findItems(groups[0], '121071')))).toContain('NOINFECTION|99LTRIAGE|No infection detected (AI)');
+    expect(findItems(groups[0], '112040')[0].UID).toMatch(/^2\.25\.\d+$/);
+    expect(findItems(groups[0], '111030')).toEqual([]);
+    expect((groups[0].ContentSequence as NaturalDataset[]).filter((i) => i.ValueType === 'IMAGE' || i.ValueType === 'SCOORD')).toEqual([]);
+  });
+
+  test('no lesion or lesion type anywhere; "no infection" said once, at study level', () => {
+    const codes = codeTriples(sr);
+    expect(codes.filter((c) => c.startsWith('LESION|'))).toEqual([]);
+    for (const t of typeCodes) expect(codes.filter((c) => c.startsWith(`${t}|`))).toEqual([]);
+    const infection = findItems(sr, 'INFECTION');
+    expect(infection).toHaveLength(1);
+    expect(codeTriples(infection[0])).toEqual(['INFECTION|99LTRIAGE|Lung infection (AI infection map)', '2667000|SCT|Absent']);
+    expect(dsrdump(neg.sr.bytes).output.match(/No infection detected/g)).toHaveLength(1);
+  });
+
+  test('a positive study: each lesion type Present or Absent with its probability as a property', () => {
+    const pos = ds(positive.sr.bytes);
+    const qual = first(findItems(pos, 'C0034375'));
+    const items = (qual.ContentSequence as NaturalDataset[]).filter((i) => typeCodes.includes(String(first(i.ConceptNameCodeSequence).CodeValue)));
+    expect(items).toHaveLength(3);
+    const value = (i: NaturalDataset) => String(first(i.ConceptCodeSequence).CodeValue);
+    expect(items.map(value)).toEqual(['52101004', '2667000', '2667000']);
+    for (const i of items) {
+      const prob = first(i.ContentSequence);
+      expect(prob.RelationshipType).toBe('HAS PROPERTIES');
+      expect(first(prob.ConceptNameCodeSequence).CodeValue).toBe('PROB');
+    }
+    expect(codeTriples(first(findItems(pos, 'INFECTION')))).toContain('52101004|SCT|Present');
+  });
+
+  test('an indeterminate study asserts no lesion type present', () => {
+    const a = { ...fx.analysis, patient: { ...fx.analysis.patient, decision: 'indeterminate' as const } };
+    const r = ds(buildResults({ study: fx.study, volume: fx.volume, analysis: a, keySlices: 2, now: NOW }).sr.bytes);
+    const qual = first(findItems(r, 'C0034375'));
+    const items = (qual.ContentSequence as NaturalDataset[]).filter((i) => typeCodes.includes(String(first(i.ConceptNameCodeSequence).CodeValue)));
+    expect(items.map((i) => String(first(i.ConceptCodeSequence).CodeValue))).toEqual(['2667000', '2667000', '2667000']);
+  });
+});
+
+/**
+ * Builds a result set (and a failure report) in a child Node process with TZ set, since a jest sandbox's
+ * process.env does not reach the process's time zone; TypeScript is compiled on the fly with @swc/core.
+ */
+function buildInZone(tz: string): { kind: string; bytes: Buffer }[] {
+  const script = `
+    const fs = require('node:fs');
+    const swc = require('@swc/core');
+    require.extensions['.ts'] = (m, f) => m._compile(swc.transformSync(fs.readFileSync(f, 'utf8'), {
+      filename: f, jsc: { target: 'es2022', parser: { syntax: 'typescript', decorators: true } }, module: { type: 'commonjs' } }).code, f);
+    const { buildResults, failureReport } = require(${JSON.stringify(path.resolve(__dirname, '../../src/results'))});
+    const { syntheticStudy } = require(${JSON.stringify(path.resolve(__dirname, 'fixtures.ts'))});
+    const fx = syntheticStudy({ size: 64, slices: 24 });
+    const now = new Date(${JSON.stringify(NOW.toISOString())});
+    const r = buildResults({ study: fx.study, volume: fx.volume, analysis: fx.analysis, keySlices: 2, now });
+    const f = failureReport(fx.study, 'no series qualifies', { now });
+    process.stdout.write(JSON.stringify([...r.objects, f.sr].map((o) => ({ kind: o.kind, bytes: o.bytes.toString('base64') }))));
+  `;
+  const r = spawnSync(process.execPath, ['-e', script], { env: { ...process.env, TZ: tz }, encoding: 'utf8', maxBuffer: 64 << 20 });
+  if (r.status !== 0) throw new Error(`child failed: ${r.stderr}`);
+  return (JSON.parse(r.stdout) as { kind: string; bytes: string }[]).map((o) => ({ kind: o.kind, bytes: Buffer.from(o.bytes, 'base64') }));
+}
+
+describe('times are local with Timezone Offset From UTC on every result object', () => {
+  test.each([
+    ['Asia/Kolkata', '+0530', '20260301', '153000'],
+    ['America/New_York', '-0500', '20260301', '050000'],
+    ['Pacific/Kiritimati', '+1400', '20260302', '000000'],
+  ])('TZ=%s: offset %s, local date and time', (tz, offset, date, time) => {
+    const objects = buildInZone(tz);
+    expect(objects.map((o) => o.kind)).toEqual(['sr', 'heatmap', 'heatmap', 'kos', 'sr']);
+    for (const o of objects) {
+      const d = ds(o.bytes);
+      expect([o.kind, d.TimezoneOffsetFromUTC]).toEqual([o.kind, offset]);
+      expect([d.InstanceCreationDate, d.InstanceCreationTime, d.ContentDate, d.ContentTime, d.SeriesTime]).toEqual([date, time, date, time, time]);
+      expect(String(first(d.ContributingEquipmentSequence).ContributionDateTime).trim()).toBe(`${date}${time}${offset}`);
+      expect(dciodvfy(o.bytes).errors).toEqual([]);
+    }
+  });
+});
+
+describe('result series sort after the source series', () => {
+  test('derived from the source Series Number read with the study context, for every object', () => {
+    const src = readPart10(fx.instances[0].bytes).dataset;
+    const study = studyContextFromDataset({ ...src, SeriesNumber: 10230 });
+    expect(study.SeriesNumber).toBe(10230);
+    const r = buildResults({ study, volume: fx.volume, analysis: fx.analysis, keySlices: 2, now: NOW });
+    const numbers = r.objects.map((o) => [o.kind, ds(o.bytes).SeriesNumber]);
+    expect(numbers).toEqual([
+      ['sr', 11232],
+      ['heatmap', 11231],
+      ['heatmap', 11231],
+      ['kos', 11233],
+    ]);
+    expect(ds(failureReport(study, 'no series', { now: NOW }).sr.bytes).SeriesNumber).toBe(11232);
+    expect(dsrdump(r.sr.bytes).output).toContain('(#11232)');
+    for (const o of r.objects) expect(dciodvfy(o.bytes).errors).toEqual([]);
+  });
+
+  test('the study-wide maximum wins when known; the fixed numbers when nothing is known', () => {
+    expect(resultSeriesNumbers({ SeriesNumber: 3, MaxSeriesNumber: 10230 })).toEqual({ heatMaps: 11231, sr: 11232, kos: 11233 });
+    expect(resultSeriesNumbers({})).toEqual(SERIES_NUMBER);
+    const noNumber = studyContextFromDataset({ StudyInstanceUID: '2.25.1' });
+    expect(noNumber.SeriesNumber).toBeUndefined();
+    expect(ds(failureReport(noNumber, 'no series', { now: NOW }).sr.bytes).SeriesNumber).toBe(SERIES_NUMBER.sr);
+  });
+});
+
+describe('same-study heat maps are Current Requested Procedure Evidence', () => {
+  test('the heat-map series is listed with the CT series; no Pertinent Other Evidence', () => {
+    const sr = ds(positive.sr.bytes);
+    expect(sr.PertinentOtherEvidenceSequence).toBeUndefined();
+    const ev = sr.CurrentRequestedProcedureEvidenceSequence as NaturalDataset[];
+    expect(ev).toHaveLength(1);
+    expect(first(ev).StudyInstanceUID).toBe(fx.study.StudyInstanceUID);
+    const series = first(ev).ReferencedSeriesSequence as NaturalDataset[];
+    const heat = positive.objects.filter((o) => o.kind === 'heatmap');
+    expect(heat.length).toBeGreaterThan(0);
+    const heatSeries = series.find((s) => s.SeriesInstanceUID === heat[0].seriesInstanceUid);
+    expect(heatSeries).toBeDefined();
+    expect((heatSeries!.ReferencedSOPSequence as NaturalDataset[]).map((r) => r.ReferencedSOPInstanceUID)).toEqual(heat.map((h) => h.sopInstanceUid));
+    expect(series.find((s) => s.SeriesInstanceUID === fx.volume.seriesUid)).toBeDefined();
+    expect(dciodvfy(positive.sr.bytes).errors).toEqual([]);
+    expect(dsrdump(positive.sr.bytes).status).toBe(0);
+  });
+});
+
+describe('Referenced Request Sequence (0040,A370) from the source request', () => {
+  const src = readPart10(fx.instances[0].bytes).dataset;
+
+  test('accession number and requested procedure of the source, in the SR and the failure SR', () => {
+    const study = studyContextFromDataset({
+      ...src,
+      AccessionNumber: 'ACC-42',
+      RequestAttributesSequence: [{ RequestedProcedureID: 'RP-7', RequestedProcedureDescription: 'CT chest without contrast', ScheduledProcedureStepID: 'SPS-1' }],
+    });
+    expect(study).toMatchObject({ AccessionNumber: 'ACC-42', RequestedProcedureID: 'RP-7', RequestedProcedureDescription: 'CT chest without contrast' });
+    const r = buildResults({ study, volume: fx.volume, analysis: fx.analysis, keySlices: 2, now: NOW });
+    const f = failureReport(study, 'no series', { now: NOW });
+    for (const o of [r.sr, f.sr]) {
+      const req = ds(o.bytes).ReferencedRequestSequence as NaturalDataset[];
+      expect(req).toHaveLength(1);
+      expect(first(req)).toMatchObject({
+        StudyInstanceUID: fx.study.StudyInstanceUID,
+        AccessionNumber: 'ACC-42',
+        RequestedProcedureID: 'RP-7',
+        RequestedProcedureDescription: 'CT chest without contrast',
+      });
+      expect(dciodvfy(o.bytes).errors).toEqual([]);
+      expect(dsrdump(o.bytes).status).toBe(0);
+    }
+  });
+
+  test('the fixture accession alone is enough; no request known, no sequence', () => {
+    expect(first(ds(positive.sr.bytes).ReferencedRequestSequence).AccessionNumber).toBe('SYN0001');
+    const none = studyContextFromDataset({ ...src, AccessionNumber: '' });
+    expect(ds(failureReport(none, 'no series', { now: NOW }).sr.bytes).ReferencedRequestSequence).toBeUndefined();
+  });
+});
+
+describe('heat-map SC: no empty Laterality, Body Part Examined', () => {
+  test('CHEST by default, the source body part when it has one; dciodvfy clean', () => {
+    const heat = positive.objects.filter((o) => o.kind === 'heatmap');
+    expect(heat.length).toBeGreaterThan(0);
+    for (const h of heat) {
+      const d = ds(h.bytes);
+      expect('Laterality' in d).toBe(false);
+      expect(d.BodyPartExamined).toBe('CHEST');
+      expect(dciodvfy(h.bytes).errors).toEqual([]);
+    }
+    const study = studyContextFromDataset({ ...readPart10(fx.instances[0].bytes).dataset, BodyPartExamined: 'LUNG' });
+    const r = buildResults({ study, volume: fx.volume, analysis: fx.analysis, keySlices: 1, now: NOW });
+    const d = ds(r.objects.find((o) => o.kind === 'heatmap')!.bytes);
+    expect(d.BodyPartExamined).toBe('LUNG');
+  });
+});
+
+describe('deterministic UIDs change with the software version and the content settings', () => {
+  const uidsOf = (r: { objects: { sopInstanceUid: string; seriesInstanceUid: string }[] }) => r.objects.flatMap((o) => [o.sopInstanceUid, o.seriesInstanceUid]);
+
+  test('another key-slice count (LT_KEY_SLICES) gives new UIDs for every object and series', () => {
+    const two = buildResults({ study: fx.study, volume: fx.volume, analysis: fx.analysis, keySlices: 2, now: NOW });
+    const before = new Set(uidsOf(positive));
+    expect(uidsOf(two).filter((u) => before.has(u))).toEqual([]);
+    // Still deterministic for the same settings.
+    expect(uidsOf(buildResults({ study: fx.study, volume: fx.volume, analysis: fx.analysis, keySlices: 2, now: NOW }))).toEqual(uidsOf(two));
+  });
+
+  test('another lung-triage version gives new UIDs (analysed and failure reports)', () => {
+    const failure = failureReport(fx.study, 'no series qualifies', { now: NOW });
+    const saved = DEVICE.softwareVersion;
+    try {
+      DEVICE.softwareVersion = `${saved}-next`;
+      const next = buildResults({ study: fx.study, volume: fx.volume, analysis: fx.analysis, keySlices: 4, now: NOW });
+      const before = new Set(uidsOf(positive));
+      expect(uidsOf(next).filter((u) => before.has(u))).toEqual([]);
+      expect(failureReport(fx.study, 'no series qualifies', { now: NOW }).sr.sopInstanceUid).not.toBe(failure.sr.sopInstanceUid);
+    } finally {
+      DEVICE.softwareVersion = saved;
+    }
+  });
+
+  test('a failure report listing other details or examined instances is a new instance', () => {
+    const a = failureReport(fx.study, { stage: 'series-selection', reason: 'no series qualifies', details: ['series 3: localizer'] }, { now: NOW });
+    const b = failureReport(fx.study, { stage: 'series-selection', reason: 'no series qualifies', details: ['series 3: localizer', 'series 4: 12 slices'] }, { now: NOW });
+    const c = failureReport(fx.study, { stage: 'series-selection', reason: 'no series qualifies', details: ['series 3: localizer'] }, { now: NOW, examined: [{ seriesUid: '2.25.5', sopClassUid: '1.2.840.10008.5.1.4.1.1.2', sopInstanceUid: '2.25.51' }] });
+    expect(new Set([a, b, c].map((r) => r.sr.sopInstanceUid)).size).toBe(3);
+  });
+});
