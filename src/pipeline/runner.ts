@@ -29,7 +29,7 @@ import type { InstanceHeader, SelectionRules } from '../volume';
 import { AnalysisStore } from './analysis-store';
 import type { Analyzer } from './analyzer';
 import type { EarlyInference, EarlyWork } from './early-inference';
-import { PermanentFailure, studyHeaders, studyVolume } from './study-volume';
+import { maxSeriesNumber, PermanentFailure, studyHeaders, studyVolume } from './study-volume';
 
 /** What the pipeline needs. */
 export interface PipelineDeps {
@@ -140,7 +140,7 @@ export class Pipeline {
   }
 
   private async stagesFrom(job: Job, signal: AbortSignal, t0: number, early: EarlyWork | undefined): Promise<void> {
-    const { volume, chosen, rejections, reason } = early?.study ?? (await studyVolume(this.d.ds, job.studyUid, this.d.selection, this.d.maxSlices));
+    const { volume, chosen, rejections, reason, maxSeriesNumber: maxSeries } = early?.study ?? (await studyVolume(this.d.ds, job.studyUid, this.d.selection, this.d.maxSlices));
     const selectSeconds = (Date.now() - t0) / 1000;
     this.d.onStage?.(job.id, 'selected');
 
@@ -203,7 +203,7 @@ export class Pipeline {
     }
 
     const t2 = Date.now();
-    const study = this.studyContext(chosen[0]);
+    const study = this.studyContext(chosen[0], maxSeries);
     const objects = buildResults({ study, volume, analysis, keySlices: this.d.keySlices, supersedes: await this.previousResult(job) });
     await this.encodeAndEnqueue(job, objects, { encode: (Date.now() - t2) / 1000 }, analysis);
     this.d.onStage?.(job.id, 'encoded');
@@ -296,8 +296,10 @@ export class Pipeline {
   private async failWithReport(job: Job, stage: string, reason: string, details: string[]): Promise<void> {
     try {
       const headers = await studyHeaders(this.d.ds, job.studyUid);
-      const study = this.studyContext(headers.find((h) => !h.error));
-      const objects = failureReport(study, { stage, reason, details }, { supersedes: await this.previousResult(job) });
+      const study = this.studyContext(headers.find((h) => !h.error), maxSeriesNumber(headers).maxSeriesNumber);
+      // The report lists what was examined and not used, so a reader sees which series were looked at.
+      const examined = headers.filter((h) => !h.error && h.sopInstanceUid).map((h) => ({ seriesUid: h.seriesUid, sopClassUid: h.sopClassUid, sopInstanceUid: h.sopInstanceUid }));
+      const objects = failureReport(study, { stage, reason, details }, { supersedes: await this.previousResult(job), examined });
       await this.encodeAndEnqueue(job, objects, {});
     } catch (inner) {
       log.error('failure report could not be written', { err: inner });
@@ -346,9 +348,11 @@ export class Pipeline {
     return n;
   }
 
-  private studyContext(h: InstanceHeader | undefined): StudyContext {
+  /** The Patient and Study modules from one header; the largest Series Number of the study, so results sort after it. */
+  private studyContext(h: InstanceHeader | undefined, maxSeries: number | undefined): StudyContext {
     if (!h) throw new PermanentFailure('series-selection', 'no readable instance in the study');
-    return studyContextFromDataset(readPart10(readFileSync(h.path)).dataset);
+    const ctx = studyContextFromDataset(readPart10(readFileSync(h.path)).dataset);
+    return maxSeries !== undefined ? { ...ctx, MaxSeriesNumber: maxSeries } : ctx;
   }
 
   /** The SR of the last result delivered for this study, which a new result supersedes. */

@@ -20,6 +20,14 @@ export interface StudyVolume {
   chosen: InstanceHeader[];
   rejections: string[];
   reason: string;
+  /** The largest Series Number among the study's instances (results are numbered after it), when any has one. */
+  maxSeriesNumber?: number;
+}
+
+/** The study's largest Series Number, as a partial StudyVolume (empty when no header has one). */
+export function maxSeriesNumber(headers: InstanceHeader[]): { maxSeriesNumber?: number } {
+  const numbers = headers.map((h) => h.seriesNumber).filter((n): n is number => Number.isFinite(n));
+  return numbers.length > 0 ? { maxSeriesNumber: Math.max(...numbers) } : {};
 }
 
 /** The headers of every instance the study has received. */
@@ -41,7 +49,7 @@ export async function studyVolume(ds: DataSource, studyUid: string, selection: P
   const chosen = headers.filter((h) => h.seriesUid === pick.seriesUid && !h.error);
   try {
     const volume = await buildVolume(chosen, maxSlices ? { maxSlices } : {});
-    return { volume, chosen, rejections, reason: pick.reason };
+    return { volume, chosen, rejections, reason: pick.reason, ...maxSeriesNumber(headers) };
   } catch (e) {
     if (e instanceof LtError) throw new PermanentFailure('volume', e.message, rejections);
     throw e;

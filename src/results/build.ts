@@ -428,7 +428,8 @@ export function buildResults(input: BuildResultsInput): ResultObjects {
       ),
     p.infection && new NumContentItem(LT.InfectedVolume, p.infection.infectedMl, OTHER.Milliliter),
     p.infection && new NumContentItem(LT.InfectedShare, p.infection.fraction * 100, OTHER.Percent),
-    ...regionItems(byRegion),
+    // Per-region volumes only where there is infection to localise (a negative study asserts nothing regional).
+    ...(p.decision !== 'negative' ? regionItems(byRegion) : []),
     top && new CodeContentItem(LT.AiClassification, labelCode(top)).add(probability(p.classProbabilities[analysis.classes.indexOf(top)] ?? 0)),
     ...analysis.classes.map((c, i) => new NumContentItem(LT.Probability, p.classProbabilities[i] ?? 0, OTHER.NoUnits).add(new CodeContentItem(DCM.Finding, labelCode(c), 'HAS CONCEPT MOD'))),
     new CodeContentItem(LT.TriagePriority, prio.code),
