@@ -23,6 +23,7 @@ import type { Analysis } from '../inference/types';
 import { log, studyTag, withLogContext } from '../logger';
 import { metrics } from '../metrics';
 import { buildResults, failureReport, studyContextFromDataset, type ResultObjects, type StudyContext, type Supersedes } from '../results';
+import { notApplicableReason } from '../results/analysis-summary';
 import { priorityRank } from '../triage-priority';
 import { untilStopped } from '../until-stopped';
 import type { InstanceHeader, SelectionRules } from '../volume';
@@ -202,6 +203,9 @@ export class Pipeline {
       this.d.onStage?.(job.id, 'inferred');
     }
 
+    // Gating on the image: a series without enough lung gets a report saying why, and no finding.
+    const notApplicable = notApplicableReason(analysis);
+    if (notApplicable) throw new PermanentFailure('series-selection', notApplicable);
     const t2 = Date.now();
     const study = this.studyContext(chosen[0], maxSeries);
     const objects = buildResults({ study, volume, analysis, keySlices: this.d.keySlices, supersedes: await this.previousResult(job) });

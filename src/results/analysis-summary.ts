@@ -221,3 +221,18 @@ export function infectionByRegion(a: Analysis, v: Pick<HuVolume, 'sources' | 'sl
   for (const r of Object.values(out)) r.fraction = r.lungMl > 0 ? r.infectedMl / r.lungMl : 0;
   return out;
 }
+
+/**
+ * Share of slices with lung below which a series is not a chest CT for this model: a chest CT shows lung on most of
+ * its slices (the thorax series: 79%), a chest-abdomen-pelvis CT on about a third, a head, neck or abdomen CT on few
+ * or none. The study then gets a "not applicable" report, no finding and nothing drawn.
+ */
+export const MIN_LUNG_SLICE_SHARE = 0.25;
+
+/** Why the analysis does not apply to the series (lung on too few slices), or undefined when it does. */
+export function notApplicableReason(a: Analysis, minShare = MIN_LUNG_SLICE_SHARE): string | undefined {
+  if (!hasInfectionEvidence(a) || a.slices.length === 0) return undefined;
+  const share = lungSlices(a).length / a.slices.length;
+  if (share >= minShare) return undefined;
+  return `not applicable: lung found on ${(share * 100).toFixed(0)}% of the slices (a chest CT shows it on at least ${(minShare * 100).toFixed(0)}%), so the series is not a chest CT this model can triage`;
+}

@@ -1,6 +1,6 @@
 import { readPart10, SopClass, type NaturalDataset } from '../../src/dicom/dcmjs';
 import { buildResults, failureReport, triagePriority, mapValueAt, heatMapScale, laterality, lesionBurden, selectKeySlices } from '../../src/results';
-import { infectionByRegion, lesionSlices } from '../../src/results/analysis-summary';
+import { infectionByRegion, lesionSlices, notApplicableReason } from '../../src/results/analysis-summary';
 import { dciodvfy, dsrdump } from './dicom-tools';
 import { syntheticStudy } from './fixtures';
 import { codeTriples, findItems, first } from './sr-tree';
@@ -208,6 +208,14 @@ describe('summary logic', () => {
     expect(reg.left.infectedMl).toBeGreaterThan(reg.right.infectedMl);
     expect(reg.middle.infectedMl).toBeGreaterThan(reg.upper.infectedMl + reg.lower.infectedMl);
     expect(r.summary.infectionByRegion).toEqual(reg);
+  });
+
+  test('a series with lung on too few slices is not applicable; a chest CT is', () => {
+    expect(notApplicableReason(fx.analysis)).toBeUndefined();
+    const few = { ...fx.analysis, slices: fx.analysis.slices.map((s, i) => (i < 2 ? s : { ...s, lungAreaMm2: 0 })) };
+    expect(notApplicableReason(few)).toMatch(/^not applicable: lung found on \d+% of the slices/);
+    const none = { ...fx.analysis, slices: fx.analysis.slices.map((s) => ({ ...s, lungAreaMm2: 0 })) };
+    expect(notApplicableReason(none)).toMatch(/lung found on 0% of the slices/);
   });
 
   test('lesion burden and key slices spread along the volume', () => {
