@@ -420,8 +420,9 @@ export function buildResults(input: BuildResultsInput): ResultObjects {
   const top = analysis.classes.find((c) => c.label === analysis.patient.label);
   const qualitative: ContentItem[] = [
     new CodeContentItem(LT.LungInfection, p.decision === 'positive' ? SCT.Present : negative ? SCT.Absent : LT.Indeterminate),
+    // The positive class as a finding is asserted only by its value: Present when the patient-level label is it.
     positive &&
-      new CodeContentItem(DCM.Finding, labelCode(positive)).add(
+      new CodeContentItem(labelCode(positive), analysis.patient.label === analysis.positiveClass ? SCT.Present : SCT.Absent).add(
         probability(p.positiveProbability),
         new NumContentItem(LT.OperatingThreshold, p.threshold, OTHER.NoUnits, 'HAS PROPERTIES'),
         new CodeContentItem(LT.AiDecision, p.decision === 'positive' ? LT.Positive : p.decision === 'indeterminate' ? LT.Indeterminate : LT.Negative, 'HAS PROPERTIES'),

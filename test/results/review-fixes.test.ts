@@ -110,6 +110,19 @@ describe('a negative study asserts no lesion; lesion types are present/absent', 
     expect(dsrdump(neg.sr.bytes).output.match(/No infection detected/g)).toHaveLength(1);
   });
 
+  test('COVID-19 is a finding only by its value: Absent on a negative study, Present on a positive one', () => {
+    const covid = (d: NaturalDataset) =>
+      (first(findItems(d, 'C0034375')).ContentSequence as NaturalDataset[]).filter((i) => String(first(i.ConceptNameCodeSequence).CodeValue) === '840539006');
+    expect(covid(sr)).toHaveLength(1);
+    expect(String(first(covid(sr)[0].ConceptCodeSequence).CodeValue)).toBe('2667000');
+    // No study-level "Finding = COVID-19" (a code given as a finding reads as present); a class named as the
+    // qualifier of its probability is no assertion.
+    const topLevel = first(findItems(sr, 'C0034375')).ContentSequence as NaturalDataset[];
+    const findingValues = topLevel.filter((i) => String(first(i.ConceptNameCodeSequence).CodeValue) === '121071').map((i) => String(first(i.ConceptCodeSequence).CodeValue));
+    expect(findingValues).not.toContain('840539006');
+    expect(String(first(covid(ds(positive.sr.bytes))[0].ConceptCodeSequence).CodeValue)).toBe('52101004');
+  });
+
   test('a positive study: each lesion type Present or Absent with its probability as a property', () => {
     const pos = ds(positive.sr.bytes);
     const qual = first(findItems(pos, 'C0034375'));
