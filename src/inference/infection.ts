@@ -44,10 +44,13 @@ export function sliceEvidence(
   const cellPixels = new Float64Array(mw * mh);
   const cellLung = new Float64Array(mw * mh);
   let leftLung = 0;
+  // The map column of each crop column, computed once per slice rather than once per pixel.
+  const colCell = new Int32Array(bw);
+  for (let x = 0; x < bw; x++) colCell[x] = Math.min(mw - 1, Math.floor((x * mw) / bw));
   for (let y = box.y0; y < box.y1; y++) {
     const cy = Math.min(mh - 1, Math.floor(((y - box.y0) * mh) / bh));
     for (let x = box.x0; x < box.x1; x++) {
-      const cx = Math.min(mw - 1, Math.floor(((x - box.x0) * mw) / bw));
+      const cx = colCell[x - box.x0];
       const c = cy * mw + cx;
       cellPixels[c]++;
       if (lung[y * columns + x]) {

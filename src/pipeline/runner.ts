@@ -32,6 +32,9 @@ import type { Analyzer } from './analyzer';
 import type { EarlyInference, EarlyWork } from './early-inference';
 import { maxSeriesNumber, PermanentFailure, studyHeaders, studyVolume } from './study-volume';
 
+/** Attempts a job gets (claims, retries of transient failures) before it fails with its report. */
+export const DEFAULT_MAX_ATTEMPTS = 5;
+
 /** What the pipeline needs. */
 export interface PipelineDeps {
   ds: DataSource;
@@ -42,7 +45,7 @@ export interface PipelineDeps {
   keySlices: number;
   selection?: Partial<SelectionRules>;
   maxSlices?: number;
-  /** Attempts before a transient failure (worker down, deadline) becomes a failure report. */
+  /** Attempts before a transient failure (worker down, deadline) becomes a failure report (default DEFAULT_MAX_ATTEMPTS). */
   maxAttempts?: number;
   /** Volumes built and analysed during quiet periods (gateway), which jobs take when their study is unchanged. */
   early?: EarlyInference;
@@ -109,8 +112,12 @@ export class Pipeline {
    * gateway down each time (out of memory, a crash) before a failure could be recorded. It is not run again: it
    * fails with its report, so one bad study cannot keep a crash loop going.
    */
+  private get maxAttempts(): number {
+    return this.d.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
+  }
+
   private async attemptsExhausted(job: Job): Promise<boolean> {
-    const max = this.d.maxAttempts ?? 5;
+    const max = this.maxAttempts;
     if (job.attempts <= max) return false;
     const last = await lastJobError(this.d.ds, job.id);
     const reason = `gave up after ${max} attempts: ${last ?? 'the process stopped while working on this study each time (crash or out of memory)'}`;
@@ -118,7 +125,7 @@ export class Pipeline {
     await audit(this.d.ds, { actor: 'pipeline', action: 'job.attempts-exhausted', outcome: 'failure', studyUid: job.studyUid, detail: { jobId: job.id, attempts: job.attempts, maxAttempts: max } }).catch(
       () => undefined,
     );
-    await this.failWithReport(job, job.state === 'selected' ? 'inference' : job.state === 'ready' ? 'volume' : 'encoding', reason, []);
+    await this.failWithReport(job, stageAt(job), reason, []);
     return true;
   }
 
@@ -231,7 +238,7 @@ export class Pipeline {
       const ok = await advanceJob(tx, job.id, 'encoded', {
         timings,
         releaseLease: true,
-        priority: priorityRank(s.priority),
+        priority: s.priorityRank,
         result: {
           priority: s.priority,
           assessment: analysis
@@ -280,7 +287,7 @@ export class Pipeline {
   private async handleFailure(job: Job, e: unknown): Promise<void> {
     const permanent = e instanceof PermanentFailure;
     const err = e instanceof LtError ? e : undefined;
-    const attemptsLeft = job.attempts < (this.d.maxAttempts ?? 5);
+    const attemptsLeft = job.attempts < this.maxAttempts;
     if (!permanent && attemptsLeft) {
       const delay = Math.min(300_000, 2000 * 2 ** (job.attempts - 1)) * (0.5 + Math.random() / 2);
       log.warn('stage failed, will retry', { state: job.state, attempt: job.attempts, retryInMs: Math.round(delay), reason: err?.message ?? (e as Error).message });
@@ -290,7 +297,7 @@ export class Pipeline {
       );
       return;
     }
-    const stage = permanent ? e.stage : job.state === 'selected' ? 'inference' : job.state === 'ready' ? 'volume' : 'encoding';
+    const stage = permanent ? e.stage : stageAt(job);
     const reason = (e as Error).message || 'unknown error';
     log.error('job failed; writing a report that says why', { stage, reason: reason.slice(0, 300) });
     await this.failWithReport(job, stage, reason, permanent ? e.details : []);
@@ -364,6 +371,11 @@ export class Pipeline {
     const r = await previousSrResult(this.d.ds, job);
     return r?.srSopInstanceUid && r.srSeriesInstanceUid ? { srSopInstanceUid: r.srSopInstanceUid, srSeriesInstanceUid: r.srSeriesInstanceUid, otherSopInstanceUids: r.resultUids } : undefined;
   }
+}
+
+/** The stage a job was in when it failed, named from its last recorded state. */
+function stageAt(job: Job): string {
+  return job.state === 'selected' ? 'inference' : job.state === 'ready' ? 'volume' : 'encoding';
 }
 
 function prefixed(prefix: string, ms: Record<string, number>, div: number): Record<string, number> {

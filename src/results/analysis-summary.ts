@@ -28,6 +28,14 @@ export function lesionMass(s: SliceResult, rowDirectionX: number): { right: numb
       else imageRight += v;
     }
   }
+  return patientSides(imageLeft, imageRight, rowDirectionX);
+}
+
+/**
+ * An image-left / image-right pair as the patient's right / left: with ImageOrientationPatient's row vector pointing
+ * to +x (patient left, as in HFS axial) the image's left is the patient's right; a row vector towards -x swaps them.
+ */
+export function patientSides<T>(imageLeft: T, imageRight: T, rowDirectionX: number): { right: T; left: T } {
   return rowDirectionX >= 0 ? { right: imageLeft, left: imageRight } : { right: imageRight, left: imageLeft };
 }
 
@@ -201,18 +209,14 @@ export function infectionByRegion(a: Analysis, v: Pick<HuVolume, 'sources' | 'sl
   if (lung.length === 0) return out;
   const lo = Math.min(...lung.map((s) => v.sources[s.index].position));
   const hi = Math.max(...lung.map((s) => v.sources[s.index].position));
-  const imageLeftIsRight = v.imageOrientationPatient[0] >= 0;
+  // The region each image half adds to (the side mapping is a swap, so it maps back the same way).
+  const { right: imageLeft, left: imageRight } = patientSides(out.right, out.left, v.imageOrientationPatient[0]);
   for (const s of lung) {
     const t = thick[s.index] / 1000;
-    const leftInf = s.imageLeftInfectedAreaMm2 * t;
-    const leftLung = s.imageLeftLungAreaMm2 * t;
-    const rightInf = (s.infectedAreaMm2 - s.imageLeftInfectedAreaMm2) * t;
-    const rightLung = (s.lungAreaMm2 - s.imageLeftLungAreaMm2) * t;
-    const [r, l] = imageLeftIsRight ? [out.right, out.left] : [out.left, out.right];
-    r.infectedMl += leftInf;
-    r.lungMl += leftLung;
-    l.infectedMl += rightInf;
-    l.lungMl += rightLung;
+    imageLeft.infectedMl += s.imageLeftInfectedAreaMm2 * t;
+    imageLeft.lungMl += s.imageLeftLungAreaMm2 * t;
+    imageRight.infectedMl += (s.infectedAreaMm2 - s.imageLeftInfectedAreaMm2) * t;
+    imageRight.lungMl += (s.lungAreaMm2 - s.imageLeftLungAreaMm2) * t;
     const f = hi > lo ? (v.sources[s.index].position - lo) / (hi - lo) : 0.5;
     const z = f >= 2 / 3 ? out.upper : f >= 1 / 3 ? out.middle : out.lower;
     z.infectedMl += s.infectedAreaMm2 * t;

@@ -20,6 +20,7 @@ import {
   type Laterality,
   type RegionVolume,
 } from './analysis-summary';
+import { PRIORITY, type PriorityRank } from '../triage-priority';
 import { triagePriority, type TriagePriority } from './priority';
 import { CodeContentItem, type ContentItem, evidenceSequence, type InstanceRef, NumContentItem, TextContentItem } from './sr/content';
 import {
@@ -82,8 +83,8 @@ export interface ResultObject {
 export interface ResultSummary {
   outcome: 'analysed' | 'not-analysed';
   priority: TriagePriority;
-  /** Ordering rank: 10 URGENT, 50 HIGH, 100 ROUTINE (lower first). */
-  priorityRank: number;
+  /** The priority's rank on the one scale (src/triage-priority.ts: higher goes first). */
+  priorityRank: PriorityRank;
   keySlices: number[];
   decision?: 'positive' | 'indeterminate' | 'negative';
   label?: string;
@@ -254,6 +255,7 @@ function srDocument(o: {
   completion: 'COMPLETE' | 'PARTIAL';
 }): NaturalDataset {
   const { header, when } = common(o.study, o.now);
+  const request = referencedRequest(o.study);
   return {
     ...header,
     SOPClassUID: SopClass.Comprehensive3dSr,
@@ -272,7 +274,7 @@ function srDocument(o: {
     VerificationFlag: 'UNVERIFIED',
     ContentDate: when.date,
     ContentTime: when.time,
-    ...(referencedRequest(o.study).length ? { ReferencedRequestSequence: referencedRequest(o.study) } : {}),
+    ...(request.length ? { ReferencedRequestSequence: request } : {}),
     ...(o.evidence.length ? { CurrentRequestedProcedureEvidenceSequence: o.evidence } : {}),
     ...(o.otherEvidence.length ? { PertinentOtherEvidenceSequence: o.otherEvidence } : {}),
     ...predecessor(o.study, o.supersedes),
@@ -617,7 +619,7 @@ export function failureReport(
     summary: {
       outcome: 'not-analysed',
       priority: 'ROUTINE',
-      priorityRank: 100,
+      priorityRank: PRIORITY.ROUTINE,
       keySlices: [],
       supersedes: opts.supersedes?.srSopInstanceUid,
       failure: { stage: f.stage, reason: f.reason },
