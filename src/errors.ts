@@ -52,6 +52,9 @@ export class LtError extends Error {
   static internal(message: string): LtError {
     return new LtError(message, 500, GrpcStatus.INTERNAL, DicomReason.ProcessingFailure);
   }
+  static requestTimeout(message: string): LtError {
+    return new LtError(message, 408, GrpcStatus.DEADLINE_EXCEEDED, DicomReason.ProcessingFailure);
+  }
   static deadline(message: string): LtError {
     return new LtError(message, 504, GrpcStatus.DEADLINE_EXCEEDED);
   }

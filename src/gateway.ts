@@ -57,10 +57,12 @@ export async function startGateway(config: Config): Promise<Gateway> {
     const s = app.listen(config.http.port, config.http.host, () => resolve(s));
     s.on('error', reject);
   });
-  // Large studies stream for minutes: no request timeout, but idle sockets are closed.
+  // Large studies stream for minutes: no whole-request timeout; a body that goes quiet is ended by the STOW handler
+  // (LT_STOW_IDLE_SECONDS), headers must arrive promptly, and TCP keep-alive finds peers that vanished.
   server.requestTimeout = 0;
-  server.headersTimeout = 60_000;
+  server.headersTimeout = 20_000;
   server.keepAliveTimeout = 65_000;
+  server.on('connection', (socket) => socket.setKeepAlive(true, 30_000));
   const httpPort = (server.address() as AddressInfo).port;
 
   const inference = await inferenceFor(config);

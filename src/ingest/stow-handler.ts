@@ -16,7 +16,8 @@ export interface StowDeps {
   ds: DataSource;
   spool: Spool;
   recorder: InstanceRecorder;
-  limits: { maxBodyBytes: number; maxInstanceBytes: number; maxInflatedBytes?: number; maxConcurrentStow: number };
+  /** stowIdleSeconds: a body that sends nothing for this long is ended (408, or the Store response of what it stored). */
+  limits: { maxBodyBytes: number; maxInstanceBytes: number; maxInflatedBytes?: number; maxConcurrentStow: number; stowIdleSeconds: number };
   /** Base URL for RetrieveURL values (LT_PUBLIC_URL, else derived from the request). */
   publicUrl?: string;
   /**
@@ -92,7 +93,7 @@ export function createStowHandler(deps: StowDeps) {
     try {
       try {
         const parser = new MultipartParser(boundary);
-        read: for await (const chunk of req as AsyncIterable<Buffer>) {
+        read: for await (const chunk of bodyChunks(req, deps.limits.stowIdleSeconds * 1000)) {
           total += chunk.length;
           if (total > deps.limits.maxBodyBytes) {
             tooLarge = true;
@@ -125,6 +126,8 @@ export function createStowHandler(deps: StowDeps) {
           extra.push({ failureReason: DicomReason.CannotUnderstand, message: 'body ended before the closing boundary' });
         }
       } catch (e) {
+        // A stalled sender's socket is not read any further: answer and close it, the slot is freed below.
+        if (e instanceof LtError && e.httpStatus === 408) res.setHeader('Connection', 'close');
         if (finishing.length === 0) {
           await rejectRequest(deps.ds, actor, e, urlStudy);
           throw e;
@@ -146,6 +149,34 @@ export function createStowHandler(deps: StowDeps) {
     res.status(status).type('application/dicom+json').send(JSON.stringify(storeResponse(outcomes, baseUrl)));
     if (studies.size > 0) deps.onRequestEnd?.([...studies]);
   };
+}
+
+/**
+ * The chunks of a request body, failing with 408 (LtError.requestTimeout) when none arrives for idleMs: a sender that stops
+ * half-way must not hold a STOW slot (and its study "receiving") for ever. The socket is left open so the answer
+ * can still be sent.
+ */
+async function* bodyChunks(req: Request, idleMs: number): AsyncGenerator<Buffer> {
+  const body = (req as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+  let stalled = false;
+  try {
+    for (;;) {
+      let timer: NodeJS.Timeout | undefined;
+      const idle = new Promise<'idle'>((resolve) => (timer = setTimeout(() => resolve('idle'), idleMs)));
+      const next = body.next();
+      const r = await Promise.race([next, idle]).finally(() => clearTimeout(timer));
+      if (r === 'idle') {
+        stalled = true;
+        next.catch(() => undefined); // settles when the socket is closed after the answer
+        throw LtError.requestTimeout(`the request body sent nothing for ${idleMs / 1000} s`);
+      }
+      if (r.done) return;
+      yield r.value;
+    }
+  } finally {
+    // Leaving early otherwise (end boundary, size limit) ends the body as a plain for-await would.
+    if (!stalled) await body.return?.();
+  }
 }
 
 function baseUrlOf(req: Request): string {

