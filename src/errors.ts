@@ -64,6 +64,7 @@ export class LtError extends Error {
 export function asLtError(e: unknown): LtError {
   if (e instanceof LtError) return e;
   if (isStorageFull(e)) return LtError.busy('storage full');
+  if (isOutOfFileDescriptors(e)) return LtError.busy('out of file descriptors; retry later');
   if (isDatabaseUnavailable(e)) return LtError.unavailable('database unavailable; retry later');
   return LtError.internal('internal error');
 }
@@ -72,6 +73,12 @@ export function asLtError(e: unknown): LtError {
 export function isStorageFull(e: unknown): boolean {
   const code = (e as NodeJS.ErrnoException | undefined)?.code;
   return code === 'ENOSPC' || code === 'EDQUOT';
+}
+
+/** True when the process has run out of file descriptors (its own limit or the system's). */
+export function isOutOfFileDescriptors(e: unknown): boolean {
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'EMFILE' || code === 'ENFILE';
 }
 
 /** Connection-level failures of PostgreSQL (down, restarting, unreachable): transient, so callers ask for a retry. */

@@ -10,6 +10,7 @@ import { log, withLogContext } from '../logger';
 import { registry, metrics } from '../metrics';
 import { authDisabled, authenticate, type Credentials } from './auth';
 import { randomUUID } from 'node:crypto';
+import { promises as fs } from 'node:fs';
 
 /** What the HTTP front door needs. */
 export interface HttpDeps extends StowDeps {
@@ -28,8 +29,14 @@ export function createHttpApp(deps: HttpDeps): express.Express {
   app.set('trust proxy', false);
   app.use((req, _res, next) => withLogContext({ requestId: (req.headers['x-request-id'] as string) || randomUUID() }, next));
 
-  app.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok' });
+  // Liveness: the process can still open a file. Out of descriptors it can serve nothing, so it should be restarted.
+  app.get('/healthz', async (_req, res) => {
+    const problem = await fs.open(deps.spool.root, 'r').then(
+      (fh) => fh.close().then(() => undefined),
+      (e: NodeJS.ErrnoException) => e.code ?? 'error',
+    );
+    if (problem) res.status(503).json({ status: 'failing', reason: `cannot open files (${problem})` });
+    else res.json({ status: 'ok' });
   });
   app.get('/readyz', async (_req, res) => {
     const checks = await readiness(deps.ds, deps.spool);

@@ -1,5 +1,5 @@
 import { promises as fs } from 'node:fs';
-import { DicomReason, isDatabaseUnavailable, isStorageFull, LtError } from '../errors';
+import { DicomReason, isDatabaseUnavailable, isOutOfFileDescriptors, isStorageFull, LtError } from '../errors';
 import { log, studyTag } from '../logger';
 import { metrics } from '../metrics';
 import type { InstanceRecorder } from './instance-store';
@@ -22,13 +22,15 @@ export interface ReceivedFile {
   sha256: string;
 }
 
-/** The outcome for a write that failed: out of resources when the disk is full, else a processing failure. */
+/**
+ * The outcome for a write that failed: out of resources, to be retried, when the disk is full or the process is out
+ * of file descriptors (503 with Retry-After when nothing was stored); else a processing failure.
+ */
 export function writeFailure(e: unknown): PartOutcome {
-  const full = isStorageFull(e);
   log.error('spool write failed', { code: (e as NodeJS.ErrnoException | undefined)?.code });
-  return full
-    ? { failureReason: DicomReason.OutOfResources, transient: true, message: 'storage full' }
-    : { failureReason: DicomReason.ProcessingFailure, message: 'spool write failed' };
+  if (isStorageFull(e)) return { failureReason: DicomReason.OutOfResources, transient: true, message: 'storage full' };
+  if (isOutOfFileDescriptors(e)) return { failureReason: DicomReason.OutOfResources, transient: true, message: 'out of file descriptors; retry later' };
+  return { failureReason: DicomReason.ProcessingFailure, message: 'spool write failed' };
 }
 
 /**
@@ -46,6 +48,7 @@ export async function acceptInstanceFile(
     info = await readInstanceInfo(file.path, { maxInflatedBytes: deps.maxInflatedBytes });
   } catch (e) {
     await fs.rm(file.path, { force: true });
+    if (isOutOfFileDescriptors(e)) return writeFailure(e);
     const err = e instanceof LtError ? e : LtError.invalid('not a readable DICOM instance', DicomReason.CannotUnderstand);
     return { failureReason: err.dicomReason ?? DicomReason.CannotUnderstand, message: err.message };
   }
@@ -66,7 +69,7 @@ export async function acceptInstanceFile(
   } catch (e) {
     // Only the temp file is removed: a content-addressed final file may already be another request's record.
     await fs.rm(file.path, { force: true }).catch(() => undefined);
-    if (isStorageFull(e)) return { ...ids, ...writeFailure(e) };
+    if (isStorageFull(e) || isOutOfFileDescriptors(e)) return { ...ids, ...writeFailure(e) };
     // Not recorded, so not acknowledged: the sender keeps the instance and retries (503 with Retry-After).
     if (isDatabaseUnavailable(e)) {
       log.error('database unavailable: instance refused for retry');

@@ -1,5 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { randomBytes } from 'node:crypto';
+import { pipeline } from 'node:stream/promises';
 import type { Request, Response } from 'express';
 import type { DataSource } from 'typeorm';
 import { isValidUid } from '../dicom/uid';
@@ -21,15 +22,16 @@ export function createWadoHandler(ds: DataSource) {
     if (rows.length === 0) throw LtError.notFound('no such study, series or instance');
     const boundary = randomBytes(12).toString('hex');
     res.status(200).setHeader('Content-Type', `multipart/related; type="application/dicom"; boundary=${boundary}`);
-    for (const r of rows) {
-      res.write(`--${boundary}\r\nContent-Type: application/dicom\r\n\r\n`);
-      await new Promise<void>((resolve, reject) => {
-        const s = createReadStream(r.spool_path);
-        s.on('error', reject);
-        s.on('end', resolve);
-        s.pipe(res, { end: false });
-      });
-      res.write('\r\n');
+    try {
+      for (const r of rows) {
+        res.write(`--${boundary}\r\nContent-Type: application/dicom\r\n\r\n`);
+        // pipeline, unlike pipe, closes the file when the client goes away mid-download (it leaked one per abort).
+        await pipeline(createReadStream(r.spool_path), res, { end: false });
+        res.write('\r\n');
+      }
+    } catch (e) {
+      if (res.destroyed) return; // the client went away: nothing left to answer
+      throw e;
     }
     res.end(`--${boundary}--\r\n`);
   };

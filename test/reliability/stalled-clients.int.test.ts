@@ -3,6 +3,9 @@
  * stops half-way gives its STOW slot back after LT_STOW_IDLE_SECONDS with what it stored kept, and a download
  * aborted by its client leaves no file descriptor behind.
  */
+import { execFileSync } from 'node:child_process';
+import { closeSync, openSync, readdirSync } from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import { chestPhantom, phantomSeries } from '../../src/synthetic/phantom';
 import { DicomReason } from '../../src/errors';
@@ -43,6 +46,32 @@ function stalledUpload(port: number, body: Buffer, sent: number): { written: Pro
     });
   });
   return { written, answer };
+}
+
+/** Open descriptors of this process, which is also the gateway's (it runs in-process). */
+const openFds = () => readdirSync('/proc/self/fd').length;
+
+/** GETs a study over WADO-RS and hangs up as soon as the first bytes arrive: a viewer closed mid-download. */
+function abortedDownload(port: number, path: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1', () => socket.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`));
+    socket.once('data', () => socket.destroy());
+    socket.once('close', () => resolve());
+    socket.once('error', reject);
+  });
+}
+
+/** One request over a single kept-alive connection, so it needs no new descriptor on the gateway's side. */
+function overKeptConnection(agent: http.Agent, port: number, method: string, path: string, body?: Buffer, headers: Record<string, string> = {}) {
+  return new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }>((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, method, path, agent, headers: body ? { ...headers, 'Content-Length': String(body.length) } : headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString() }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
 }
 
 describe('stalled and vanished clients (real gateway, real PostgreSQL)', () => {
@@ -107,5 +136,59 @@ describe('stalled and vanished clients (real gateway, real PostgreSQL)', () => {
     const half = (await gw.db.dataSource.query(`SELECT count(*)::int AS n FROM instance WHERE sop_instance_uid = ANY($1)`, [[a2.sopInstanceUid, b1.sopInstanceUid]])) as { n: number }[];
     expect(half[0].n).toBe(0);
   });
-});
 
+  test('50 downloads aborted by their client leave no file descriptor open; /healthz stays 200', async () => {
+    const slices = phantomSeries(chestPhantom({ size: 256, slices: 24 }), { seed: 'aborted-downloads' });
+    const { status } = await postStow(`${base}/dicom-web/studies`, multipartBody(slices.map((s) => s.bytes)));
+    expect(status).toBe(200);
+    const rows = (await gw.db.dataSource.query(`SELECT study_uid FROM instance WHERE sop_instance_uid = $1`, [slices[0].sopInstanceUid])) as { study_uid: string }[];
+    const path = `/dicom-web/studies/${rows[0].study_uid}`;
+    // 3 MB per study: far more than the socket buffers hold, so every download is cut off mid-file.
+    await abortedDownload(gw.httpPort, path);
+    const before = openFds();
+    for (let i = 0; i < 50; i++) await abortedDownload(gw.httpPort, path);
+    // The gateway notices each hang-up shortly after it; a leak would leave about one descriptor per abort.
+    const settled = await until('descriptors back to where they were', async () => (openFds() <= before + 5 ? openFds() : undefined), 20_000).catch(() => openFds());
+    process.stdout.write(`open descriptors: ${before} before 50 aborted downloads, ${settled} after\n`);
+    expect(settled).toBeLessThanOrEqual(before + 5);
+    expect((await fetch(`${base}/healthz`)).status).toBe(200);
+  });
+
+  test('out of file descriptors (EMFILE): /healthz 503 and an upload 503 with Retry-After (not 409 / 0x0110); both recover', async () => {
+    const [slice] = phantomSeries(chestPhantom({ size: 32, slices: 1 }), { seed: 'emfile' });
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const port = gw.httpPort;
+    try {
+      expect((await overKeptConnection(agent, port, 'GET', '/healthz')).status).toBe(200);
+      const [soft, hard] = execFileSync('prlimit', ['--pid', String(process.pid), '--nofile', '--raw', '--noheadings', '--output', 'SOFT,HARD'], { encoding: 'utf8' }).trim().split(/\s+/);
+      execFileSync('prlimit', ['--pid', String(process.pid), `--nofile=${openFds() + 32}:${hard}`]);
+      const filler: number[] = [];
+      try {
+        // Take every descriptor left (the real kernel limit, lowered for this process only).
+        for (;;) {
+          try {
+            filler.push(openSync('/dev/null', 'r'));
+          } catch (e) {
+            if ((e as NodeJS.ErrnoException).code === 'EMFILE') break;
+            throw e;
+          }
+        }
+        const health = await overKeptConnection(agent, port, 'GET', '/healthz');
+        expect({ status: health.status, body: health.body }).toEqual({ status: 503, body: expect.stringContaining('EMFILE') });
+        const upload = await overKeptConnection(agent, port, 'POST', '/dicom-web/studies', multipartBody([slice.bytes]), { 'Content-Type': multipartType() });
+        expect(upload.status).toBe(503);
+        expect(upload.headers['retry-after']).toBeDefined();
+        const failed = seqItems(JSON.parse(upload.body), '00081198');
+        expect(failed.map((i) => val(i, '00081197'))).toEqual([DicomReason.OutOfResources]);
+      } finally {
+        for (const fd of filler) closeSync(fd);
+        execFileSync('prlimit', ['--pid', String(process.pid), `--nofile=${soft}:${hard}`]);
+      }
+      expect((await overKeptConnection(agent, port, 'GET', '/healthz')).status).toBe(200);
+      const again = await postStow(`${base}/dicom-web/studies`, multipartBody([slice.bytes]));
+      expect(again.status).toBe(200);
+    } finally {
+      agent.destroy();
+    }
+  });
+});
