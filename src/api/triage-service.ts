@@ -4,7 +4,7 @@ import type { DataSource } from 'typeorm';
 import { audit, readAudit, verifyAuditChain } from '../audit/audit-log';
 import { listStudiesWithLatestJob, studyWithLatestJob, triageEventsAfter, type JobAssessment, type StudyJobRow } from '../db/jobs';
 import { isValidUid } from '../dicom/uid';
-import { asLtError, LtError } from '../errors';
+import { asLtError, isDatabaseUnavailable, LtError } from '../errors';
 import type { ProtoGrpcType } from '../generated/triage';
 import type { Study } from '../generated/lungtriage/triage/v1/Study';
 import type { TriageEvent } from '../generated/lungtriage/triage/v1/TriageEvent';
@@ -29,6 +29,11 @@ export interface TriageServiceDeps {
   ds: DataSource;
   authTokens: string[];
   pollMs: number;
+  /**
+   * How long a WatchEvents stream keeps retrying an unreachable database (a restart, a fail-over) before it ends
+   * with UNAVAILABLE, so the client reconnects with its last event id. Default 30 s.
+   */
+  databaseOutageMs?: number;
   /** Pulls a study from the PACS and opens its job (undefined when no PACS is configured). */
   submit?: (studyUid: string, actor: string) => Promise<{ jobId: number; retrieved: number }>;
 }
@@ -102,6 +107,15 @@ function requireUid(uid: string | undefined, field: string): string {
   return uid;
 }
 
+/** The after_event_id a client resumes from: a non-negative integer (empty = from the start). */
+function eventCursor(v: string | undefined): number {
+  const n = Number(v || 0);
+  if (!Number.isSafeInteger(n) || n < 0) throw LtError.invalid('after_event_id must be an event id (a non-negative integer)');
+  return n;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 function parseTime(v: string | undefined, field: string): Date | null {
   if (!v) return null;
   const d = new Date(v);
@@ -148,17 +162,30 @@ export function triageHandlers(deps: TriageServiceDeps): TriageServiceHandlers {
     }),
 
     WatchEvents: (call) => {
-      let cursor = Number(call.request.afterEventId || 0);
-      const minRank = rankOf(call.request.minPriority);
+      const outageMs = deps.databaseOutageMs ?? 30_000;
       let stopped = false;
       call.on('cancelled', () => (stopped = true));
       call.on('close', () => (stopped = true));
       const loop = async () => {
         await authorize(deps, call, 'WatchEvents');
+        let cursor = eventCursor(call.request.afterEventId);
+        const minRank = rankOf(call.request.minPriority);
+        let unreachableSince: number | undefined;
         while (!stopped) {
-          const batch = await triageEventsAfter(ds, cursor);
+          let batch;
+          try {
+            batch = await triageEventsAfter(ds, cursor);
+            unreachableSince = undefined;
+          } catch (e) {
+            if (!isDatabaseUnavailable(e)) throw e;
+            unreachableSince ??= Date.now();
+            if (Date.now() - unreachableSince >= outageMs)
+              throw LtError.unavailable(`the event store has been unreachable for ${Math.round(outageMs / 1000)} s; reconnect with after_event_id ${cursor}`);
+            await sleep(Math.min(1000, deps.pollMs * 2));
+            continue;
+          }
           if (batch.length === 0) {
-            await new Promise((r) => setTimeout(r, deps.pollMs));
+            await sleep(deps.pollMs);
             continue;
           }
           // Urgent first within what is pending now; the resume point advances only when the whole batch is out.
@@ -178,14 +205,16 @@ export function triageHandlers(deps: TriageServiceDeps): TriageServiceHandlers {
               assessment: assessmentOf(e.payload.assessment),
               error: typeof e.payload.error === 'string' ? e.payload.error : '',
             };
-            if (!call.write(ev)) await new Promise((r) => call.once('drain', r));
+            // A client that went away never drains: its close ends the wait too.
+            if (!call.write(ev)) await new Promise((r) => (call.once('drain', r), call.once('close', r)));
           }
           cursor = Number(batchEnd);
         }
       };
+      // 'error' is how grpc-js ends a server stream with a status (destroy() would drop the status unsent).
       loop().then(
         () => call.end(),
-        (e: unknown) => call.destroy(Object.assign(new Error(toStatus(e).details), toStatus(e)) as Error),
+        (e: unknown) => call.emit('error', Object.assign(new Error(toStatus(e).details), toStatus(e))),
       );
     },
 
