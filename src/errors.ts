@@ -31,6 +31,10 @@ export class LtError extends Error {
   static notFound(message: string): LtError {
     return new LtError(message, 404, GrpcStatus.NOT_FOUND);
   }
+  /** The resource existed but its content was removed on purpose (spool retention). */
+  static gone(message: string): LtError {
+    return new LtError(message, 410, GrpcStatus.NOT_FOUND);
+  }
   static conflict(message: string, dicomReason?: number): LtError {
     return new LtError(message, 409, GrpcStatus.FAILED_PRECONDITION, dicomReason);
   }

@@ -8,6 +8,7 @@ import { openDatabase, type Database } from './db/database';
 import { createDeliveryTarget, Deliverer } from './egress';
 import { InstanceRecorder } from './ingest/instance-store';
 import { pullStudy } from './ingest/pull';
+import { SPOOL_SWEEP_INTERVAL_MS, SpoolSweeper } from './ingest/retention';
 import { Spool } from './ingest/spool';
 import { log, studyTag } from './logger';
 import { EarlyInference } from './pipeline/early-inference';
@@ -30,8 +31,9 @@ export interface Gateway {
 }
 
 /**
- * Starts the gateway: database (migrated), spool (crash leftovers removed), the DICOMweb listener, the
- * TriageService, the inference client and the background loops (completeness, pipeline, delivery, finalisation).
+ * Starts the gateway: database (migrated), spool (crash leftovers removed, a legacy layout moved to hashed names),
+ * the DICOMweb listener, the TriageService, the inference client and the background loops (completeness, pipeline,
+ * delivery, finalisation, spool retention).
  * close() stops every part, in reverse order.
  */
 export async function startGateway(config: Config): Promise<Gateway> {
@@ -39,6 +41,8 @@ export async function startGateway(config: Config): Promise<Gateway> {
   const spool = new Spool(config.spoolDir);
   const swept = await spool.init();
   if (swept > 0) log.warn('removed unacknowledged partial uploads left by a previous run', { files: swept });
+  const sweeper = new SpoolSweeper(db.dataSource, spool, config.spool);
+  await sweeper.relayoutLegacy();
   const recorder = new InstanceRecorder(db.dataSource);
   // Set once the workers are known; STOW requests that end before that are left to the quiet period.
   const stages: { early?: EarlyInference } = {};
@@ -121,6 +125,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
     })),
     (loops.delivery = startPoller('delivery', poll, () => deliverer.deliverDue())),
     startPoller('finalize', poll, () => pipeline.finalize()),
+    startPoller('spool-retention', SPOOL_SWEEP_INTERVAL_MS, () => sweeper.sweep()),
   ];
   log.info('gateway listening', { http: `${config.http.host}:${httpPort}`, grpc: `${config.grpc.host}:${triage.port}`, delivery: deliverer.target.description });
   return {

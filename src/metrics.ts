@@ -34,6 +34,18 @@ export const metrics = {
     registers: [registry],
   }),
   jobsFinished: new Counter({ name: 'lt_jobs_finished_total', help: 'Jobs finished by final state', labelNames: ['state'], registers: [registry] }),
+  spoolBytes: new Gauge({ name: 'lt_spool_bytes', help: 'Bytes of received instances in the spool', registers: [registry] }),
+  spoolOldestFileAge: new Gauge({
+    name: 'lt_spool_oldest_file_age_seconds',
+    help: 'Age of the oldest file in the spool (0 when empty)',
+    registers: [registry],
+  }),
+  spoolPurged: new Counter({
+    name: 'lt_spool_purged_files_total',
+    help: 'Spool files removed by retention, by reason (retained, max_age, orphan)',
+    labelNames: ['reason'],
+    registers: [registry],
+  }),
   stageSeconds: new Histogram({
     name: 'lt_stage_seconds',
     help: 'Pipeline stage durations',

@@ -71,6 +71,8 @@ const schema = z.object({
   LT_OUTPUT_DIR: z.string().optional(),
   LT_SELECT_MIN_SLICES: int(20, 2),
   LT_VOLUME_MAX_SLICES: int(1500, 2, 100000),
+  LT_SPOOL_RETAIN_SECONDS: int(3600, 0),
+  LT_SPOOL_MAX_AGE_HOURS: int(72, 1),
 });
 
 /** Keys that may hold secrets; each also accepts <KEY>_FILE. */
@@ -118,6 +120,8 @@ export interface Config {
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   pipeline: { pollMs: number; leaseSeconds: number; inferenceDeadlineSeconds: number; keySlices: number; earlyInference: boolean };
   volume: { minSlices: number; maxSlices: number };
+  /** Retention: a study's files go retainSeconds after its job ended; nothing stays past maxAgeHours unless a job still needs it. */
+  spool: { retainSeconds: number; maxAgeHours: number };
 }
 
 /** Thrown when the configuration is invalid; lists every problem at once. */
@@ -220,6 +224,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       earlyInference: c.LT_EARLY_INFERENCE,
     },
     volume: { minSlices: c.LT_SELECT_MIN_SLICES, maxSlices: c.LT_VOLUME_MAX_SLICES },
+    spool: { retainSeconds: c.LT_SPOOL_RETAIN_SECONDS, maxAgeHours: c.LT_SPOOL_MAX_AGE_HOURS },
   };
 }
 

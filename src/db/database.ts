@@ -7,12 +7,13 @@ import { DataSource } from 'typeorm';
 import { Initial1732300000000 } from '../../migrations/1732300000000-Initial';
 import { AppRole1732400000000 } from '../../migrations/1732400000000-AppRole';
 import { OnePriorityScale1732500000000 } from '../../migrations/1732500000000-OnePriorityScale';
+import { SpoolRetention1732700000000 } from '../../migrations/1732700000000-SpoolRetention';
 import { log } from '../logger';
 
 const MIGRATION_LOCK_KEY = 7_245_002;
 
 /** Every migration, in order. Listed explicitly so compiled and ts-run code load the same set. */
-export const MIGRATIONS = [Initial1732300000000, AppRole1732400000000, OnePriorityScale1732500000000];
+export const MIGRATIONS = [Initial1732300000000, AppRole1732400000000, OnePriorityScale1732500000000, SpoolRetention1732700000000];
 
 /** An open database: the TypeORM DataSource plus whatever must be stopped on close (an embedded server). */
 export interface Database {

@@ -1,5 +1,6 @@
 import type { DataSource, EntityManager } from 'typeorm';
 import { appendAudit } from '../audit/audit-log';
+import { returnedRows } from '../db/jobs';
 import type { InstanceInfo } from './part10';
 
 /** How a received instance relates to what we already hold. */
@@ -57,9 +58,23 @@ async function recordInTransaction(
     });
     return { outcome: 'stored' as const };
   }
-  const [existing] = (await tx.query(`SELECT study_uid, sha256, spool_path FROM instance WHERE sop_instance_uid = $1`, [
+  const [existing] = (await tx.query(`SELECT study_uid, sha256, spool_path, purged_at FROM instance WHERE sop_instance_uid = $1`, [
     inst.sopInstanceUid,
-  ])) as { study_uid: string; sha256: string; spool_path: string }[];
+  ])) as { study_uid: string; sha256: string; spool_path: string; purged_at: Date | null }[];
+  if (existing.sha256 === inst.sha256 && existing.study_uid === inst.studyUid && existing.purged_at !== null) {
+    // Sent again after retention removed its file: the bytes are back, so the study is whole again and is reopened.
+    await tx.query(`UPDATE instance SET spool_path = $2, purged_at = NULL, received_at = now() WHERE sop_instance_uid = $1`, [inst.sopInstanceUid, inst.spoolPath]);
+    await tx.query(`UPDATE study SET last_received_at = now(), state = 'receiving' WHERE study_uid = $1`, [inst.studyUid]);
+    await appendAudit(tx, {
+      actor,
+      action: 'instance.stored',
+      outcome: 'success',
+      studyUid: inst.studyUid,
+      objectUids: [inst.sopInstanceUid],
+      detail: { series: inst.seriesUid, sopClass: inst.sopClassUid, bytes: inst.sizeBytes, sha256: inst.sha256, restored: true },
+    });
+    return { outcome: 'stored' as const };
+  }
   if (existing.sha256 === inst.sha256 && existing.study_uid === inst.studyUid) {
     await appendAudit(tx, {
       actor,
@@ -135,4 +150,116 @@ export class InstanceRecorder {
     }
     this.flushing = false;
   }
+}
+
+/** Why retention removes a study's files: its job ended LT_SPOOL_RETAIN_SECONDS ago, or it reached LT_SPOOL_MAX_AGE_HOURS. */
+export type PurgeReason = 'retained' | 'max_age';
+
+/** Jobs that still need the spool: until a job has ended, its study's files stay whatever their age. */
+const JOB_IN_PROGRESS = `('ready', 'selected', 'inferred', 'encoded')`;
+
+/**
+ * Studies whose spool files may go: not receiving, no job in progress, files still on disk, and either their
+ * latest job delivered or failed for good at least `retainSeconds` ago, or last received `maxAgeHours` ago.
+ */
+export async function purgeableStudies(
+  ds: DataSource,
+  retainSeconds: number,
+  maxAgeHours: number,
+  limit = 100,
+): Promise<{ studyUid: string; reason: PurgeReason }[]> {
+  const rows = (await ds.query(
+    `SELECT s.study_uid,
+            CASE WHEN j.state IN ('delivered', 'failed') AND j.updated_at <= now() - make_interval(secs => $1) THEN 'retained' ELSE 'max_age' END AS reason
+       FROM study s
+       LEFT JOIN LATERAL (SELECT state, updated_at FROM job WHERE study_uid = s.study_uid ORDER BY id DESC LIMIT 1) j ON true
+      WHERE s.state = 'ready'
+        AND EXISTS (SELECT 1 FROM instance i WHERE i.study_uid = s.study_uid AND i.purged_at IS NULL)
+        AND NOT EXISTS (SELECT 1 FROM job x WHERE x.study_uid = s.study_uid AND x.state IN ${JOB_IN_PROGRESS})
+        AND ((j.state IN ('delivered', 'failed') AND j.updated_at <= now() - make_interval(secs => $1))
+             OR s.last_received_at <= now() - make_interval(hours => $2))
+      ORDER BY s.last_received_at LIMIT $3`,
+    [retainSeconds, maxAgeHours, limit],
+  )) as { study_uid: string; reason: PurgeReason }[];
+  return rows.map((r) => ({ studyUid: r.study_uid, reason: r.reason }));
+}
+
+/**
+ * Marks a study's spool files purged, with an audit row, and returns their paths for the caller to delete (a crash
+ * before the deletion leaves unreferenced files, which the orphan sweep removes). The study row is locked and the
+ * conditions checked again, so an instance or job arriving meanwhile keeps the files.
+ */
+export async function markStudyPurged(ds: DataSource, studyUid: string, reason: PurgeReason, actor: string): Promise<{ paths: string[]; bytes: number }> {
+  return ds.transaction(async (tx) => {
+    const held = (await tx.query(
+      `SELECT 1 FROM study s WHERE s.study_uid = $1 AND s.state = 'ready'
+          AND NOT EXISTS (SELECT 1 FROM job x WHERE x.study_uid = s.study_uid AND x.state IN ${JOB_IN_PROGRESS}) FOR UPDATE`,
+      [studyUid],
+    )) as unknown[];
+    if (held.length === 0) return { paths: [], bytes: 0 };
+    const instances = returnedRows<{ spool_path: string; size_bytes: string }>(
+      await tx.query(`UPDATE instance SET purged_at = now() WHERE study_uid = $1 AND purged_at IS NULL RETURNING spool_path, size_bytes`, [studyUid]),
+    );
+    const conflicts = returnedRows<{ spool_path: string }>(
+      await tx.query(
+        `UPDATE instance_conflict c SET purged_at = now() FROM instance i
+          WHERE c.sop_instance_uid = i.sop_instance_uid AND i.study_uid = $1 AND c.purged_at IS NULL RETURNING c.spool_path`,
+        [studyUid],
+      ),
+    );
+    const bytes = instances.reduce((sum, r) => sum + Number(r.size_bytes), 0);
+    if (instances.length + conflicts.length === 0) return { paths: [], bytes: 0 };
+    await appendAudit(tx, {
+      actor,
+      action: 'spool.purged',
+      outcome: 'success',
+      studyUid,
+      objectUids: [],
+      detail: { reason, instances: instances.length, conflicts: conflicts.length, bytes },
+    });
+    return { paths: [...instances, ...conflicts].map((r) => r.spool_path), bytes };
+  });
+}
+
+/** The paths among `paths` that a row still needs (an instance or kept conflict not purged). */
+export async function referencedSpoolPaths(ds: DataSource, paths: string[]): Promise<Set<string>> {
+  if (paths.length === 0) return new Set();
+  const rows = (await ds.query(
+    `SELECT spool_path FROM instance WHERE spool_path = ANY($1) AND purged_at IS NULL
+     UNION SELECT spool_path FROM instance_conflict WHERE spool_path = ANY($1) AND purged_at IS NULL`,
+    [paths],
+  )) as { spool_path: string }[];
+  return new Set(rows.map((r) => r.spool_path));
+}
+
+/** A file still recorded at a path that names the raw UID (the layout before hashed names). */
+export interface LegacySpoolRow {
+  table: 'instance' | 'instance_conflict';
+  key: string;
+  studyUid: string;
+  sopInstanceUid: string;
+  sha256: string;
+  spoolPath: string;
+}
+
+/** Up to `limit` rows whose spool path still contains the study's raw UID. */
+export async function legacySpoolRows(ds: DataSource, limit = 500): Promise<LegacySpoolRow[]> {
+  const rows = (await ds.query(
+    `SELECT 'instance' AS tbl, sop_instance_uid AS key, study_uid, sop_instance_uid, sha256, spool_path FROM instance
+      WHERE purged_at IS NULL AND strpos(spool_path, '/' || study_uid || '/') > 0
+     UNION ALL
+     SELECT 'instance_conflict', c.id::text, i.study_uid, c.sop_instance_uid, c.sha256, c.spool_path FROM instance_conflict c
+       JOIN instance i USING (sop_instance_uid)
+      WHERE c.purged_at IS NULL AND strpos(c.spool_path, '/' || i.study_uid || '/') > 0
+     LIMIT $1`,
+    [limit],
+  )) as { tbl: LegacySpoolRow['table']; key: string; study_uid: string; sop_instance_uid: string; sha256: string; spool_path: string }[];
+  return rows.map((r) => ({ table: r.tbl, key: r.key, studyUid: r.study_uid, sopInstanceUid: r.sop_instance_uid, sha256: r.sha256, spoolPath: r.spool_path }));
+}
+
+/** Points a legacy row at its new path (only if it still points at the old one). */
+export async function moveSpoolRow(ds: DataSource, row: LegacySpoolRow, newPath: string): Promise<void> {
+  if (row.table === 'instance')
+    await ds.query(`UPDATE instance SET spool_path = $3 WHERE sop_instance_uid = $1 AND spool_path = $2`, [row.key, row.spoolPath, newPath]);
+  else await ds.query(`UPDATE instance_conflict SET spool_path = $3 WHERE id = $1 AND spool_path = $2`, [row.key, row.spoolPath, newPath]);
 }

@@ -61,7 +61,7 @@ export class IncomingFile {
   }
 }
 
-async function syncDir(dir: string): Promise<void> {
+export async function syncDir(dir: string): Promise<void> {
   const dh = await fs.open(dir, 'r');
   try {
     await dh.sync();
@@ -70,9 +70,23 @@ async function syncDir(dir: string): Promise<void> {
   }
 }
 
+/** The spool's name for a UID: a hash, so no raw UID (an identifier of a patient's study) is ever a path on disk. */
+export function spoolKey(uid: string): string {
+  return createHash('sha256').update(uid).digest('hex').slice(0, 32);
+}
+
+/** A file found in the spool (incoming temp files excluded). */
+export interface SpoolFile {
+  path: string;
+  size: number;
+  mtimeMs: number;
+}
+
 /**
- * The spool: received instances on local disk, one folder per study, file names content-addressed
- * (<SOPInstanceUID>.<sha256 prefix>.dcm) so a re-sent instance never overwrites different bytes.
+ * The spool: received instances on local disk, one folder per study named by {@link spoolKey} of its UID, file names
+ * content-addressed (<spoolKey(SOPInstanceUID)>.<sha256 prefix>.dcm) so a re-sent instance never overwrites
+ * different bytes. Rows in the database hold each file's absolute path; {@link SpoolSweeper} removes what is no
+ * longer needed.
  */
 export class Spool {
   readonly incomingDir: string;
@@ -93,10 +107,48 @@ export class Spool {
     return IncomingFile.create(this.incomingDir);
   }
 
-  /** Where an instance with this content lives. UIDs are validated first: they become path components. */
+  /** Where an instance with this content lives. UIDs are validated first (they name the files, hashed). */
   instancePath(studyUid: string, sopInstanceUid: string, sha256: string): string {
+    return Spool.pathIn(this.root, studyUid, sopInstanceUid, sha256);
+  }
+
+  /** The same, under another spool root (a legacy file is re-laid out where it lies: replicas share one volume). */
+  static pathIn(root: string, studyUid: string, sopInstanceUid: string, sha256: string): string {
     if (!isValidUid(studyUid) || !isValidUid(sopInstanceUid)) throw LtError.invalid('invalid UID used as a path component');
-    return path.join(this.root, studyUid, `${sopInstanceUid}.${sha256.slice(0, 16)}.dcm`);
+    return path.join(root, spoolKey(studyUid), `${spoolKey(sopInstanceUid)}.${sha256.slice(0, 16)}.dcm`);
+  }
+
+  /** Every file in the spool, without the incoming temp files. */
+  async files(): Promise<SpoolFile[]> {
+    const out: SpoolFile[] = [];
+    const walk = async (dir: string): Promise<void> => {
+      const entries = await fs.readdir(dir, { withFileTypes: true }).catch(() => []);
+      for (const e of entries) {
+        const p = path.join(dir, e.name);
+        if (e.isDirectory()) {
+          if (p !== this.incomingDir) await walk(p);
+        } else if (e.isFile()) {
+          const st = await fs.stat(p).catch(() => undefined);
+          if (st) out.push({ path: p, size: st.size, mtimeMs: st.mtimeMs });
+        }
+      }
+    };
+    await walk(this.root);
+    return out;
+  }
+
+  /** Removes files, then their folders where they are left empty (a folder still receiving keeps its files). */
+  async remove(paths: string[]): Promise<void> {
+    const dirs = new Set<string>();
+    for (const p of paths) {
+      await fs.rm(p, { force: true });
+      dirs.add(path.dirname(p));
+    }
+    for (const dir of dirs) {
+      if (dir === this.root || dir === this.incomingDir) continue;
+      this.knownDirs.delete(dir);
+      await fs.rmdir(dir).catch(() => undefined);
+    }
   }
 
   private readonly knownDirs = new Set<string>();
@@ -110,7 +162,15 @@ export class Spool {
       await syncDir(path.dirname(dir));
       this.knownDirs.add(dir);
     }
-    await fs.rename(tmpPath, finalPath);
+    try {
+      await fs.rename(tmpPath, finalPath);
+    } catch (e) {
+      // The sweeper removed the study's emptied folder after we last saw it: make it again, once.
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      await fs.mkdir(dir, { recursive: true });
+      await syncDir(path.dirname(dir));
+      await fs.rename(tmpPath, finalPath);
+    }
     await this.syncDirCoalesced(dir);
   }
 

@@ -144,7 +144,7 @@ export class EarlyInference {
 
 /** Identifies the study's instances: stored instances never change, so their count and sha256 digests do. */
 async function instanceDigest(ds: DataSource, studyUid: string): Promise<string> {
-  const [r] = (await ds.query(`SELECT count(*)::int AS n, md5(string_agg(sha256, ',' ORDER BY sop_instance_uid)) AS digest FROM instance WHERE study_uid = $1`, [
+  const [r] = (await ds.query(`SELECT count(*)::int AS n, md5(string_agg(sha256, ',' ORDER BY sop_instance_uid)) AS digest FROM instance WHERE study_uid = $1 AND purged_at IS NULL`, [
     studyUid,
   ])) as { n: number; digest: string | null }[];
   return `${r.n}:${r.digest ?? ''}`;

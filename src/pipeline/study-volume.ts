@@ -30,9 +30,9 @@ export function maxSeriesNumber(headers: InstanceHeader[]): { maxSeriesNumber?: 
   return numbers.length > 0 ? { maxSeriesNumber: Math.max(...numbers) } : {};
 }
 
-/** The headers of every instance the study has received. */
+/** The headers of every instance the study has received and still holds (retention may have removed some). */
 export async function studyHeaders(ds: DataSource, studyUid: string): Promise<InstanceHeader[]> {
-  const rows = (await ds.query(`SELECT spool_path FROM instance WHERE study_uid = $1`, [studyUid])) as { spool_path: string }[];
+  const rows = (await ds.query(`SELECT spool_path FROM instance WHERE study_uid = $1 AND purged_at IS NULL`, [studyUid])) as { spool_path: string }[];
   return readSeriesHeaders(rows.map((r) => r.spool_path));
 }
 

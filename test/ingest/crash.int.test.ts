@@ -5,6 +5,7 @@ import { freePort, type Database } from '../../src/db/database';
 import { verifyAuditChain } from '../../src/audit/audit-log';
 import { chestPhantom, phantomSeries } from '../../src/synthetic/phantom';
 import { readPart10 } from '../../src/dicom/dcmjs';
+import { spoolKey } from '../../src/ingest/spool';
 import { testDatabase } from '../support/db';
 import { CliProcess } from '../support/process';
 import { multipartBody, multipartType, postStow } from '../support/stow';
@@ -74,7 +75,7 @@ describe('kill -9 of the gateway while a large STOW is streaming', () => {
       const spool = path.join(env.LT_DATA_DIR, 'spool');
       expect(readdirSync(path.join(spool, '.incoming'))).toEqual([]);
       // Whatever else is in the spool is a whole file (content-addressed name matches its bytes).
-      for (const f of walk(path.join(spool, studyUid))) {
+      for (const f of walk(path.join(spool, spoolKey(studyUid)))) {
         const prefix = path.basename(f).split('.').slice(-2, -1)[0];
         expect(createHash('sha256').update(readFileSync(f)).digest('hex').slice(0, 16)).toBe(prefix);
       }
