@@ -90,18 +90,21 @@ async function main(argv: string[]): Promise<number> {
       return runDemo(config, (l) => process.stdout.write(l + '\n'));
     }
     case 'migrate': {
-      const db = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, migrate: true });
+      const db = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, migrate: true, audit: config.audit });
       await db.close();
       process.stdout.write('migrations applied\n');
       return 0;
     }
     case 'audit': {
       if (rest[0] !== 'verify') break;
-      const db = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, migrate: false });
+      const db = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, migrate: false, audit: config.audit });
       try {
         const v = await verifyAuditChain(db.dataSource);
-        if (v.ok) process.stdout.write(`audit chain OK: ${v.rows} rows, head ${v.headHash}\n`);
-        else process.stdout.write(`audit chain BROKEN at row ${v.firstBadId}: ${v.problem} (${v.rows} rows verified before it)\n`);
+        if (v.ok) process.stdout.write(`audit chain OK: ${v.rows} rows, head ${v.headHash}, ${v.checkpoints} signed checkpoints matched\n`);
+        else {
+          process.stdout.write(`audit chain BROKEN at row ${v.firstBadId}: ${v.problem} (${v.rows} rows read, ${v.problems.length} problems)\n`);
+          for (const p of v.problems) process.stdout.write(`  row ${p.id}: ${p.problem}\n`);
+        }
         return v.ok ? 0 : 1;
       } finally {
         await db.close();

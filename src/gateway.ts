@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { createHttpApp } from './api/http';
+import { writeAuditCheckpoint, type AuditCheckpoint } from './audit/audit-log';
 import { startTriageServer } from './api/triage-service';
 import type { Config } from './config';
 import { openDatabase, type Database } from './db/database';
@@ -37,7 +38,9 @@ export interface Gateway {
  * close() stops every part, in reverse order.
  */
 export async function startGateway(config: Config): Promise<Gateway> {
-  const db = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, migrate: true });
+  const db = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, migrate: true, audit: config.audit });
+  if (config.databaseUrl && !config.audit.key)
+    log.warn('LT_AUDIT_KEY is not set: the audit chain is keyed with the per-install key in the data dir; gateways sharing a database must share one LT_AUDIT_KEY');
   const spool = new Spool(config.spoolDir);
   const swept = await spool.init();
   if (swept > 0) log.warn('removed unacknowledged partial uploads left by a previous run', { files: swept });
@@ -111,6 +114,11 @@ export async function startGateway(config: Config): Promise<Gateway> {
     { host: config.grpc.host, port: config.grpc.port, tls: config.tls },
   );
 
+  // The head of the audit chain, signed, outside the database: a cut tail is found by `audit verify`.
+  let lastCheckpoint: AuditCheckpoint | undefined;
+  const checkpoint = async () => {
+    lastCheckpoint = await writeAuditCheckpoint(db.dataSource, lastCheckpoint);
+  };
   const poll = config.pipeline.pollMs;
   const pollers: Poller[] = [
     startPoller('study-completeness', Math.min(poll, Math.max(100, config.stableSeconds * 250)), async () => {
@@ -126,6 +134,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
     (loops.delivery = startPoller('delivery', poll, () => deliverer.deliverDue())),
     startPoller('finalize', poll, () => pipeline.finalize()),
     startPoller('spool-retention', SPOOL_SWEEP_INTERVAL_MS, () => sweeper.sweep()),
+    startPoller('audit-checkpoint', config.audit.checkpointSeconds * 1000, checkpoint),
   ];
   log.info('gateway listening', { http: `${config.http.host}:${httpPort}`, grpc: `${config.grpc.host}:${triage.port}`, delivery: deliverer.target.description });
   return {
@@ -147,6 +156,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
         server.closeAllConnections();
       });
       await inference.close();
+      await checkpoint().catch((e: unknown) => log.error('audit checkpoint failed', { err: e }));
       await db.close();
       log.info('gateway stopped');
     },

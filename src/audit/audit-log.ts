@@ -1,5 +1,8 @@
-import { createHash } from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import path from 'node:path';
 import type { DataSource, EntityManager } from 'typeorm';
+import { log } from '../logger';
 
 /** One audited step: who did what to which objects, and how it ended. Never carries PHI. */
 export interface AuditEntry {
@@ -20,18 +23,73 @@ export interface AuditRow extends Required<Omit<AuditEntry, 'studyUid'>> {
   hash: string;
 }
 
+/** One problem the verification found, by row id. */
+export interface AuditProblem {
+  id: number;
+  problem: string;
+}
+
 /** Result of walking the chain. */
 export interface AuditVerification {
   ok: boolean;
   rows: number;
   headHash: string;
+  /** The first problem's row (in id order) and what is wrong with it. */
   firstBadId?: number;
   problem?: string;
+  /** Every problem found (at most {@link MAX_PROBLEMS}): one bad row never hides the rows after it. */
+  problems: AuditProblem[];
+  /** Signed checkpoints checked against the chain. */
+  checkpoints: number;
+}
+
+/**
+ * What keys and anchors a database's audit chain, outside the database: the HMAC key (LT_AUDIT_KEY) and the file the
+ * signed checkpoints of the chain's head are appended to. Bound to a DataSource once, by openDatabase.
+ */
+export interface AuditAnchor {
+  key: Buffer;
+  checkpointFile: string;
 }
 
 export const GENESIS_HASH = '0'.repeat(64);
-// Serialises writers so each row links to the one before it; held only for the insert.
-const AUDIT_LOCK_KEY = 7_245_001;
+const MAX_PROBLEMS = 100;
+const anchors = new WeakMap<DataSource, AuditAnchor>();
+
+/** Binds the key and checkpoint file that appendAudit, verifyAuditChain and the checkpoints use for this database. */
+export function bindAuditAnchor(ds: DataSource, anchor: AuditAnchor): void {
+  anchors.set(ds, anchor);
+}
+
+/** Fewest characters an LT_AUDIT_KEY may have (a 256-bit key written as hex or base64 is longer). */
+export const MIN_AUDIT_KEY_CHARS = 32;
+
+/**
+ * The anchor for a data dir: the configured key (LT_AUDIT_KEY), else the per-install key file `<dataDir>/audit.key`,
+ * generated on first use (0600): the embedded default. Checkpoints go to `<dataDir>/audit-checkpoints.jsonl` unless
+ * a file is configured.
+ */
+export function auditAnchorFor(dataDir: string, configured: { key?: string; checkpointFile?: string } = {}): AuditAnchor {
+  const checkpointFile = path.resolve(configured.checkpointFile ?? path.join(dataDir, 'audit-checkpoints.jsonl'));
+  if (configured.key) return { key: Buffer.from(configured.key, 'utf8'), checkpointFile };
+  const file = path.join(path.resolve(dataDir), 'audit.key');
+  mkdirSync(path.dirname(file), { recursive: true });
+  try {
+    writeFileSync(file, randomBytes(32).toString('hex'), { mode: 0o600, flag: 'wx' });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+  }
+  const key = readFileSync(file, 'utf8').trim();
+  if (key.length < MIN_AUDIT_KEY_CHARS) throw new Error(`${file} holds no audit key (fewer than ${MIN_AUDIT_KEY_CHARS} characters)`);
+  return { key: Buffer.from(key, 'utf8'), checkpointFile };
+}
+
+/** The anchor bound to a database (openDatabase binds one to every database it opens). */
+export function auditAnchorOf(ds: DataSource): AuditAnchor {
+  const a = anchors.get(ds);
+  if (!a) throw new Error('no audit key bound to this database (open it with openDatabase)');
+  return a;
+}
 
 /** JSON with object keys sorted at every level, so a row hashes the same after a round trip through jsonb. */
 export function canonicalJson(value: unknown): string {
@@ -44,8 +102,7 @@ export function canonicalJson(value: unknown): string {
   return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`).join(',')}}`;
 }
 
-/** The hash of a row: sha256 over the previous hash and the canonical form of every column. */
-export function rowHash(row: Omit<AuditRow, 'hash'>): string {
+function rowBody(row: Omit<AuditRow, 'hash'>): string {
   const body = canonicalJson({
     id: row.id,
     at: row.at.toISOString(),
@@ -56,29 +113,39 @@ export function rowHash(row: Omit<AuditRow, 'hash'>): string {
     objectUids: row.objectUids,
     detail: row.detail,
   });
-  return createHash('sha256').update(`${row.prevHash}\n${body}`).digest('hex');
+  return `${row.prevHash}\n${body}`;
+}
+
+/** The unkeyed hash of a row from before the keyed chain: sha256 over the previous hash and every column. */
+export function rowHash(row: Omit<AuditRow, 'hash'>): string {
+  return createHash('sha256').update(rowBody(row)).digest('hex');
+}
+
+/** The MAC of a row: HMAC-SHA256 under the audit key over the previous row's MAC and every column. */
+export function rowMac(key: Buffer, row: Omit<AuditRow, 'hash'>): string {
+  return createHmac('sha256', key).update(rowBody(row)).digest('hex');
 }
 
 /**
  * Appends one entry inside the caller's transaction (so the audited change and its record commit together).
- * The advisory lock makes concurrent writers, across processes, take turns at the head of the chain.
+ * The server assigns the id, the time and the link (audit_reserve(), which also makes concurrent writers, across
+ * processes, take turns at the head); the row is keyed with the audit key, which the database never sees.
  */
 export async function appendAudit(tx: EntityManager, entry: AuditEntry): Promise<AuditRow> {
-  await tx.query('SELECT pg_advisory_xact_lock($1)', [AUDIT_LOCK_KEY]);
-  const [head] = (await tx.query('SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1')) as { hash: string }[];
-  const [{ id }] = (await tx.query(`SELECT nextval('audit_log_id_seq')::bigint AS id`)) as { id: string }[];
+  const { key } = auditAnchorOf(tx.connection);
+  const [slot] = (await tx.query('SELECT id, at, prev_hash FROM audit_reserve()')) as { id: string; at: Date; prev_hash: string }[];
   const row: Omit<AuditRow, 'hash'> = {
-    id: Number(id),
-    at: new Date(),
+    id: Number(slot.id),
+    at: slot.at,
     actor: entry.actor,
     action: entry.action,
     outcome: entry.outcome,
     studyUid: entry.studyUid ?? null,
     objectUids: entry.objectUids ?? [],
     detail: entry.detail ?? {},
-    prevHash: head?.hash ?? GENESIS_HASH,
+    prevHash: slot.prev_hash,
   };
-  const hash = rowHash(row);
+  const hash = rowMac(key, row);
   await tx.query(
     `INSERT INTO audit_log (id, at, actor, action, outcome, study_uid, object_uids, detail, prev_hash, hash)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
@@ -129,23 +196,112 @@ export async function readAudit(ds: DataSource, opts: { studyUid?: string; after
   return rows.map(fromDb);
 }
 
+/** The head the database records (audit_head): the last row appended and the first keyed id. */
+async function readHead(ds: DataSource): Promise<{ id: number; hash: string; keyedFrom: number }> {
+  const [h] = (await ds.query('SELECT id, hash, keyed_from FROM audit_head')) as { id: string; hash: string; keyed_from: string }[];
+  return { id: Number(h.id), hash: h.hash, keyedFrom: Number(h.keyed_from) };
+}
+
 /**
- * Walks the whole chain in id order and names the first row whose content no longer matches its hash,
- * or whose link to the previous row is broken (a row edited, inserted or deleted behind the trigger's back).
+ * Walks the whole chain in id order and lists every row that does not verify: content that no longer matches its MAC
+ * (changed, or forged without the key), a broken link (a row removed before it, or slipped in), a row after the
+ * recorded head, and rows named by the database's head or by a signed checkpoint that are gone or different (a cut
+ * tail). Each row is judged on its own link, so one bad row (a huge id included) does not fail the rows after it.
  */
 export async function verifyAuditChain(ds: DataSource, batch = 2000): Promise<AuditVerification> {
+  const { key, checkpointFile } = auditAnchorOf(ds);
+  const head = await readHead(ds);
+  const checkpoints = readCheckpoints(key, checkpointFile);
+  const problems: AuditProblem[] = checkpoints.invalid.map((c) => ({ id: c.id, problem: `checkpoint of ${c.at} in ${checkpointFile} is not signed with the audit key` }));
+  const expected = new Map<number, { hash: string; by: string }>([[head.id, { hash: head.hash, by: 'the database head (audit_head)' }]]);
+  for (const c of checkpoints.valid) expected.set(c.id, { hash: c.hash, by: `the signed checkpoint of ${c.at}` });
+  expected.delete(0);
   let prev = GENESIS_HASH;
+  let lastGenuine = GENESIS_HASH;
+  let headHash = GENESIS_HASH;
   let rows = 0;
-  let after = 0;
+  let after = -1;
+  const bad = (id: number, problem: string) => void (problems.length < MAX_PROBLEMS && problems.push({ id, problem }));
   for (;;) {
     const page = (await ds.query('SELECT * FROM audit_log WHERE id > $1 ORDER BY id LIMIT $2', [after, batch])) as DbRow[];
-    if (page.length === 0) return { ok: true, rows, headHash: prev };
+    if (page.length === 0) break;
     for (const r of page.map(fromDb)) {
-      if (r.prevHash !== prev) return { ok: false, rows, headHash: prev, firstBadId: r.id, problem: 'does not link to the previous row (a row was removed or inserted)' };
-      if (rowHash(r) !== r.hash) return { ok: false, rows, headHash: prev, firstBadId: r.id, problem: 'content does not match its hash (the row was changed)' };
-      prev = r.hash;
-      rows++;
       after = r.id;
+      rows++;
+      const { hash, ...content } = r;
+      const keyed = r.id >= head.keyedFrom;
+      const genuine = (keyed ? rowMac(key, content) : rowHash(content)) === hash;
+      if (!genuine) bad(r.id, keyed ? 'content does not match its MAC (changed, or written without the audit key)' : 'content does not match its hash (the row was changed)');
+      // Linking to the last genuine row is fine: the rows slipped in between are named on their own.
+      if (r.id > head.id) bad(r.id, 'comes after the last row the database recorded appending (slipped in behind the trigger)');
+      else if (r.prevHash !== prev && r.prevHash !== lastGenuine) bad(r.id, 'does not link to the previous row (a row before it was removed, or this one inserted)');
+      if (genuine) lastGenuine = hash;
+      const want = expected.get(r.id);
+      if (want) {
+        if (want.hash !== hash) bad(r.id, `differs from the row named by ${want.by}`);
+        expected.delete(r.id);
+      }
+      prev = hash;
+      if (r.id <= head.id) headHash = hash;
     }
   }
+  for (const [id, want] of expected) bad(id, `is missing: named by ${want.by} (the tail of the chain was cut)`);
+  problems.sort((a, b) => a.id - b.id);
+  const first = problems[0];
+  return { ok: problems.length === 0, rows, headHash, firstBadId: first?.id, problem: first?.problem, problems, checkpoints: checkpoints.valid.length };
+}
+
+/** A signed record of the chain's head, kept outside the database (a file in the data dir, and the log). */
+export interface AuditCheckpoint {
+  id: number;
+  hash: string;
+  at: string;
+  sig: string;
+}
+
+function checkpointSig(key: Buffer, c: Omit<AuditCheckpoint, 'sig'>): string {
+  return createHmac('sha256', key).update(`lung-triage audit checkpoint\n${c.id}\n${c.hash}\n${c.at}`).digest('hex');
+}
+
+function readCheckpoints(key: Buffer, file: string): { valid: AuditCheckpoint[]; invalid: AuditCheckpoint[] } {
+  const out = { valid: [] as AuditCheckpoint[], invalid: [] as AuditCheckpoint[] };
+  if (!existsSync(file)) return out;
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    if (!line.trim()) continue;
+    let c: AuditCheckpoint;
+    try {
+      c = JSON.parse(line) as AuditCheckpoint;
+    } catch {
+      continue; // a line torn by a crash mid-append
+    }
+    const sig = checkpointSig(key, { id: Number(c.id), hash: String(c.hash), at: String(c.at) });
+    (typeof c.sig === 'string' && safeHexEqual(sig, c.sig) ? out.valid : out.invalid).push({ ...c, id: Number(c.id) });
+  }
+  return out;
+}
+
+function safeHexEqual(a: string, b: string): boolean {
+  return a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
+}
+
+/**
+ * Anchors the chain's head outside the database: appends a signed checkpoint of audit_head to the checkpoint file
+ * (fsynced) and logs it, when the head moved since `last`. Returns the checkpoint written, or `last`.
+ */
+export async function writeAuditCheckpoint(ds: DataSource, last?: AuditCheckpoint): Promise<AuditCheckpoint | undefined> {
+  const { key, checkpointFile } = auditAnchorOf(ds);
+  const head = await readHead(ds);
+  if (head.id === 0 || (last && last.id === head.id)) return last;
+  const unsigned = { id: head.id, hash: head.hash, at: new Date().toISOString() };
+  const c: AuditCheckpoint = { ...unsigned, sig: checkpointSig(key, unsigned) };
+  mkdirSync(path.dirname(checkpointFile), { recursive: true });
+  const fd = openSync(checkpointFile, 'a', 0o600);
+  try {
+    writeSync(fd, JSON.stringify(c) + '\n');
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  log.info('audit checkpoint', { ...c });
+  return c;
 }

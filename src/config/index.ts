@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { MIN_AUDIT_KEY_CHARS } from '../audit/audit-log';
 import { DEFAULT_MAX_INFLATED_BYTES } from '../dicom/inflate';
 
 /**
@@ -73,6 +74,9 @@ const schema = z.object({
   LT_VOLUME_MAX_SLICES: int(1500, 2, 100000),
   LT_SPOOL_RETAIN_SECONDS: int(3600, 0),
   LT_SPOOL_MAX_AGE_HOURS: int(72, 1),
+  LT_AUDIT_KEY: z.string().min(MIN_AUDIT_KEY_CHARS, `must have at least ${MIN_AUDIT_KEY_CHARS} characters (e.g. openssl rand -hex 32)`).optional(),
+  LT_AUDIT_CHECKPOINT_FILE: z.string().optional(),
+  LT_AUDIT_CHECKPOINT_SECONDS: int(60, 1, 86400),
 });
 
 /** Keys that may hold secrets; each also accepts <KEY>_FILE. */
@@ -84,6 +88,7 @@ const SECRET_KEYS = [
   'LT_PACS_PASSWORD',
   'LT_PACS_TOKEN',
   'LT_PACS_OAUTH_CLIENT_SECRET',
+  'LT_AUDIT_KEY',
 ] as const;
 
 type Raw = z.output<typeof schema>;
@@ -122,6 +127,8 @@ export interface Config {
   volume: { minSlices: number; maxSlices: number };
   /** Retention: a study's files go retainSeconds after its job ended; nothing stays past maxAgeHours unless a job still needs it. */
   spool: { retainSeconds: number; maxAgeHours: number };
+  /** key: the audit HMAC key (unset: the per-install `<dataDir>/audit.key`); checkpoints of the head every checkpointSeconds. */
+  audit: { key?: string; checkpointFile?: string; checkpointSeconds: number };
 }
 
 /** Thrown when the configuration is invalid; lists every problem at once. */
@@ -225,6 +232,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     volume: { minSlices: c.LT_SELECT_MIN_SLICES, maxSlices: c.LT_VOLUME_MAX_SLICES },
     spool: { retainSeconds: c.LT_SPOOL_RETAIN_SECONDS, maxAgeHours: c.LT_SPOOL_MAX_AGE_HOURS },
+    audit: { key: c.LT_AUDIT_KEY, checkpointFile: c.LT_AUDIT_CHECKPOINT_FILE, checkpointSeconds: c.LT_AUDIT_CHECKPOINT_SECONDS },
   };
 }
 

@@ -8,12 +8,14 @@ import { Initial1732300000000 } from '../../migrations/1732300000000-Initial';
 import { AppRole1732400000000 } from '../../migrations/1732400000000-AppRole';
 import { OnePriorityScale1732500000000 } from '../../migrations/1732500000000-OnePriorityScale';
 import { SpoolRetention1732700000000 } from '../../migrations/1732700000000-SpoolRetention';
+import { AuditKeyedChain1732600000000 } from '../../migrations/1732600000000-AuditKeyedChain';
+import { auditAnchorFor, bindAuditAnchor } from '../audit/audit-log';
 import { log } from '../logger';
 
 const MIGRATION_LOCK_KEY = 7_245_002;
 
 /** Every migration, in order. Listed explicitly so compiled and ts-run code load the same set. */
-export const MIGRATIONS = [Initial1732300000000, AppRole1732400000000, OnePriorityScale1732500000000, SpoolRetention1732700000000];
+export const MIGRATIONS = [Initial1732300000000, AppRole1732400000000, OnePriorityScale1732500000000, AuditKeyedChain1732600000000, SpoolRetention1732700000000];
 
 /** An open database: the TypeORM DataSource plus whatever must be stopped on close (an embedded server). */
 export interface Database {
@@ -29,6 +31,8 @@ export interface OpenOptions {
   dataDir: string;
   migrate?: boolean;
   poolSize?: number;
+  /** The audit key (LT_AUDIT_KEY) and checkpoint file; unset: the per-install files in dataDir. */
+  audit?: { key?: string; checkpointFile?: string };
 }
 
 /**
@@ -38,6 +42,7 @@ export interface OpenOptions {
 export async function openDatabase(opts: OpenOptions): Promise<Database> {
   let url = opts.url;
   let embedded: EmbeddedServer | undefined;
+  const anchor = auditAnchorFor(opts.dataDir, opts.audit);
   if (!url) ({ url, server: embedded } = await startEmbedded(opts.dataDir));
   const dataSource = new DataSource({
     type: 'postgres',
@@ -48,6 +53,7 @@ export async function openDatabase(opts: OpenOptions): Promise<Database> {
     logging: false,
     extra: { max: opts.poolSize ?? 10, application_name: 'lung-triage' },
   });
+  bindAuditAnchor(dataSource, anchor);
   try {
     await dataSource.initialize();
     if (opts.migrate) {

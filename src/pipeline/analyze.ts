@@ -55,7 +55,7 @@ export interface AnalyzeSummary {
  */
 export async function analyzeLocal(config: Config, input: string, outDir: string, opts: { progress: boolean }): Promise<AnalyzeSummary[]> {
   const workDir = mkdtempSync(path.join(os.tmpdir(), 'lt-analyze-'));
-  const db = await openDatabase({ url: config.databaseUrl, dataDir: workDir, migrate: true });
+  const db = await openDatabase({ url: config.databaseUrl, dataDir: workDir, migrate: true, audit: config.audit });
   const bar = opts.progress ? new cliProgress.SingleBar({ format: ' {stage} [{bar}] {value}/{total}', hideCursor: true }, cliProgress.Presets.shades_classic) : undefined;
   const inference = await inferenceFor(config);
   try {

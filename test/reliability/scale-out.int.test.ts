@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from '../../src/db/database';
-import { verifyAuditChain } from '../../src/audit/audit-log';
+import { auditAnchorOf, verifyAuditChain } from '../../src/audit/audit-log';
 import { readPart10, SopClass } from '../../src/dicom/dcmjs';
 import { chestPhantom, phantomSeries } from '../../src/synthetic/phantom';
 import { TEST_MODELS_DIR } from '../support/gateway';
@@ -26,6 +26,8 @@ describe('two gateways and two workers on one database, one gateway killed midwa
       const port = await freePort();
       const g = new CliProcess(['gateway'], {
         LT_DATABASE_URL: env.url,
+        // Gateways sharing a database share its audit key (each would otherwise generate its own in its data dir).
+        LT_AUDIT_KEY: auditAnchorOf(env.db.dataSource).key.toString('utf8'),
         LT_DATA_DIR: mkdtempSync(path.join(os.tmpdir(), `lt-gw${i}-`)),
         LT_HTTP_PORT: String(port),
         LT_GRPC_PORT: '0',
