@@ -65,6 +65,7 @@ export const SopClass = {
   SecondaryCapture: '1.2.840.10008.5.1.4.1.1.7',
   Comprehensive3dSr: '1.2.840.10008.5.1.4.1.1.88.34',
   KeyObjectSelection: '1.2.840.10008.5.1.4.1.1.88.59',
+  Segmentation: '1.2.840.10008.5.1.4.1.1.66.4',
   XRayRadiationDoseSr: '1.2.840.10008.5.1.4.1.1.88.67',
 } as const;
 

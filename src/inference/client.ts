@@ -146,7 +146,7 @@ export function responseToAnalysis(r: AnalyzeResponse__Output): Analysis {
       ...(r.patient.infection ? { infection: infectionFromWire(r.patient.infection) } : {}),
     },
     sliceLesionThreshold: r.sliceLesionThreshold,
-    ...(r.patient.infection ? { minInfectedSliceAreaMm2: r.minInfectedSliceAreaMm2 } : {}),
+    ...(r.patient.infection ? { minInfectedSliceAreaMm2: r.minInfectedSliceAreaMm2, infectionPixelThreshold: r.infectionPixelThreshold } : {}),
     models: r.models.map((m) => ({ role: m.role === 'patient' ? 'patient' : 'slice', name: m.name, version: m.version, sha256: m.sha256 })),
     executionProvider: r.executionProvider,
     timingsMs: Object.fromEntries(r.timings.map((t) => [t.stage, t.ms])),

@@ -447,7 +447,7 @@ export class AnalysisJob {
       slices: sliceResults,
       patient,
       sliceLesionThreshold: m.sliceLesionThreshold,
-      ...(m.infection ? { minInfectedSliceAreaMm2: m.infection.minSliceAreaMm2 } : {}),
+      ...(m.infection ? { minInfectedSliceAreaMm2: m.infection.minSliceAreaMm2, infectionPixelThreshold: m.infection.pixelThreshold } : {}),
       models: this.engine.models.map((x) => ({ ...x })),
       executionProvider: this.engine.executionProvider,
       timingsMs: {

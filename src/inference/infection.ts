@@ -19,6 +19,14 @@ export interface SliceEvidence {
 }
 
 /**
+ * The map cell (0..cells-1) of a crop pixel `offset` (0..extent-1) from the crop box's edge: the cells tile the crop
+ * box. The infected areas count whole cells this way, and the DICOM SEG draws the same cells (src/results/seg.ts).
+ */
+export function mapCell(offset: number, extent: number, cells: number): number {
+  return Math.min(cells - 1, Math.floor((offset * cells) / extent));
+}
+
+/**
  * Evidence of one slice, and the map restricted to the lung in place: map cells (mw x mh over the crop box, values
  * 0..1) with no lung pixel in their 3x3 cell neighbourhood are set to 0, so air, table and body wall show nothing;
  * a slice without lung keeps nothing. A cell counts as infected when its probability reaches `threshold` (summing
@@ -46,9 +54,9 @@ export function sliceEvidence(
   let leftLung = 0;
   // The map column of each crop column, computed once per slice rather than once per pixel.
   const colCell = new Int32Array(bw);
-  for (let x = 0; x < bw; x++) colCell[x] = Math.min(mw - 1, Math.floor((x * mw) / bw));
+  for (let x = 0; x < bw; x++) colCell[x] = mapCell(x, bw, mw);
   for (let y = box.y0; y < box.y1; y++) {
-    const cy = Math.min(mh - 1, Math.floor(((y - box.y0) * mh) / bh));
+    const cy = mapCell(y - box.y0, bh, mh);
     for (let x = box.x0; x < box.x1; x++) {
       const cx = colCell[x - box.x0];
       const c = cy * mw + cx;

@@ -80,6 +80,8 @@ export interface Analysis {
   sliceLesionThreshold: number;
   /** Models 2.0: a slice counts as infected from this infected area (mm²). */
   minInfectedSliceAreaMm2?: number;
+  /** Models 2.0: a lesion-map cell is infected from this probability (the infected areas count such cells). */
+  infectionPixelThreshold?: number;
   models: ModelIdentity[];
   executionProvider: string;
   timingsMs: Record<string, number>;

@@ -129,6 +129,7 @@ export function analysisToResponse(a: Analysis, extra: { contentHash: string; sy
     patient: { ...a.patient, infection: a.patient.infection ? { ...a.patient.infection } : null },
     sliceLesionThreshold: a.sliceLesionThreshold,
     minInfectedSliceAreaMm2: a.minInfectedSliceAreaMm2 ?? 0,
+    infectionPixelThreshold: a.infectionPixelThreshold ?? 0,
     models: a.models.map((m) => ({ ...m, kind: m.role === 'patient' ? extra.kind : '' })),
     executionProvider: a.executionProvider,
     timings: Object.entries(a.timingsMs).map(([stage, ms]) => ({ stage, ms })),

@@ -6,6 +6,7 @@ import { derivedUid } from '../dicom/uid';
 import { DCM, LT, OTHER, PRIVATE_SCHEME, SCT, labelCode, stageCode } from './codes';
 import { contributingEquipment, DEVICE, dicomDateTime, equipmentAttributes } from './device';
 import { renderHeatMap, DISCLAIMER, sliceLabel } from './heatmap';
+import { buildInfectionSeg, INFECTION_SEGMENT } from './seg';
 import {
   dominantLesionType,
   infectionByRegion,
@@ -31,11 +32,12 @@ import {
   KeyObjectSelectionDocument,
   MeasurementGroup,
   probability,
+  VolumetricRoiMeasurements,
 } from './sr/templates';
 import { patientStudyAttributes, referencedRequest, type StudyContext } from './study-context';
 
 /** Series numbers of the result series when the source's are unknown (high, so they sort after acquired series). */
-export const SERIES_NUMBER = { heatMaps: 9001, sr: 9002, kos: 9003 } as const;
+export const SERIES_NUMBER = { heatMaps: 9001, sr: 9002, kos: 9003, seg: 9004, summary: 9005 } as const;
 
 /** How far above the source's largest Series Number the result series start. */
 export const SERIES_NUMBER_OFFSET = 1000;
@@ -45,11 +47,11 @@ export const SERIES_NUMBER_OFFSET = 1000;
  * lowest first): the study's largest known Series Number (MaxSeriesNumber, else the analysed series') + 1000 + n,
  * or {@link SERIES_NUMBER} when neither is known. IS values stay within 2^31 - 1.
  */
-export function resultSeriesNumbers(study: Pick<StudyContext, 'SeriesNumber' | 'MaxSeriesNumber'>): { heatMaps: number; sr: number; kos: number } {
+export function resultSeriesNumbers(study: Pick<StudyContext, 'SeriesNumber' | 'MaxSeriesNumber'>): Record<keyof typeof SERIES_NUMBER, number> {
   const known = [study.SeriesNumber, study.MaxSeriesNumber].filter((n): n is number => typeof n === 'number' && Number.isInteger(n));
   if (known.length === 0) return { ...SERIES_NUMBER };
-  const base = Math.min(2 ** 31 - 1 - 3, Math.max(0, ...known) + SERIES_NUMBER_OFFSET);
-  return { heatMaps: base + 1, sr: base + 2, kos: base + 3 };
+  const base = Math.min(2 ** 31 - 1 - 5, Math.max(0, ...known) + SERIES_NUMBER_OFFSET);
+  return { heatMaps: base + 1, sr: base + 2, kos: base + 3, seg: base + 4, summary: base + 5 };
 }
 
 /** Key slices are kept at least this far apart along the slice normal, so they show different levels. */
@@ -70,7 +72,7 @@ export interface Supersedes {
 
 /** One encoded result instance. */
 export interface ResultObject {
-  kind: 'sr' | 'heatmap' | 'kos';
+  kind: 'sr' | 'heatmap' | 'kos' | 'seg';
   sopClassUid: string;
   sopInstanceUid: string;
   seriesInstanceUid: string;
@@ -129,20 +131,44 @@ export interface ExaminedInstance {
   sopInstanceUid: string;
 }
 
-/** Infected volume and share per lung (Finding Site) and per zone, as NUM items (models 2.0 evidence). */
-function regionItems(r: InfectionByRegion | undefined): ContentItem[] {
-  if (!r) return [];
-  const items: ContentItem[] = [];
-  const add = (v: RegionVolume, mod: ContentItem) => {
-    items.push(new NumContentItem(LT.InfectedVolume, v.infectedMl, OTHER.Milliliter).add(mod));
-    items.push(new NumContentItem(LT.InfectedShare, v.fraction * 100, OTHER.Percent).add(mod));
-  };
-  add(r.right, findingSite(SCT.RightLung));
-  add(r.left, findingSite(SCT.LeftLung));
-  add(r.upper, new CodeContentItem(LT.LungZone, LT.UpperZone, 'HAS CONCEPT MOD'));
-  add(r.middle, new CodeContentItem(LT.LungZone, LT.MiddleZone, 'HAS CONCEPT MOD'));
-  add(r.lower, new CodeContentItem(LT.LungZone, LT.LowerZone, 'HAS CONCEPT MOD'));
-  return items;
+/**
+ * The infected volume (ml) and share of the lung (%) of both lungs, each lung (Finding Site) and each zone, as
+ * TID 1411 groups measuring the SEG's infection segment (models 2.0 evidence, positive and indeterminate studies).
+ */
+function volumetricGroups(o: {
+  total: RegionVolume;
+  byRegion: InfectionByRegion;
+  algorithm: AlgorithmIdentification;
+  segment: InstanceRef & { segmentNumber: number };
+  sourceSeriesUid: string;
+  trackingUid: (region: string) => string;
+}): VolumetricRoiMeasurements[] {
+  const zone = (z: Code) => [new CodeContentItem(LT.LungZone, z, 'HAS CONCEPT MOD')];
+  const regions: [string, string, RegionVolume, Code, ContentItem[]][] = [
+    ['both', 'both lungs', o.total, SCT.BothLungs, []],
+    ['right', 'right lung', o.byRegion.right, SCT.RightLung, []],
+    ['left', 'left lung', o.byRegion.left, SCT.LeftLung, []],
+    ['upper', 'upper zone', o.byRegion.upper, SCT.BothLungs, zone(LT.UpperZone)],
+    ['middle', 'middle zone', o.byRegion.middle, SCT.BothLungs, zone(LT.MiddleZone)],
+    ['lower', 'lower zone', o.byRegion.lower, SCT.BothLungs, zone(LT.LowerZone)],
+  ];
+  return regions.map(
+    ([key, name, v, site, modifiers]) =>
+      new VolumetricRoiMeasurements({
+        trackingIdentifier: `AI infected lung volume, ${name}`,
+        trackingUid: o.trackingUid(key),
+        finding: SCT.Inflammation,
+        findingSite: site,
+        modifiers,
+        algorithm: o.algorithm,
+        segment: o.segment,
+        sourceSeriesUid: o.sourceSeriesUid,
+        measurements: [
+          { name: SCT.Volume, value: v.infectedMl, units: OTHER.Milliliter },
+          { name: LT.InfectedShare, value: v.fraction * 100, units: OTHER.Percent },
+        ],
+      }),
+  );
 }
 
 /**
@@ -197,7 +223,11 @@ export function resultUids(studyUid: string, inputHash: string, model: string, s
     heat: (slice: number) => derivedUid(...seed, 'heatmap', String(slice)),
     kosSeries: derivedUid(...seed, 'kos-series'),
     kos: derivedUid(...seed, 'kos'),
+    segSeries: derivedUid(...seed, 'seg-series'),
+    seg: derivedUid(...seed, 'seg'),
     tracking: (slice: number) => derivedUid(...seed, 'tracking', String(slice)),
+    /** Tracking UID of a volumetric group (one per region measured on the SEG). */
+    volumeTracking: (region: string) => derivedUid(...seed, 'tracking', 'volume', region),
     /** Tracking UID of the study-level group (no result, or a negative result). */
     studyTracking: derivedUid(...seed, 'tracking', 'study'),
   };
@@ -390,6 +420,30 @@ export function buildResults(input: BuildResultsInput): ResultObjects {
   });
   const heatRef = (slice: SliceResult): InstanceRef => ({ sopClassUid: SopClass.SecondaryCapture, sopInstanceUid: uids.heat(slice.index) });
 
+  // The infection SEG (positive and indeterminate studies with a pixel threshold): exactly the pixels counted.
+  const segBuilt =
+    analysis.patient.decision !== 'negative' && analysis.infectionPixelThreshold !== undefined
+      ? buildInfectionSeg({
+          volume,
+          slices: analysis.slices,
+          pixelThreshold: analysis.infectionPixelThreshold,
+          header,
+          when,
+          sopInstanceUid: uids.seg,
+          seriesUid: uids.segSeries,
+          seriesNumber: resultSeriesNumbers(study).seg,
+          algorithm,
+          bodyPartExamined: study.BodyPartExamined,
+        })
+      : undefined;
+  const seg: ResultObject | undefined = segBuilt && {
+    kind: 'seg',
+    sopClassUid: SopClass.Segmentation,
+    sopInstanceUid: uids.seg,
+    seriesInstanceUid: uids.segSeries,
+    bytes: segBuilt.bytes,
+  };
+
   // SR content. A negative study asserts no lesion: one group states the negative result (no region, no image).
   const p = analysis.patient;
   const negative = p.decision === 'negative';
@@ -399,7 +453,7 @@ export function buildResults(input: BuildResultsInput): ResultObjects {
     trackingUid: uids.studyTracking,
     finding: LT.NoInfectionDetected,
     algorithm,
-    measurements: p.infection ? [{ name: LT.InfectedShare, value: p.infection.fraction * 100, units: OTHER.Percent }] : [],
+    measurements: [],
   });
   const keyGroups = keys.map(
     (slice, i) =>
@@ -417,7 +471,18 @@ export function buildResults(input: BuildResultsInput): ResultObjects {
         images: [{ name: LT.HeatMapImage, ref: heatRef(slice) }],
       }),
   );
-  const groups = negative ? [negativeGroup] : keyGroups;
+  const volumeGroups =
+    seg && byRegion && p.infection
+      ? volumetricGroups({
+          total: { infectedMl: p.infection.infectedMl, lungMl: p.infection.lungMl, fraction: p.infection.fraction },
+          byRegion,
+          algorithm,
+          segment: { sopClassUid: SopClass.Segmentation, sopInstanceUid: seg.sopInstanceUid, segmentNumber: INFECTION_SEGMENT },
+          sourceSeriesUid: volume.seriesUid,
+          trackingUid: uids.volumeTracking,
+        })
+      : [];
+  const groups = negative ? [negativeGroup] : [...volumeGroups, ...keyGroups];
   const positive = analysis.classes.find((c) => c.label === analysis.positiveClass);
   const top = analysis.classes.find((c) => c.label === analysis.patient.label);
   const qualitative: ContentItem[] = [
@@ -429,10 +494,11 @@ export function buildResults(input: BuildResultsInput): ResultObjects {
         new NumContentItem(LT.OperatingThreshold, p.threshold, OTHER.NoUnits, 'HAS PROPERTIES'),
         new CodeContentItem(LT.AiDecision, p.decision === 'positive' ? LT.Positive : p.decision === 'indeterminate' ? LT.Indeterminate : LT.Negative, 'HAS PROPERTIES'),
       ),
-    p.infection && new NumContentItem(LT.InfectedVolume, p.infection.infectedMl, OTHER.Milliliter),
-    p.infection && new NumContentItem(LT.InfectedShare, p.infection.fraction * 100, OTHER.Percent),
-    // Per-region volumes only where there is infection to localise (a negative study asserts nothing regional).
-    ...(p.decision !== 'negative' ? regionItems(byRegion) : []),
+    // The infected volume is a finding only where there is infection (per region in the volumetric groups); the
+    // lung volume the share is taken of is stated on every analysed study.
+    !negative && p.infection && new NumContentItem(LT.InfectedVolume, p.infection.infectedMl, OTHER.Milliliter),
+    !negative && p.infection && new NumContentItem(LT.InfectedShare, p.infection.fraction * 100, OTHER.Percent),
+    p.infection && new NumContentItem(SCT.Volume, p.infection.lungMl, OTHER.Milliliter).add(findingSite(SCT.BothLungs)),
     top && new CodeContentItem(LT.AiClassification, labelCode(top)).add(probability(p.classProbabilities[analysis.classes.indexOf(top)] ?? 0)),
     ...analysis.classes.map((c, i) => new NumContentItem(LT.Probability, p.classProbabilities[i] ?? 0, OTHER.NoUnits).add(new CodeContentItem(DCM.Finding, labelCode(c), 'HAS CONCEPT MOD'))),
     new CodeContentItem(LT.TriagePriority, prio.code),
@@ -466,6 +532,7 @@ export function buildResults(input: BuildResultsInput): ResultObjects {
     evidence: evidenceSequence(studyUid, [
       { seriesUid: volume.seriesUid, refs: allSources },
       { seriesUid: uids.heatSeries, refs: keys.map(heatRef) },
+      { seriesUid: uids.segSeries, refs: seg ? [{ sopClassUid: SopClass.Segmentation, sopInstanceUid: seg.sopInstanceUid }] : [] },
     ]),
     otherEvidence: [],
     supersedes: input.supersedes,
@@ -514,7 +581,7 @@ export function buildResults(input: BuildResultsInput): ResultObjects {
     studyUid,
     sr,
     // No key slice (a negative study): nothing drawn and no key-object note, the SR alone says so.
-    objects: keys.length > 0 ? [sr, ...heatMaps, kos] : [sr],
+    objects: [sr, ...(seg ? [seg] : []), ...(keys.length > 0 ? [...heatMaps, kos] : [])],
     summary: {
       outcome: 'analysed',
       priority: prio.priority,

@@ -43,6 +43,12 @@ export const DCM = {
   OfInterest: dcm('113000', 'Of Interest'),
   KeyObjectDescription: dcm('113012', 'Key Object Description'),
   ProcessingEquipment: dcm('109102', 'Processing Equipment'),
+  /** SEG: Derivation Code (CID 7203) and Purpose of Reference (CID 7202) of each frame's source image. */
+  Segmentation: dcm('113076', 'Segmentation'),
+  SourceImageForProcessing: dcm('121322', 'Source image for image processing operation'),
+  /** TID 1411: the segment a volumetric group measures (IMAGE), and the series it was made from (UIDREF). */
+  ReferencedSegment: dcm('121191', 'Referenced Segment'),
+  SourceSeriesForSegmentation: dcm('121232', 'Source series for segmentation'),
 } as const;
 
 /** SNOMED CT (STANDARDS.md "Clinical codes"; 1217294009 marked "verify" there). */
@@ -56,6 +62,15 @@ export const SCT = {
   RightLung: sct('3341006', 'Right lung'),
   BothLungs: sct('74101002', 'Both lungs'),
   FindingSite: sct('363698007', 'Finding Site'),
+  Lung: sct('39607008', 'Lung'),
+  /** TID 1419 / CID 7469: the measured volume (ml) of a volumetric group. */
+  Volume: sct('118565006', 'Volume'),
+  /**
+   * The SEG's segment: category CID 7150 "Morphologically Abnormal Structure", type "Inflammation" of CID 7159
+   * Lesion Segmentation Types (in CID 7151): a pneumonia's infected lung, ground glass or consolidation alike.
+   */
+  MorphologicallyAbnormalStructure: sct('49755003', 'Morphologically Abnormal Structure'),
+  Inflammation: sct('23583003', 'Inflammation'),
   /** Presence values of a qualitative evaluation (CODE concept = the finding, value = present / absent). */
   Present: sct('52101004', 'Present'),
   Absent: sct('2667000', 'Absent'),
@@ -67,7 +82,7 @@ export const OTHER = {
   EnglishUs: { value: 'en-US', scheme: 'RFC5646', meaning: 'English (United States)' } as Code,
   NoUnits: { value: '1', scheme: 'UCUM', meaning: 'no units' } as Code,
   Percent: { value: '%', scheme: 'UCUM', meaning: 'percent' } as Code,
-  Milliliter: { value: 'mL', scheme: 'UCUM', meaning: 'milliliter' } as Code,
+  Milliliter: { value: 'ml', scheme: 'UCUM', meaning: 'milliliter' } as Code,
 } as const;
 
 /** The 99LTRIAGE codes (documented here; values are at most 16 characters, SH). */

@@ -145,6 +145,7 @@ export function syntheticAnalysis(volume: HuVolume, positiveProbability: number)
     },
     sliceLesionThreshold: 0.5,
     minInfectedSliceAreaMm2: 50,
+    infectionPixelThreshold: 0.5,
     models: [
       { role: 'slice', name: 'mlung-slice', version: '0.1.0', sha256: 'a'.repeat(64) },
       { role: 'patient', name: 'mlung-patient', version: '0.1.0', sha256: 'b'.repeat(64) },

@@ -83,8 +83,10 @@ describe('SR content (TID 1500, IHE AI Results)', () => {
     ])
       expect(codes).toContain(c);
     expect(first(sr.CodingSchemeIdentificationSequence).CodingSchemeDesignator).toBe('99LTRIAGE');
-    const groups = findItems(sr, '125007');
+    // The key-slice groups (TID 1410 style); the volumetric ones (TID 1411) reference the SEG instead.
+    const groups = findItems(sr, '125007').filter((g) => findItems(g, '121191').length === 0);
     expect(groups).toHaveLength(4);
+    expect(findItems(sr, '125007')).toHaveLength(4 + 6);
     for (const g of groups) {
       expect(findItems(g, '112040')[0].UID).toMatch(/^2\.25\.\d+$/);
       const region = findItems(g, '111030')[0];

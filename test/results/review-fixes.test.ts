@@ -177,7 +177,7 @@ describe('times are local with Timezone Offset From UTC on every result object',
     ['Pacific/Kiritimati', '+1400', '20260302', '000000'],
   ])('TZ=%s: offset %s, local date and time', (tz, offset, date, time) => {
     const objects = buildInZone(tz);
-    expect(objects.map((o) => o.kind)).toEqual(['sr', 'heatmap', 'heatmap', 'kos', 'sr']);
+    expect(objects.map((o) => o.kind)).toEqual(['sr', 'seg', 'heatmap', 'heatmap', 'kos', 'sr']);
     for (const o of objects) {
       const d = ds(o.bytes);
       expect([o.kind, d.TimezoneOffsetFromUTC]).toEqual([o.kind, offset]);
@@ -197,6 +197,7 @@ describe('result series sort after the source series', () => {
     const numbers = r.objects.map((o) => [o.kind, ds(o.bytes).SeriesNumber]);
     expect(numbers).toEqual([
       ['sr', 11232],
+      ['seg', 11234],
       ['heatmap', 11231],
       ['heatmap', 11231],
       ['kos', 11233],
@@ -207,7 +208,7 @@ describe('result series sort after the source series', () => {
   });
 
   test('the study-wide maximum wins when known; the fixed numbers when nothing is known', () => {
-    expect(resultSeriesNumbers({ SeriesNumber: 3, MaxSeriesNumber: 10230 })).toEqual({ heatMaps: 11231, sr: 11232, kos: 11233 });
+    expect(resultSeriesNumbers({ SeriesNumber: 3, MaxSeriesNumber: 10230 })).toEqual({ heatMaps: 11231, sr: 11232, kos: 11233, seg: 11234, summary: 11235 });
     expect(resultSeriesNumbers({})).toEqual(SERIES_NUMBER);
     const noNumber = studyContextFromDataset({ StudyInstanceUID: '2.25.1' });
     expect(noNumber.SeriesNumber).toBeUndefined();

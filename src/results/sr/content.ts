@@ -32,6 +32,8 @@ export interface InstanceRef {
   sopClassUid: string;
   sopInstanceUid: string;
   frameNumber?: number;
+  /** For a reference to a segment of a Segmentation (Referenced Segment Number, 0062,000B). */
+  segmentNumber?: number;
 }
 
 /** Formats a number as a DICOM DS value (at most 16 characters, PS3.5 6.2). */
@@ -161,6 +163,7 @@ export function referencedSop(ref: InstanceRef): NaturalDataset {
     ReferencedSOPClassUID: ref.sopClassUid,
     ReferencedSOPInstanceUID: ref.sopInstanceUid,
     ...(ref.frameNumber ? { ReferencedFrameNumber: ref.frameNumber } : {}),
+    ...(ref.segmentNumber ? { ReferencedSegmentNumber: ref.segmentNumber } : {}),
   };
 }
 

@@ -144,6 +144,44 @@ export class MeasurementGroup {
   }
 }
 
+/** One region's group for {@link VolumetricRoiMeasurements}. */
+export interface VolumetricGroupOptions {
+  trackingIdentifier: string;
+  trackingUid: string;
+  finding: Code;
+  /** Where in the segment the measurements apply: a Finding Site, and further concept modifiers (e.g. a zone). */
+  findingSite: Code;
+  modifiers?: ContentItem[];
+  algorithm: AlgorithmIdentification;
+  /** The SEG instance (with its segment number) and the series it was made from. */
+  segment: InstanceRef & { segmentNumber: number };
+  sourceSeriesUid: string;
+  measurements: { name: Code; value: number; units: Code }[];
+}
+
+/**
+ * TID 1411 Volumetric ROI Measurements and Qualitative Evaluations: a Measurement Group about a segment of a DICOM
+ * SEG (Referenced Segment, Source series for segmentation), its finding and site, algorithm, and NUM measurements.
+ */
+export class VolumetricRoiMeasurements {
+  constructor(readonly o: VolumetricGroupOptions) {}
+  /** The Measurement Group container. */
+  item(): ContentItem {
+    const o = this.o;
+    return new ContainerContentItem(DCM.MeasurementGroup, 'CONTAINS', '1411').add(
+      new TextContentItem(DCM.TrackingIdentifier, o.trackingIdentifier, 'HAS OBS CONTEXT'),
+      new UidRefContentItem(DCM.TrackingUniqueIdentifier, o.trackingUid, 'HAS OBS CONTEXT'),
+      new CodeContentItem(DCM.Finding, o.finding),
+      findingSite(o.findingSite),
+      ...(o.modifiers ?? []),
+      ...o.algorithm.items('HAS CONCEPT MOD'),
+      new ImageContentItem(DCM.ReferencedSegment, o.segment),
+      new UidRefContentItem(DCM.SourceSeriesForSegmentation, o.sourceSeriesUid),
+      ...o.measurements.map((m) => new NumContentItem(m.name, m.value, m.units)),
+    );
+  }
+}
+
 /** TID 1500 Imaging Measurement Report: the root container and its fixed head. */
 export class ImagingMeasurementReport {
   constructor(
@@ -151,7 +189,7 @@ export class ImagingMeasurementReport {
       procedure: Code;
       device: DeviceIdentity;
       imageLibrary: ImageLibrary;
-      measurementGroups: MeasurementGroup[];
+      measurementGroups: (MeasurementGroup | VolumetricRoiMeasurements)[];
       qualitativeEvaluations: ContentItem[];
     },
   ) {}

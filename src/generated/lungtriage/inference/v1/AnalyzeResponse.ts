@@ -32,6 +32,10 @@ export interface AnalyzeResponse {
    * Models 2.0: a slice counts as infected from this infected area (mm²); 0 for older models.
    */
   'minInfectedSliceAreaMm2'?: (number | string);
+  /**
+   * Models 2.0: a lesion-map cell is infected from this probability (manifest infection.pixelThreshold); 0 for older models.
+   */
+  'infectionPixelThreshold'?: (number | string);
 }
 
 export interface AnalyzeResponse__Output {
@@ -60,4 +64,8 @@ export interface AnalyzeResponse__Output {
    * Models 2.0: a slice counts as infected from this infected area (mm²); 0 for older models.
    */
   'minInfectedSliceAreaMm2': (number);
+  /**
+   * Models 2.0: a lesion-map cell is infected from this probability (manifest infection.pixelThreshold); 0 for older models.
+   */
+  'infectionPixelThreshold': (number);
 }
