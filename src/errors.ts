@@ -85,6 +85,15 @@ export function isOutOfFileDescriptors(e: unknown): boolean {
   return code === 'EMFILE' || code === 'ENFILE';
 }
 
+/**
+ * Faults that pass by themselves, so work hit by them is retried (for hours, LT_TRANSIENT_RETRY_SECONDS) rather
+ * than failed: a full disk, no descriptors left, the database away, inference workers busy or unreachable.
+ */
+export function isTransientFault(e: unknown): boolean {
+  if (isStorageFull(e) || isOutOfFileDescriptors(e) || isDatabaseUnavailable(e)) return true;
+  return e instanceof LtError && (e.grpcCode === GrpcStatus.RESOURCE_EXHAUSTED || e.grpcCode === GrpcStatus.UNAVAILABLE) && e.httpStatus !== 413;
+}
+
 /** Connection-level failures of PostgreSQL (down, restarting, unreachable): transient, so callers ask for a retry. */
 export function isDatabaseUnavailable(e: unknown): boolean {
   const err = ((e as { driverError?: unknown } | undefined)?.driverError ?? e) as { code?: unknown; message?: unknown } | undefined;

@@ -93,6 +93,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
     early,
     workDir: path.join(config.dataDir, 'work'),
     leaseSeconds: config.pipeline.leaseSeconds,
+    transientRetrySeconds: config.pipeline.transientRetrySeconds,
     keySlices: config.pipeline.keySlices,
     selection,
     maxSlices: config.volume.maxSlices,

@@ -53,6 +53,7 @@ const schema = z.object({
   LT_INFERENCE_DEADLINE_SECONDS: int(600, 1),
   LT_POLL_MS: int(500, 10, 60000),
   LT_JOB_LEASE_SECONDS: int(120, 5),
+  LT_TRANSIENT_RETRY_SECONDS: int(6 * 3600, 1),
   LT_EARLY_INFERENCE: bool(true),
   LT_KEY_SLICES: int(4, 1, 50),
   LT_GRPC_AUTH_TOKENS: list,
@@ -123,7 +124,8 @@ export interface Config {
   auth: { bearerTokens: string[]; basicUsers: string[] };
   tls: { cert?: string; key?: string; ca?: string; requireClientCert: boolean };
   logLevel: 'debug' | 'info' | 'warn' | 'error';
-  pipeline: { pollMs: number; leaseSeconds: number; inferenceDeadlineSeconds: number; keySlices: number; earlyInference: boolean };
+  /** transientRetrySeconds: how long after a job opens disk-full, busy-worker and similar faults are retried. */
+  pipeline: { pollMs: number; leaseSeconds: number; inferenceDeadlineSeconds: number; keySlices: number; earlyInference: boolean; transientRetrySeconds: number };
   volume: { minSlices: number; maxSlices: number };
   /** Retention: a study's files go retainSeconds after its job ended; nothing stays past maxAgeHours unless a job still needs it. */
   spool: { retainSeconds: number; maxAgeHours: number };
@@ -229,6 +231,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       inferenceDeadlineSeconds: c.LT_INFERENCE_DEADLINE_SECONDS,
       keySlices: c.LT_KEY_SLICES,
       earlyInference: c.LT_EARLY_INFERENCE,
+      transientRetrySeconds: c.LT_TRANSIENT_RETRY_SECONDS,
     },
     volume: { minSlices: c.LT_SELECT_MIN_SLICES, maxSlices: c.LT_VOLUME_MAX_SLICES },
     spool: { retainSeconds: c.LT_SPOOL_RETAIN_SECONDS, maxAgeHours: c.LT_SPOOL_MAX_AGE_HOURS },

@@ -64,6 +64,8 @@ export interface Job {
   inputHash: string | null;
   attempts: number;
   result: JobResult | null;
+  /** When the job opened: transient faults are retried until LT_TRANSIENT_RETRY_SECONDS after it. */
+  createdAt: Date;
 }
 
 interface JobRow {
@@ -73,6 +75,7 @@ interface JobRow {
   input_hash: string | null;
   attempts: number;
   result: JobResult | null;
+  created_at: Date;
 }
 
 /** TypeORM answers UPDATE ... RETURNING with [rows, count] on Postgres and plain rows elsewhere. */
@@ -81,7 +84,15 @@ export function returnedRows<T>(r: unknown): T[] {
   return (Array.isArray(a[0]) ? a[0] : a) as T[];
 }
 
-const fromRow = (r: JobRow): Job => ({ id: Number(r.id), studyUid: r.study_uid, state: r.state, inputHash: r.input_hash, attempts: r.attempts, result: r.result });
+const fromRow = (r: JobRow): Job => ({
+  id: Number(r.id),
+  studyUid: r.study_uid,
+  state: r.state,
+  inputHash: r.input_hash,
+  attempts: r.attempts,
+  result: r.result,
+  createdAt: r.created_at,
+});
 
 /** This process's lease identity. */
 export const LEASE_OWNER = `${os.hostname()}:${process.pid}`;
@@ -98,7 +109,7 @@ export async function claimJob(ds: DataSource, leaseSeconds: number, owner = LEA
                    WHERE state IN ('ready', 'selected', 'inferred') AND next_run_at <= now()
                      AND (lease_until IS NULL OR lease_until < now())
                    ORDER BY priority DESC, id FOR UPDATE SKIP LOCKED LIMIT 1)
-      RETURNING id, study_uid, state, input_hash, attempts, result`,
+      RETURNING id, study_uid, state, input_hash, attempts, result, created_at`,
     [owner, leaseSeconds],
   )) as unknown;
   const [row] = returnedRows<JobRow>(rows);
@@ -163,12 +174,28 @@ export async function lastJobError(db: Queryable, jobId: number): Promise<string
 }
 
 /** Puts a held job back to wait (transient failure): released, runnable again after `delayMs`. */
-export async function retryLater(ds: DataSource, jobId: number, delayMs: number, error: string, owner = LEASE_OWNER): Promise<void> {
+export async function retryLater(ds: DataSource, jobId: number, delayMs: number, error: string, opts: { transient?: boolean } = {}, owner = LEASE_OWNER): Promise<void> {
+  // A transient fault (disk full, worker busy) gives the claim's attempt back: attempts count crashes and real
+  // failures, and transient faults are bounded by time instead (LT_TRANSIENT_RETRY_SECONDS).
   await ds.query(
-    `UPDATE job SET lease_owner = NULL, lease_until = NULL, next_run_at = now() + make_interval(secs => $3), error = $4, updated_at = now()
+    `UPDATE job SET lease_owner = NULL, lease_until = NULL, next_run_at = now() + make_interval(secs => $3), error = $4, updated_at = now(),
+            attempts = attempts - CASE WHEN $5::boolean THEN 1 ELSE 0 END
       WHERE id = $1 AND lease_owner = $2`,
-    [jobId, owner, delayMs / 1000, error],
+    [jobId, owner, delayMs / 1000, error, Boolean(opts.transient)],
   );
+}
+
+/**
+ * Ends a held job as 'failed' when not even its failure report could be written, with its 'study.failed' event,
+ * so IT hears of every final failure; false when the lease was lost.
+ */
+export async function failJob(ds: DataSource, job: Pick<Job, 'id' | 'studyUid'>, error: string, owner = LEASE_OWNER): Promise<boolean> {
+  return ds.transaction(async (tx) => {
+    if (!(await advanceJob(tx, job.id, 'failed', { error, releaseLease: true }, owner))) return false;
+    const [{ priority }] = (await tx.query(`SELECT priority FROM job WHERE id = $1`, [job.id])) as { priority: PriorityRank }[];
+    await appendTriageEvent(tx, { kind: 'study.failed', studyUid: job.studyUid, jobId: job.id, priority, payload: { error } });
+    return true;
+  });
 }
 
 /**

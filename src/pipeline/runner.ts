@@ -14,11 +14,12 @@ import {
   previousSrResult,
   renewLease,
   retryLater,
+  failJob,
   type Job,
 } from '../db/jobs';
 import { readPart10 } from '../dicom/dcmjs';
 import { enqueueResults, jobDeliveryState } from '../egress';
-import { LtError } from '../errors';
+import { isTransientFault, LtError } from '../errors';
 import type { Analysis } from '../inference/types';
 import { log, studyTag, withLogContext } from '../logger';
 import { metrics } from '../metrics';
@@ -35,6 +36,12 @@ import { maxSeriesNumber, PermanentFailure, studyHeaders, studyVolume } from './
 /** Attempts a job gets (claims, retries of transient failures) before it fails with its report. */
 export const DEFAULT_MAX_ATTEMPTS = 5;
 
+/** Transient faults (disk full, workers busy) are retried this long after a job opens: hours, like the outages they come from. */
+export const DEFAULT_TRANSIENT_RETRY_SECONDS = 6 * 3600;
+
+/** Longest wait between two tries of a job hit by a transient fault. */
+const MAX_TRANSIENT_BACKOFF_MS = 300_000;
+
 /** What the pipeline needs. */
 export interface PipelineDeps {
   ds: DataSource;
@@ -45,8 +52,10 @@ export interface PipelineDeps {
   keySlices: number;
   selection?: Partial<SelectionRules>;
   maxSlices?: number;
-  /** Attempts before a transient failure (worker down, deadline) becomes a failure report (default DEFAULT_MAX_ATTEMPTS). */
+  /** Attempts before a failure that is neither permanent nor transient (a deadline, an internal error) becomes a failure report (default DEFAULT_MAX_ATTEMPTS). */
   maxAttempts?: number;
+  /** How long after a job opens transient faults (isTransientFault) are retried before it fails (default DEFAULT_TRANSIENT_RETRY_SECONDS). */
+  transientRetrySeconds?: number;
   /** Volumes built and analysed during quiet periods (gateway), which jobs take when their study is unchanged. */
   early?: EarlyInference;
   /** Called as a job moves on (progress bar of `analyze`). */
@@ -286,24 +295,49 @@ export class Pipeline {
 
   private async handleFailure(job: Job, e: unknown): Promise<void> {
     const permanent = e instanceof PermanentFailure;
-    const err = e instanceof LtError ? e : undefined;
-    const attemptsLeft = job.attempts < this.maxAttempts;
-    if (!permanent && attemptsLeft) {
+    const message = (e as Error).message || 'unknown error';
+    if (!permanent && isTransientFault(e)) {
+      if (await this.retryTransient(job, message)) return;
+      const window = this.d.transientRetrySeconds ?? DEFAULT_TRANSIENT_RETRY_SECONDS;
+      return this.fail(job, stageAt(job), `still failing after ${window} s of retries (LT_TRANSIENT_RETRY_SECONDS): ${message}`, []);
+    }
+    if (!permanent && job.attempts < this.maxAttempts) {
       const delay = Math.min(300_000, 2000 * 2 ** (job.attempts - 1)) * (0.5 + Math.random() / 2);
-      log.warn('stage failed, will retry', { state: job.state, attempt: job.attempts, retryInMs: Math.round(delay), reason: err?.message ?? (e as Error).message });
-      await retryLater(this.d.ds, job.id, delay, (e as Error).message).catch(() => undefined);
-      await audit(this.d.ds, { actor: 'pipeline', action: 'job.retry', outcome: 'warning', studyUid: job.studyUid, detail: { jobId: job.id, state: job.state, attempt: job.attempts, reason: (e as Error).message } }).catch(
+      log.warn('stage failed, will retry', { state: job.state, attempt: job.attempts, retryInMs: Math.round(delay), reason: message });
+      await retryLater(this.d.ds, job.id, delay, message).catch(() => undefined);
+      await audit(this.d.ds, { actor: 'pipeline', action: 'job.retry', outcome: 'warning', studyUid: job.studyUid, detail: { jobId: job.id, state: job.state, attempt: job.attempts, reason: message } }).catch(
         () => undefined,
       );
       return;
     }
-    const stage = permanent ? e.stage : stageAt(job);
-    const reason = (e as Error).message || 'unknown error';
-    log.error('job failed; writing a report that says why', { stage, reason: reason.slice(0, 300) });
-    await this.failWithReport(job, stage, reason, permanent ? e.details : []);
+    await this.fail(job, permanent ? e.stage : stageAt(job), message, permanent ? e.details : []);
   }
 
-  /** Ends a job in a failure report (SR saying why), or, when even that cannot be written, in state 'failed'. */
+  /**
+   * Schedules another try after a transient fault (transientBackoffMs); false once LT_TRANSIENT_RETRY_SECONDS have
+   * passed since the job opened.
+   */
+  private async retryTransient(job: Job, reason: string): Promise<boolean> {
+    const openMs = Date.now() - job.createdAt.getTime();
+    if (openMs >= (this.d.transientRetrySeconds ?? DEFAULT_TRANSIENT_RETRY_SECONDS) * 1000) return false;
+    const delay = transientBackoffMs(job);
+    log.warn('transient fault, will retry', { state: job.state, retryInMs: Math.round(delay), reason });
+    await retryLater(this.d.ds, job.id, delay, reason, { transient: true }).catch(() => undefined);
+    await audit(this.d.ds, { actor: 'pipeline', action: 'job.retry', outcome: 'warning', studyUid: job.studyUid, detail: { jobId: job.id, state: job.state, transient: true, reason } }).catch(
+      () => undefined,
+    );
+    return true;
+  }
+
+  private async fail(job: Job, stage: string, reason: string, details: string[]): Promise<void> {
+    log.error('job failed; writing a report that says why', { stage, reason: reason.slice(0, 300) });
+    await this.failWithReport(job, stage, reason, details);
+  }
+
+  /**
+   * Ends a job in a failure report (SR saying why). When a transient fault keeps even that from being written (the
+   * disk still full), the job is tried again later; otherwise it ends 'failed' with its 'study.failed' event.
+   */
   private async failWithReport(job: Job, stage: string, reason: string, details: string[]): Promise<void> {
     try {
       const headers = await studyHeaders(this.d.ds, job.studyUid);
@@ -313,8 +347,13 @@ export class Pipeline {
       const objects = failureReport(study, { stage, reason, details }, { supersedes: await this.previousResult(job), examined });
       await this.encodeAndEnqueue(job, objects, {});
     } catch (inner) {
+      if (isTransientFault(inner)) {
+        log.warn('failure report could not be written yet; will retry', { err: inner });
+        await retryLater(this.d.ds, job.id, transientBackoffMs(job), reason, { transient: true }).catch(() => undefined);
+        return;
+      }
       log.error('failure report could not be written', { err: inner });
-      await advanceJob(this.d.ds, job.id, 'failed', { error: reason, releaseLease: true }).catch(() => undefined);
+      await failJob(this.d.ds, job, reason).catch((e: unknown) => log.error('job could not be marked failed', { err: e }));
     }
   }
 
@@ -371,6 +410,12 @@ export class Pipeline {
     const r = await previousSrResult(this.d.ds, job);
     return r?.srSopInstanceUid && r.srSeriesInstanceUid ? { srSopInstanceUid: r.srSopInstanceUid, srSeriesInstanceUid: r.srSeriesInstanceUid, otherSopInstanceUids: r.resultUids } : undefined;
   }
+}
+
+/** The wait before the next try after a transient fault: half the time the job has been open, 1 s to 5 min, jittered. */
+function transientBackoffMs(job: Job): number {
+  const openMs = Date.now() - job.createdAt.getTime();
+  return Math.min(MAX_TRANSIENT_BACKOFF_MS, Math.max(1000, openMs / 2)) * (0.5 + Math.random() / 2);
 }
 
 /** The stage a job was in when it failed, named from its last recorded state. */
