@@ -1,6 +1,6 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
-import { ROLES, type OidcSettings, type Role, type StaticCredential } from '../config';
+import { isLoopback, ROLES, type OidcSettings, type Role, type StaticCredential } from '../config';
 import { LtError } from '../errors';
+import { safeEqual } from '../grpc/token';
 import { OidcVerifier } from './oidc';
 
 /** Who a caller is (for the audit trail) and what they may do. */
@@ -8,13 +8,6 @@ export interface Principal {
   /** "bearer" for a static token, the user for Basic, "oidc:<sub>" for a JWT. */
   name: string;
   roles: ReadonlySet<Role>;
-}
-
-/** Compares secrets in constant time (both sides hashed first, so length differences leak nothing). */
-export function safeEqual(a: string, b: string): boolean {
-  const ha = createHash('sha256').update(a).digest();
-  const hb = createHash('sha256').update(b).digest();
-  return timingSafeEqual(ha, hb);
 }
 
 /** An authentication result: the principal, or why there is none (the 401/UNAUTHENTICATED message). */
@@ -65,7 +58,6 @@ export function requireRole(p: Principal, role: Role): void {
   if (!p.roles.has(role)) throw LtError.forbidden(`the ${role} role is required (${p.name} has ${[...p.roles].join(', ') || 'none'})`);
 }
 
-const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost|\[::1\])$/;
 
 /**
  * The gateway refuses to serve without authentication on anything but loopback, unless LT_ALLOW_UNAUTHENTICATED
@@ -73,7 +65,7 @@ const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost|\[::1\])$/;
  */
 export function assertAuthenticatedOffLoopback(surfaces: { name: string; host: string; auth: Authenticator }[], allowUnauthenticated: boolean): void {
   if (allowUnauthenticated) return;
-  const open = surfaces.filter((s) => !LOOPBACK.test(s.host) && s.auth.open);
+  const open = surfaces.filter((s) => !isLoopback(s.host) && s.auth.open);
   if (open.length > 0)
     throw LtError.invalid(
       `refusing to listen without authentication on ${open.map((s) => `${s.name} ${s.host}`).join(' and ')}: configure tokens (LT_AUTH_BEARER_TOKENS, LT_AUTH_BASIC_USERS, LT_GRPC_AUTH_TOKENS) or an OIDC issuer (LT_OIDC_ISSUER), or set LT_ALLOW_UNAUTHENTICATED=true`,

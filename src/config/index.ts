@@ -30,6 +30,11 @@ const hostPort = /^[A-Za-z0-9.\-_[\]:]+:\d{1,5}$/;
 export const ROLES = ['sender', 'reader', 'operator', 'auditor'] as const;
 export type Role = (typeof ROLES)[number];
 
+/** True for an address only this machine can reach (where listening without authentication is acceptable). */
+export function isLoopback(host: string): boolean {
+  return /^(127\.\d+\.\d+\.\d+|::1|\[::1\]|localhost)$/.test(host);
+}
+
 /** A static secret (a bearer token, or "user:password") and the roles it grants. */
 export interface StaticCredential {
   secret: string;
@@ -87,6 +92,7 @@ const schema = z.object({
   LT_EARLY_INFERENCE: bool(true),
   LT_KEY_SLICES: int(4, 1, 50),
   LT_GRPC_AUTH_TOKENS: credentials(DEFAULT_ROLES.grpc),
+  LT_WORKER_AUTH_TOKEN: z.string().optional(),
   LT_TLS_CERT: z.string().optional(),
   LT_TLS_KEY: z.string().optional(),
   LT_TLS_CA: z.string().optional(),
@@ -118,6 +124,7 @@ const SECRET_KEYS = [
   'LT_PACS_TOKEN',
   'LT_PACS_OAUTH_CLIENT_SECRET',
   'LT_AUDIT_KEY',
+  'LT_WORKER_AUTH_TOKEN',
 ] as const;
 
 type Raw = z.output<typeof schema>;
@@ -127,7 +134,8 @@ export interface Config {
   http: { host: string; port: number; publicUrl?: string };
   grpc: { host: string; port: number; authTokens: StaticCredential[] };
   /** threads: onnxruntime intra-op threads, 0 = onnxruntime's choice. */
-  worker: { host: string; port: number; maxConcurrent: number; maxSlices: number; executionProvider: 'auto' | 'cuda' | 'cpu'; threads: number };
+  /** authToken: the bearer token the worker requires and the gateway sends (LT_WORKER_AUTH_TOKEN). */
+  worker: { host: string; port: number; maxConcurrent: number; maxSlices: number; executionProvider: 'auto' | 'cuda' | 'cpu'; threads: number; authToken?: string };
   workers: string[];
   databaseUrl?: string;
   dataDir: string;
@@ -218,6 +226,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxSlices: c.LT_WORKER_MAX_SLICES,
       executionProvider: c.LT_EXECUTION_PROVIDER,
       threads: c.LT_WORKER_THREADS,
+      authToken: c.LT_WORKER_AUTH_TOKEN,
     },
     workers: c.LT_WORKERS,
     databaseUrl: c.LT_DATABASE_URL,
