@@ -53,6 +53,9 @@ export class LtError extends Error {
   static unauthenticated(message = 'authentication required'): LtError {
     return new LtError(message, 401, GrpcStatus.UNAUTHENTICATED);
   }
+  static forbidden(message: string): LtError {
+    return new LtError(message, 403, GrpcStatus.PERMISSION_DENIED);
+  }
   static internal(message: string): LtError {
     return new LtError(message, 500, GrpcStatus.INTERNAL, DicomReason.ProcessingFailure);
   }

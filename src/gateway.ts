@@ -1,7 +1,10 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import { assertAuthenticatedOffLoopback, Authenticator } from './api/auth';
 import { createHttpApp } from './api/http';
+import { OidcVerifier } from './api/oidc';
+import { AuthFailureLog } from './audit/auth-failures';
 import { writeAuditCheckpoint, type AuditCheckpoint } from './audit/audit-log';
 import { startTriageServer } from './api/triage-service';
 import type { Config } from './config';
@@ -17,6 +20,9 @@ import { inferenceFor } from './pipeline/analyzer';
 import { Pipeline } from './pipeline/runner';
 import { startPoller, type Poller } from './poller';
 import { markStableStudies } from './study/completeness';
+
+/** Refused logins are summarised in one audit row per window (AuthFailureLog). */
+const AUTH_FAILURE_WINDOW_MS = 60_000;
 
 /** A running gateway: its ports and a graceful stop. */
 export interface Gateway {
@@ -38,7 +44,18 @@ export interface Gateway {
  * close() stops every part, in reverse order.
  */
 export async function startGateway(config: Config): Promise<Gateway> {
+  const oidc = config.auth.oidc ? new OidcVerifier(config.auth.oidc) : undefined;
+  const dicomWebAuth = new Authenticator({ bearer: config.auth.bearerTokens, basic: config.auth.basicUsers, oidc });
+  const grpcAuth = new Authenticator({ bearer: config.grpc.authTokens, oidc });
+  assertAuthenticatedOffLoopback(
+    [
+      { name: 'DICOMweb', host: config.http.host, auth: dicomWebAuth },
+      { name: 'TriageService', host: config.grpc.host, auth: grpcAuth },
+    ],
+    config.auth.allowUnauthenticated,
+  );
   const db = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, migrate: true, audit: config.audit });
+  const authFailures = new AuthFailureLog(db.dataSource);
   if (config.databaseUrl && !config.audit.key)
     log.warn('LT_AUDIT_KEY is not set: the audit chain is keyed with the per-install key in the data dir; gateways sharing a database must share one LT_AUDIT_KEY');
   const spool = new Spool(config.spoolDir);
@@ -55,7 +72,8 @@ export async function startGateway(config: Config): Promise<Gateway> {
     recorder,
     limits: config.limits,
     publicUrl: config.http.publicUrl,
-    credentials: config.auth,
+    auth: dicomWebAuth,
+    authFailures,
     receivingHeartbeatMs: Math.max(200, (config.stableSeconds * 1000) / 3),
     onStored: (uid) => stages.early?.received(uid),
     onRequestEnd: (uids) => stages.early?.requestEnded(uids),
@@ -103,7 +121,8 @@ export async function startGateway(config: Config): Promise<Gateway> {
   const triage = await startTriageServer(
     {
       ds: db.dataSource,
-      authTokens: config.grpc.authTokens,
+      auth: grpcAuth,
+      authFailures,
       pollMs: config.pipeline.pollMs,
       submit: config.pacs
         ? async (uid, actor) => {
@@ -136,6 +155,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
     startPoller('finalize', poll, () => pipeline.finalize()),
     startPoller('spool-retention', SPOOL_SWEEP_INTERVAL_MS, () => sweeper.sweep()),
     startPoller('audit-checkpoint', config.audit.checkpointSeconds * 1000, checkpoint),
+    startPoller('auth-failures', AUTH_FAILURE_WINDOW_MS, () => authFailures.flush()),
   ];
   log.info('gateway listening', { http: `${config.http.host}:${httpPort}`, grpc: `${config.grpc.host}:${triage.port}`, delivery: deliverer.target.description });
   return {
@@ -157,6 +177,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
         server.closeAllConnections();
       });
       await inference.close();
+      await authFailures.flush();
       await checkpoint().catch((e: unknown) => log.error('audit checkpoint failed', { err: e }));
       await db.close();
       log.info('gateway stopped');

@@ -33,6 +33,12 @@ export const metrics = {
     labelNames: ['outcome'],
     registers: [registry],
   }),
+  authFailures: new Counter({
+    name: 'lt_auth_failures_total',
+    help: 'Refused calls by surface (dicomweb, grpc) and outcome (unauthenticated, forbidden)',
+    labelNames: ['surface', 'outcome'],
+    registers: [registry],
+  }),
   jobsFinished: new Counter({ name: 'lt_jobs_finished_total', help: 'Jobs finished by final state', labelNames: ['state'], registers: [registry] }),
   spoolBytes: new Gauge({ name: 'lt_spool_bytes', help: 'Bytes of received instances in the spool', registers: [registry] }),
   spoolOldestFileAge: new Gauge({

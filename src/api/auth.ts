@@ -1,40 +1,73 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { isLoopback, ROLES, type OidcSettings, type Role, type StaticCredential } from '../config';
+import { LtError } from '../errors';
+import { safeEqual } from '../grpc/token';
+import { OidcVerifier } from './oidc';
 
-/** Credentials the service accepts (from LT_AUTH_* or LT_GRPC_AUTH_TOKENS; secrets come from env or files). */
-export interface Credentials {
-  bearerTokens: string[];
-  /** "user:password" entries. */
-  basicUsers: string[];
+/** Who a caller is (for the audit trail) and what they may do. */
+export interface Principal {
+  /** "bearer" for a static token, the user for Basic, "oidc:<sub>" for a JWT. */
+  name: string;
+  roles: ReadonlySet<Role>;
 }
 
-/** Compares secrets in constant time (both sides hashed first, so length differences leak nothing). */
-export function safeEqual(a: string, b: string): boolean {
-  const ha = createHash('sha256').update(a).digest();
-  const hb = createHash('sha256').update(b).digest();
-  return timingSafeEqual(ha, hb);
-}
-
-/** True when no credentials are configured (auth off, the demo default). */
-export function authDisabled(c: Credentials): boolean {
-  return c.bearerTokens.length === 0 && c.basicUsers.length === 0;
-}
+/** An authentication result: the principal, or why there is none (the 401/UNAUTHENTICATED message). */
+export type AuthResult = { principal: Principal } | { refused: string };
 
 /**
- * Checks an Authorization header (RFC 6750 Bearer or RFC 7617 Basic). Returns the authenticated user name
- * ("bearer" for tokens) or undefined. Every configured secret is compared, so timing does not reveal which matched.
+ * Checks the Authorization header of a DICOMweb request or gRPC call: RFC 6750 Bearer (a static token, else an
+ * OIDC JWT when an issuer is configured) or RFC 7617 Basic. Static secrets are all compared, so timing does not
+ * reveal which matched. With nothing configured, authentication is off and every caller is `anonymous` with every
+ * role (the loopback demo default; the gateway refuses that on other addresses, see {@link assertAuthenticatedOffLoopback}).
  */
-export function authenticate(header: string | undefined, c: Credentials): string | undefined {
-  if (!header) return undefined;
-  const space = header.indexOf(' ');
-  if (space < 0) return undefined;
-  const scheme = header.slice(0, space).toLowerCase();
-  const value = header.slice(space + 1).trim();
-  let user: string | undefined;
-  if (scheme === 'bearer') {
-    for (const t of c.bearerTokens) if (safeEqual(value, t)) user = 'bearer';
-  } else if (scheme === 'basic') {
-    const decoded = Buffer.from(value, 'base64').toString('utf8');
-    for (const entry of c.basicUsers) if (safeEqual(decoded, entry)) user = entry.slice(0, entry.indexOf(':'));
+export class Authenticator {
+  private readonly oidc?: OidcVerifier;
+
+  constructor(
+    private readonly o: { bearer?: StaticCredential[]; basic?: StaticCredential[]; oidc?: OidcSettings | OidcVerifier },
+  ) {
+    this.oidc = o.oidc instanceof OidcVerifier ? o.oidc : o.oidc ? new OidcVerifier(o.oidc) : undefined;
   }
-  return user;
+
+  /** True when no credential of any kind is configured. */
+  get open(): boolean {
+    return !this.oidc && !this.o.bearer?.length && !this.o.basic?.length;
+  }
+
+  async authenticate(header: string | undefined): Promise<AuthResult> {
+    if (this.open) return { principal: { name: 'anonymous', roles: new Set(ROLES) } };
+    if (!header) return { refused: 'authentication required' };
+    const space = header.indexOf(' ');
+    const scheme = space < 0 ? '' : header.slice(0, space).toLowerCase();
+    const value = header.slice(space + 1).trim();
+    let matched: StaticCredential | undefined;
+    if (scheme === 'bearer') {
+      for (const t of this.o.bearer ?? []) if (safeEqual(value, t.secret)) matched = t;
+      if (matched) return { principal: { name: 'bearer', roles: new Set(matched.roles) } };
+      if (this.oidc && value.split('.').length === 3) return this.oidc.verify(value);
+    } else if (scheme === 'basic') {
+      const decoded = Buffer.from(value, 'base64').toString('utf8');
+      for (const entry of this.o.basic ?? []) if (safeEqual(decoded, entry.secret)) matched = entry;
+      if (matched) return { principal: { name: matched.secret.slice(0, matched.secret.indexOf(':')), roles: new Set(matched.roles) } };
+    }
+    return { refused: 'wrong credentials' };
+  }
+}
+
+/** Throws 403 / PERMISSION_DENIED unless the principal holds the role. */
+export function requireRole(p: Principal, role: Role): void {
+  if (!p.roles.has(role)) throw LtError.forbidden(`the ${role} role is required (${p.name} has ${[...p.roles].join(', ') || 'none'})`);
+}
+
+
+/**
+ * The gateway refuses to serve without authentication on anything but loopback, unless LT_ALLOW_UNAUTHENTICATED
+ * says that is meant (issue 17, item 10: the shipped deployments were open to anyone on the network).
+ */
+export function assertAuthenticatedOffLoopback(surfaces: { name: string; host: string; auth: Authenticator }[], allowUnauthenticated: boolean): void {
+  if (allowUnauthenticated) return;
+  const open = surfaces.filter((s) => !isLoopback(s.host) && s.auth.open);
+  if (open.length > 0)
+    throw LtError.invalid(
+      `refusing to listen without authentication on ${open.map((s) => `${s.name} ${s.host}`).join(' and ')}: configure tokens (LT_AUTH_BEARER_TOKENS, LT_AUTH_BASIC_USERS, LT_GRPC_AUTH_TOKENS) or an OIDC issuer (LT_OIDC_ISSUER), or set LT_ALLOW_UNAUTHENTICATED=true`,
+    );
 }

@@ -1,14 +1,15 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { DataSource } from 'typeorm';
-import { audit } from '../audit/audit-log';
+import type { AuthFailureLog } from '../audit/auth-failures';
+import type { Role } from '../config';
 import { unfinishedJobsByState } from '../db/jobs';
 import { asLtError, LtError } from '../errors';
-import { createStowHandler, actorOf, type StowDeps } from '../ingest/stow-handler';
+import { createStowHandler, type StowDeps } from '../ingest/stow-handler';
 import { createWadoHandler } from '../ingest/wado';
 import type { Spool } from '../ingest/spool';
 import { log, withLogContext } from '../logger';
 import { registry, metrics } from '../metrics';
-import { authDisabled, authenticate, type Credentials } from './auth';
+import { requireRole, type Authenticator, type Principal } from './auth';
 import { randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 
@@ -16,7 +17,8 @@ import { promises as fs } from 'node:fs';
 export interface HttpDeps extends StowDeps {
   ds: DataSource;
   spool: Spool;
-  credentials: Credentials;
+  auth: Authenticator;
+  authFailures: AuthFailureLog;
 }
 
 /**
@@ -48,14 +50,15 @@ export function createHttpApp(deps: HttpDeps): express.Express {
   });
 
   const dicomWeb = express.Router();
-  dicomWeb.use(requireAuth(deps));
   const stow = createStowHandler(deps);
   const wado = createWadoHandler(deps.ds);
-  dicomWeb.post('/studies', stow);
-  dicomWeb.post('/studies/:study', stow);
-  dicomWeb.get('/studies/:study', wado);
-  dicomWeb.get('/studies/:study/series/:series', wado);
-  dicomWeb.get('/studies/:study/series/:series/instances/:instance', wado);
+  const sender = requireAuth(deps, 'sender');
+  const reader = requireAuth(deps, 'reader');
+  dicomWeb.post('/studies', sender, stow);
+  dicomWeb.post('/studies/:study', sender, stow);
+  dicomWeb.get('/studies/:study', reader, wado);
+  dicomWeb.get('/studies/:study/series/:series', reader, wado);
+  dicomWeb.get('/studies/:study/series/:series/instances/:instance', reader, wado);
   app.use('/dicom-web', dicomWeb);
 
   app.use((_req, _res, next) => next(LtError.notFound('no such resource')));
@@ -73,22 +76,34 @@ export function createHttpApp(deps: HttpDeps): express.Express {
   return app;
 }
 
-function requireAuth(deps: HttpDeps) {
+/**
+ * Authenticates the request and checks its route's role: 401 (with WWW-Authenticate) without valid credentials, 403
+ * without the role. Refusals are counted (AuthFailureLog), not audited one row each.
+ */
+function requireAuth(deps: HttpDeps, role: Role) {
   return async (req: Request, res: Response, next: NextFunction) => {
-    if (authDisabled(deps.credentials)) return next();
-    const user = authenticate(req.headers.authorization, deps.credentials);
-    if (user) {
-      res.locals.user = user;
-      return next();
+    let principal: Principal | undefined;
+    try {
+      const r = await deps.auth.authenticate(req.headers.authorization);
+      if ('refused' in r) throw LtError.unauthenticated(r.refused);
+      principal = r.principal;
+      if (principal.name !== 'anonymous') res.locals.user = principal.name;
+      requireRole(principal, role);
+      next();
+    } catch (e) {
+      const err = asLtError(e);
+      if (err.httpStatus === 401 || err.httpStatus === 403) {
+        if (req.method === 'POST') metrics.stowRequests.inc({ status: String(err.httpStatus) });
+        deps.authFailures.record({
+          surface: 'dicomweb',
+          outcome: err.httpStatus === 401 ? 'unauthenticated' : 'forbidden',
+          method: `${req.method} ${req.baseUrl}${req.route ? String((req.route as { path: string }).path) : ''}`,
+          peer: req.socket.remoteAddress ?? 'unknown',
+          principal: principal?.name,
+        });
+      }
+      next(err);
     }
-    metrics.stowRequests.inc({ status: '401' });
-    await audit(deps.ds, {
-      actor: actorOf(req, res),
-      action: 'auth.rejected',
-      outcome: 'failure',
-      detail: { method: req.method, path: req.baseUrl, presented: req.headers.authorization ? 'wrong credentials' : 'none' },
-    }).catch((e: unknown) => log.error('audit write failed', { err: e }));
-    next(LtError.unauthenticated());
   };
 }
 

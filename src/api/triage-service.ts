@@ -2,6 +2,8 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import type { DataSource } from 'typeorm';
 import { audit, readAudit, verifyAuditChain } from '../audit/audit-log';
+import type { AuthFailureLog } from '../audit/auth-failures';
+import type { Role } from '../config';
 import { listStudiesWithLatestJob, studyWithLatestJob, triageEventsAfter, type JobAssessment, type StudyJobRow } from '../db/jobs';
 import { isValidUid } from '../dicom/uid';
 import { asLtError, isDatabaseUnavailable, LtError } from '../errors';
@@ -14,7 +16,7 @@ import { serverCredentials, type TlsFiles } from '../grpc/credentials';
 import { LOADER_OPTIONS, PROTO_DIR } from '../grpc/loader';
 import { log } from '../logger';
 import { namesAtLeast, PRIORITY, priorityName, type PriorityName } from '../triage-priority';
-import { safeEqual } from './auth';
+import { requireRole, type Authenticator, type Principal } from './auth';
 
 /** The loaded TriageService definition (same loader options as every other contract). */
 const triageProto = (
@@ -27,7 +29,10 @@ const rankOf = (p: string | undefined): number => (p && p in PRIORITY ? PRIORITY
 /** What the service needs from the gateway. */
 export interface TriageServiceDeps {
   ds: DataSource;
-  authTokens: string[];
+  /** Static tokens (LT_GRPC_AUTH_TOKENS) and OIDC JWTs, in the "authorization: Bearer" metadata. */
+  auth: Authenticator;
+  /** Counts refusals (one audit row per window); undefined: refusals are only answered. */
+  authFailures?: AuthFailureLog;
   pollMs: number;
   /**
    * How long a WatchEvents stream keeps retrying an unreachable database (a restart, a fail-over) before it ends
@@ -70,14 +75,15 @@ function toStatus(e: unknown): Partial<grpc.StatusObject> {
   return { code: err.grpcCode, details: err.message };
 }
 
-/** Wraps a unary handler with token auth and typed errors. */
+/** Wraps a unary handler with authentication, the method's role and typed errors. */
 function unary<Req, Res>(
   deps: TriageServiceDeps,
   method: string,
+  role: Role,
   fn: (req: Req, actor: string) => Promise<Res>,
 ): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
-    authorize(deps, call, method)
+    authorize(deps, call, method, role)
       .then((actor) => fn(call.request, actor))
       .then(
         (res) => callback(null, res),
@@ -86,19 +92,26 @@ function unary<Req, Res>(
   };
 }
 
-/** Checks "authorization: Bearer <token>" when tokens are configured; refusals are audited. Returns the actor. */
-async function authorize(deps: TriageServiceDeps, call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>, method: string): Promise<string> {
+/**
+ * Authenticates the call ("authorization: Bearer" metadata) and checks the method's role: UNAUTHENTICATED without
+ * valid credentials, PERMISSION_DENIED without the role; refusals are counted, not audited one row each. Returns the actor.
+ */
+async function authorize(deps: TriageServiceDeps, call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>, method: string, role: Role): Promise<string> {
   const peer = call.getPeer();
-  if (deps.authTokens.length === 0) return `grpc@${peer}`;
-  const header = String(call.metadata.get('authorization')[0] ?? '');
-  const token = header.toLowerCase().startsWith('bearer ') ? header.slice(7).trim() : '';
-  let ok = false;
-  for (const t of deps.authTokens) if (safeEqual(token, t)) ok = true;
-  if (ok) return `token@${peer}`;
-  await audit(deps.ds, { actor: `anonymous@${peer}`, action: 'auth.rejected', outcome: 'failure', detail: { method, presented: header ? 'wrong credentials' : 'none' } }).catch(
-    (e: unknown) => log.error('audit write failed', { err: e }),
-  );
-  throw LtError.unauthenticated('missing or wrong bearer token in the authorization metadata');
+  let principal: Principal | undefined;
+  try {
+    const r = await deps.auth.authenticate(String(call.metadata.get('authorization')[0] ?? '') || undefined);
+    if ('refused' in r) throw LtError.unauthenticated(`${r.refused}: a bearer token in the authorization metadata`);
+    principal = r.principal;
+    requireRole(principal, role);
+  } catch (e) {
+    const err = asLtError(e);
+    if (err.grpcCode === grpc.status.UNAUTHENTICATED || err.grpcCode === grpc.status.PERMISSION_DENIED)
+      deps.authFailures?.record({ surface: 'grpc', outcome: err.grpcCode === grpc.status.UNAUTHENTICATED ? 'unauthenticated' : 'forbidden', method, peer, principal: principal?.name });
+    throw err;
+  }
+  if (principal.name === 'anonymous') return `grpc@${peer}`;
+  return `${principal.name === 'bearer' ? 'token' : principal.name}@${peer}`;
 }
 
 function requireUid(uid: string | undefined, field: string): string {
@@ -127,21 +140,22 @@ function parseTime(v: string | undefined, field: string): Date | null {
 export function triageHandlers(deps: TriageServiceDeps): TriageServiceHandlers {
   const { ds } = deps;
   return {
-    SubmitStudy: unary(deps, 'SubmitStudy', async (req, actor) => {
+    SubmitStudy: unary(deps, 'SubmitStudy', 'operator', async (req, actor) => {
       const uid = requireUid(req.studyInstanceUid, 'study_instance_uid');
       if (!deps.submit) throw LtError.conflict('no PACS is configured (LT_PACS_URL): studies can only be pushed');
       const { jobId, retrieved } = await deps.submit(uid, actor);
       return { studyInstanceUid: uid, jobId: String(jobId), state: 'ready', instancesRetrieved: retrieved };
     }),
 
-    GetStudy: unary(deps, 'GetStudy', async (req) => {
+    GetStudy: unary(deps, 'GetStudy', 'reader', async (req, actor) => {
       const uid = requireUid(req.studyInstanceUid, 'study_instance_uid');
       const row = await studyWithLatestJob(ds, uid);
       if (!row) throw LtError.notFound('no such study has been received');
+      await audit(ds, { actor, action: 'study.read', outcome: 'success', studyUid: uid, detail: { method: 'GetStudy' } });
       return toStudy(row);
     }),
 
-    ListStudies: unary(deps, 'ListStudies', async (req) => {
+    ListStudies: unary(deps, 'ListStudies', 'reader', async (req) => {
       const size = Math.min(Math.max(req.pageSize || 50, 1), 500);
       const offset = req.pageToken ? Number(Buffer.from(req.pageToken, 'base64url').toString()) : 0;
       if (!Number.isInteger(offset) || offset < 0) throw LtError.invalid('page_token is not one this service issued');
@@ -167,7 +181,7 @@ export function triageHandlers(deps: TriageServiceDeps): TriageServiceHandlers {
       call.on('cancelled', () => (stopped = true));
       call.on('close', () => (stopped = true));
       const loop = async () => {
-        await authorize(deps, call, 'WatchEvents');
+        await authorize(deps, call, 'WatchEvents', 'reader');
         let cursor = eventCursor(call.request.afterEventId);
         const minRank = rankOf(call.request.minPriority);
         let unreachableSince: number | undefined;
@@ -218,9 +232,11 @@ export function triageHandlers(deps: TriageServiceDeps): TriageServiceHandlers {
       );
     },
 
-    GetAuditTrail: unary(deps, 'GetAuditTrail', async (req) => {
+    GetAuditTrail: unary(deps, 'GetAuditTrail', 'auditor', async (req, actor) => {
       const studyUid = req.studyInstanceUid ? requireUid(req.studyInstanceUid, 'study_instance_uid') : undefined;
       const rows = await readAudit(ds, { studyUid, afterId: Number(req.afterId || 0), limit: req.limit || 1000 });
+      // Recorded after the read, so the trail returned does not contain its own reading.
+      await audit(ds, { actor, action: 'audit.read', outcome: 'success', studyUid, detail: { method: 'GetAuditTrail', afterId: Number(req.afterId || 0), records: rows.length } });
       return {
         records: rows.map((r) => ({
           id: String(r.id),
@@ -237,7 +253,7 @@ export function triageHandlers(deps: TriageServiceDeps): TriageServiceHandlers {
       };
     }),
 
-    VerifyAudit: unary(deps, 'VerifyAudit', async () => {
+    VerifyAudit: unary(deps, 'VerifyAudit', 'auditor', async () => {
       const v = await verifyAuditChain(ds);
       return { ok: v.ok, rows: String(v.rows), headHash: v.headHash, firstBadId: String(v.firstBadId ?? 0), problem: v.problem ?? '' };
     }),

@@ -48,7 +48,7 @@ export interface AuditVerification {
  * signed checkpoints of the chain's head are appended to. Bound to a DataSource once, by openDatabase.
  */
 export interface AuditAnchor {
-  key: Buffer;
+  readonly key: Buffer;
   checkpointFile: string;
 }
 
@@ -72,7 +72,17 @@ export const MIN_AUDIT_KEY_CHARS = 32;
 export function auditAnchorFor(dataDir: string, configured: { key?: string; checkpointFile?: string } = {}): AuditAnchor {
   const checkpointFile = path.resolve(configured.checkpointFile ?? path.join(dataDir, 'audit-checkpoints.jsonl'));
   if (configured.key) return { key: Buffer.from(configured.key, 'utf8'), checkpointFile };
-  const file = path.join(path.resolve(dataDir), 'audit.key');
+  let key: Buffer | undefined;
+  return {
+    checkpointFile,
+    // Read (or made) on first use: `lung-triage migrate` in a read-only container never needs it.
+    get key(): Buffer {
+      return (key ??= perInstallKey(path.join(path.resolve(dataDir), 'audit.key')));
+    },
+  };
+}
+
+function perInstallKey(file: string): Buffer {
   mkdirSync(path.dirname(file), { recursive: true });
   try {
     writeFileSync(file, randomBytes(32).toString('hex'), { mode: 0o600, flag: 'wx' });
@@ -81,7 +91,7 @@ export function auditAnchorFor(dataDir: string, configured: { key?: string; chec
   }
   const key = readFileSync(file, 'utf8').trim();
   if (key.length < MIN_AUDIT_KEY_CHARS) throw new Error(`${file} holds no audit key (fewer than ${MIN_AUDIT_KEY_CHARS} characters)`);
-  return { key: Buffer.from(key, 'utf8'), checkpointFile };
+  return Buffer.from(key, 'utf8');
 }
 
 /** The anchor bound to a database (openDatabase binds one to every database it opens). */

@@ -23,6 +23,39 @@ const optionalUrl = z.string().url().optional();
 
 const hostPort = /^[A-Za-z0-9.\-_[\]:]+:\d{1,5}$/;
 
+/**
+ * What a caller may do: `sender` stores instances (STOW-RS), `reader` retrieves them (WADO-RS) and reads
+ * TriageService, `operator` makes the gateway pull a study (SubmitStudy), `auditor` reads and verifies the audit trail.
+ */
+export const ROLES = ['sender', 'reader', 'operator', 'auditor'] as const;
+export type Role = (typeof ROLES)[number];
+
+/** True for an address only this machine can reach (where listening without authentication is acceptable). */
+export function isLoopback(host: string): boolean {
+  return /^(127\.\d+\.\d+\.\d+|::1|\[::1\]|localhost)$/.test(host);
+}
+
+/** A static secret (a bearer token, or "user:password") and the roles it grants. */
+export interface StaticCredential {
+  secret: string;
+  roles: Role[];
+}
+
+/** Roles of a static credential without a "[role+role]" prefix. */
+export const DEFAULT_ROLES = { dicomWeb: ['sender'] as Role[], grpc: ['reader', 'operator', 'auditor'] as Role[] };
+
+/** Entries "secret" or "[role+role]secret"; the prefix names the roles (else the surface's defaults). */
+const credentials = (defaults: Role[]) =>
+  list.transform((entries, ctx) =>
+    entries.map((entry): StaticCredential => {
+      const m = /^\[([a-z+]*)\](.+)$/.exec(entry);
+      if (!m) return { secret: entry, roles: defaults };
+      const roles = m[1].split('+').filter(Boolean);
+      for (const r of roles) if (!(ROLES as readonly string[]).includes(r)) ctx.addIssue({ code: 'custom', message: `unknown role "${r}" (roles: ${ROLES.join(', ')})` });
+      return { secret: m[2], roles: roles as Role[] };
+    }),
+  );
+
 const schema = z.object({
   LT_HTTP_HOST: z.string().default('127.0.0.1'),
   LT_HTTP_PORT: port(8080),
@@ -42,8 +75,12 @@ const schema = z.object({
   LT_MAX_INFLATED_BYTES: z.coerce.number().int().min(1).optional(),
   LT_MAX_CONCURRENT_STOW: int(8, 1, 1000),
   LT_STOW_IDLE_SECONDS: int(30, 1, 3600),
-  LT_AUTH_BEARER_TOKENS: list,
-  LT_AUTH_BASIC_USERS: list.refine((l) => l.every((u) => u.includes(':')), 'entries must be user:password'),
+  LT_AUTH_BEARER_TOKENS: credentials(DEFAULT_ROLES.dicomWeb),
+  LT_AUTH_BASIC_USERS: credentials(DEFAULT_ROLES.dicomWeb).refine((l) => l.every((u) => u.secret.includes(':')), 'entries must be user:password'),
+  LT_OIDC_ISSUER: optionalUrl,
+  LT_OIDC_AUDIENCE: z.string().optional(),
+  LT_OIDC_JWKS_URL: optionalUrl,
+  LT_ALLOW_UNAUTHENTICATED: bool(false),
   LT_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
   LT_MODELS_DIR: z.string().default('models'),
   LT_EXECUTION_PROVIDER: z.enum(['auto', 'cuda', 'cpu']).default('auto'),
@@ -56,7 +93,8 @@ const schema = z.object({
   LT_TRANSIENT_RETRY_SECONDS: int(6 * 3600, 1),
   LT_EARLY_INFERENCE: bool(true),
   LT_KEY_SLICES: int(4, 1, 50),
-  LT_GRPC_AUTH_TOKENS: list,
+  LT_GRPC_AUTH_TOKENS: credentials(DEFAULT_ROLES.grpc),
+  LT_WORKER_AUTH_TOKEN: z.string().optional(),
   LT_TLS_CERT: z.string().optional(),
   LT_TLS_KEY: z.string().optional(),
   LT_TLS_CA: z.string().optional(),
@@ -90,6 +128,7 @@ const SECRET_KEYS = [
   'LT_PACS_TOKEN',
   'LT_PACS_OAUTH_CLIENT_SECRET',
   'LT_AUDIT_KEY',
+  'LT_WORKER_AUTH_TOKEN',
 ] as const;
 
 type Raw = z.output<typeof schema>;
@@ -97,9 +136,10 @@ type Raw = z.output<typeof schema>;
 /** The validated configuration, with derived paths. */
 export interface Config {
   http: { host: string; port: number; publicUrl?: string };
-  grpc: { host: string; port: number; authTokens: string[] };
+  grpc: { host: string; port: number; authTokens: StaticCredential[] };
   /** threads: onnxruntime intra-op threads, 0 = onnxruntime's choice. */
-  worker: { host: string; port: number; maxConcurrent: number; maxSlices: number; executionProvider: 'auto' | 'cuda' | 'cpu'; threads: number };
+  /** authToken: the bearer token the worker requires and the gateway sends (LT_WORKER_AUTH_TOKEN). */
+  worker: { host: string; port: number; maxConcurrent: number; maxSlices: number; executionProvider: 'auto' | 'cuda' | 'cpu'; threads: number; authToken?: string };
   workers: string[];
   databaseUrl?: string;
   dataDir: string;
@@ -121,7 +161,8 @@ export interface Config {
    * stowIdleSeconds: longest a STOW body may go without a byte before the request is ended and its slot freed.
    */
   limits: { maxBodyBytes: number; maxInstanceBytes: number; maxInflatedBytes: number; maxConcurrentStow: number; stowIdleSeconds: number };
-  auth: { bearerTokens: string[]; basicUsers: string[] };
+  /** DICOMweb credentials; oidc: bearer JWTs from that issuer, on DICOMweb and gRPC alike. */
+  auth: { bearerTokens: StaticCredential[]; basicUsers: StaticCredential[]; oidc?: OidcSettings; allowUnauthenticated: boolean };
   tls: { cert?: string; key?: string; ca?: string; requireClientCert: boolean };
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   /** transientRetrySeconds: how long after a job opens disk-full, busy-worker and similar faults are retried. */
@@ -131,6 +172,13 @@ export interface Config {
   spool: { retainSeconds: number; maxAgeHours: number };
   /** key: the audit HMAC key (unset: the per-install `<dataDir>/audit.key`); checkpoints of the head every checkpointSeconds. */
   audit: { key?: string; checkpointFile?: string; checkpointSeconds: number };
+}
+
+/** An OpenID Connect issuer whose access tokens (JWTs) are accepted; jwksUrl unset: discovered from the issuer. */
+export interface OidcSettings {
+  issuer: string;
+  audience: string;
+  jwksUrl?: string;
 }
 
 /** Thrown when the configuration is invalid; lists every problem at once. */
@@ -188,6 +236,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxSlices: c.LT_WORKER_MAX_SLICES,
       executionProvider: c.LT_EXECUTION_PROVIDER,
       threads: c.LT_WORKER_THREADS,
+      authToken: c.LT_WORKER_AUTH_TOKEN,
     },
     workers: c.LT_WORKERS,
     databaseUrl: c.LT_DATABASE_URL,
@@ -222,7 +271,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxConcurrentStow: c.LT_MAX_CONCURRENT_STOW,
       stowIdleSeconds: c.LT_STOW_IDLE_SECONDS,
     },
-    auth: { bearerTokens: c.LT_AUTH_BEARER_TOKENS, basicUsers: c.LT_AUTH_BASIC_USERS },
+    auth: {
+      bearerTokens: c.LT_AUTH_BEARER_TOKENS,
+      basicUsers: c.LT_AUTH_BASIC_USERS,
+      oidc: c.LT_OIDC_ISSUER ? { issuer: c.LT_OIDC_ISSUER, audience: c.LT_OIDC_AUDIENCE ?? '', jwksUrl: c.LT_OIDC_JWKS_URL } : undefined,
+      allowUnauthenticated: c.LT_ALLOW_UNAUTHENTICATED,
+    },
     tls: { cert: c.LT_TLS_CERT, key: c.LT_TLS_KEY, ca: c.LT_TLS_CA, requireClientCert: c.LT_TLS_REQUIRE_CLIENT_CERT },
     logLevel: c.LT_LOG_LEVEL,
     pipeline: {
@@ -249,6 +303,8 @@ function crossCheck(c: Raw, problems: string[]): void {
     problems.push('LT_PACS_AUTH=oauth2 needs LT_PACS_OAUTH_TOKEN_URL, LT_PACS_OAUTH_CLIENT_ID and LT_PACS_OAUTH_CLIENT_SECRET');
   if (Boolean(c.LT_TLS_CERT) !== Boolean(c.LT_TLS_KEY)) problems.push('LT_TLS_CERT and LT_TLS_KEY must be given together');
   if (c.LT_TLS_REQUIRE_CLIENT_CERT && !c.LT_TLS_CA) problems.push('LT_TLS_REQUIRE_CLIENT_CERT needs LT_TLS_CA');
+  if (c.LT_OIDC_ISSUER && !c.LT_OIDC_AUDIENCE) problems.push('LT_OIDC_ISSUER needs LT_OIDC_AUDIENCE (the audience our tokens are issued for)');
+  if ((c.LT_OIDC_AUDIENCE || c.LT_OIDC_JWKS_URL) && !c.LT_OIDC_ISSUER) problems.push('LT_OIDC_AUDIENCE and LT_OIDC_JWKS_URL need LT_OIDC_ISSUER');
   if (c.LT_MAX_INSTANCE_BYTES > c.LT_MAX_BODY_BYTES) problems.push('LT_MAX_INSTANCE_BYTES must not exceed LT_MAX_BODY_BYTES');
   // An inflated data set is what the instance would be uncompressed: it is held to the same bound.
   if (c.LT_MAX_INFLATED_BYTES !== undefined && c.LT_MAX_INFLATED_BYTES > c.LT_MAX_INSTANCE_BYTES)

@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { endianness } from 'node:os';
 import * as grpc from '@grpc/grpc-js';
+import { tokenInterceptor } from '../grpc/token';
 import { LtError } from '../errors';
 import { log } from '../logger';
 import type { HuVolume } from '../volume/types';
@@ -33,6 +34,8 @@ export interface InferenceClientOptions {
   /** Deadline of each analyze/listModels call, retries included (ms). */
   deadlineMs: number;
   tls?: ClientTls;
+  /** Bearer token sent on every call (the workers' LT_WORKER_AUTH_TOKEN). */
+  authToken?: string;
   /** Deadline of one health check (ms, default 2000). */
   healthTimeoutMs?: number;
 }
@@ -172,6 +175,7 @@ export class InferenceClient {
       'grpc.max_receive_message_length': 64 * 1024 * 1024,
       // A name may resolve to several workers (a Kubernetes headless Service): spread calls over all of them.
       'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] }),
+      ...(opts.authToken ? { interceptors: [tokenInterceptor(opts.authToken)] } : {}),
       ...(opts.tls?.serverName ? { 'grpc.ssl_target_name_override': opts.tls.serverName, 'grpc.default_authority': opts.tls.serverName } : {}),
     };
     this.healthTimeoutMs = opts.healthTimeoutMs ?? 2000;

@@ -17,7 +17,9 @@ import type { InferenceServiceHandlers } from '../generated/lungtriage/inference
 import type { Label } from '../generated/lungtriage/inference/v1/Label';
 import type { ListModelsResponse } from '../generated/lungtriage/inference/v1/ListModelsResponse';
 import type { VolumeHeader__Output } from '../generated/lungtriage/inference/v1/VolumeHeader';
+import { isLoopback } from '../config';
 import { serverCredentials, type TlsFiles } from '../grpc/credentials';
+import { carriesToken } from '../grpc/token';
 import { cancelledError, InferenceEngine, type AnalysisJob, type ExecutionProviderChoice } from './engine';
 import { INFERENCE_SERVICE_NAME, inferenceProto, MAX_CHUNK_BYTES } from './proto';
 import type { Analysis, LabelInfo } from './types';
@@ -36,6 +38,10 @@ export interface WorkerOptions {
   deadlineSeconds?: number;
   /** onnxruntime intra-op threads (default: onnxruntime's choice). */
   threads?: number;
+  /** Bearer token every inference call must carry (health checks stay open for probes). */
+  authToken?: string;
+  /** Listen off loopback without a token or client certificates (LT_ALLOW_UNAUTHENTICATED). */
+  allowUnauthenticated?: boolean;
   /** An engine already loaded (shared by several workers in one process, e.g. tests); not closed by close(). */
   engine?: InferenceEngine;
 }
@@ -70,6 +76,8 @@ function toOptions(c: Config | WorkerOptions): WorkerOptions {
     tls: c.tls,
     deadlineSeconds: c.pipeline.inferenceDeadlineSeconds,
     threads: c.worker.threads || undefined,
+    authToken: c.worker.authToken,
+    allowUnauthenticated: c.auth.allowUnauthenticated,
   };
 }
 
@@ -196,7 +204,11 @@ export async function startWorker(config: Config | WorkerOptions): Promise<Worke
   const maxConcurrent = o.maxConcurrent ?? 2;
   const maxSlices = o.maxSlices ?? 2000;
   const defaultDeadlineMs = (o.deadlineSeconds ?? 600) * 1000;
+  if (!isLoopback(host) && !o.authToken && !o.tls?.requireClientCert && !o.allowUnauthenticated)
+    throw LtError.invalid(`refusing to listen without authentication on worker ${host}: set LT_WORKER_AUTH_TOKEN (or client certificates, LT_TLS_REQUIRE_CLIENT_CERT), or LT_ALLOW_UNAUTHENTICATED=true`);
   const creds = serverCredentials(o.tls);
+  // Every inference call carries the token; health checks stay open (Kubernetes gRPC probes send no metadata).
+  const refused = (md: grpc.Metadata) => o.authToken !== undefined && !carriesToken(md, o.authToken);
   const engine = o.engine ?? (await InferenceEngine.load({ modelsDir: o.modelsDir, executionProvider: o.executionProvider, threads: o.threads }));
   const m = engine.manifest;
   const respExtra = { systemName: m.name, systemVersion: m.version, kind: m.patient.kind };
@@ -208,6 +220,10 @@ export async function startWorker(config: Config | WorkerOptions): Promise<Worke
 
   const handlers: InferenceServiceHandlers = {
     Analyze(call, callback) {
+      if (refused(call.metadata)) {
+        callback({ code: grpc.status.UNAUTHENTICATED, details: 'missing or wrong worker token (authorization: Bearer)' });
+        return;
+      }
       if (closing) {
         callback({ code: grpc.status.UNAVAILABLE, details: 'worker is shutting down' });
         return;
@@ -231,7 +247,11 @@ export async function startWorker(config: Config | WorkerOptions): Promise<Worke
           calls.delete(call);
         });
     },
-    ListModels(_call, callback) {
+    ListModels(call, callback) {
+      if (refused(call.metadata)) {
+        callback({ code: grpc.status.UNAUTHENTICATED, details: 'missing or wrong worker token (authorization: Bearer)' });
+        return;
+      }
       const res: ListModelsResponse = {
         models: modelsWire(),
         executionProvider: engine.executionProvider,

@@ -3,8 +3,10 @@ import { randomBytes } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import type { Request, Response } from 'express';
 import type { DataSource } from 'typeorm';
+import { audit } from '../audit/audit-log';
 import { isValidUid } from '../dicom/uid';
 import { LtError } from '../errors';
+import { actorOf } from './stow-handler';
 
 /**
  * WADO-RS retrieve (PS3.18 10.4) of what we received, so the RetrieveURLs in our STOW responses resolve:
@@ -24,6 +26,15 @@ export function createWadoHandler(ds: DataSource) {
     if (rows.length === 0) throw LtError.notFound('no such study, series or instance');
     const held = rows.filter((r) => !r.purged);
     if (held.length === 0) throw LtError.gone('received, then removed from the spool by retention (LT_SPOOL_RETAIN_SECONDS, LT_SPOOL_MAX_AGE_HOURS): retrieve it from the PACS');
+    // Who read what, before a byte leaves: a read that cannot be recorded is not served.
+    await audit(ds, {
+      actor: actorOf(req, res),
+      action: 'instances.retrieved',
+      outcome: 'success',
+      studyUid: study,
+      objectUids: [series, instance].filter((u): u is string => u !== undefined),
+      detail: { level: instance ? 'instance' : series ? 'series' : 'study', instances: rows.length },
+    });
     const boundary = randomBytes(12).toString('hex');
     res.status(200).setHeader('Content-Type', `multipart/related; type="application/dicom"; boundary=${boundary}`);
     try {

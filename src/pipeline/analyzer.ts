@@ -30,7 +30,7 @@ export async function inferenceFor(config: Config): Promise<{ analyzer: Analyzer
     }
   }
   const tls = config.tls.ca ? { ca: config.tls.ca, cert: config.tls.cert, key: config.tls.key } : undefined;
-  const client = new InferenceClient(addresses, { deadlineMs: config.pipeline.inferenceDeadlineSeconds * 1000, tls });
+  const client = new InferenceClient(addresses, { deadlineMs: config.pipeline.inferenceDeadlineSeconds * 1000, tls, authToken: config.worker.authToken });
   return {
     analyzer: client,
     local,

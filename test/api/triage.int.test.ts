@@ -1,6 +1,8 @@
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import { Authenticator } from '../../src/api/auth';
 import { startTriageServer } from '../../src/api/triage-service';
+import { AuthFailureLog } from '../../src/audit/auth-failures';
 import { audit } from '../../src/audit/audit-log';
 import type { Database } from '../../src/db/database';
 import type { ProtoGrpcType } from '../../src/generated/triage';
@@ -20,12 +22,14 @@ describe('TriageService (real server on localhost:0, real PostgreSQL)', () => {
   let cleanup: () => Promise<void>;
   let server: { port: number; close(): Promise<void> };
   let client: TriageServiceClient;
+  let authFailures: AuthFailureLog;
   const md = new grpc.Metadata();
   md.set('authorization', 'Bearer it-token');
 
   beforeAll(async () => {
     ({ db, cleanup } = await testDatabase());
-    server = await startTriageServer({ ds: db.dataSource, authTokens: ['it-token'], pollMs: 50 }, { host: '127.0.0.1', port: 0 });
+    authFailures = new AuthFailureLog(db.dataSource);
+    server = await startTriageServer({ ds: db.dataSource, auth: new Authenticator({ bearer: [{ secret: 'it-token', roles: ['reader', 'operator', 'auditor'] }] }), authFailures, pollMs: 50 }, { host: '127.0.0.1', port: 0 });
     client = new proto.TriageService(`127.0.0.1:${server.port}`, grpc.credentials.createInsecure()) as unknown as TriageServiceClient;
     const q = (sql: string, p: unknown[]) => db.dataSource.query(sql, p);
     // Three studies: one routine result, one urgent result, one still receiving.
@@ -100,13 +104,48 @@ describe('TriageService (real server on localhost:0, real PostgreSQL)', () => {
     expect(resumed).toMatchObject({ kind: 'study.failed', studyInstanceUid: '1.2.3.3' });
   });
 
-  test('audit trail reads and verifies; calls without the token are refused and audited', async () => {
+  test('audit trail reads and verifies; reads are audited; refused calls are counted into one aggregated audit row', async () => {
     const trail = await call<GetAuditTrailResponse__Output>(client.getAuditTrail, { studyInstanceUid: '1.2.3.1' });
     expect(trail.records.map((r) => r.action)).toEqual(['x']);
     expect(await call(client.verifyAudit, {})).toMatchObject({ ok: true });
-    await expect(call(client.getStudy, { studyInstanceUid: '1.2.3.1' }, new grpc.Metadata())).rejects.toMatchObject({ code: grpc.status.UNAUTHENTICATED });
-    const rows = (await db.dataSource.query(`SELECT detail FROM audit_log WHERE action = 'auth.rejected'`)) as { detail: { method: string } }[];
-    expect(rows.map((r) => r.detail.method)).toEqual(['GetStudy']);
+    await call(client.getStudy, { studyInstanceUid: '1.2.3.1' });
+    // Who read what: the trail read itself (after it was read) and the study read, both by the token's caller.
+    const again = await call<GetAuditTrailResponse__Output>(client.getAuditTrail, { studyInstanceUid: '1.2.3.1' });
+    expect(again.records.map((r) => [r.action, r.actor.replace(/@.*/, '')])).toEqual([
+      ['x', 'test'],
+      ['audit.read', 'token'],
+      ['study.read', 'token'],
+    ]);
+    for (let i = 0; i < 5; i++)
+      await expect(call(client.getStudy, { studyInstanceUid: '1.2.3.1' }, new grpc.Metadata())).rejects.toMatchObject({ code: grpc.status.UNAUTHENTICATED });
+    const wrong = new grpc.Metadata();
+    wrong.set('authorization', 'Bearer not-the-token');
+    await expect(call(client.listStudies, {}, wrong)).rejects.toMatchObject({ code: grpc.status.UNAUTHENTICATED });
+    expect(await db.dataSource.query(`SELECT 1 FROM audit_log WHERE action = 'auth.rejected'`)).toHaveLength(0);
+    await authFailures.flush();
+    const rows = (await db.dataSource.query(`SELECT detail FROM audit_log WHERE action = 'auth.rejected'`)) as { detail: { refused: number; byMethod: Record<string, number> } }[];
+    expect(rows).toHaveLength(1);
+    expect(rows[0].detail).toMatchObject({ refused: 6, byMethod: { 'grpc unauthenticated GetStudy': 5, 'grpc unauthenticated ListStudies': 1 } });
+  });
+
+  test('roles: a reader token reads but may not read the audit trail or submit (PERMISSION_DENIED)', async () => {
+    const readerServer = await startTriageServer(
+      { ds: db.dataSource, auth: new Authenticator({ bearer: [{ secret: 'reader-token', roles: ['reader'] }] }), pollMs: 50 },
+      { host: '127.0.0.1', port: 0 },
+    );
+    const c = new proto.TriageService(`127.0.0.1:${readerServer.port}`, grpc.credentials.createInsecure()) as unknown as TriageServiceClient;
+    const m = new grpc.Metadata();
+    m.set('authorization', 'Bearer reader-token');
+    const on = <Res>(fn: unknown, req: unknown) => new Promise<Res>((resolve, reject) => (fn as Unary<Res>).call(c, req, m, (e, r) => (e ? reject(e) : resolve(r!))));
+    try {
+      expect((await on<Study__Output>(c.getStudy, { studyInstanceUid: '1.2.3.2' })).state).toBe('delivered');
+      await expect(on(c.getAuditTrail, {})).rejects.toMatchObject({ code: grpc.status.PERMISSION_DENIED, details: expect.stringMatching(/auditor/) });
+      await expect(on(c.verifyAudit, {})).rejects.toMatchObject({ code: grpc.status.PERMISSION_DENIED });
+      await expect(on(c.submitStudy, { studyInstanceUid: '1.2.3.9' })).rejects.toMatchObject({ code: grpc.status.PERMISSION_DENIED, details: expect.stringMatching(/operator/) });
+    } finally {
+      c.close();
+      await readerServer.close();
+    }
   });
 
   test('SubmitStudy without a configured PACS is FAILED_PRECONDITION', async () => {

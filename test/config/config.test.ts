@@ -44,12 +44,24 @@ describe('configuration', () => {
     const file = path.join(dir, 'lt.json');
     writeFileSync(file, JSON.stringify({ LT_HTTP_PORT: 9000, LT_WORKERS: ['a:1', 'b:2'], LT_STABLE_SECONDS: 5 }));
     const secret = path.join(dir, 'tokens');
-    writeFileSync(secret, 'tok1,tok2\n');
+    writeFileSync(secret, 'tok1,[reader+auditor]tok2\n');
     const c = loadConfig({ LT_CONFIG_FILE: file, LT_STABLE_SECONDS: '7', LT_AUTH_BEARER_TOKENS_FILE: secret });
     expect(c.http.port).toBe(9000);
     expect(c.workers).toEqual(['a:1', 'b:2']);
     expect(c.stableSeconds).toBe(7);
-    expect(c.auth.bearerTokens).toEqual(['tok1', 'tok2']);
+    expect(c.auth.bearerTokens).toEqual([
+      { secret: 'tok1', roles: ['sender'] },
+      { secret: 'tok2', roles: ['reader', 'auditor'] },
+    ]);
+  });
+
+  test('roles of static credentials are checked; OIDC needs issuer and audience together; the audit key has a minimum length', () => {
+    expect(() => loadConfig({ LT_GRPC_AUTH_TOKENS: '[admin]x' })).toThrow(/unknown role "admin"/);
+    expect(loadConfig({ LT_GRPC_AUTH_TOKENS: 'x' }).grpc.authTokens).toEqual([{ secret: 'x', roles: ['reader', 'operator', 'auditor'] }]);
+    expect(() => loadConfig({ LT_OIDC_ISSUER: 'https://idp.example' })).toThrow(/LT_OIDC_AUDIENCE/);
+    expect(() => loadConfig({ LT_OIDC_AUDIENCE: 'lt' })).toThrow(/need LT_OIDC_ISSUER/);
+    expect(loadConfig({ LT_OIDC_ISSUER: 'https://idp.example', LT_OIDC_AUDIENCE: 'lt' }).auth.oidc).toEqual({ issuer: 'https://idp.example', audience: 'lt', jwksUrl: undefined });
+    expect(() => loadConfig({ LT_AUDIT_KEY: 'short' })).toThrow(/LT_AUDIT_KEY.*at least 32/);
   });
 
   test('an unreadable config or secret file is a problem, not a crash', () => {

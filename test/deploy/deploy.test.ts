@@ -15,7 +15,8 @@ import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import { parse as parseYaml, parseAllDocuments } from 'yaml';
-import { ConfigError, loadConfig } from '../../src/config';
+import { assertAuthenticatedOffLoopback, Authenticator } from '../../src/api/auth';
+import { ConfigError, isLoopback, loadConfig } from '../../src/config';
 import { PACKAGE_ROOT } from '../../src/paths';
 
 const REPO = PACKAGE_ROOT;
@@ -325,6 +326,7 @@ describe('Dockerfiles', () => {
 function secretValue(key: string): string {
   if (key === 'LT_DATABASE_URL') return 'postgres://u:p@db.invalid:5432/lungtriage';
   if (key === 'LT_AUTH_BASIC_USERS') return 'user:password';
+  if (key === 'LT_AUDIT_KEY') return 'a'.repeat(64);
   return 'secret-value';
 }
 
@@ -343,6 +345,37 @@ function configProblems(env: Record<string, string>): string[] {
   } catch (err) {
     if (err instanceof ConfigError) return err.problems;
     throw err;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * What the gateway (or the worker) would refuse at start for listening off loopback without authentication, from the
+ * real config loader and the real check (src/api/auth.ts, the worker's rule: a token or client certificates).
+ */
+function authenticationProblems(env: Record<string, string>, role: 'gateway' | 'worker' = 'gateway'): string[] {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'lt-deploy-'));
+  try {
+    const e: Record<string, string> = { ...env };
+    for (const k of Object.keys(e).filter((x) => x.startsWith('LT_') && x.endsWith('_FILE'))) {
+      const f = path.join(dir, k);
+      writeFileSync(f, secretValue(k.slice(0, -'_FILE'.length)));
+      e[k] = f;
+    }
+    const c = loadConfig(e);
+    if (role === 'worker')
+      return isLoopback(c.worker.host) || c.worker.authToken || c.tls.requireClientCert || c.auth.allowUnauthenticated ? [] : [`worker on ${c.worker.host} without a token`];
+    assertAuthenticatedOffLoopback(
+      [
+        { name: 'DICOMweb', host: c.http.host, auth: new Authenticator({ bearer: c.auth.bearerTokens, basic: c.auth.basicUsers, oidc: c.auth.oidc }) },
+        { name: 'TriageService', host: c.grpc.host, auth: new Authenticator({ bearer: c.grpc.authTokens, oidc: c.auth.oidc }) },
+      ],
+      c.auth.allowUnauthenticated,
+    );
+    return [];
+  } catch (err) {
+    return [(err as Error).message];
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -426,8 +459,9 @@ describe('compose.yml', () => {
   it('mounts docker/orthanc/orthanc.json as the config Orthanc runs, and autoroute.lua where the config loads it', () => {
     const o = svc.orthanc;
     const mounts = Object.fromEntries((o.volumes ?? []).map((v) => v.split(':')).map(([src, dst]) => [dst, src]));
-    const cfgPath = o.command?.[1] ?? '';
-    expect(o.command?.[0]).toBe('Orthanc');
+    // sh -c "... exec Orthanc <config>": the wrapper only puts the STOW password into the environment.
+    const cfgPath = /exec Orthanc (\S+)$/.exec(o.command?.[2] ?? '')?.[1] ?? '';
+    expect(o.command?.slice(0, 2)).toEqual(['sh', '-c']);
     expect(path.resolve(DOCKER, mounts[cfgPath] ?? '')).toBe(path.join(DOCKER, 'orthanc', 'orthanc.json'));
     expect(orthancJson.LuaScripts).toEqual(['/etc/orthanc/autoroute.lua']);
     expect(path.resolve(DOCKER, mounts['/etc/orthanc/autoroute.lua'] ?? '')).toBe(path.join(DOCKER, 'orthanc', 'autoroute.lua'));
@@ -469,7 +503,7 @@ describe('compose.yml', () => {
     const init = readFileSync(path.join(DOCKER, 'init-secrets.sh'), 'utf8');
     for (const [name, s] of Object.entries(svc)) {
       for (const [k, v] of Object.entries(s.environment ?? {})) {
-        expect({ name, k, secretInline: /PASSWORD$|TOKEN|SECRET|DATABASE_URL$/.test(k) }).toEqual({ name, k, secretInline: false });
+        expect({ name, k, secretInline: /(PASSWORD|TOKENS?|SECRET|DATABASE_URL|KEY)$/.test(k) }).toEqual({ name, k, secretInline: false });
         if (!k.endsWith('_FILE')) continue;
         const secret = /^\/run\/secrets\/([\w.-]+)$/.exec(v)?.[1];
         expect({ name, k, secret, granted: s.secrets?.includes(secret ?? '') }).toEqual({ name, k, secret, granted: true });
@@ -477,7 +511,7 @@ describe('compose.yml', () => {
     }
     for (const [name, def] of Object.entries(compose.secrets ?? {})) {
       const rel = path.posix.relative('./secrets', def.file);
-      expect({ name, created: init.includes(`secrets/${rel}`) }).toEqual({ name, created: true });
+      expect({ name, created: new RegExp(`^make ${rel} `, 'm').test(init) }).toEqual({ name, created: true });
     }
     // The database URL init-secrets.sh writes names the compose Postgres service, user and database.
     const url = /printf '(postgres:\/\/[^']+)'/.exec(init)?.[1] ?? '';
@@ -490,6 +524,38 @@ describe('compose.yml', () => {
     ]);
     expect(read('docker/.gitignore')).toMatch(/^\/secrets\/$/m);
     expect(read('docker/.gitignore')).toMatch(/^\/\.env$/m);
+  });
+
+  it('runs the gateway as the least-privilege login and the migrations as the owner, in the one-shot migrate service', () => {
+    const init = readFileSync(path.join(DOCKER, 'init-secrets.sh'), 'utf8');
+    const urlUser = (secret: string) => new URL((new RegExp(`make ${secret} "\\$\\(printf '(postgres://[^']+)'`).exec(init)?.[1] ?? '').replace('%s', 'x')).username;
+    const secretOf = (name: string) => /^\/run\/secrets\/(.+)$/.exec(svc[name].environment?.LT_DATABASE_URL_FILE ?? '')?.[1] ?? '';
+    expect(urlUser(secretOf('migrate'))).toBe(svc.postgres.environment?.POSTGRES_USER);
+    const gatewayUser = urlUser(secretOf('gateway'));
+    expect(gatewayUser).not.toBe(svc.postgres.environment?.POSTGRES_USER);
+    // Postgres creates that login at initialisation, as a member of the role the migrations grant (and limit).
+    const initdb = (svc.postgres.volumes ?? []).map((v) => v.split(':')).find(([, dst]) => dst.startsWith('/docker-entrypoint-initdb.d/'));
+    const script = readFileSync(path.resolve(DOCKER, initdb?.[0] ?? 'missing'), 'utf8');
+    expect(script).toMatch(new RegExp(`CREATE ROLE ${gatewayUser} LOGIN PASSWORD :'app_password' IN ROLE lung_triage_app`));
+    expect(read('migrations/1732400000000-AppRole.ts')).toMatch(/GRANT SELECT, INSERT ON audit_log TO lung_triage_app/);
+    expect(svc.postgres.secrets).toContain('app_db_password');
+    expect(svc.gateway.environment?.LT_AUDIT_KEY_FILE).toBe('/run/secrets/audit_key');
+  });
+
+  it('authenticates every listener off loopback: DICOMweb (Orthanc as a sender), TriageService and the worker', () => {
+    const gwEnv = { ...stageEnv(stages, 'gateway'), ...svc.gateway.environment };
+    expect(authenticationProblems(gwEnv)).toEqual([]);
+    expect(gwEnv.LT_ALLOW_UNAUTHENTICATED).toBeUndefined();
+    const wkEnv = { ...stageEnv(stages, 'worker'), ...svc.worker.environment };
+    expect(authenticationProblems(wkEnv, 'worker')).toEqual([]);
+    // The gateway sends the very token the worker requires.
+    expect(svc.gateway.environment?.LT_WORKER_AUTH_TOKEN_FILE).toBe(svc.worker.environment?.LT_WORKER_AUTH_TOKEN_FILE);
+    // Orthanc sends the user:password the gateway accepts: its password from the same secret init-secrets.sh pairs.
+    const ai = orthancJson.DicomWeb.Servers.ai as { Username?: string; Password?: string };
+    expect(ai.Password).toBe('${ORTHANC_AI_PASSWORD}');
+    expect(svc.orthanc.command?.[2]).toMatch(/ORTHANC_AI_PASSWORD="\$\$\(cat \/run\/secrets\/stow_password\)"/);
+    expect(readFileSync(path.join(DOCKER, 'init-secrets.sh'), 'utf8')).toContain(`make stow_users "${ai.Username}:$(cat secrets/stow_password)"`);
+    expect(svc.gateway.environment?.LT_AUTH_BASIC_USERS_FILE).toBe('/run/secrets/stow_users');
   });
 
   it('documents every variable it interpolates in .env.example, which sets no LT_* variable', () => {
@@ -739,6 +805,30 @@ describe('Kubernetes manifests (docker/k8s)', () => {
     }
     const hpa = byKind<K8sObj & { spec: { scaleTargetRef: { kind: string; name: string }; maxReplicas: number } }>('HorizontalPodAutoscaler');
     expect(hpa.map((h) => [h.spec.scaleTargetRef.kind, h.spec.scaleTargetRef.name])).toEqual([['Deployment', 'lung-triage-worker']]);
+  });
+
+  it('runs the gateway as the least-privilege login and the migration Job as the owner', () => {
+    const gw = get('Deployment', 'lung-triage-gateway') as Workload;
+    const job = get('Job', 'lung-triage-migrate') as Workload;
+    const urlOf = (w: Workload) => {
+      const file = containerEnv(w.spec.template.spec.containers[0]).LT_DATABASE_URL_FILE ?? '';
+      return new URL(secrets['lung-triage-secrets'][file.split('/').pop() ?? '']);
+    };
+    expect(urlOf(gw).username).not.toBe(urlOf(job).username);
+    expect(urlOf(gw).pathname).toBe(urlOf(job).pathname);
+    expect(containerEnv(gw.spec.template.spec.containers[0]).LT_AUDIT_KEY_FILE).toBeDefined();
+  });
+
+  it('authenticates every listener off loopback: DICOMweb, TriageService and the worker (same worker token)', () => {
+    const gwC = (get('Deployment', 'lung-triage-gateway') as Workload).spec.template.spec.containers[0];
+    const wkC = (get('Deployment', 'lung-triage-worker') as Workload).spec.template.spec.containers[0];
+    const gwEnv = { ...stageEnv(stages, targetOf(gwC.image)), ...containerEnv(gwC) };
+    const wkEnv = { ...stageEnv(stages, targetOf(wkC.image)), ...containerEnv(wkC) };
+    expect(authenticationProblems(gwEnv)).toEqual([]);
+    expect(authenticationProblems(wkEnv, 'worker')).toEqual([]);
+    expect(gwEnv.LT_ALLOW_UNAUTHENTICATED).toBeUndefined();
+    expect(wkEnv.LT_ALLOW_UNAUTHENTICATED).toBeUndefined();
+    expect(gwEnv.LT_WORKER_AUTH_TOKEN_FILE?.split('/').pop()).toBe(wkEnv.LT_WORKER_AUTH_TOKEN_FILE?.split('/').pop());
   });
 
   it('keeps only placeholders in the Secret', () => {

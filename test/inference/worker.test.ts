@@ -401,3 +401,28 @@ describe('a model session thread that dies', () => {
     }
   });
 });
+
+describe('worker token (issue 17, item 10)', () => {
+  test('with LT_WORKER_AUTH_TOKEN every inference call needs the token; health stays open; off loopback a token or mTLS is required', async () => {
+    const w = await startWorker({ modelsDir: requireModels(), port: 0, engine, authToken: 'worker-secret' });
+    const addr = [`127.0.0.1:${w.port}`];
+    try {
+      const good = new InferenceClient(addr, { deadlineMs: 60_000, authToken: 'worker-secret' });
+      expect((await good.listModels())[0].models).toHaveLength(2);
+      checkAnalysis(await good.analyze(small), small.slices);
+      good.close();
+      for (const authToken of [undefined, 'wrong']) {
+        const bad = new InferenceClient(addr, { deadlineMs: 5000, authToken });
+        const e1 = (await bad.listModels().catch((x: unknown) => x)) as LtError;
+        const e2 = (await bad.analyze(small).catch((x: unknown) => x)) as LtError;
+        bad.close();
+        expect(e2.grpcCode).toBe(grpc.status.UNAUTHENTICATED);
+        // listModels asks every worker and sums up: none reachable, each refusal named.
+        expect(e1.message).toMatch(/missing or wrong worker token/);
+      }
+    } finally {
+      await w.close();
+    }
+    await expect(startWorker({ modelsDir: requireModels(), host: '0.0.0.0', port: 0, engine })).rejects.toThrow(/refusing to listen without authentication on worker 0\.0\.0\.0/);
+  });
+});

@@ -227,12 +227,13 @@ describe('STOW-RS listener (real gateway, real PostgreSQL)', () => {
   });
 });
 
-describe('STOW-RS authentication', () => {
+describe('DICOMweb authentication and roles', () => {
   let base: string;
   let gw: Gateway;
   let cleanup: () => Promise<void>;
   beforeAll(async () => {
-    ({ gw, url: base, cleanup } = await testGateway({ LT_AUTH_BEARER_TOKENS: 's3cret-token', LT_AUTH_BASIC_USERS: 'pacs:pacs-pass' }));
+    // Static credentials are senders unless their entry names roles: the PACS's upload credentials cannot read.
+    ({ gw, url: base, cleanup } = await testGateway({ LT_AUTH_BEARER_TOKENS: 's3cret-token,[reader]viewer-token', LT_AUTH_BASIC_USERS: 'pacs:pacs-pass' }));
   });
   afterAll(() => cleanup());
   const body = multipartBody([series[0].bytes]);
@@ -241,6 +242,7 @@ describe('STOW-RS authentication', () => {
     ['no credentials: 401', undefined, 401],
     ['a wrong token: 401', 'Bearer wrong', 401],
     ['a wrong password: 401', 'Basic ' + Buffer.from('pacs:nope').toString('base64'), 401],
+    ['a reader token may not store: 403', 'Bearer viewer-token', 403],
     ['the right token: 200', 'Bearer s3cret-token', 200],
     ['the right user: 200', 'Basic ' + Buffer.from('pacs:pacs-pass').toString('base64'), 200],
   ])('%s', async (_n, auth, expected) => {
@@ -249,11 +251,30 @@ describe('STOW-RS authentication', () => {
     if (expected === 401) expect(res.headers.get('www-authenticate')).toMatch(/Bearer/);
   });
 
-  test('refused requests stored nothing and are audited', async () => {
+  test('WADO-RS needs the reader role: the upload token gets 403, the reader token the bytes, and the read is audited', async () => {
+    const url = `${base}/dicom-web/studies/${studyUid}/series/${readPart10(series[0].bytes).dataset.SeriesInstanceUID as string}/instances/${series[0].sopInstanceUid}`;
+    expect((await fetch(url)).status).toBe(401);
+    expect((await fetch(url, { headers: { Authorization: 'Bearer s3cret-token' } })).status).toBe(403);
+    expect((await fetch(url, { headers: { Authorization: 'Basic ' + Buffer.from('pacs:pacs-pass').toString('base64') } })).status).toBe(403);
+    const ok = await fetch(url, { headers: { Authorization: 'Bearer viewer-token' } });
+    expect(ok.status).toBe(200);
+    expect(Buffer.from(await ok.arrayBuffer()).indexOf(series[0].bytes)).toBeGreaterThan(0);
+    const reads = (await readAudit(gw.db.dataSource, { studyUid })).filter((r) => r.action === 'instances.retrieved');
+    expect(reads).toEqual([expect.objectContaining({ actor: expect.stringMatching(/^bearer@/), objectUids: [expect.any(String), series[0].sopInstanceUid], detail: { level: 'instance', instances: 1 } })]);
+  });
+
+  test('refusals store nothing, are counted in the metric and summarised in one audit row per window', async () => {
+    expect((await readAudit(gw.db.dataSource)).filter((r) => r.action === 'auth.rejected')).toHaveLength(0);
+    await gw.tick(); // the window closes
     const rejected = (await readAudit(gw.db.dataSource)).filter((r) => r.action === 'auth.rejected');
-    expect(rejected).toHaveLength(3);
-    expect(rejected.map((r) => r.detail.presented)).toEqual(['none', 'wrong credentials', 'wrong credentials']);
+    expect(rejected).toHaveLength(1);
+    expect(rejected[0].detail).toMatchObject({
+      refused: 7,
+      byMethod: { 'dicomweb unauthenticated POST /dicom-web/studies': 3, 'dicomweb forbidden POST /dicom-web/studies': 1, 'dicomweb unauthenticated GET /dicom-web/studies/:study/series/:series/instances/:instance': 1, 'dicomweb forbidden GET /dicom-web/studies/:study/series/:series/instances/:instance': 2 },
+    });
     const stored = (await readAudit(gw.db.dataSource)).filter((r) => r.action === 'instance.stored');
     expect(stored.map((r) => r.actor)).toEqual([expect.stringMatching(/^bearer@/)]);
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    expect(metrics).toMatch(/lt_auth_failures_total\{surface="dicomweb",outcome="unauthenticated"\} [4-9]/);
   });
 });

@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
+import { Authenticator } from '../../src/api/auth';
 import { startTriageServer } from '../../src/api/triage-service';
 import { InferenceEngine } from '../../src/inference/engine';
 import { MAX_CHUNK_BYTES } from '../../src/inference/proto';
@@ -111,7 +112,7 @@ describe('TriageService under abuse (real server, real PostgreSQL)', () => {
 
   beforeAll(async () => {
     t = await testDatabase();
-    server = await startTriageServer({ ds: t.db.dataSource, authTokens: [], pollMs: 100 }, { host: '127.0.0.1', port: 0 });
+    server = await startTriageServer({ ds: t.db.dataSource, auth: new Authenticator({}), pollMs: 100 }, { host: '127.0.0.1', port: 0 });
     addr = `127.0.0.1:${server.port}`;
   });
   afterAll(async () => {

@@ -8,6 +8,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { Authenticator } from '../../src/api/auth';
 import { startTriageServer } from '../../src/api/triage-service';
 import { openDatabase, type Database } from '../../src/db/database';
 import type { ProtoGrpcType } from '../../src/generated/triage';
@@ -54,7 +55,7 @@ describe('WatchEvents across refusals and PostgreSQL restarts', () => {
   beforeAll(async () => {
     await pg.start();
     db = await openDatabase({ url: pg.url, dataDir, migrate: true });
-    server = await startTriageServer({ ds: db.dataSource, authTokens: [TOKEN], pollMs: 100, databaseOutageMs: OUTAGE_MS }, { host: '127.0.0.1', port: 0 });
+    server = await startTriageServer({ ds: db.dataSource, auth: new Authenticator({ bearer: [{ secret: TOKEN, roles: ['reader'] }] }), pollMs: 100, databaseOutageMs: OUTAGE_MS }, { host: '127.0.0.1', port: 0 });
     client = new proto.TriageService(`127.0.0.1:${server.port}`, grpc.credentials.createInsecure()) as unknown as TriageServiceClient;
   });
   afterAll(async () => {
