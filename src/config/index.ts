@@ -72,6 +72,10 @@ const schema = z.object({
   LT_VOLUME_MAX_SLICES: int(1500, 2, 100000),
   LT_SPOOL_RETAIN_SECONDS: int(3600, 0),
   LT_SPOOL_MAX_AGE_HOURS: int(72, 1),
+  LT_RECONCILE_SECONDS: int(300, 0, 86400),
+  LT_RECONCILE_LOOKBACK_HOURS: int(24, 1, 24 * 31),
+  LT_RECONCILE_MODALITY: z.string().regex(/^[A-Z]{2,16}$/, 'must be a DICOM modality code such as CT').default('CT'),
+  LT_RECONCILE_BODY_PART: z.string().max(16).optional(),
 });
 
 /** Keys that may hold secrets; each also accepts <KEY>_FILE. */
@@ -118,6 +122,8 @@ export interface Config {
   volume: { minSlices: number; maxSlices: number };
   /** Retention: a study's files go retainSeconds after its job ended; nothing stays past maxAgeHours unless a job still needs it. */
   spool: { retainSeconds: number; maxAgeHours: number };
+  /** Reconciliation with the PACS (only with LT_PACS_URL): every periodSeconds, 0 = off. */
+  reconcile: { periodSeconds: number; lookbackHours: number; modality: string; bodyPart?: string };
 }
 
 /** Thrown when the configuration is invalid; lists every problem at once. */
@@ -220,6 +226,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     volume: { minSlices: c.LT_SELECT_MIN_SLICES, maxSlices: c.LT_VOLUME_MAX_SLICES },
     spool: { retainSeconds: c.LT_SPOOL_RETAIN_SECONDS, maxAgeHours: c.LT_SPOOL_MAX_AGE_HOURS },
+    reconcile: {
+      periodSeconds: c.LT_PACS_URL ? c.LT_RECONCILE_SECONDS : 0,
+      lookbackHours: c.LT_RECONCILE_LOOKBACK_HOURS,
+      modality: c.LT_RECONCILE_MODALITY,
+      bodyPart: c.LT_RECONCILE_BODY_PART,
+    },
   };
 }
 
