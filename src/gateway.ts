@@ -12,12 +12,14 @@ import { openDatabase, type Database } from './db/database';
 import { createDeliveryTarget, Deliverer } from './egress';
 import { InstanceRecorder } from './ingest/instance-store';
 import { pullStudy } from './ingest/pull';
+import { Reconciler } from './ingest/reconcile';
 import { SPOOL_SWEEP_INTERVAL_MS, SpoolSweeper } from './ingest/retention';
 import { Spool } from './ingest/spool';
 import { log, studyTag } from './logger';
 import { EarlyInference } from './pipeline/early-inference';
 import { inferenceFor } from './pipeline/analyzer';
 import { Pipeline } from './pipeline/runner';
+import { DEVICE } from './results/device';
 import { startPoller, type Poller } from './poller';
 import { markStableStudies } from './study/completeness';
 
@@ -40,7 +42,7 @@ export interface Gateway {
 /**
  * Starts the gateway: database (migrated), spool (crash leftovers removed, a legacy layout moved to hashed names),
  * the DICOMweb listener, the TriageService, the inference client and the background loops (completeness, pipeline,
- * delivery, finalisation, spool retention).
+ * delivery, finalisation, spool retention, reconciliation with the PACS).
  * close() stops every part, in reverse order.
  */
 export async function startGateway(config: Config): Promise<Gateway> {
@@ -157,6 +159,15 @@ export async function startGateway(config: Config): Promise<Gateway> {
     startPoller('audit-checkpoint', config.audit.checkpointSeconds * 1000, checkpoint),
     startPoller('auth-failures', AUTH_FAILURE_WINDOW_MS, () => authFailures.flush()),
   ];
+  const { reconcile } = config;
+  if (reconcile.periodSeconds > 0) {
+    const reconciler = new Reconciler({ ds: db.dataSource, spool, recorder, pacs: config.pacs }, { ...reconcile, ourManufacturer: DEVICE.manufacturer });
+    pollers.push(
+      startPoller('reconcile', reconcile.periodSeconds * 1000, async () => {
+        if ((await reconciler.once()).recovered > 0) void loops.pipeline?.kick();
+      }),
+    );
+  }
   log.info('gateway listening', { http: `${config.http.host}:${httpPort}`, grpc: `${config.grpc.host}:${triage.port}`, delivery: deliverer.target.description });
   return {
     httpPort,

@@ -52,6 +52,17 @@ export const metrics = {
     labelNames: ['reason'],
     registers: [registry],
   }),
+  reconcilePasses: new Counter({
+    name: 'lt_reconcile_passes_total',
+    help: 'Reconciliation passes against the PACS by outcome (ok, partial, pacs_unavailable)',
+    labelNames: ['outcome'],
+    registers: [registry],
+  }),
+  studiesRecovered: new Counter({
+    name: 'lt_studies_recovered_total',
+    help: 'Studies the PACS held that never reached the gateway, pulled by reconciliation',
+    registers: [registry],
+  }),
   stageSeconds: new Histogram({
     name: 'lt_stage_seconds',
     help: 'Pipeline stage durations',

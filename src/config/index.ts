@@ -116,6 +116,10 @@ const schema = z.object({
   LT_AUDIT_KEY: z.string().min(MIN_AUDIT_KEY_CHARS, `must have at least ${MIN_AUDIT_KEY_CHARS} characters (e.g. openssl rand -hex 32)`).optional(),
   LT_AUDIT_CHECKPOINT_FILE: z.string().optional(),
   LT_AUDIT_CHECKPOINT_SECONDS: int(60, 1, 86400),
+  LT_RECONCILE_SECONDS: int(300, 0, 86400),
+  LT_RECONCILE_LOOKBACK_HOURS: int(24, 1, 24 * 31),
+  LT_RECONCILE_MODALITY: z.string().regex(/^[A-Z]{2,16}$/, 'must be a DICOM modality code such as CT').default('CT'),
+  LT_RECONCILE_BODY_PART: z.string().max(16).optional(),
 });
 
 /** Keys that may hold secrets; each also accepts <KEY>_FILE. */
@@ -172,6 +176,8 @@ export interface Config {
   spool: { retainSeconds: number; maxAgeHours: number };
   /** key: the audit HMAC key (unset: the per-install `<dataDir>/audit.key`); checkpoints of the head every checkpointSeconds. */
   audit: { key?: string; checkpointFile?: string; checkpointSeconds: number };
+  /** Reconciliation with the PACS (only with LT_PACS_URL): every periodSeconds, 0 = off. */
+  reconcile: { periodSeconds: number; lookbackHours: number; modality: string; bodyPart?: string };
 }
 
 /** An OpenID Connect issuer whose access tokens (JWTs) are accepted; jwksUrl unset: discovered from the issuer. */
@@ -290,6 +296,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     volume: { minSlices: c.LT_SELECT_MIN_SLICES, maxSlices: c.LT_VOLUME_MAX_SLICES },
     spool: { retainSeconds: c.LT_SPOOL_RETAIN_SECONDS, maxAgeHours: c.LT_SPOOL_MAX_AGE_HOURS },
     audit: { key: c.LT_AUDIT_KEY, checkpointFile: c.LT_AUDIT_CHECKPOINT_FILE, checkpointSeconds: c.LT_AUDIT_CHECKPOINT_SECONDS },
+    reconcile: {
+      periodSeconds: c.LT_PACS_URL ? c.LT_RECONCILE_SECONDS : 0,
+      lookbackHours: c.LT_RECONCILE_LOOKBACK_HOURS,
+      modality: c.LT_RECONCILE_MODALITY,
+      bodyPart: c.LT_RECONCILE_BODY_PART,
+    },
   };
 }
 

@@ -44,6 +44,8 @@ export interface DicomWebError extends Error {
 export interface DicomWebClient {
   storeInstances(options: { datasets: ArrayBuffer[]; studyInstanceUID?: string }): Promise<unknown>;
   searchForInstances(options: { studyInstanceUID?: string; queryParams?: Record<string, string> }): Promise<Record<string, { vr: string; Value?: unknown[] }>[]>;
+  searchForStudies(options: { queryParams?: Record<string, string> }): Promise<Record<string, { vr: string; Value?: unknown[] }>[]>;
+  searchForSeries(options: { studyInstanceUID?: string; queryParams?: Record<string, string> }): Promise<Record<string, { vr: string; Value?: unknown[] }>[]>;
   retrieveInstance(options: { studyInstanceUID: string; seriesInstanceUID: string; sopInstanceUID: string }): Promise<ArrayBuffer>;
 }
 
@@ -89,6 +91,16 @@ export class PacsDicomWebClient {
   /** QIDO-RS: the instances of a study (PS3.18 10.6). */
   searchForInstances(options: Parameters<DicomWebClient['searchForInstances']>[0]): ReturnType<DicomWebClient['searchForInstances']> {
     return this.timed(() => this.client.searchForInstances(options));
+  }
+
+  /** QIDO-RS: studies matching the query (PS3.18 10.6). */
+  searchForStudies(options: Parameters<DicomWebClient['searchForStudies']>[0]): ReturnType<DicomWebClient['searchForStudies']> {
+    return this.timed(() => this.client.searchForStudies(options));
+  }
+
+  /** QIDO-RS: the series of a study matching the query. */
+  searchForSeries(options: Parameters<DicomWebClient['searchForSeries']>[0]): ReturnType<DicomWebClient['searchForSeries']> {
+    return this.timed(() => this.client.searchForSeries(options));
   }
 
   /** WADO-RS: one instance's Part 10 bytes (PS3.18 10.4). */

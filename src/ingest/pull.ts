@@ -30,6 +30,13 @@ export interface PullDeps {
   timeoutMs?: number;
 }
 
+/** A DICOMweb client to the PACS with its auth, CA and a time limit on each request. */
+export async function pacsClient(pacs: PacsConfig, timeoutMs: number): Promise<PacsDicomWebClient> {
+  const httpsAgent = pacsHttpsAgent(pacs);
+  const authorization = await createPacsAuth(pacs, httpsAgent).authorization();
+  return new PacsDicomWebClient({ url: pacs.url, headers: authorization ? { Authorization: authorization } : {}, httpsAgent, timeoutMs });
+}
+
 /**
  * Pulls a study from the PACS (QIDO-RS to list its instances, then WADO-RS one instance at a time so memory stays
  * bounded), stores each through the same path as STOW-RS, and opens a job straight away: the study is complete.
@@ -38,20 +45,12 @@ export interface PullDeps {
 export async function pullStudy(deps: PullDeps, studyUid: string, actor: string): Promise<PullResult> {
   if (!isValidUid(studyUid)) throw LtError.invalid('study_instance_uid is not a valid UID');
   if (!deps.pacs) throw LtError.conflict('no PACS is configured (LT_PACS_URL): a study can only be pushed');
-  const httpsAgent = pacsHttpsAgent(deps.pacs);
-  const auth = createPacsAuth(deps.pacs, httpsAgent);
-  const authorization = await auth.authorization();
-  const client = new PacsDicomWebClient({
-    url: deps.pacs.url,
-    headers: authorization ? { Authorization: authorization } : {},
-    httpsAgent,
-    timeoutMs: deps.timeoutMs ?? PULL_TIMEOUT_MS,
-  });
+  const client = await pacsClient(deps.pacs, deps.timeoutMs ?? PULL_TIMEOUT_MS);
   let listing: Record<string, { Value?: unknown[] }>[];
   try {
     listing = await client.searchForInstances({ studyInstanceUID: studyUid });
   } catch (e) {
-    throw LtError.unavailable(`the PACS did not answer the instance query: ${describe(e)}`);
+    throw LtError.unavailable(`the PACS did not answer the instance query: ${describePacsError(e)}`);
   }
   if (!Array.isArray(listing) || listing.length === 0) throw LtError.notFound('the PACS has no instances for this study');
   const failed: PartOutcome[] = [];
@@ -65,7 +64,7 @@ export async function pullStudy(deps: PullDeps, studyUid: string, actor: string)
     try {
       bytes = Buffer.from(await client.retrieveInstance({ studyInstanceUID: studyUid, seriesInstanceUID, sopInstanceUID }));
     } catch (e) {
-      throw LtError.unavailable(`WADO-RS retrieve failed: ${describe(e)}`);
+      throw LtError.unavailable(`WADO-RS retrieve failed: ${describePacsError(e)}`);
     }
     const incoming = await deps.spool.incoming();
     try {
@@ -87,7 +86,8 @@ export async function pullStudy(deps: PullDeps, studyUid: string, actor: string)
   return { retrieved, failed, jobId: job.jobId };
 }
 
-function describe(e: unknown): string {
+/** A PACS request failure in words (status, or why there was no answer). */
+export function describePacsError(e: unknown): string {
   const x = e as { status?: number; message?: string };
   if (x?.status) return `HTTP ${x.status}`;
   // Status 0 with dicomweb-client's 'request failed': no HTTP answer at all (xhr2 does not keep the cause).
