@@ -83,7 +83,8 @@ export async function runDemo(base: Config, say: (line: string) => void): Promis
     if (r.failure) say(`  no AI result: ${r.failure.stage}: ${r.failure.reason}`);
     say(`  stages (s) : ${Object.entries(job.timings).map(([k, v]) => `${k} ${Number(v).toFixed(2)}`).join(', ')}`);
     const n = (r.resultUids ?? []).length;
-    say(`  outputs    : ${n} DICOM object${n === 1 ? ' (the SR: nothing is drawn on a study without infection)' : 's (SR, heat maps, KOS)'} ${config.pacs ? `in the PACS ${config.pacs.url}` : `in ${path.join(config.outputDir, studyTag(job.studyUid))}`}`);
+    const what = n <= 2 ? 'the SR and the summary page: nothing is drawn on a study without infection' : 'SR, summary page, infection SEG, heat maps, KOS';
+    say(`  outputs    : ${n} DICOM objects (${what}) ${config.pacs ? `in the PACS ${config.pacs.url}` : `in ${path.join(config.outputDir, studyTag(job.studyUid))}`}`);
     const v = await verifyAuditChain(gw.db.dataSource);
     say(`  audit      : ${v.ok ? 'chain verified' : `BROKEN at row ${v.firstBadId}`} (${v.rows} rows)`);
     say(`total ${((Date.now() - t0) / 1000).toFixed(1)} s`);

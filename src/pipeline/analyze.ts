@@ -112,7 +112,11 @@ export async function analyzeLocal(config: Config, input: string, outDir: string
         sop_class_uid: string;
       }[];
       const files = outbox.map((o) => target.fileFor(j.studyUid, o.sop_instance_uid));
-      const heatmaps = outbox.filter((o) => o.sop_class_uid === SopClass.SecondaryCapture).map((o) => target.fileFor(j.studyUid, o.sop_instance_uid));
+      // The heat maps: the secondary captures that show a CT image (the summary page shows none).
+      const heatmaps = outbox
+        .filter((o) => o.sop_class_uid === SopClass.SecondaryCapture)
+        .map((o) => target.fileFor(j.studyUid, o.sop_instance_uid))
+        .filter((f) => readPart10(readFileSync(f)).dataset.SourceImageSequence !== undefined);
       const montage = heatmaps.length > 0 ? await writeMontage(heatmaps, path.join(target.studyDir(j.studyUid), 'key-slices.png')) : null;
       const analysis = perJob.get(j.jobId);
       summaries.push({

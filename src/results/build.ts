@@ -23,7 +23,9 @@ import {
 } from './analysis-summary';
 import { PRIORITY, type PriorityRank } from '../triage-priority';
 import { triagePriority, type TriagePriority } from './priority';
-import { CodeContentItem, type ContentItem, evidenceSequence, type InstanceRef, NumContentItem, TextContentItem } from './sr/content';
+import { CodeContentItem, type ContentItem, evidenceSequence, type InstanceRef, NumContentItem, referencedSop, TextContentItem } from './sr/content';
+import type { RgbImage } from './font';
+import { renderSummary, type SummaryFacts } from './summary';
 import {
   AlgorithmIdentification,
   findingSite,
@@ -72,7 +74,7 @@ export interface Supersedes {
 
 /** One encoded result instance. */
 export interface ResultObject {
-  kind: 'sr' | 'heatmap' | 'kos' | 'seg';
+  kind: 'sr' | 'heatmap' | 'kos' | 'seg' | 'summary';
   sopClassUid: string;
   sopInstanceUid: string;
   seriesInstanceUid: string;
@@ -224,6 +226,8 @@ export function resultUids(studyUid: string, inputHash: string, model: string, s
     kosSeries: derivedUid(...seed, 'kos-series'),
     kos: derivedUid(...seed, 'kos'),
     segSeries: derivedUid(...seed, 'seg-series'),
+    summarySeries: derivedUid(...seed, 'summary-series'),
+    summary: derivedUid(...seed, 'summary'),
     seg: derivedUid(...seed, 'seg'),
     tracking: (slice: number) => derivedUid(...seed, 'tracking', String(slice)),
     /** Tracking UID of a volumetric group (one per region measured on the SEG). */
@@ -331,6 +335,99 @@ function supersedesText(s: Supersedes | undefined): ContentItem | undefined {
 }
 
 /**
+ * An RGB secondary capture in the source study (heat maps, the summary page): interleaved, uncompressed, burned-in
+ * text; the CT image it shows, when it shows one, in the Source Image Sequence.
+ */
+function secondaryCapture(o: {
+  study: StudyContext;
+  header: NaturalDataset;
+  when: ReturnType<typeof dicomDateTime>;
+  algoVersion: string;
+  sopInstanceUid: string;
+  seriesUid: string;
+  seriesNumber: number;
+  seriesDescription: string;
+  instanceNumber: number;
+  patientOrientation: [string, string] | '';
+  derivationDescription: string;
+  imageComments: string;
+  source?: InstanceRef;
+  image: RgbImage;
+}): Omit<ResultObject, 'kind'> {
+  const img = o.image;
+  const pixels = img.data.length % 2 ? Buffer.concat([Buffer.from(img.data), Buffer.alloc(1)]) : Buffer.from(img.data);
+  const ds: NaturalDataset = {
+    ...o.header,
+    SOPClassUID: SopClass.SecondaryCapture,
+    SOPInstanceUID: o.sopInstanceUid,
+    Modality: 'OT',
+    SeriesInstanceUID: o.seriesUid,
+    SeriesNumber: o.seriesNumber,
+    // General Series: no Laterality (type 2C, for a single paired body part; an empty value says nothing about a
+    // chest); Body Part Examined is the source's, or CHEST.
+    BodyPartExamined: o.study.BodyPartExamined ?? 'CHEST',
+    SeriesDescription: o.seriesDescription,
+    SeriesDate: o.when.date,
+    SeriesTime: o.when.time,
+    ...equipmentAttributes(o.algoVersion),
+    ConversionType: 'WSD',
+    ContributingEquipmentSequence: contributingEquipment(o.algoVersion, o.when),
+    InstanceNumber: o.instanceNumber,
+    PatientOrientation: o.patientOrientation,
+    ContentDate: o.when.date,
+    ContentTime: o.when.time,
+    ImageType: ['DERIVED', 'SECONDARY'],
+    DerivationDescription: o.derivationDescription.slice(0, 1024),
+    ImageComments: o.imageComments.slice(0, 10240),
+    BurnedInAnnotation: 'YES',
+    LossyImageCompression: '00',
+    ...(o.source ? { SourceImageSequence: [referencedSop(o.source)] } : {}),
+    SamplesPerPixel: 3,
+    PhotometricInterpretation: 'RGB',
+    PlanarConfiguration: 0,
+    Rows: img.height,
+    Columns: img.width,
+    BitsAllocated: 8,
+    BitsStored: 8,
+    HighBit: 7,
+    PixelRepresentation: 0,
+    PixelData: [pixels.buffer.slice(pixels.byteOffset, pixels.byteOffset + pixels.byteLength)],
+    _vrMap: { PixelData: 'OB' },
+  };
+  return { sopClassUid: SopClass.SecondaryCapture, sopInstanceUid: o.sopInstanceUid, seriesInstanceUid: o.seriesUid, bytes: writePart10(ds) };
+}
+
+/** The summary page as a secondary capture of its own series (after the other result series). */
+function summaryPage(o: {
+  study: StudyContext;
+  now: Date;
+  uids: ReturnType<typeof resultUids>;
+  algoVersion: string;
+  facts: SummaryFacts;
+  text: string;
+}): ResultObject {
+  const { header, when } = common(o.study, o.now);
+  return {
+    ...secondaryCapture({
+      study: o.study,
+      header,
+      when,
+      algoVersion: o.algoVersion,
+      sopInstanceUid: o.uids.summary,
+      seriesUid: o.uids.summarySeries,
+      seriesNumber: resultSeriesNumbers(o.study).summary,
+      seriesDescription: 'AI triage summary (not for diagnostic use)',
+      instanceNumber: 1,
+      patientOrientation: '',
+      derivationDescription: `AI triage summary page (lung-triage); ${DISCLAIMER}`,
+      imageComments: `${DISCLAIMER}. ${o.text}`,
+      image: renderSummary(o.facts),
+    }),
+    kind: 'summary',
+  };
+}
+
+/**
  * Encodes the results of one analysed study: heat-map secondary captures for the key slices, a Comprehensive 3D SR
  * (TID 1500) and a Key Object Selection, all in the source study with deterministic UIDs. With `failure`, returns
  * {@link failureReport} instead.
@@ -361,63 +458,26 @@ export function buildResults(input: BuildResultsInput): ResultObjects {
   const { header, when } = common(study, now);
 
   // Heat maps.
-  const heatMaps: ResultObject[] = keys.map((slice, i) => {
-    const img = renderHeatMap(volume, slice, { keyIndex: i + 1, keyCount: keys.length });
-    const src = sourceRef(volume, slice.index);
-    const pixels = img.data.length % 2 ? Buffer.concat([Buffer.from(img.data), Buffer.alloc(1)]) : Buffer.from(img.data);
-    const ds: NaturalDataset = {
-      ...header,
-      SOPClassUID: SopClass.SecondaryCapture,
-      SOPInstanceUID: uids.heat(slice.index),
-      Modality: 'OT',
-      SeriesInstanceUID: uids.heatSeries,
-      SeriesNumber: resultSeriesNumbers(study).heatMaps,
-      // General Series: no Laterality (type 2C, for a single paired body part; an empty value says nothing about a
-      // chest); Body Part Examined is the source's, or CHEST.
-      BodyPartExamined: study.BodyPartExamined ?? 'CHEST',
-      SeriesDescription: 'AI lesion heat maps (not for diagnostic use)',
-      SeriesDate: when.date,
-      SeriesTime: when.time,
-      ...equipmentAttributes(algoVersion),
-      ConversionType: 'WSD',
-      ContributingEquipmentSequence: contributingEquipment(algoVersion, when),
-      InstanceNumber: i + 1,
-      PatientOrientation: patientOrientation(volume.imageOrientationPatient),
-      ContentDate: when.date,
-      ContentTime: when.time,
-      ImageType: ['DERIVED', 'SECONDARY'],
-      DerivationDescription: `AI infection probability map over CT ${sliceLabel(volume, slice.index)}, lung window; ${DISCLAIMER}`.slice(0, 1024),
-      ImageComments: `${DISCLAIMER}. Lesion probability ${slice.lesionProbability.toFixed(3)}.`,
-      BurnedInAnnotation: 'YES',
-      LossyImageCompression: '00',
-      SourceImageSequence: [
-        {
-          ReferencedSOPClassUID: src.sopClassUid,
-          ReferencedSOPInstanceUID: src.sopInstanceUid,
-          ...(src.frameNumber ? { ReferencedFrameNumber: src.frameNumber } : {}),
-        },
-      ],
-      SamplesPerPixel: 3,
-      PhotometricInterpretation: 'RGB',
-      PlanarConfiguration: 0,
-      Rows: img.height,
-      Columns: img.width,
-      BitsAllocated: 8,
-      BitsStored: 8,
-      HighBit: 7,
-      PixelRepresentation: 0,
-      PixelData: [pixels.buffer.slice(pixels.byteOffset, pixels.byteOffset + pixels.byteLength)],
-      _vrMap: { PixelData: 'OB' },
-    };
-    return {
-      kind: 'heatmap',
-      sopClassUid: SopClass.SecondaryCapture,
-      sopInstanceUid: ds.SOPInstanceUID as string,
-      seriesInstanceUid: uids.heatSeries,
-      sliceIndex: slice.index,
-      bytes: writePart10(ds),
-    };
-  });
+  const heatMaps: ResultObject[] = keys.map((slice, i) => ({
+    ...secondaryCapture({
+      study,
+      header,
+      when,
+      algoVersion,
+      sopInstanceUid: uids.heat(slice.index),
+      seriesUid: uids.heatSeries,
+      seriesNumber: resultSeriesNumbers(study).heatMaps,
+      seriesDescription: 'AI lesion heat maps (not for diagnostic use)',
+      instanceNumber: i + 1,
+      patientOrientation: patientOrientation(volume.imageOrientationPatient),
+      derivationDescription: `AI infection probability map over CT ${sliceLabel(volume, slice.index)}, lung window; ${DISCLAIMER}`,
+      imageComments: `${DISCLAIMER}. Lesion probability ${slice.lesionProbability.toFixed(3)}.`,
+      source: sourceRef(volume, slice.index),
+      image: renderHeatMap(volume, slice, { keyIndex: i + 1, keyCount: keys.length }),
+    }),
+    kind: 'heatmap' as const,
+    sliceIndex: slice.index,
+  }));
   const heatRef = (slice: SliceResult): InstanceRef => ({ sopClassUid: SopClass.SecondaryCapture, sopInstanceUid: uids.heat(slice.index) });
 
   // The infection SEG (positive and indeterminate studies with a pixel threshold): exactly the pixels counted.
@@ -570,6 +630,29 @@ export function buildResults(input: BuildResultsInput): ResultObjects {
     ]),
     ...kosRoot.toDataset(true),
   };
+  const positiveClass = positive?.display || analysis.positiveClass;
+  const summary = summaryPage({
+    study,
+    now,
+    uids,
+    algoVersion,
+    facts: {
+      outcome: 'analysed',
+      decision: p.decision,
+      positiveClass,
+      positiveProbability: p.positiveProbability,
+      threshold: p.threshold,
+      priority: prio.priority,
+      ...(p.infection ? { infection: { infectedMl: p.infection.infectedMl, lungMl: p.infection.lungMl, fraction: p.infection.fraction } } : {}),
+      ...(byRegion ? { byRegion } : {}),
+      keySlices: keys.map((s) => sliceLabel(volume, s.index)),
+      algorithm: algoVersion,
+    },
+    text:
+      `Decision ${p.decision}; P(${positiveClass}) ${p.positiveProbability.toFixed(3)} vs threshold ${p.threshold.toFixed(3)}; ` +
+      (p.infection && !negative ? `infected ${p.infection.infectedMl.toFixed(1)} ml = ${(p.infection.fraction * 100).toFixed(1)}% of lung; ` : '') +
+      `priority ${prio.priority}.`,
+  });
   const kos: ResultObject = {
     kind: 'kos',
     sopClassUid: SopClass.KeyObjectSelection,
@@ -581,7 +664,7 @@ export function buildResults(input: BuildResultsInput): ResultObjects {
     studyUid,
     sr,
     // No key slice (a negative study): nothing drawn and no key-object note, the SR alone says so.
-    objects: [sr, ...(seg ? [seg] : []), ...(keys.length > 0 ? [...heatMaps, kos] : [])],
+    objects: [sr, summary, ...(seg ? [seg] : []), ...(keys.length > 0 ? [...heatMaps, kos] : [])],
     summary: {
       outcome: 'analysed',
       priority: prio.priority,
@@ -679,10 +762,19 @@ export function failureReport(
     completion: 'PARTIAL',
   });
   const sr = srObject(ds);
+  const stage = stageCode(f.stage).meaning;
+  const summary = summaryPage({
+    study,
+    now,
+    uids,
+    algoVersion: `${algorithm.name} ${algorithm.version}`,
+    facts: { outcome: 'not-analysed', stage, reason: f.reason, algorithm: `${algorithm.name} ${algorithm.version}` },
+    text: `No AI result (${stage}): ${f.reason}`,
+  });
   return {
     studyUid,
     sr,
-    objects: [sr],
+    objects: [sr, summary],
     summary: {
       outcome: 'not-analysed',
       priority: 'ROUTINE',

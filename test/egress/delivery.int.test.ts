@@ -74,11 +74,12 @@ afterAll(async () => {
   rmSync(spool, { recursive: true, force: true });
 });
 
-test('delivered into the source study: QIDO finds SR, heat maps and KOS; Orthanc renders the overlay; the SR round-trips', async () => {
+test('delivered into the source study: QIDO finds SR, SEG, heat maps, summary and KOS; Orthanc renders the overlay; the SR round-trips', async () => {
   const jobId = await newJob();
-  expect(await enqueue(jobId, results)).toBe(6);
+  expect(results.objects.map((o) => o.kind)).toEqual(['sr', 'summary', 'seg', 'heatmap', 'heatmap', 'heatmap', 'heatmap', 'kos']);
+  expect(await enqueue(jobId, results)).toBe(8);
   const [state] = await deliverer().drain([jobId], 60000);
-  expect(state).toMatchObject({ state: 'delivered', delivered: 6, pending: 0, failed: 0 });
+  expect(state).toMatchObject({ state: 'delivered', delivered: 8, pending: 0, failed: 0 });
 
   const qido = async (q: string) => {
     const res = await fetch(`${orthanc.dicomWebUrl}/studies/${studyUid}/instances?${q}`, { headers: { Accept: 'application/dicom+json' } });
@@ -87,7 +88,8 @@ test('delivered into the source study: QIDO finds SR, heat maps and KOS; Orthanc
   const uidsOf = (rows: Record<string, { Value?: unknown[] }>[]) => rows.map((r) => r['00080018']?.Value?.[0]).sort();
   expect(uidsOf(await qido('Modality=SR'))).toEqual([results.sr.sopInstanceUid]);
   expect(uidsOf(await qido('Modality=KO'))).toEqual(results.objects.filter((o) => o.kind === 'kos').map((o) => o.sopInstanceUid));
-  expect(uidsOf(await qido('Modality=OT'))).toEqual(results.objects.filter((o) => o.kind === 'heatmap').map((o) => o.sopInstanceUid).sort());
+  expect(uidsOf(await qido('Modality=OT'))).toEqual(results.objects.filter((o) => o.kind === 'heatmap' || o.kind === 'summary').map((o) => o.sopInstanceUid).sort());
+  expect(uidsOf(await qido('Modality=SEG'))).toEqual(results.objects.filter((o) => o.kind === 'seg').map((o) => o.sopInstanceUid));
 
   // Orthanc renders every heat map; where the lesion map peaks the preview is red, not grey.
   for (const h of results.objects.filter((o) => o.kind === 'heatmap')) {
@@ -126,7 +128,8 @@ test('delivered into the source study: QIDO finds SR, heat maps and KOS; Orthanc
   // Web viewer screenshot for review.
   const chromium = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
   expect(chromium).toBeDefined();
-  const series = (await orthanc.rest<{ ParentSeries: string }>('GET', `/instances/${await orthancIdOf(results.objects[1].sopInstanceUid)}`)).ParentSeries;
+  const firstHeatMap = results.objects.find((o) => o.kind === 'heatmap') as (typeof results.objects)[number];
+  const series = (await orthanc.rest<{ ParentSeries: string }>('GET', `/instances/${await orthancIdOf(firstHeatMap.sopInstanceUid)}`)).ParentSeries;
   mkdirSync(OUT, { recursive: true });
   const shot = path.join(OUT, 'web-viewer-heatmap.png');
   rmSync(shot, { force: true });
@@ -153,13 +156,13 @@ test('delivered into the source study: QIDO finds SR, heat maps and KOS; Orthanc
 
 test('delivering the same result again creates no duplicates', async () => {
   const before = await studyInstanceCount();
-  expect(before).toBe(fx.instances.length + 6);
+  expect(before).toBe(fx.instances.length + 8);
   const jobId = await newJob();
   expect(await enqueue(jobId, results)).toBe(0); // same UIDs: nothing new queued
   await ds.query(`UPDATE outbox SET state = 'pending', next_attempt_at = now() WHERE sop_instance_uid = ANY($1)`, [results.objects.map((o) => o.sopInstanceUid)]);
   const d = deliverer();
   const round = await d.deliverDue();
-  expect(round).toMatchObject({ attempted: 6, stored: 6, failed: 0 });
+  expect(round).toMatchObject({ attempted: 8, stored: 8, failed: 0 });
   expect(await studyInstanceCount()).toBe(before);
 });
 
@@ -168,10 +171,14 @@ test('a study UID mismatch is recorded as failed and not retried', async () => {
   const other = failureReport(fx.study, 'mismatch probe', { now: NOW });
   await enqueue(jobId, other, '1.2.826.0.1.3680043.8.498.1');
   const round = await deliverer().deliverDue();
-  expect(round).toMatchObject({ attempted: 1, failed: 1 });
-  const [row] = (await ds.query(`SELECT state, attempts, last_error FROM outbox WHERE job_id = $1`, [jobId])) as { state: string; attempts: number; last_error: string }[];
-  expect(row).toMatchObject({ state: 'failed', attempts: 1 });
-  expect(row.last_error).toMatch(/HTTP (400|409)/);
+  // The report and its summary page.
+  expect(round).toMatchObject({ attempted: 2, failed: 2 });
+  const rows = (await ds.query(`SELECT state, attempts, last_error FROM outbox WHERE job_id = $1`, [jobId])) as { state: string; attempts: number; last_error: string }[];
+  expect(rows).toHaveLength(2);
+  for (const row of rows) {
+    expect(row).toMatchObject({ state: 'failed', attempts: 1 });
+    expect(row.last_error).toMatch(/HTTP (400|409)/);
+  }
   expect((await jobDeliveryState(ds, jobId)).state).toBe('failed');
   expect((await deliverer().deliverDue()).attempted).toBe(0);
 });
@@ -188,7 +195,7 @@ test('PACS down for 30 s: results wait in the outbox and arrive exactly once aft
   });
   const jobId = await newJob();
   await orthanc.stop();
-  expect(await enqueue(jobId, rerun)).toBe(6);
+  expect(await enqueue(jobId, rerun)).toBe(8);
   const d = deliverer();
   const stop = new AbortController();
   const running = d.run(stop.signal);
@@ -203,8 +210,8 @@ test('PACS down for 30 s: results wait in the outbox and arrive exactly once aft
     stop.abort();
     await running;
   }
-  expect(await jobDeliveryState(ds, jobId)).toMatchObject({ state: 'delivered', delivered: 6 });
-  expect(await studyInstanceCount()).toBe(before + 6);
+  expect(await jobDeliveryState(ds, jobId)).toMatchObject({ state: 'delivered', delivered: 8 });
+  expect(await studyInstanceCount()).toBe(before + 8);
   const srs = (await (await fetch(`${orthanc.dicomWebUrl}/studies/${studyUid}/instances?Modality=SR`)).json()) as unknown[];
   expect(srs).toHaveLength(2); // the first SR and the superseding one
   const attempts = (await readAudit(ds, { studyUid })).filter((a) => a.action === 'result.deliver' && a.detail.httpStatus === 0);

@@ -50,16 +50,17 @@ describe('end to end: Orthanc auto-routes a CT study, results come back into the
     await cleanup?.();
   });
 
-  test('SR, heat maps and KOS appear in the source study in Orthanc; the audit chain verifies', async () => {
+  test('SR, summary page, infection SEG, heat maps and KOS appear in the source study in Orthanc; the audit chain verifies', async () => {
     await orthanc.upload(series.map((s) => s.bytes));
     const classes = await until('results in Orthanc', async () => {
       const c = await instancesByClass(orthanc, studyUid);
-      return c[SopClass.Comprehensive3dSr] && c[SopClass.KeyObjectSelection] && c[SopClass.SecondaryCapture] ? c : undefined;
+      return c[SopClass.Comprehensive3dSr] && c[SopClass.KeyObjectSelection] && c[SopClass.SecondaryCapture] && c[SopClass.Segmentation] ? c : undefined;
     }, 180_000);
     expect(classes[SopClass.CtImage]).toBe(24);
     expect(classes[SopClass.Comprehensive3dSr]).toBe(1);
     expect(classes[SopClass.KeyObjectSelection]).toBe(1);
-    expect(classes[SopClass.SecondaryCapture]).toBeGreaterThanOrEqual(1);
+    expect(classes[SopClass.Segmentation]).toBe(1);
+    expect(classes[SopClass.SecondaryCapture]).toBeGreaterThanOrEqual(2); // heat maps and the summary page
     const job = await until('job delivered', async () => {
       const rows = (await gw.db.dataSource.query(`SELECT state, timings FROM job WHERE study_uid = $1 ORDER BY id DESC LIMIT 1`, [studyUid])) as { state: string; timings: Record<string, number> }[];
       return rows[0]?.state === 'delivered' ? rows[0] : undefined;

@@ -55,7 +55,7 @@ describe('image gating (real gateway and worker)', () => {
     const gated = await finishedJob(gw, studyUids[0]);
     expect(gated.result?.failure?.stage).toBe('series-selection');
     expect(gated.result?.failure?.reason).toMatch(/^not applicable: lung found on 0% of the slices/);
-    expect(gated.result?.resultUids).toHaveLength(1); // the report alone
+    expect(gated.result?.resultUids).toHaveLength(2); // the report and its summary page, nothing drawn
     const analysed = await finishedJob(gw, studyUids[1]);
     expect(analysed.state).toBe('delivered');
     expect(analysed.result?.failure).toBeUndefined();

@@ -26,7 +26,7 @@ describe('result objects pass the DICOM validators', () => {
 
   test('the failure SR passes dciodvfy and dsrdump and says why', () => {
     const f = failureReport(fx.study, { stage: 'series-selection', reason: 'no axial CT series with at least 40 slices', details: ['series 3: localizer'] }, { now: NOW });
-    expect(f.objects).toHaveLength(1);
+    expect(f.objects.map((o) => o.kind)).toEqual(['sr', 'summary']);
     expect(dciodvfy(f.sr.bytes).errors).toEqual([]);
     const d = dsrdump(f.sr.bytes);
     expect(d.status).toBe(0);
@@ -35,7 +35,7 @@ describe('result objects pass the DICOM validators', () => {
     expect(f.summary).toMatchObject({ outcome: 'not-analysed', priority: 'ROUTINE', failure: { stage: 'series-selection' } });
     // Inference failure through buildResults: also an SR, not silence.
     const g = buildResults({ study: fx.study, volume: fx.volume, keySlices: 4, failure: { stage: 'inference', reason: 'worker deadline exceeded' }, now: NOW });
-    expect(g.objects.map((o) => o.kind)).toEqual(['sr']);
+    expect(g.objects.map((o) => o.kind)).toEqual(['sr', 'summary']);
     expect(dsrdump(g.sr.bytes).output).toContain('(STAGE-INFER,99LTRIAGE,"Inference")');
   });
 });

@@ -86,9 +86,9 @@ describe('a negative study asserts no lesion; lesion types are present/absent', 
   const sr = ds(neg.sr.bytes);
   const typeCodes = ['1217294009', '95436008', 'CRAZYPAVING'];
 
-  test('the SR alone, valid, with one measurement group stating the negative result (no region, no image)', () => {
+  test('the SR and the summary page alone, the SR valid, with one measurement group stating the negative result (no region, no image)', () => {
     expect(negAnalysis.patient.decision).toBe('negative');
-    expect(neg.objects.map((o) => o.kind)).toEqual(['sr']);
+    expect(neg.objects.map((o) => o.kind)).toEqual(['sr', 'summary']);
     expect(dciodvfy(neg.sr.bytes).errors).toEqual([]);
     const d = dsrdump(neg.sr.bytes);
     expect(d.status).toBe(0);
@@ -163,7 +163,7 @@ function buildInZone(tz: string): { kind: string; bytes: Buffer }[] {
     const now = new Date(${JSON.stringify(NOW.toISOString())});
     const r = buildResults({ study: fx.study, volume: fx.volume, analysis: fx.analysis, keySlices: 2, now });
     const f = failureReport(fx.study, 'no series qualifies', { now });
-    process.stdout.write(JSON.stringify([...r.objects, f.sr].map((o) => ({ kind: o.kind, bytes: o.bytes.toString('base64') }))));
+    process.stdout.write(JSON.stringify([...r.objects, ...f.objects].map((o) => ({ kind: o.kind, bytes: o.bytes.toString('base64') }))));
   `;
   const r = spawnSync(process.execPath, ['-e', script], { env: { ...process.env, TZ: tz }, encoding: 'utf8', maxBuffer: 64 << 20 });
   if (r.status !== 0) throw new Error(`child failed: ${r.stderr}`);
@@ -177,7 +177,7 @@ describe('times are local with Timezone Offset From UTC on every result object',
     ['Pacific/Kiritimati', '+1400', '20260302', '000000'],
   ])('TZ=%s: offset %s, local date and time', (tz, offset, date, time) => {
     const objects = buildInZone(tz);
-    expect(objects.map((o) => o.kind)).toEqual(['sr', 'seg', 'heatmap', 'heatmap', 'kos', 'sr']);
+    expect(objects.map((o) => o.kind)).toEqual(['sr', 'summary', 'seg', 'heatmap', 'heatmap', 'kos', 'sr', 'summary']);
     for (const o of objects) {
       const d = ds(o.bytes);
       expect([o.kind, d.TimezoneOffsetFromUTC]).toEqual([o.kind, offset]);
@@ -197,6 +197,7 @@ describe('result series sort after the source series', () => {
     const numbers = r.objects.map((o) => [o.kind, ds(o.bytes).SeriesNumber]);
     expect(numbers).toEqual([
       ['sr', 11232],
+      ['summary', 11235],
       ['seg', 11234],
       ['heatmap', 11231],
       ['heatmap', 11231],
