@@ -14,7 +14,7 @@ import { EarlyInference } from './pipeline/early-inference';
 import { inferenceFor } from './pipeline/analyzer';
 import { Pipeline } from './pipeline/runner';
 import { startPoller, type Poller } from './poller';
-import { markStableStudies } from './study/completeness';
+import { completenessCheck } from './study/completeness';
 
 /** A running gateway: its ports and a graceful stop. */
 export interface Gateway {
@@ -109,9 +109,10 @@ export async function startGateway(config: Config): Promise<Gateway> {
   );
 
   const poll = config.pipeline.pollMs;
+  const completeness = completenessCheck(db.dataSource, config.stableSeconds);
   const pollers: Poller[] = [
     startPoller('study-completeness', Math.min(poll, Math.max(100, config.stableSeconds * 250)), async () => {
-      const ready = await markStableStudies(db.dataSource, config.stableSeconds);
+      const ready = await completeness();
       for (const s of ready) log.info('study ready', { study: studyTag(s.studyUid), jobId: String(s.jobId), instances: s.instances });
       if (ready.length > 0) void loops.pipeline?.kick();
     }),
