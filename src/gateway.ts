@@ -21,7 +21,7 @@ import { inferenceFor } from './pipeline/analyzer';
 import { Pipeline } from './pipeline/runner';
 import { DEVICE } from './results/device';
 import { startPoller, type Poller } from './poller';
-import { markStableStudies } from './study/completeness';
+import { completenessCheck } from './study/completeness';
 
 /** Refused logins are summarised in one audit row per window (AuthFailureLog). */
 const AUTH_FAILURE_WINDOW_MS = 60_000;
@@ -142,9 +142,10 @@ export async function startGateway(config: Config): Promise<Gateway> {
     lastCheckpoint = await writeAuditCheckpoint(db.dataSource, lastCheckpoint);
   };
   const poll = config.pipeline.pollMs;
+  const completeness = completenessCheck(db.dataSource, config.stableSeconds);
   const pollers: Poller[] = [
     startPoller('study-completeness', Math.min(poll, Math.max(100, config.stableSeconds * 250)), async () => {
-      const ready = await markStableStudies(db.dataSource, config.stableSeconds);
+      const ready = await completeness();
       for (const s of ready) log.info('study ready', { study: studyTag(s.studyUid), jobId: String(s.jobId), instances: s.instances });
       if (ready.length > 0) void loops.pipeline?.kick();
     }),

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
 /**
@@ -17,3 +17,12 @@ export const PACKAGE_ROOT = (() => {
 
 /** The real data shared beside the repo (../shared/data), absent on a user's fresh clone. */
 export const SHARED_DATA_DIR = path.resolve(PACKAGE_ROOT, '../shared/data');
+
+/** This package's version (package.json), for `--version` and the results' Software Versions. */
+export const PACKAGE_VERSION = (() => {
+  try {
+    return (JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version?: string }).version ?? '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
+})();

@@ -120,10 +120,10 @@ function requireUid(uid: string | undefined, field: string): string {
   return uid;
 }
 
-/** The after_event_id a client resumes from: a non-negative integer (empty = from the start). */
-function eventCursor(v: string | undefined): number {
+/** An id to read after (after_event_id, after_id): a non-negative integer, empty = from the start. */
+function idAfter(v: string | undefined, field: string): number {
   const n = Number(v || 0);
-  if (!Number.isSafeInteger(n) || n < 0) throw LtError.invalid('after_event_id must be an event id (a non-negative integer)');
+  if (!Number.isSafeInteger(n) || n < 0) throw LtError.invalid(`${field} must be an id (a non-negative integer)`);
   return n;
 }
 
@@ -158,7 +158,8 @@ export function triageHandlers(deps: TriageServiceDeps): TriageServiceHandlers {
     ListStudies: unary(deps, 'ListStudies', 'reader', async (req) => {
       const size = Math.min(Math.max(req.pageSize || 50, 1), 500);
       const offset = req.pageToken ? Number(Buffer.from(req.pageToken, 'base64url').toString()) : 0;
-      if (!Number.isInteger(offset) || offset < 0) throw LtError.invalid('page_token is not one this service issued');
+      // Only what nextPageToken hands out: a safe integer offset ("1e308" is an integer too, but no page).
+      if (!Number.isSafeInteger(offset) || offset < 0) throw LtError.invalid('page_token is not one this service issued');
       const minRank = rankOf(req.minPriority);
       const rows = await listStudiesWithLatestJob(ds, {
         state: req.state ?? '',
@@ -182,7 +183,7 @@ export function triageHandlers(deps: TriageServiceDeps): TriageServiceHandlers {
       call.on('close', () => (stopped = true));
       const loop = async () => {
         await authorize(deps, call, 'WatchEvents', 'reader');
-        let cursor = eventCursor(call.request.afterEventId);
+        let cursor = idAfter(call.request.afterEventId, 'after_event_id');
         const minRank = rankOf(call.request.minPriority);
         let unreachableSince: number | undefined;
         while (!stopped) {
@@ -234,7 +235,8 @@ export function triageHandlers(deps: TriageServiceDeps): TriageServiceHandlers {
 
     GetAuditTrail: unary(deps, 'GetAuditTrail', 'auditor', async (req, actor) => {
       const studyUid = req.studyInstanceUid ? requireUid(req.studyInstanceUid, 'study_instance_uid') : undefined;
-      const rows = await readAudit(ds, { studyUid, afterId: Number(req.afterId || 0), limit: req.limit || 1000 });
+      if (req.limit < 0) throw LtError.invalid('limit must not be negative (0 = the default, 1000)');
+      const rows = await readAudit(ds, { studyUid, afterId: idAfter(req.afterId, 'after_id'), limit: req.limit || 1000 });
       // Recorded after the read, so the trail returned does not contain its own reading.
       await audit(ds, { actor, action: 'audit.read', outcome: 'success', studyUid, detail: { method: 'GetAuditTrail', afterId: Number(req.afterId || 0), records: rows.length } });
       return {

@@ -75,6 +75,7 @@ const schema = z.object({
   LT_MAX_INFLATED_BYTES: z.coerce.number().int().min(1).optional(),
   LT_MAX_CONCURRENT_STOW: int(8, 1, 1000),
   LT_STOW_IDLE_SECONDS: int(30, 1, 3600),
+  LT_MAX_PARTS_PER_REQUEST: int(5000, 1, 1_000_000),
   LT_AUTH_BEARER_TOKENS: credentials(DEFAULT_ROLES.dicomWeb),
   LT_AUTH_BASIC_USERS: credentials(DEFAULT_ROLES.dicomWeb).refine((l) => l.every((u) => u.secret.includes(':')), 'entries must be user:password'),
   LT_OIDC_ISSUER: optionalUrl,
@@ -163,8 +164,16 @@ export interface Config {
   /**
    * maxInflatedBytes: most bytes a Deflated Explicit VR Little Endian data set may inflate to (0xA700 beyond).
    * stowIdleSeconds: longest a STOW body may go without a byte before the request is ended and its slot freed.
+   * maxPartsPerRequest: parts one STOW request may carry; the rest are refused (0xA700), to be sent in another.
    */
-  limits: { maxBodyBytes: number; maxInstanceBytes: number; maxInflatedBytes: number; maxConcurrentStow: number; stowIdleSeconds: number };
+  limits: {
+    maxBodyBytes: number;
+    maxInstanceBytes: number;
+    maxInflatedBytes: number;
+    maxConcurrentStow: number;
+    stowIdleSeconds: number;
+    maxPartsPerRequest: number;
+  };
   /** DICOMweb credentials; oidc: bearer JWTs from that issuer, on DICOMweb and gRPC alike. */
   auth: { bearerTokens: StaticCredential[]; basicUsers: StaticCredential[]; oidc?: OidcSettings; allowUnauthenticated: boolean };
   tls: { cert?: string; key?: string; ca?: string; requireClientCert: boolean };
@@ -276,6 +285,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxInflatedBytes: c.LT_MAX_INFLATED_BYTES ?? Math.min(DEFAULT_MAX_INFLATED_BYTES, c.LT_MAX_INSTANCE_BYTES),
       maxConcurrentStow: c.LT_MAX_CONCURRENT_STOW,
       stowIdleSeconds: c.LT_STOW_IDLE_SECONDS,
+      maxPartsPerRequest: c.LT_MAX_PARTS_PER_REQUEST,
     },
     auth: {
       bearerTokens: c.LT_AUTH_BEARER_TOKENS,

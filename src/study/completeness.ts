@@ -1,6 +1,7 @@
 import type { DataSource, EntityManager } from 'typeorm';
 import { appendAudit } from '../audit/audit-log';
 import { insertJob } from '../db/jobs';
+import { isDatabaseUnavailable } from '../errors';
 import { metrics } from '../metrics';
 import { priorityName } from '../triage-priority';
 
@@ -28,6 +29,28 @@ export async function markStableStudies(ds: DataSource, stableSeconds: number, a
     for (const s of due) ready.push(await openJob(tx, s.study_uid, s.instance_count, actor, { stableSeconds }));
     return ready;
   });
+}
+
+/**
+ * The completeness loop's step: markStableStudies, except that time the database was unreachable is no quiet time.
+ * Senders were refused (503, retry later) and nothing could arrive, so once the database answers again every
+ * receiving study's quiet period starts over: a study an outage interrupted is not called complete (and triaged
+ * twice, once without its last instances) before its sender could resume.
+ */
+export function completenessCheck(ds: DataSource, stableSeconds: number): () => Promise<ReadyStudy[]> {
+  let unreachable = false;
+  return async () => {
+    try {
+      if (unreachable) {
+        await ds.query(`UPDATE study SET last_received_at = now() WHERE state = 'receiving'`);
+        unreachable = false;
+      }
+      return await markStableStudies(ds, stableSeconds);
+    } catch (e) {
+      if (isDatabaseUnavailable(e)) unreachable = true;
+      throw e;
+    }
+  };
 }
 
 /**

@@ -148,6 +148,15 @@ describe('TriageService (real server on localhost:0, real PostgreSQL)', () => {
     }
   });
 
+  test('malformed arguments are INVALID_ARGUMENT, not INTERNAL: page token "1e308", limit -1, an after_id beyond 2^53', async () => {
+    const token = (s: string) => Buffer.from(s).toString('base64url');
+    for (const pageToken of [token('1e308'), token('-5'), token('1.5'), token('x')])
+      await expect(call(client.listStudies, { pageToken })).rejects.toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
+    await expect(call(client.getAuditTrail, { limit: -1 })).rejects.toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
+    await expect(call(client.getAuditTrail, { afterId: '9223372036854775807' })).rejects.toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
+    await expect(call(client.getAuditTrail, { afterId: '-1' })).rejects.toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
+  });
+
   test('SubmitStudy without a configured PACS is FAILED_PRECONDITION', async () => {
     await expect(call(client.submitStudy, { studyInstanceUid: '1.2.3.9' })).rejects.toMatchObject({ code: grpc.status.FAILED_PRECONDITION });
   });

@@ -5,11 +5,13 @@
 import { chestPhantom, phantomSeries } from '../../src/synthetic/phantom';
 import { DicomReason } from '../../src/errors';
 import { testGateway } from '../support/gateway';
+import { gzipSync } from 'node:zlib';
 import { multipartBody, postStow, seqItems } from '../support/stow';
 import { datasetOf, deflatedPart10, longElement, manyElements, nestedSequences } from '../support/deflate';
 import type { Gateway } from '../../src/gateway';
 
 const MiB = 1024 * 1024;
+const MAX_PARTS = 50;
 const val = (item: Record<string, { Value?: unknown[] }>, tag: string) => item[tag]?.Value?.[0];
 
 describe('hostile input over STOW-RS (real gateway, real PostgreSQL)', () => {
@@ -18,7 +20,7 @@ describe('hostile input over STOW-RS (real gateway, real PostgreSQL)', () => {
   let cleanup: () => Promise<void>;
   beforeAll(async () => {
     // No LT_MAX_INFLATED_BYTES: its default follows the 4 MiB instance limit.
-    ({ gw, url: base, cleanup } = await testGateway({ LT_MAX_BODY_BYTES: String(16 * MiB), LT_MAX_INSTANCE_BYTES: String(4 * MiB) }));
+    ({ gw, url: base, cleanup } = await testGateway({ LT_MAX_BODY_BYTES: String(16 * MiB), LT_MAX_INSTANCE_BYTES: String(4 * MiB), LT_MAX_PARTS_PER_REQUEST: String(MAX_PARTS) }));
   });
   afterAll(() => cleanup());
 
@@ -68,5 +70,24 @@ describe('hostile input over STOW-RS (real gateway, real PostgreSQL)', () => {
     expect(probes.length).toBeGreaterThan(0);
     expect(probes.every((p) => p === 200)).toBe(true);
     process.stdout.write(`nesting attack refused in ${Math.round(elapsed)} ms; ${probes.length} /healthz probes, all 200\n`);
+  });
+
+  test(`20,000 one-byte parts: the first ${MAX_PARTS} are answered, the rest refused with 0xA700 unread; the good instances stored (202)`, async () => {
+    const [a, b] = phantomSeries(chestPhantom({ size: 32, slices: 2 }), { seed: 'hostile-parts' });
+    const tiny = Array.from({ length: 20_000 }, () => Buffer.from('x'));
+    const { status, json } = await postStow(`${base}/dicom-web/studies`, multipartBody([a.bytes, b.bytes, ...tiny]));
+    expect(status).toBe(202);
+    expect(seqItems(json, '00081199').map((i) => val(i, '00081155'))).toEqual([a.sopInstanceUid, b.sopInstanceUid]);
+    const reasons = seqItems(json, '00081198').map((i) => val(i, '00081197'));
+    expect(reasons).toEqual([...Array(MAX_PARTS - 2).fill(DicomReason.CannotUnderstand), DicomReason.OutOfResources]);
+    expect((await fetch(`${base}/healthz`)).status).toBe(200);
+  });
+
+  test('a gzip-encoded body is 415 (unsupported content coding), not 400', async () => {
+    const [slice] = phantomSeries(chestPhantom({ size: 32, slices: 1 }), { seed: 'hostile-gzip' });
+    const { status } = await postStow(`${base}/dicom-web/studies`, gzipSync(multipartBody([slice.bytes])), { 'Content-Encoding': 'gzip' });
+    expect(status).toBe(415);
+    const rows = (await gw.db.dataSource.query(`SELECT 1 FROM instance WHERE sop_instance_uid = $1`, [slice.sopInstanceUid])) as unknown[];
+    expect(rows).toHaveLength(0);
   });
 });
