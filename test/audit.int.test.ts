@@ -1,9 +1,12 @@
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { Client } from 'pg';
 import { appendAudit, audit, auditAnchorOf, canonicalJson, readAudit, verifyAuditChain, writeAuditCheckpoint } from '../src/audit/audit-log';
 import type { Database } from '../src/db/database';
 import { openDatabase } from '../src/db/database';
+import { PACKAGE_ROOT } from '../src/paths';
 import { testDatabase } from './support/db';
 
 describe('audit log (real PostgreSQL)', () => {
@@ -128,6 +131,13 @@ describe('audit log: forging, cutting and back-dating are found (real PostgreSQL
     await asOwnerBehindTrigger(`UPDATE audit_head SET id = $1, hash = $2`, [rows[3].id, rows[3].hash]);
     const v2 = await verifyAuditChain(t.db.dataSource);
     expect(v2.problems).toEqual([{ id: last.id, problem: expect.stringMatching(/missing: named by the signed checkpoint/) }]);
+    // The command an operator runs says the same and exits 1.
+    const cli = spawnSync(process.execPath, [path.join(PACKAGE_ROOT, 'dist/src/cli.js'), 'audit', 'verify'], {
+      env: { ...process.env, LT_DATABASE_URL: t.url, LT_DATA_DIR: t.dataDir, LT_LOG_LEVEL: 'error' },
+      encoding: 'utf8',
+    });
+    expect(cli.status).toBe(1);
+    expect(cli.stdout).toMatch(new RegExp(`BROKEN at row ${last.id}: is missing: named by the signed checkpoint`));
   });
 
   test('the app role cannot choose id or time: a back-dated or huge-id INSERT is refused by the database', async () => {

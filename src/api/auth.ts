@@ -1,7 +1,7 @@
-import { isLoopback, ROLES, type OidcSettings, type Role, type StaticCredential } from '../config';
+import { isLoopback, ROLES, type Role, type StaticCredential } from '../config';
 import { LtError } from '../errors';
 import { safeEqual } from '../grpc/token';
-import { OidcVerifier } from './oidc';
+import type { OidcVerifier } from './oidc';
 
 /** Who a caller is (for the audit trail) and what they may do. */
 export interface Principal {
@@ -20,17 +20,12 @@ export type AuthResult = { principal: Principal } | { refused: string };
  * role (the loopback demo default; the gateway refuses that on other addresses, see {@link assertAuthenticatedOffLoopback}).
  */
 export class Authenticator {
-  private readonly oidc?: OidcVerifier;
-
-  constructor(
-    private readonly o: { bearer?: StaticCredential[]; basic?: StaticCredential[]; oidc?: OidcSettings | OidcVerifier },
-  ) {
-    this.oidc = o.oidc instanceof OidcVerifier ? o.oidc : o.oidc ? new OidcVerifier(o.oidc) : undefined;
-  }
+  /** oidc: one verifier may serve several surfaces (it caches the issuer's keys). */
+  constructor(private readonly o: { bearer?: StaticCredential[]; basic?: StaticCredential[]; oidc?: OidcVerifier }) {}
 
   /** True when no credential of any kind is configured. */
   get open(): boolean {
-    return !this.oidc && !this.o.bearer?.length && !this.o.basic?.length;
+    return !this.o.oidc && !this.o.bearer?.length && !this.o.basic?.length;
   }
 
   async authenticate(header: string | undefined): Promise<AuthResult> {
@@ -43,7 +38,7 @@ export class Authenticator {
     if (scheme === 'bearer') {
       for (const t of this.o.bearer ?? []) if (safeEqual(value, t.secret)) matched = t;
       if (matched) return { principal: { name: 'bearer', roles: new Set(matched.roles) } };
-      if (this.oidc && value.split('.').length === 3) return this.oidc.verify(value);
+      if (this.o.oidc && value.split('.').length === 3) return this.o.oidc.verify(value);
     } else if (scheme === 'basic') {
       const decoded = Buffer.from(value, 'base64').toString('utf8');
       for (const entry of this.o.basic ?? []) if (safeEqual(decoded, entry.secret)) matched = entry;

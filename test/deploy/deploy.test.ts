@@ -16,6 +16,7 @@ import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import { parse as parseYaml, parseAllDocuments } from 'yaml';
 import { assertAuthenticatedOffLoopback, Authenticator } from '../../src/api/auth';
+import { OidcVerifier } from '../../src/api/oidc';
 import { ConfigError, isLoopback, loadConfig } from '../../src/config';
 import { PACKAGE_ROOT } from '../../src/paths';
 
@@ -364,12 +365,13 @@ function authenticationProblems(env: Record<string, string>, role: 'gateway' | '
       e[k] = f;
     }
     const c = loadConfig(e);
+    const oidc = c.auth.oidc ? new OidcVerifier(c.auth.oidc) : undefined;
     if (role === 'worker')
       return isLoopback(c.worker.host) || c.worker.authToken || c.tls.requireClientCert || c.auth.allowUnauthenticated ? [] : [`worker on ${c.worker.host} without a token`];
     assertAuthenticatedOffLoopback(
       [
-        { name: 'DICOMweb', host: c.http.host, auth: new Authenticator({ bearer: c.auth.bearerTokens, basic: c.auth.basicUsers, oidc: c.auth.oidc }) },
-        { name: 'TriageService', host: c.grpc.host, auth: new Authenticator({ bearer: c.grpc.authTokens, oidc: c.auth.oidc }) },
+        { name: 'DICOMweb', host: c.http.host, auth: new Authenticator({ bearer: c.auth.bearerTokens, basic: c.auth.basicUsers, oidc }) },
+        { name: 'TriageService', host: c.grpc.host, auth: new Authenticator({ bearer: c.grpc.authTokens, oidc }) },
       ],
       c.auth.allowUnauthenticated,
     );
