@@ -119,7 +119,11 @@ export async function startGateway(config: Config): Promise<Gateway> {
     maxSlices: config.volume.maxSlices,
     onStage: (_job, stage) => void (stage === 'encoded' && loops.delivery?.kick()),
   });
-  const deliverer = new Deliverer(db.dataSource, createDeliveryTarget(config), { pollMs: config.pipeline.pollMs, leaseMs: config.pipeline.leaseSeconds * 1000 });
+  const deliverer = new Deliverer(db.dataSource, createDeliveryTarget(config), {
+    pollMs: config.pipeline.pollMs,
+    leaseMs: config.pipeline.leaseSeconds * 1000,
+    onlyHeldStudies: config.pipeline.onlyHeldStudies,
+  });
   const triage = await startTriageServer(
     {
       ds: db.dataSource,

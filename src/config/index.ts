@@ -117,6 +117,7 @@ const schema = z.object({
   LT_AUDIT_KEY: z.string().min(MIN_AUDIT_KEY_CHARS, `must have at least ${MIN_AUDIT_KEY_CHARS} characters (e.g. openssl rand -hex 32)`).optional(),
   LT_AUDIT_CHECKPOINT_FILE: z.string().optional(),
   LT_AUDIT_CHECKPOINT_SECONDS: int(60, 1, 86400),
+  LT_RESULTS_ONLY_TO_HELD_STUDIES: bool(true),
   LT_RECONCILE_SECONDS: int(300, 0, 86400),
   LT_RECONCILE_LOOKBACK_HOURS: int(24, 1, 24 * 31),
   LT_RECONCILE_MODALITY: z.string().regex(/^[A-Z]{2,16}$/, 'must be a DICOM modality code such as CT').default('CT'),
@@ -178,8 +179,19 @@ export interface Config {
   auth: { bearerTokens: StaticCredential[]; basicUsers: StaticCredential[]; oidc?: OidcSettings; allowUnauthenticated: boolean };
   tls: { cert?: string; key?: string; ca?: string; requireClientCert: boolean };
   logLevel: 'debug' | 'info' | 'warn' | 'error';
-  /** transientRetrySeconds: how long after a job opens disk-full, busy-worker and similar faults are retried. */
-  pipeline: { pollMs: number; leaseSeconds: number; inferenceDeadlineSeconds: number; keySlices: number; earlyInference: boolean; transientRetrySeconds: number };
+  /**
+   * transientRetrySeconds: how long after a job opens disk-full, busy-worker and similar faults are retried.
+   * onlyHeldStudies: results go only into studies the PACS holds (never an AI-only study).
+   */
+  pipeline: {
+    pollMs: number;
+    leaseSeconds: number;
+    inferenceDeadlineSeconds: number;
+    keySlices: number;
+    earlyInference: boolean;
+    transientRetrySeconds: number;
+    onlyHeldStudies: boolean;
+  };
   volume: { minSlices: number; maxSlices: number };
   /** Retention: a study's files go retainSeconds after its job ended; nothing stays past maxAgeHours unless a job still needs it. */
   spool: { retainSeconds: number; maxAgeHours: number };
@@ -302,6 +314,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       keySlices: c.LT_KEY_SLICES,
       earlyInference: c.LT_EARLY_INFERENCE,
       transientRetrySeconds: c.LT_TRANSIENT_RETRY_SECONDS,
+      onlyHeldStudies: c.LT_RESULTS_ONLY_TO_HELD_STUDIES,
     },
     volume: { minSlices: c.LT_SELECT_MIN_SLICES, maxSlices: c.LT_VOLUME_MAX_SLICES },
     spool: { retainSeconds: c.LT_SPOOL_RETAIN_SECONDS, maxAgeHours: c.LT_SPOOL_MAX_AGE_HOURS },

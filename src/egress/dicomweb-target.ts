@@ -1,6 +1,7 @@
 import type https from 'node:https';
-import { createDicomWebClient, type DicomWebError, type XhrRequest } from '../dicom/dicomweb';
+import { createDicomWebClient, PacsDicomWebClient, type DicomWebError, type XhrRequest } from '../dicom/dicomweb';
 import { createPacsAuth, pacsHttpsAgent, type PacsAuth, type PacsConfig } from '../dicom/pacs-auth';
+import { DEVICE } from '../results/device';
 import { classifyStowAnswer, type DeliveryTarget, type OutgoingInstance, type StoreResult } from './target';
 
 /** Options of {@link DicomWebTarget}. */
@@ -85,5 +86,24 @@ export class DicomWebTarget implements DeliveryTarget {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /** QIDO-RS for the study's series: held when one of them is not ours (Manufacturer of our results). */
+  async holdsStudy(studyUid: string): Promise<boolean> {
+    const authorization = await this.auth.authorization();
+    const client = new PacsDicomWebClient({
+      url: this.pacs.url,
+      headers: authorization ? { Authorization: authorization } : {},
+      httpsAgent: this.agent,
+      timeoutMs: Math.min(this.opts.timeoutMs ?? 120_000, 30_000),
+    });
+    let series;
+    try {
+      series = await client.searchForSeries({ studyInstanceUID: studyUid, queryParams: { includefield: '00080070' } });
+    } catch (e) {
+      if ((e as DicomWebError).status === 404) return false;
+      throw e;
+    }
+    return (series ?? []).some((s) => s['00080070']?.Value?.[0] !== DEVICE.manufacturer);
   }
 }

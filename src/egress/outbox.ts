@@ -3,10 +3,12 @@ import os from 'node:os';
 import path from 'node:path';
 import type { DataSource, EntityManager } from 'typeorm';
 import { appendAudit } from '../audit/audit-log';
+import { appendTriageEvent } from '../db/jobs';
 import { log, studyTag } from '../logger';
 import type { ResultObject, ResultObjects } from '../results';
 import { writeFileDurable } from './folder-target';
-import type { DeliveryTarget, InstanceOutcome, OutgoingInstance } from './target';
+import { PRIORITY, type PriorityRank } from '../triage-priority';
+import type { DeliveryTarget, InstanceOutcome, OutgoingInstance, StoreResult } from './target';
 
 /**
  * Writes the result files (durably) under <dir>/<studyUidHash>/, then records one pending outbox row per instance
@@ -95,7 +97,12 @@ export interface DelivererOptions {
   pollMs?: number;
   /** Random source for jitter (tests). */
   random?: () => number;
+  /** Deliver only into studies the target holds (LT_RESULTS_ONLY_TO_HELD_STUDIES; default false here, true in the gateway). */
+  onlyHeldStudies?: boolean;
 }
+
+/** Why results were not sent (outbox last_error, audit, triage event). */
+export const WITHHELD = 'withheld: the destination does not hold this study (results kept here, in the outbox folder)';
 
 /** What one round did. */
 export interface DeliveryRound {
@@ -151,6 +158,7 @@ export class Deliverer {
       maxRequestBytes: opts.maxRequestBytes ?? 256 * 1024 * 1024,
       pollMs: opts.pollMs ?? 1000,
       random: opts.random ?? Math.random,
+      onlyHeldStudies: opts.onlyHeldStudies ?? false,
     };
   }
 
@@ -239,6 +247,22 @@ export class Deliverer {
     return batches;
   }
 
+  /**
+   * With onlyHeldStudies: results for a study the destination does not hold are not sent (they would make an
+   * AI-only study there) but failed for good with the reason, kept in the outbox folder. No answer: retried.
+   */
+  private async withheld(studyUid: string, sendable: OutgoingInstance[]): Promise<(StoreResult & { withheld?: true }) | undefined> {
+    if (!this.o.onlyHeldStudies || !this.target.holdsStudy) return undefined;
+    try {
+      if (await this.target.holdsStudy(studyUid)) return undefined;
+    } catch (e) {
+      const reason = `study check (QIDO-RS) failed: ${(e as Error).message || 'no answer'}`;
+      return { httpStatus: 0, error: reason, outcomes: sendable.map((i) => ({ sopInstanceUid: i.sopInstanceUid, result: 'retry', reason })) };
+    }
+    log.warn('results withheld: the destination does not hold the study', { study: studyTag(studyUid), instances: sendable.length });
+    return { withheld: true, error: WITHHELD, outcomes: sendable.map((i) => ({ sopInstanceUid: i.sopInstanceUid, result: 'failed', reason: WITHHELD })) };
+  }
+
   private async sendBatch(studyUid: string, batch: { row: ClaimedRow; instance?: OutgoingInstance; readError?: string }[], round: DeliveryRound): Promise<void> {
     const sendable = batch.filter((b) => b.instance).map((b) => b.instance as OutgoingInstance);
     const started = Date.now();
@@ -249,16 +273,17 @@ export class Deliverer {
         .query(`UPDATE outbox SET next_attempt_at = now() + ($2::int * interval '1 millisecond') WHERE id = ANY($1) AND state = 'pending'`, [ids, this.o.leaseMs])
         .catch((e: unknown) => log.warn('delivery lease renewal failed', { err: e }));
     }, this.o.leaseMs / 3);
-    const result = sendable.length
-      ? await this.target
-          .store(studyUid, sendable)
-          .catch((e: Error) => ({
-            httpStatus: 0,
-            error: e.message,
-            retryAfterMs: undefined,
-            outcomes: sendable.map((i): InstanceOutcome => ({ sopInstanceUid: i.sopInstanceUid, result: 'retry', reason: e.message })),
-          }))
+    const send = (): Promise<StoreResult> =>
+      this.target.store(studyUid, sendable).catch((e: Error) => ({
+        httpStatus: 0,
+        error: e.message,
+        retryAfterMs: undefined,
+        outcomes: sendable.map((i): InstanceOutcome => ({ sopInstanceUid: i.sopInstanceUid, result: 'retry', reason: e.message })),
+      }));
+    const result: StoreResult & { withheld?: true } = sendable.length
+      ? ((await this.withheld(studyUid, sendable)) ?? (await send()))
       : { outcomes: [] as InstanceOutcome[], httpStatus: undefined, error: undefined, retryAfterMs: undefined };
+    const withheld = result.withheld === true;
     clearInterval(renew);
     const outcome = new Map(result.outcomes.map((o) => [o.sopInstanceUid, o]));
     const counts = { stored: 0, retrying: 0, failed: 0 };
@@ -284,9 +309,14 @@ export class Deliverer {
           await tx.query(`UPDATE outbox SET state = 'failed', last_error = $2 WHERE id = $1`, [row.id, reason]);
         }
       }
+      if (withheld)
+        for (const jobId of new Set(batch.map((b) => b.row.job_id))) {
+          const [job] = (await tx.query(`SELECT priority FROM job WHERE id = $1`, [jobId])) as { priority: PriorityRank }[];
+          await appendTriageEvent(tx, { kind: 'result.withheld', studyUid, jobId: Number(jobId), priority: job?.priority ?? PRIORITY.ROUTINE, payload: { error: WITHHELD } });
+        }
       await appendAudit(tx, {
         actor: 'egress',
-        action: 'result.deliver',
+        action: withheld ? 'result.withheld' : 'result.deliver',
         outcome: counts.failed ? 'failure' : counts.retrying ? 'warning' : 'success',
         studyUid,
         objectUids: batch.map((b) => b.row.sop_instance_uid),

@@ -29,6 +29,12 @@ export interface DeliveryTarget {
   /** A short description for audit (no credentials). */
   readonly description: string;
   store(studyUid: string, instances: OutgoingInstance[]): Promise<StoreResult>;
+  /**
+   * Whether the destination holds the study itself (images of its own, not only our results), so results join it
+   * instead of making an AI-only study. Rejects when the destination does not answer (the caller retries).
+   * Absent: every study belongs (a local folder).
+   */
+  holdsStudy?(studyUid: string): Promise<boolean>;
 }
 
 /** A Store Instances Response (PS3.18 10.5.3, Table 10.5.3-2), as much of it as we act on. */

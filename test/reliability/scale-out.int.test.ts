@@ -50,6 +50,8 @@ describe('two gateways and two workers on one database, one gateway killed midwa
 
     const studies = Array.from({ length: 20 }, (_, i) => phantomSeries(chestPhantom({ size: 64, slices: 12 }), { seed: `scale-out-${i}` }));
     const uids = studies.map((s) => readPart10(s[0].bytes).dataset.StudyInstanceUID as string);
+    // The PACS holds each study, as when it forwards them: results go only into studies it holds.
+    for (const s of studies) await env.orthanc.upload(s.map((x) => x.bytes));
     // Like a PACS: send everything at once; a 503 (over LT_MAX_CONCURRENT_STOW) is retried after Retry-After.
     const send = async (i: number): Promise<number> => {
       for (;;) {
