@@ -1,6 +1,8 @@
-/** Results stage: the SR, heat maps and key-object selection for one study (see build.ts). */
-export { buildResults, failureReport, algorithmOf, modelKey, resultUids, NOT_REVIEWED, SERIES_NUMBER, SERIES_NUMBER_OFFSET, resultSeriesNumbers } from './build';
-export type { BuildResultsInput, ExaminedInstance, ResultObject, ResultObjects, ResultSummary, Supersedes } from './build';
+/** Results stage: the SR, summary page, infection SEG, heat maps and key-object selection of one study (see build.ts). */
+export { buildResults, failureReport, type BuildResultsInput, type ExaminedInstance } from './build';
+export { algorithmOf, modelKey, resultUids, SERIES_NUMBER, SERIES_NUMBER_OFFSET, resultSeriesNumbers } from './result-set';
+export type { ResultObject, ResultObjects, ResultSummary, Supersedes } from './result-set';
+export { NOT_REVIEWED } from './sr-document';
 export { triagePriority, URGENT_PROBABILITY, type TriagePriority } from './priority';
 export { studyContextFromDataset, type StudyContext } from './study-context';
 export { DCM, LT, SCT, OTHER, PRIVATE_SCHEME } from './codes';

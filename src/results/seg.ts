@@ -2,13 +2,14 @@
  * DICOM Segmentation (PS3.3 A.51, C.8.20) of the infection: one binary segment, one frame per CT slice with infected
  * pixels, in the CT's Frame of Reference and matrix, each frame derived from (and referencing) its source image.
  */
-import type { SliceResult } from '../inference/types';
+import type { Analysis, SliceResult } from '../inference/types';
 import { mapCell } from '../inference/infection';
 import type { HuVolume } from '../volume/types';
 import { SopClass, writePart10, type NaturalDataset } from '../dicom/dcmjs';
 import { derivedUid } from '../dicom/uid';
 import { DCM, SCT } from './codes';
 import { contributingEquipment, equipmentAttributes } from './device';
+import { resultSeriesNumbers, type ResultContext, type ResultObject } from './result-set';
 import { CodedConcept } from './sr/content';
 
 /** The one segment's number (Referenced Segment in the SR points at it). */
@@ -42,28 +43,6 @@ export function infectionMask(s: SliceResult, rows: number, columns: number, pix
   return { mask, pixels };
 }
 
-/** What the SEG builder needs besides the volume: identity, header, series and algorithm. */
-export interface InfectionSegInput {
-  volume: HuVolume;
-  slices: SliceResult[];
-  pixelThreshold: number;
-  /** Patient/study/SOP common attributes shared by every result object. */
-  header: NaturalDataset;
-  when: { date: string; time: string; offset: string };
-  sopInstanceUid: string;
-  seriesUid: string;
-  seriesNumber: number;
-  algorithm: { name: string; version: string };
-  bodyPartExamined?: string;
-}
-
-/** The encoded SEG and what it holds (volume indices of its frames, infected voxels). */
-export interface InfectionSeg {
-  bytes: Buffer;
-  frameSlices: number[];
-  voxels: number;
-}
-
 /** Packs 0/1 pixels of consecutive frames into bits, first pixel in the lowest bit (PS3.5 8.1.1), padded to even. */
 function packBits(frames: Uint8Array[], pixelsPerFrame: number): Buffer {
   const out = Buffer.alloc(Math.ceil((frames.length * pixelsPerFrame) / 8 / 2) * 2);
@@ -75,24 +54,24 @@ function packBits(frames: Uint8Array[], pixelsPerFrame: number): Buffer {
 }
 
 /**
- * The infection SEG, or undefined when no slice has an infected pixel or the CT has no Frame of Reference (the SEG
- * must share it). Frames in volume order (ascending along the slice normal, like the CT), per-frame Plane Position
- * and Derivation Image (Source Image Sequence with the CT SOP Instance, and frame for an Enhanced CT), shared Plane
+ * The infection SEG of a positive or indeterminate study, or undefined for a negative one, for a model without a
+ * pixel threshold, when no slice has an infected pixel, or when the CT has no Frame of Reference (the SEG must share
+ * it). Frames in volume order (ascending along the slice normal, like the CT), per-frame Plane Position and
+ * Derivation Image (Source Image Sequence with the CT SOP Instance, and frame for an Enhanced CT), shared Plane
  * Orientation and Pixel Measures of the CT, and the CT series in the Referenced Series Sequence.
  */
-export function buildInfectionSeg(o: InfectionSegInput): InfectionSeg | undefined {
-  const v = o.volume;
-  if (!v.frameOfReferenceUid) return undefined;
+export function infectionSegmentation(ctx: ResultContext, v: HuVolume, analysis: Analysis): ResultObject | undefined {
+  const threshold = analysis.infectionPixelThreshold;
+  if (analysis.patient.decision === 'negative' || threshold === undefined || !v.frameOfReferenceUid) return undefined;
+  const { uids, when } = ctx;
   const masks: { index: number; mask: Uint8Array }[] = [];
-  let voxels = 0;
-  for (const s of o.slices) {
-    const m = infectionMask(s, v.rows, v.columns, o.pixelThreshold);
+  for (const s of analysis.slices) {
+    const m = infectionMask(s, v.rows, v.columns, threshold);
     if (m.pixels === 0) continue;
     masks.push({ index: s.index, mask: m.mask });
-    voxels += m.pixels;
   }
   if (masks.length === 0) return undefined;
-  const dimensionOrganizationUid = derivedUid(o.sopInstanceUid, 'dimension-organization');
+  const dimensionOrganizationUid = derivedUid(uids.seg, 'dimension-organization');
   const perFrame = masks.map(({ index }, k) => {
     const src = v.sources[index];
     return {
@@ -120,25 +99,24 @@ export function buildInfectionSeg(o: InfectionSegInput): InfectionSeg | undefine
     masks.map((m) => m.mask),
     v.rows * v.columns,
   );
-  const algorithm = `${o.algorithm.name} ${o.algorithm.version}`;
   const ds: NaturalDataset = {
-    ...o.header,
+    ...ctx.header,
     SOPClassUID: SopClass.Segmentation,
-    SOPInstanceUID: o.sopInstanceUid,
+    SOPInstanceUID: uids.seg,
     Modality: 'SEG',
-    SeriesInstanceUID: o.seriesUid,
-    SeriesNumber: o.seriesNumber,
+    SeriesInstanceUID: uids.segSeries,
+    SeriesNumber: resultSeriesNumbers(ctx.study).seg,
     SeriesDescription: 'AI lung infection segmentation (not for diagnostic use)',
-    SeriesDate: o.when.date,
-    SeriesTime: o.when.time,
-    BodyPartExamined: o.bodyPartExamined ?? 'CHEST',
+    SeriesDate: when.date,
+    SeriesTime: when.time,
+    BodyPartExamined: ctx.study.BodyPartExamined ?? 'CHEST',
     FrameOfReferenceUID: v.frameOfReferenceUid,
     PositionReferenceIndicator: '',
-    ...equipmentAttributes(algorithm),
-    ContributingEquipmentSequence: contributingEquipment(algorithm, o.when),
+    ...equipmentAttributes(ctx.algoVersion),
+    ContributingEquipmentSequence: contributingEquipment(ctx.algoVersion, when),
     InstanceNumber: 1,
-    ContentDate: o.when.date,
-    ContentTime: o.when.time,
+    ContentDate: when.date,
+    ContentTime: when.time,
     ImageType: ['DERIVED', 'PRIMARY'],
     ContentLabel: 'LUNG_INFECTION',
     ContentDescription: 'AI lung infection map at the operating pixel threshold, not reviewed'.slice(0, 64),
@@ -157,12 +135,12 @@ export function buildInfectionSeg(o: InfectionSegInput): InfectionSeg | undefine
       {
         SegmentNumber: INFECTION_SEGMENT,
         SegmentLabel: SEGMENT_LABEL,
-        SegmentDescription: `Infection probability at least ${o.pixelThreshold} (AI, not reviewed)`,
+        SegmentDescription: `Infection probability at least ${threshold} (AI, not reviewed)`,
         SegmentedPropertyCategoryCodeSequence: [new CodedConcept(SCT.MorphologicallyAbnormalStructure).toItem()],
         SegmentedPropertyTypeCodeSequence: [new CodedConcept(SCT.Inflammation).toItem()],
         AnatomicRegionSequence: [new CodedConcept(SCT.Lung).toItem()],
         SegmentAlgorithmType: 'AUTOMATIC',
-        SegmentAlgorithmName: o.algorithm.name.slice(0, 64),
+        SegmentAlgorithmName: ctx.algorithm.name.slice(0, 64),
         RecommendedDisplayCIELabValue: ORANGE_RED_CIELAB,
       },
     ],
@@ -205,5 +183,5 @@ export function buildInfectionSeg(o: InfectionSegInput): InfectionSeg | undefine
     PixelData: [pixels.buffer.slice(pixels.byteOffset, pixels.byteOffset + pixels.byteLength)],
     _vrMap: { PixelData: 'OB' },
   };
-  return { bytes: writePart10(ds), frameSlices: masks.map((m) => m.index), voxels };
+  return { kind: 'seg', sopClassUid: SopClass.Segmentation, sopInstanceUid: uids.seg, seriesInstanceUid: uids.segSeries, bytes: writePart10(ds) };
 }

@@ -88,9 +88,11 @@ export function patientStudyAttributes(s: StudyContext): NaturalDataset {
     StudyID: s.StudyID ?? '',
     AccessionNumber: s.AccessionNumber ?? '',
   };
-  if (s.IssuerOfPatientID) out.IssuerOfPatientID = s.IssuerOfPatientID;
-  if (s.PatientAge) out.PatientAge = s.PatientAge;
-  if (s.StudyDescription) out.StudyDescription = s.StudyDescription;
+  // Optional attributes as the source has them: present (even empty) exactly when the source's are, so the study
+  // entity stays the same across the CT and our objects (dcentvfy).
+  if (s.IssuerOfPatientID !== undefined) out.IssuerOfPatientID = s.IssuerOfPatientID;
+  if (s.PatientAge !== undefined) out.PatientAge = s.PatientAge;
+  if (s.StudyDescription !== undefined) out.StudyDescription = s.StudyDescription;
   return out;
 }
 

@@ -6,6 +6,8 @@
 import { CELL_H, drawText, fillRect, textWidth, type RgbImage } from './font';
 import { DISCLAIMER } from './heatmap';
 import type { InfectionByRegion, RegionVolume } from './analysis-summary';
+import { resultSeriesNumbers, type ResultContext, type ResultObject } from './result-set';
+import { secondaryCapture } from './secondary-capture';
 
 /** Page size: 4:3, large enough for 53 characters a line at the body size. */
 export const SUMMARY_SIZE = { width: 1024, height: 768 } as const;
@@ -133,4 +135,22 @@ export function renderSummary(f: SummaryFacts): RgbImage {
     fy += CELL_H * small + 6;
   }
   return img;
+}
+
+/** The summary page as a secondary capture of its own series; `text` says the same for a tag reader. */
+export function summaryPage(ctx: ResultContext, facts: SummaryFacts, text: string): ResultObject {
+  return {
+    ...secondaryCapture(ctx, {
+      sopInstanceUid: ctx.uids.summary,
+      seriesUid: ctx.uids.summarySeries,
+      seriesNumber: resultSeriesNumbers(ctx.study).summary,
+      seriesDescription: 'AI triage summary (not for diagnostic use)',
+      instanceNumber: 1,
+      patientOrientation: '',
+      derivationDescription: `AI triage summary page (lung-triage); ${DISCLAIMER}`,
+      imageComments: `${DISCLAIMER}. ${text}`,
+      image: renderSummary(facts),
+    }),
+    kind: 'summary',
+  };
 }

@@ -4,10 +4,10 @@
  */
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
-import { readPart10, type NaturalDataset } from '../../src/dicom/dcmjs';
+import { readPart10, writePart10, type NaturalDataset } from '../../src/dicom/dcmjs';
 import { buildResults, failureReport, resultSeriesNumbers, SERIES_NUMBER, studyContextFromDataset } from '../../src/results';
 import { DEVICE } from '../../src/results/device';
-import { dciodvfy, dsrdump } from './dicom-tools';
+import { DCENTVFY_SR_ACCESSION, dcentvfy, dciodvfy, dsrdump } from './dicom-tools';
 import { syntheticAnalysis, syntheticStudy } from './fixtures';
 import { codeTriples, findItems, first } from './sr-tree';
 
@@ -266,6 +266,28 @@ describe('Referenced Request Sequence (0040,A370) from the source request', () =
     expect(first(ds(positive.sr.bytes).ReferencedRequestSequence).AccessionNumber).toBe('SYN0001');
     const none = studyContextFromDataset({ ...src, AccessionNumber: '' });
     expect(ds(failureReport(none, 'no series', { now: NOW }).sr.bytes).ReferencedRequestSequence).toBeUndefined();
+  });
+});
+
+describe('Patient and Study modules copied exactly: dcentvfy over the CT and every result is clean', () => {
+  test('present-but-empty Patient Age and Study Description in the source stay present (and empty) in every object', () => {
+    // The source as the thorax series has it: both attributes present with no value.
+    const ct = fx.instances.map((i) => {
+      const { dataset } = readPart10(i.bytes);
+      return writePart10({ ...dataset, PatientAge: '', StudyDescription: '' });
+    });
+    const study = studyContextFromDataset(readPart10(ct[0]).dataset);
+    const r = buildResults({ study, volume: fx.volume, analysis: fx.analysis, keySlices: 2, now: NOW });
+    const f = failureReport(study, 'no series qualifies', { now: NOW });
+    for (const o of [...r.objects, ...f.objects]) expect([o.kind, 'PatientAge' in ds(o.bytes), 'StudyDescription' in ds(o.bytes)]).toEqual([o.kind, true, true]);
+    const files = [
+      ...ct.map((bytes, k) => ({ name: `ct${k}`, bytes })),
+      ...r.objects.map((o, k) => ({ name: o.kind === 'sr' || o.kind === 'kos' ? o.kind : `${o.kind}${k}`, bytes: o.bytes })),
+    ];
+    expect(dcentvfy(files, [DCENTVFY_SR_ACCESSION])).toEqual([]);
+    // Absent in the source: absent in ours.
+    const bare = buildResults({ study: { ...study, PatientAge: undefined, StudyDescription: undefined }, volume: fx.volume, analysis: fx.analysis, keySlices: 2, now: NOW });
+    expect('PatientAge' in ds(bare.sr.bytes)).toBe(false);
   });
 });
 

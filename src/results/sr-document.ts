@@ -1,0 +1,305 @@
+/**
+ * The AI triage report: a Comprehensive 3D SR (TID 1500, IHE AI Results conventions) of an analysed study, or of a
+ * study that could not be analysed and why. Content from the templates in src/results/sr/.
+ */
+import type { Analysis, Code, SliceResult } from '../inference/types';
+import type { HuVolume } from '../volume/types';
+import { SopClass, writePart10, type NaturalDataset } from '../dicom/dcmjs';
+import {
+  dominantLesionType,
+  laterality,
+  lateralityCode,
+  lesionRegion,
+  type InfectionByRegion,
+  type Laterality,
+  type RegionVolume,
+} from './analysis-summary';
+import { DCM, LT, OTHER, PRIVATE_SCHEME, SCT, labelCode, stageCode } from './codes';
+import { contributingEquipment, DEVICE, equipmentAttributes } from './device';
+import { sliceLabel } from './heatmap';
+import { heatMapRef } from './heatmap-series';
+import type { triagePriority } from './priority';
+import { resultSeriesNumbers, sourceRef, type ResultContext, type ResultObject, type Supersedes } from './result-set';
+import { INFECTION_SEGMENT } from './seg';
+import { CodeContentItem, type ContentItem, evidenceSequence, type InstanceRef, NumContentItem, TextContentItem } from './sr/content';
+import {
+  type AlgorithmIdentification,
+  findingSite,
+  ImageLibrary,
+  ImagingMeasurementReport,
+  MeasurementGroup,
+  probability,
+  VolumetricRoiMeasurements,
+} from './sr/templates';
+import { referencedRequest } from './study-context';
+
+/** The statement every report carries. */
+export const NOT_REVIEWED =
+  'This report was produced automatically by an AI algorithm (lung-triage) and has not been reviewed by a physician. ' +
+  'It is intended for worklist triage only, not for diagnosis.';
+
+function codingSchemes(): NaturalDataset[] {
+  return [
+    {
+      CodingSchemeDesignator: PRIVATE_SCHEME.designator,
+      CodingSchemeName: PRIVATE_SCHEME.name,
+      CodingSchemeResponsibleOrganization: PRIVATE_SCHEME.organization,
+    },
+  ];
+}
+
+function predecessor(studyUid: string, s: Supersedes | undefined): NaturalDataset {
+  if (!s) return {};
+  return {
+    PredecessorDocumentsSequence: evidenceSequence(studyUid, [
+      { seriesUid: s.srSeriesInstanceUid, refs: [{ sopClassUid: SopClass.Comprehensive3dSr, sopInstanceUid: s.srSopInstanceUid }] },
+    ]),
+  };
+}
+
+function supersedesText(s: Supersedes | undefined): ContentItem | undefined {
+  return s
+    ? new TextContentItem(DCM.Comment, `This report supersedes the earlier AI report ${s.srSopInstanceUid}, made from different input.`)
+    : undefined;
+}
+
+/** The SR document around a content tree (SR Document General and Content modules). */
+function srDocument(
+  ctx: ResultContext,
+  o: { root: ContentItem; evidence: NaturalDataset[]; supersedes?: Supersedes; completion: 'COMPLETE' | 'PARTIAL' },
+): ResultObject {
+  const { study, uids, when } = ctx;
+  const request = referencedRequest(study);
+  const ds: NaturalDataset = {
+    ...ctx.header,
+    SOPClassUID: SopClass.Comprehensive3dSr,
+    SOPInstanceUID: uids.sr,
+    Modality: 'SR',
+    SeriesInstanceUID: uids.srSeries,
+    SeriesNumber: resultSeriesNumbers(study).sr,
+    SeriesDescription: 'AI triage report (lung-triage, not reviewed)',
+    SeriesDate: when.date,
+    SeriesTime: when.time,
+    ReferencedPerformedProcedureStepSequence: [],
+    ...equipmentAttributes(ctx.algoVersion),
+    ContributingEquipmentSequence: contributingEquipment(ctx.algoVersion, when),
+    InstanceNumber: 1,
+    CompletionFlag: o.completion,
+    VerificationFlag: 'UNVERIFIED',
+    ContentDate: when.date,
+    ContentTime: when.time,
+    ...(request.length ? { ReferencedRequestSequence: request } : {}),
+    // Same-study evidence made for this request is Current Requested Procedure Evidence (Pertinent Other Evidence is
+    // for other requested procedures).
+    ...(o.evidence.length ? { CurrentRequestedProcedureEvidenceSequence: o.evidence } : {}),
+    ...predecessor(study.StudyInstanceUID, o.supersedes),
+    PerformedProcedureCodeSequence: [],
+    CodingSchemeIdentificationSequence: codingSchemes(),
+    ...o.root.toDataset(true),
+  };
+  return { kind: 'sr', sopClassUid: SopClass.Comprehensive3dSr, sopInstanceUid: uids.sr, seriesInstanceUid: uids.srSeries, bytes: writePart10(ds) };
+}
+
+/**
+ * The infected volume (ml) and share of the lung (%) of both lungs, each lung (Finding Site) and each zone, as
+ * TID 1411 groups measuring the SEG's infection segment (models 2.0 evidence, positive and indeterminate studies).
+ */
+function volumetricGroups(o: {
+  total: RegionVolume;
+  byRegion: InfectionByRegion;
+  algorithm: AlgorithmIdentification;
+  segment: InstanceRef & { segmentNumber: number };
+  sourceSeriesUid: string;
+  trackingUid: (region: string) => string;
+}): VolumetricRoiMeasurements[] {
+  const zone = (z: Code) => [new CodeContentItem(LT.LungZone, z, 'HAS CONCEPT MOD')];
+  const regions: [string, string, RegionVolume, Code, ContentItem[]][] = [
+    ['both', 'both lungs', o.total, SCT.BothLungs, []],
+    ['right', 'right lung', o.byRegion.right, SCT.RightLung, []],
+    ['left', 'left lung', o.byRegion.left, SCT.LeftLung, []],
+    ['upper', 'upper zone', o.byRegion.upper, SCT.BothLungs, zone(LT.UpperZone)],
+    ['middle', 'middle zone', o.byRegion.middle, SCT.BothLungs, zone(LT.MiddleZone)],
+    ['lower', 'lower zone', o.byRegion.lower, SCT.BothLungs, zone(LT.LowerZone)],
+  ];
+  return regions.map(
+    ([key, name, v, site, modifiers]) =>
+      new VolumetricRoiMeasurements({
+        trackingIdentifier: `AI infected lung volume, ${name}`,
+        trackingUid: o.trackingUid(key),
+        finding: SCT.Inflammation,
+        findingSite: site,
+        modifiers,
+        algorithm: o.algorithm,
+        segment: o.segment,
+        sourceSeriesUid: o.sourceSeriesUid,
+        measurements: [
+          { name: SCT.Volume, value: v.infectedMl, units: OTHER.Milliliter },
+          { name: LT.InfectedShare, value: v.fraction * 100, units: OTHER.Percent },
+        ],
+      }),
+  );
+}
+
+/**
+ * The lesion types as qualitative evaluations: CODE (type) = Present / Absent, the highest slice probability as a
+ * property. Present only on a positive study and when that probability reaches the slice lesion threshold; callers
+ * leave them out on a negative study.
+ */
+function lesionTypeItems(a: Analysis, typeCodes: Code[]): ContentItem[] {
+  return a.lesionTypes.map((_t, i) => {
+    const maxP = Math.max(0, ...a.slices.map((s) => s.lesionTypeProbabilities[i] ?? 0));
+    const present = a.patient.decision === 'positive' && maxP >= a.sliceLesionThreshold;
+    return new CodeContentItem(typeCodes[i], present ? SCT.Present : SCT.Absent).add(probability(maxP));
+  });
+}
+
+/** What the report of an analysed study states beyond the analysis itself. */
+export interface AnalysisReportInput {
+  volume: HuVolume;
+  analysis: Analysis;
+  keys: SliceResult[];
+  seg?: ResultObject;
+  byRegion?: InfectionByRegion;
+  priority: ReturnType<typeof triagePriority>;
+  laterality: Laterality;
+  burden: number;
+  supersedes?: Supersedes;
+}
+
+/**
+ * The report of an analysed study: a measurement group per key slice (region, heat map), TID 1411 groups on the
+ * SEG, the patient-level qualitative evaluations; a negative study asserts no lesion, one group states the negative
+ * result (no region, no image, no infected volume).
+ */
+export function analysisReport(ctx: ResultContext, o: AnalysisReportInput): ResultObject {
+  const { uids, algorithm } = ctx;
+  const { volume, analysis, keys, seg } = o;
+  const p = analysis.patient;
+  const negative = p.decision === 'negative';
+  const rowX = volume.imageOrientationPatient[0];
+  const typeCodes = analysis.lesionTypes.map(labelCode);
+  const negativeGroup = new MeasurementGroup({
+    trackingIdentifier: 'AI result: no infection detected',
+    trackingUid: uids.studyTracking,
+    finding: LT.NoInfectionDetected,
+    algorithm,
+    measurements: [],
+  });
+  const keyGroups = keys.map(
+    (slice, i) =>
+      new MeasurementGroup({
+        trackingIdentifier: `AI key slice ${i + 1} of ${keys.length} (${sliceLabel(volume, slice.index)})`,
+        trackingUid: uids.tracking(slice.index),
+        finding: dominantLesionType(slice) >= 0 && slice.lesionProbability >= analysis.sliceLesionThreshold ? typeCodes[dominantLesionType(slice)] : LT.LungLesion,
+        findingSite: lateralityCode(laterality([slice], rowX)),
+        algorithm,
+        measurements: [
+          { name: LT.SliceLesionProbability, value: slice.lesionProbability, units: OTHER.NoUnits },
+          ...slice.lesionTypeProbabilities.map((v, t) => ({ name: LT.Probability, value: v, units: OTHER.NoUnits, qualifier: typeCodes[t] })),
+        ],
+        region: { points: lesionRegion(slice), source: sourceRef(volume, slice.index) },
+        images: [{ name: LT.HeatMapImage, ref: heatMapRef(uids, slice) }],
+      }),
+  );
+  const volumeGroups =
+    seg && o.byRegion && p.infection
+      ? volumetricGroups({
+          total: { infectedMl: p.infection.infectedMl, lungMl: p.infection.lungMl, fraction: p.infection.fraction },
+          byRegion: o.byRegion,
+          algorithm,
+          segment: { sopClassUid: SopClass.Segmentation, sopInstanceUid: seg.sopInstanceUid, segmentNumber: INFECTION_SEGMENT },
+          sourceSeriesUid: volume.seriesUid,
+          trackingUid: uids.volumeTracking,
+        })
+      : [];
+  const positive = analysis.classes.find((c) => c.label === analysis.positiveClass);
+  const top = analysis.classes.find((c) => c.label === p.label);
+  const lat = lateralityCode(o.laterality);
+  const qualitative: ContentItem[] = [
+    new CodeContentItem(LT.LungInfection, p.decision === 'positive' ? SCT.Present : negative ? SCT.Absent : LT.Indeterminate),
+    // The positive class as a finding is asserted only by its value: Present when the patient-level label is it.
+    positive &&
+      new CodeContentItem(labelCode(positive), p.label === analysis.positiveClass ? SCT.Present : SCT.Absent).add(
+        probability(p.positiveProbability),
+        new NumContentItem(LT.OperatingThreshold, p.threshold, OTHER.NoUnits, 'HAS PROPERTIES'),
+        new CodeContentItem(LT.AiDecision, p.decision === 'positive' ? LT.Positive : p.decision === 'indeterminate' ? LT.Indeterminate : LT.Negative, 'HAS PROPERTIES'),
+      ),
+    // The infected volume is a finding only where there is infection (per region in the volumetric groups); the
+    // lung volume the share is taken of is stated on every analysed study.
+    !negative && p.infection && new NumContentItem(LT.InfectedVolume, p.infection.infectedMl, OTHER.Milliliter),
+    !negative && p.infection && new NumContentItem(LT.InfectedShare, p.infection.fraction * 100, OTHER.Percent),
+    p.infection && new NumContentItem(SCT.Volume, p.infection.lungMl, OTHER.Milliliter).add(findingSite(SCT.BothLungs)),
+    top && new CodeContentItem(LT.AiClassification, labelCode(top)).add(probability(p.classProbabilities[analysis.classes.indexOf(top)] ?? 0)),
+    ...analysis.classes.map((c, i) => new NumContentItem(LT.Probability, p.classProbabilities[i] ?? 0, OTHER.NoUnits).add(new CodeContentItem(DCM.Finding, labelCode(c), 'HAS CONCEPT MOD'))),
+    new CodeContentItem(LT.TriagePriority, o.priority.code),
+    !negative &&
+      new CodeContentItem(DCM.Finding, LT.LungLesion).add(
+        new NumContentItem(LT.LesionBurden, o.burden * 100, OTHER.Percent, 'HAS PROPERTIES'),
+        lat && findingSite(lat),
+      ),
+    ...(negative ? [] : lesionTypeItems(analysis, typeCodes)),
+    supersedesText(o.supersedes),
+    new TextContentItem(DCM.Comment, NOT_REVIEWED),
+    ...volume.warnings.slice(0, 20).map((w) => new TextContentItem(DCM.Comment, `Input note: ${w}`.slice(0, 1024))),
+  ].filter((x): x is ContentItem => Boolean(x));
+  const report = new ImagingMeasurementReport({
+    procedure: SCT.CtOfChest,
+    device: DEVICE,
+    imageLibrary: new ImageLibrary(keys.map((s) => sourceRef(volume, s.index))),
+    measurementGroups: negative ? [negativeGroup] : [...volumeGroups, ...keyGroups],
+    qualitativeEvaluations: qualitative,
+  });
+  return srDocument(ctx, {
+    root: report.root(),
+    evidence: evidenceSequence(ctx.study.StudyInstanceUID, [
+      { seriesUid: volume.seriesUid, refs: volume.sources.map((_, i) => sourceRef(volume, i)) },
+      { seriesUid: uids.heatSeries, refs: keys.map((s) => heatMapRef(uids, s)) },
+      { seriesUid: uids.segSeries, refs: seg ? [{ sopClassUid: SopClass.Segmentation, sopInstanceUid: seg.sopInstanceUid }] : [] },
+    ]),
+    supersedes: o.supersedes,
+    completion: 'COMPLETE',
+  });
+}
+
+/**
+ * The report of a study that was not analysed: "AI analysis not performed" with the stage and reason as a qualitative
+ * evaluation and as the one measurement group (so OHIF's SR viewport shows it), the examined instances in the Image
+ * Library and the Current Requested Procedure Evidence.
+ */
+export function notAnalysedReport(
+  ctx: ResultContext,
+  o: { failure: { stage: string; reason: string; details?: string[] }; examined: { seriesUid: string; refs: InstanceRef[] }[]; supersedes?: Supersedes },
+): ResultObject {
+  const f = o.failure;
+  const qualitative: ContentItem[] = [
+    new CodeContentItem(LT.AnalysisNotPerformed, stageCode(f.stage)).add(
+      new TextContentItem(DCM.Comment, `No AI result: ${f.reason}`.slice(0, 1024), 'HAS PROPERTIES'),
+      ...(f.details ?? []).slice(0, 50).map((d) => new TextContentItem(DCM.Comment, d.slice(0, 1024), 'HAS PROPERTIES')),
+      ...ctx.algorithm.items('HAS CONCEPT MOD'),
+    ),
+    new CodeContentItem(LT.TriagePriority, LT.Routine),
+    supersedesText(o.supersedes),
+    new TextContentItem(DCM.Comment, NOT_REVIEWED),
+  ].filter((x): x is ContentItem => Boolean(x));
+  const notPerformed = new MeasurementGroup({
+    trackingIdentifier: `AI analysis not performed (${stageCode(f.stage).meaning})`,
+    trackingUid: ctx.uids.studyTracking,
+    finding: LT.AnalysisNotPerformed,
+    algorithm: ctx.algorithm,
+    measurements: [],
+    comments: [`No AI result: ${f.reason}`],
+  });
+  const report = new ImagingMeasurementReport({
+    procedure: SCT.CtOfChest,
+    device: DEVICE,
+    imageLibrary: new ImageLibrary(o.examined.flatMap((s) => s.refs)),
+    measurementGroups: [notPerformed],
+    qualitativeEvaluations: qualitative,
+  });
+  return srDocument(ctx, {
+    root: report.root(),
+    evidence: evidenceSequence(ctx.study.StudyInstanceUID, o.examined),
+    supersedes: o.supersedes,
+    completion: 'PARTIAL',
+  });
+}
