@@ -6,6 +6,7 @@ import { startTriageServer } from './api/triage-service';
 import type { Config } from './config';
 import { openDatabase, type Database } from './db/database';
 import { createDeliveryTarget, Deliverer } from './egress';
+import { startDimseListener, type DimseListener } from './ingest/dimse';
 import { InstanceRecorder } from './ingest/instance-store';
 import { pullStudy } from './ingest/pull';
 import { Spool } from './ingest/spool';
@@ -20,6 +21,8 @@ import { markStableStudies } from './study/completeness';
 export interface Gateway {
   httpPort: number;
   grpcPort: number;
+  /** The DIMSE listener's port, when LT_DIMSE_PORT is set. */
+  dimsePort?: number;
   db: Database;
   spool: Spool;
   pipeline: Pipeline;
@@ -62,6 +65,23 @@ export async function startGateway(config: Config): Promise<Gateway> {
   server.headersTimeout = 60_000;
   server.keepAliveTimeout = 65_000;
   const httpPort = (server.address() as AddressInfo).port;
+  const dimse: DimseListener | undefined = config.dimse
+    ? await startDimseListener(
+        {
+          ds: db.dataSource,
+          spool,
+          recorder,
+          maxInflatedBytes: config.limits.maxInflatedBytes,
+          maxInstanceBytes: config.limits.maxInstanceBytes,
+          aeTitle: config.dimse.aeTitle,
+          allowedAes: config.dimse.allowedAes,
+          allowedHosts: config.dimse.allowedHosts,
+          onStored: (uid) => stages.early?.received(uid),
+          onAssociationEnd: (uids) => stages.early?.requestEnded(uids),
+        },
+        config.dimse,
+      )
+    : undefined;
 
   const inference = await inferenceFor(config);
   // Each stage wakes the next at once instead of leaving it to the next poll (the polls stay as the safety net).
@@ -120,10 +140,11 @@ export async function startGateway(config: Config): Promise<Gateway> {
     (loops.delivery = startPoller('delivery', poll, () => deliverer.deliverDue())),
     startPoller('finalize', poll, () => pipeline.finalize()),
   ];
-  log.info('gateway listening', { http: `${config.http.host}:${httpPort}`, grpc: `${config.grpc.host}:${triage.port}`, delivery: deliverer.target.description });
+  log.info('gateway listening', { http: `${config.http.host}:${httpPort}`, grpc: `${config.grpc.host}:${triage.port}`, dimse: dimse?.port, delivery: deliverer.target.description });
   return {
     httpPort,
     grpcPort: triage.port,
+    dimsePort: dimse?.port,
     db,
     spool,
     pipeline,
@@ -139,6 +160,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
         server.close(() => resolve());
         server.closeAllConnections();
       });
+      await dimse?.close();
       await inference.close();
       await db.close();
       log.info('gateway stopped');
