@@ -10,6 +10,7 @@ import { startTriageServer } from './api/triage-service';
 import type { Config } from './config';
 import { openDatabase, type Database } from './db/database';
 import { createDeliveryTarget, Deliverer } from './egress';
+import { startDimseListener, type DimseListener } from './ingest/dimse';
 import { InstanceRecorder } from './ingest/instance-store';
 import { pullStudy } from './ingest/pull';
 import { Reconciler } from './ingest/reconcile';
@@ -30,6 +31,8 @@ const AUTH_FAILURE_WINDOW_MS = 60_000;
 export interface Gateway {
   httpPort: number;
   grpcPort: number;
+  /** The DIMSE listener's port, when LT_DIMSE_PORT is set. */
+  dimsePort?: number;
   db: Database;
   spool: Spool;
   pipeline: Pipeline;
@@ -91,6 +94,23 @@ export async function startGateway(config: Config): Promise<Gateway> {
   server.keepAliveTimeout = 65_000;
   server.on('connection', (socket) => socket.setKeepAlive(true, 30_000));
   const httpPort = (server.address() as AddressInfo).port;
+  const dimse: DimseListener | undefined = config.dimse
+    ? await startDimseListener(
+        {
+          ds: db.dataSource,
+          spool,
+          recorder,
+          maxInflatedBytes: config.limits.maxInflatedBytes,
+          maxInstanceBytes: config.limits.maxInstanceBytes,
+          aeTitle: config.dimse.aeTitle,
+          allowedAes: config.dimse.allowedAes,
+          allowedHosts: config.dimse.allowedHosts,
+          onStored: (uid) => stages.early?.received(uid),
+          onAssociationEnd: (uids) => stages.early?.requestEnded(uids),
+        },
+        config.dimse,
+      )
+    : undefined;
 
   const inference = await inferenceFor(config);
   // Each stage wakes the next at once instead of leaving it to the next poll (the polls stay as the safety net).
@@ -173,10 +193,11 @@ export async function startGateway(config: Config): Promise<Gateway> {
       }),
     );
   }
-  log.info('gateway listening', { http: `${config.http.host}:${httpPort}`, grpc: `${config.grpc.host}:${triage.port}`, delivery: deliverer.target.description });
+  log.info('gateway listening', { http: `${config.http.host}:${httpPort}`, grpc: `${config.grpc.host}:${triage.port}`, dimse: dimse?.port, delivery: deliverer.target.description });
   return {
     httpPort,
     grpcPort: triage.port,
+    dimsePort: dimse?.port,
     db,
     spool,
     pipeline,
@@ -192,6 +213,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
         server.close(() => resolve());
         server.closeAllConnections();
       });
+      await dimse?.close();
       await inference.close();
       await authFailures.flush();
       await checkpoint().catch((e: unknown) => log.error('audit checkpoint failed', { err: e }));

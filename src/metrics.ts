@@ -19,6 +19,12 @@ export const metrics = {
     labelNames: ['reason'],
     registers: [registry],
   }),
+  dimseAssociations: new Counter({
+    name: 'lt_dimse_associations_total',
+    help: 'DIMSE associations by outcome (accepted, rejected)',
+    labelNames: ['outcome'],
+    registers: [registry],
+  }),
   stowSeconds: new Histogram({
     name: 'lt_stow_request_seconds',
     help: 'STOW-RS request duration',

@@ -22,6 +22,11 @@ const list = z
 const optionalUrl = z.string().url().optional();
 
 const hostPort = /^[A-Za-z0-9.\-_[\]:]+:\d{1,5}$/;
+/** An AE title (PS3.5 6.2, VR AE): 1-16 characters of the default repertoire, no backslash or control characters. */
+const aeTitle = /^[\x20-\x5b\x5d-\x7e]{1,16}$/;
+const ae = z.string().regex(aeTitle, 'must be 1-16 printable characters without backslash').refine((v) => v.trim() !== '', 'must not be blank');
+/** A DIMSE peer, AE@host:port. */
+const aeAddress = /^([\x20-\x3f\x41-\x5b\x5d-\x7e]{1,16})@([A-Za-z0-9.\-_[\]:]+):(\d{1,5})$/;
 
 /**
  * What a caller may do: `sender` stores instances (STOW-RS), `reader` retrieves them (WADO-RS) and reads
@@ -110,6 +115,14 @@ const schema = z.object({
   LT_PACS_OAUTH_SCOPE: z.string().optional(),
   LT_PACS_CA: z.string().optional(),
   LT_OUTPUT_DIR: z.string().optional(),
+  LT_DIMSE_HOST: z.string().default('127.0.0.1'),
+  /** Unset: no DIMSE listener. */
+  LT_DIMSE_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  LT_DIMSE_AE_TITLE: ae.default('LUNG_TRIAGE'),
+  LT_DIMSE_ALLOWED_AES: list.refine((l) => l.every((a) => aeTitle.test(a)), 'entries must be AE titles'),
+  LT_DIMSE_ALLOWED_HOSTS: list,
+  /** AE@host:port: results go there by C-STORE instead of STOW-RS. */
+  LT_RESULTS_DIMSE: z.string().regex(aeAddress, 'must be AE@host:port').optional(),
   LT_SELECT_MIN_SLICES: int(20, 2),
   LT_VOLUME_MAX_SLICES: int(1500, 2, 100000),
   LT_SPOOL_RETAIN_SECONDS: int(3600, 0),
@@ -161,6 +174,10 @@ export interface Config {
     oauth?: { tokenUrl: string; clientId: string; clientSecret: string; scope?: string };
     caFile?: string;
   };
+  /** The C-STORE / C-ECHO listener (LT_DIMSE_PORT set); empty allow-lists admit any peer. */
+  dimse?: { host: string; port: number; aeTitle: string; allowedAes: string[]; allowedHosts: string[] };
+  /** Where results go by C-STORE (LT_RESULTS_DIMSE), called from our AE title (LT_DIMSE_AE_TITLE). */
+  resultsDimse?: DimsePeer;
   stableSeconds: number;
   /**
    * maxInflatedBytes: most bytes a Deflated Explicit VR Little Endian data set may inflate to (0xA700 beyond).
@@ -206,6 +223,14 @@ export interface OidcSettings {
   issuer: string;
   audience: string;
   jwksUrl?: string;
+}
+
+/** A DIMSE peer to call: its AE title and address, and the AE title we call it from. */
+export interface DimsePeer {
+  aeTitle: string;
+  host: string;
+  port: number;
+  callingAeTitle: string;
 }
 
 /** Thrown when the configuration is invalid; lists every problem at once. */
@@ -290,6 +315,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
           caFile: c.LT_PACS_CA,
         }
       : undefined,
+    dimse:
+      c.LT_DIMSE_PORT !== undefined
+        ? { host: c.LT_DIMSE_HOST, port: c.LT_DIMSE_PORT, aeTitle: c.LT_DIMSE_AE_TITLE.trim(), allowedAes: c.LT_DIMSE_ALLOWED_AES, allowedHosts: c.LT_DIMSE_ALLOWED_HOSTS }
+        : undefined,
+    resultsDimse: c.LT_RESULTS_DIMSE ? dimsePeer(c.LT_RESULTS_DIMSE, c.LT_DIMSE_AE_TITLE.trim()) : undefined,
     stableSeconds: c.LT_STABLE_SECONDS,
     limits: {
       maxBodyBytes: c.LT_MAX_BODY_BYTES,
@@ -328,6 +358,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   };
 }
 
+function dimsePeer(address: string, callingAeTitle: string): DimsePeer {
+  const [, aeTitle, host, portText] = aeAddress.exec(address)!;
+  return { aeTitle: aeTitle.trim(), host: host.replace(/^\[|\]$/g, ''), port: Number(portText), callingAeTitle };
+}
+
 /** Rules that involve more than one key. */
 function crossCheck(c: Raw, problems: string[]): void {
   if (c.LT_PACS_AUTH !== 'none' && !c.LT_PACS_URL) problems.push('LT_PACS_AUTH is set but LT_PACS_URL is not');
@@ -340,6 +375,7 @@ function crossCheck(c: Raw, problems: string[]): void {
   if (c.LT_TLS_REQUIRE_CLIENT_CERT && !c.LT_TLS_CA) problems.push('LT_TLS_REQUIRE_CLIENT_CERT needs LT_TLS_CA');
   if (c.LT_OIDC_ISSUER && !c.LT_OIDC_AUDIENCE) problems.push('LT_OIDC_ISSUER needs LT_OIDC_AUDIENCE (the audience our tokens are issued for)');
   if ((c.LT_OIDC_AUDIENCE || c.LT_OIDC_JWKS_URL) && !c.LT_OIDC_ISSUER) problems.push('LT_OIDC_AUDIENCE and LT_OIDC_JWKS_URL need LT_OIDC_ISSUER');
+  if (c.LT_RESULTS_DIMSE && Number(aeAddress.exec(c.LT_RESULTS_DIMSE)?.[3]) > 65535) problems.push('LT_RESULTS_DIMSE: port must be at most 65535');
   if (c.LT_MAX_INSTANCE_BYTES > c.LT_MAX_BODY_BYTES) problems.push('LT_MAX_INSTANCE_BYTES must not exceed LT_MAX_BODY_BYTES');
   // An inflated data set is what the instance would be uncompressed: it is held to the same bound.
   if (c.LT_MAX_INFLATED_BYTES !== undefined && c.LT_MAX_INFLATED_BYTES > c.LT_MAX_INSTANCE_BYTES)

@@ -1,10 +1,12 @@
 import { promises as fs } from 'node:fs';
+import type { DataSource } from 'typeorm';
+import { audit } from '../audit/audit-log';
 import { DicomReason, isDatabaseUnavailable, isOutOfFileDescriptors, isStorageFull, LtError } from '../errors';
 import { log, studyTag } from '../logger';
 import { metrics } from '../metrics';
 import type { InstanceRecorder } from './instance-store';
 import { readInstanceInfo } from './part10';
-import type { Spool } from './spool';
+import type { IncomingFile, Spool } from './spool';
 import type { PartOutcome } from './stow-response';
 
 /** What accepting an instance needs. */
@@ -41,7 +43,7 @@ export function writeFailure(e: unknown): PartOutcome {
 export async function acceptInstanceFile(
   deps: AcceptDeps,
   file: ReceivedFile,
-  opts: { actor: string; expectedStudyUid?: string; source: 'push' | 'pull' | 'local' },
+  opts: { actor: string; expectedStudyUid?: string; expectedSopClassUid?: string; source: 'push' | 'pull' | 'local' },
 ): Promise<PartOutcome> {
   let info;
   try {
@@ -56,6 +58,10 @@ export async function acceptInstanceFile(
   if (opts.expectedStudyUid !== undefined && info.studyUid !== opts.expectedStudyUid) {
     await fs.rm(file.path, { force: true });
     return { ...ids, failureReason: DicomReason.StudyUidMismatch, message: 'StudyInstanceUID does not match the study requested' };
+  }
+  if (opts.expectedSopClassUid !== undefined && info.sopClassUid !== opts.expectedSopClassUid) {
+    await fs.rm(file.path, { force: true });
+    return { ...ids, failureReason: DicomReason.DataSetDoesNotMatchSopClass, message: 'SOPClassUID differs from the SOP class it was sent as' };
   }
   try {
     const finalPath = deps.spool.instancePath(info.studyUid, info.sopInstanceUid, file.sha256);
@@ -78,4 +84,87 @@ export async function acceptInstanceFile(
     log.error('instance could not be recorded', { err: e });
     return { ...ids, failureReason: DicomReason.ProcessingFailure, message: 'instance could not be recorded' };
   }
+}
+
+/** What a push listener needs to accept what it received. */
+export interface ReceiveDeps extends AcceptDeps {
+  ds: DataSource;
+}
+
+/** An instance as a push listener received it: its bytes in an incoming spool file, or why it could not be received. */
+export interface ReceivedPart {
+  file?: IncomingFile;
+  failure?: PartOutcome;
+}
+
+/** A fresh incoming spool file for an instance about to be received (or why none could be had: disk full). */
+export async function openReceivedPart(spool: Spool): Promise<ReceivedPart> {
+  try {
+    return { file: await spool.incoming() };
+  } catch (e) {
+    return { failure: writeFailure(e) };
+  }
+}
+
+/**
+ * Appends received bytes to a part. Past maxInstanceBytes, or when the write fails, the file is dropped and the part
+ * carries the failure (0xA700, or what the write error means); later bytes are then ignored.
+ */
+export async function writeToPart(part: ReceivedPart, data: Buffer, maxInstanceBytes: number): Promise<void> {
+  if (!part.file) return;
+  if (part.file.size + data.length > maxInstanceBytes) {
+    await part.file.discard();
+    part.file = undefined;
+    part.failure = { failureReason: DicomReason.OutOfResources, message: `instance exceeds the limit of ${maxInstanceBytes} bytes` };
+    return;
+  }
+  try {
+    await part.file.write(data);
+  } catch (e) {
+    await part.file.discard();
+    part.file = undefined;
+    part.failure = writeFailure(e);
+  }
+}
+
+const hex = (n: number) => `0x${n.toString(16).toUpperCase().padStart(4, '0')}`;
+
+/**
+ * The one accept path of the push listeners (a STOW-RS part, a DIMSE C-STORE): makes the received file durable
+ * (fsync), checks, spools and records it ({@link acceptInstanceFile}), counts the outcome and audits a refusal.
+ * The listener answers the sender only once this has resolved, so "stored" always means durable and recorded.
+ */
+export async function acceptReceived(
+  deps: ReceiveDeps,
+  part: ReceivedPart,
+  opts: { actor: string; expectedStudyUid?: string; expectedSopClassUid?: string },
+): Promise<PartOutcome> {
+  const outcome = await durableAndAccepted(deps, part, opts);
+  const label = outcome.failureReason !== undefined ? 'failed' : outcome.warningReason !== undefined ? 'conflict' : (outcome.message ?? 'stored');
+  metrics.instancesReceived.inc({ outcome: label });
+  if (outcome.failureReason !== undefined) {
+    metrics.failures.inc({ reason: hex(outcome.failureReason) });
+    await audit(deps.ds, {
+      actor: opts.actor,
+      action: 'instance.rejected',
+      outcome: 'failure',
+      studyUid: outcome.studyUid,
+      objectUids: outcome.sopInstanceUid ? [outcome.sopInstanceUid] : [],
+      detail: { reason: hex(outcome.failureReason), message: outcome.message },
+    }).catch((e: unknown) => log.error('audit write failed', { err: e }));
+  }
+  return outcome;
+}
+
+async function durableAndAccepted(deps: ReceiveDeps, part: ReceivedPart, opts: { actor: string; expectedStudyUid?: string; expectedSopClassUid?: string }): Promise<PartOutcome> {
+  if (!part.file) return part.failure ?? { failureReason: DicomReason.ProcessingFailure };
+  const file = part.file;
+  let sha256: string;
+  try {
+    sha256 = await file.finish();
+  } catch (e) {
+    await file.discard();
+    return writeFailure(e);
+  }
+  return acceptInstanceFile(deps, { path: file.path, size: file.size, sha256 }, { ...opts, source: 'push' });
 }

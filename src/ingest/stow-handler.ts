@@ -5,10 +5,10 @@ import { isValidUid } from '../dicom/uid';
 import { DicomReason, LtError } from '../errors';
 import { log } from '../logger';
 import { metrics } from '../metrics';
-import { acceptInstanceFile, writeFailure } from './accept';
+import { acceptReceived, openReceivedPart, writeToPart, type ReceivedPart } from './accept';
 import { MultipartParser, parseStowContentType } from './multipart';
 import type { InstanceRecorder } from './instance-store';
-import type { IncomingFile, Spool } from './spool';
+import type { Spool } from './spool';
 import { storeResponse, storeStatus, type PartOutcome } from './stow-response';
 
 /** What the STOW-RS handler needs. */
@@ -50,13 +50,6 @@ export function actorOf(req: Request, res: Response): string {
 /** Parts finishing at once per request: enough to hide fsync and commit latency, few enough to bound memory. */
 const MAX_FINISHING = 16;
 
-const hex = (n: number) => `0x${n.toString(16).toUpperCase().padStart(4, '0')}`;
-
-interface OpenPart {
-  file?: IncomingFile;
-  failure?: PartOutcome;
-}
-
 /**
  * STOW-RS (PS3.18 10.5): streams each part of a multipart/related body to the spool, fsyncs it, checks and parses
  * it, and records it in Postgres before it is reported stored. Memory stays flat whatever the body size.
@@ -91,7 +84,7 @@ export function createStowHandler(deps: StowDeps) {
     const finishing: Promise<PartOutcome>[] = [];
     const inFlight = new Set<Promise<PartOutcome>>();
     const extra: PartOutcome[] = [];
-    let part: OpenPart | undefined;
+    let part: ReceivedPart | undefined;
     let total = 0;
     let tooLarge = false;
     let tooManyParts = false;
@@ -121,7 +114,7 @@ export function createStowHandler(deps: StowDeps) {
               }
               part = await openPart(deps.spool, ev.headers);
             }
-            else if (ev.type === 'data' && part) await writePart(part, ev.data, deps.limits.maxInstanceBytes);
+            else if (ev.type === 'data' && part) await writeToPart(part, ev.data, deps.limits.maxInstanceBytes);
             else if (ev.type === 'partEnd' && part) {
               while (inFlight.size >= MAX_FINISHING) await Promise.race(inFlight);
               const done = finishPart(deps, part, urlStudy, actor);
@@ -213,63 +206,15 @@ function stowStatus(outcomes: PartOutcome[]): number {
   return storeStatus(outcomes);
 }
 
-async function openPart(spool: Spool, headers: Record<string, string>): Promise<OpenPart> {
+async function openPart(spool: Spool, headers: Record<string, string>): Promise<ReceivedPart> {
   const type = headers['content-type']?.split(';')[0].trim().toLowerCase();
   if (type && type !== 'application/dicom')
     return { failure: { failureReason: DicomReason.CannotUnderstand, message: `part Content-Type ${type} is not application/dicom` } };
-  try {
-    return { file: await spool.incoming() };
-  } catch (e) {
-    return { failure: writeFailure(e) };
-  }
+  return openReceivedPart(spool);
 }
 
-async function writePart(part: OpenPart, data: Buffer, maxInstanceBytes: number): Promise<void> {
-  if (!part.file) return;
-  if (part.file.size + data.length > maxInstanceBytes) {
-    await part.file.discard();
-    part.file = undefined;
-    part.failure = { failureReason: DicomReason.OutOfResources, message: `instance exceeds the limit of ${maxInstanceBytes} bytes` };
-    return;
-  }
-  try {
-    await part.file.write(data);
-  } catch (e) {
-    await part.file.discard();
-    part.file = undefined;
-    part.failure = writeFailure(e);
-  }
-}
-
-async function finishPart(deps: StowDeps, part: OpenPart, urlStudy: string | undefined, actor: string): Promise<PartOutcome> {
-  const outcome = await storePart(deps, part, urlStudy, actor);
-  const label = outcome.failureReason !== undefined ? 'failed' : outcome.warningReason !== undefined ? 'conflict' : (outcome.message ?? 'stored');
-  metrics.instancesReceived.inc({ outcome: label });
-  if (outcome.failureReason !== undefined) {
-    metrics.failures.inc({ reason: hex(outcome.failureReason) });
-    await audit(deps.ds, {
-      actor,
-      action: 'instance.rejected',
-      outcome: 'failure',
-      studyUid: outcome.studyUid,
-      objectUids: outcome.sopInstanceUid ? [outcome.sopInstanceUid] : [],
-      detail: { reason: hex(outcome.failureReason), message: outcome.message },
-    }).catch((e: unknown) => log.error('audit write failed', { err: e }));
-  }
-  return outcome;
-}
-
-async function storePart(deps: StowDeps, part: OpenPart, urlStudy: string | undefined, actor: string): Promise<PartOutcome> {
-  if (!part.file) return part.failure ?? { failureReason: DicomReason.ProcessingFailure };
-  const file = part.file;
-  let sha256: string;
-  try {
-    sha256 = await file.finish();
-  } catch (e) {
-    await file.discard();
-    return writeFailure(e);
-  }
-  return acceptInstanceFile({ ...deps, maxInflatedBytes: deps.limits.maxInflatedBytes }, { path: file.path, size: file.size, sha256 }, { actor, expectedStudyUid: urlStudy, source: 'push' });
+function finishPart(deps: StowDeps, part: ReceivedPart, urlStudy: string | undefined, actor: string): Promise<PartOutcome> {
+  return acceptReceived({ ...deps, maxInflatedBytes: deps.limits.maxInflatedBytes }, part, { actor, expectedStudyUid: urlStudy });
 }
 
 async function rejectRequest(ds: DataSource, actor: string, e: unknown, studyUid: string | undefined): Promise<void> {

@@ -21,6 +21,27 @@ describe('configuration', () => {
     expect(() => loadConfig({ LT_MAX_INSTANCE_BYTES: '1048576', LT_MAX_INFLATED_BYTES: '2097152' })).toThrow(/LT_MAX_INFLATED_BYTES must not exceed LT_MAX_INSTANCE_BYTES/);
   });
 
+  test('DIMSE: off unless LT_DIMSE_PORT is set; AE titles and the results peer are validated', () => {
+    expect(loadConfig({}).dimse).toBeUndefined();
+    expect(loadConfig({ LT_DIMSE_PORT: '11112', LT_DIMSE_ALLOWED_AES: 'PACS1, PACS2' }).dimse).toEqual({
+      host: '127.0.0.1',
+      port: 11112,
+      aeTitle: 'LUNG_TRIAGE',
+      allowedAes: ['PACS1', 'PACS2'],
+      allowedHosts: [],
+    });
+    expect(loadConfig({ LT_RESULTS_DIMSE: 'ORTHANC@pacs.local:4242', LT_DIMSE_AE_TITLE: 'LT' }).resultsDimse).toEqual({
+      aeTitle: 'ORTHANC',
+      host: 'pacs.local',
+      port: 4242,
+      callingAeTitle: 'LT',
+    });
+    expect(() => loadConfig({ LT_DIMSE_AE_TITLE: 'A_TITLE_LONGER_THAN_16' })).toThrow(/LT_DIMSE_AE_TITLE/);
+    expect(() => loadConfig({ LT_DIMSE_ALLOWED_AES: 'OK,BAD\\AE' })).toThrow(/LT_DIMSE_ALLOWED_AES/);
+    expect(() => loadConfig({ LT_RESULTS_DIMSE: 'pacs.local:4242' })).toThrow(/LT_RESULTS_DIMSE: must be AE@host:port/);
+    expect(() => loadConfig({ LT_RESULTS_DIMSE: 'PACS@pacs.local:70000' })).toThrow(/LT_RESULTS_DIMSE: port must be at most 65535/);
+  });
+
   test('every problem is reported at once', () => {
     try {
       loadConfig({ LT_HTTP_PORT: 'abc', LT_WORKERS: 'nohost', LT_PACS_AUTH: 'basic', LT_STABLE_SECONDS: '-1', LT_HTTP_PROT: '1' });

@@ -25,6 +25,9 @@ export interface OrthancOptions {
   users?: Record<string, string>;
   storageDir?: string;
   httpPort?: number;
+  /** DIMSE peers Orthanc may send to (DicomModalities): name -> [AE title, host, port]. */
+  modalities?: Record<string, [string, string, number]>;
+  dicomPort?: number;
 }
 
 /** A real Orthanc on free loopback ports with a fresh storage dir, configured from docker/orthanc/orthanc.json. */
@@ -50,7 +53,7 @@ export class TestOrthanc {
   /** Starts Orthanc (again, after stop(), on the same ports and storage) and waits until GET /system answers. */
   async start(): Promise<this> {
     if (!this.httpPort) this.httpPort = this.opts.httpPort ?? (await freePort());
-    if (!this.dicomPort) this.dicomPort = await freePort();
+    if (!this.dicomPort) this.dicomPort = this.opts.dicomPort ?? (await freePort());
     const base = JSON.parse(readFileSync(path.join(REPO, 'docker/orthanc/orthanc.json'), 'utf8')) as Record<string, unknown>;
     const server: Record<string, unknown> = { Url: this.opts.aiUrl ?? 'http://127.0.0.1:9/dicom-web/', ChunkedTransfers: false };
     if (this.opts.aiUsername) Object.assign(server, { Username: this.opts.aiUsername, Password: this.opts.aiPassword });
@@ -66,6 +69,7 @@ export class TestOrthanc {
       AuthenticationEnabled: Boolean(this.opts.users),
       RegisteredUsers: this.opts.users ?? {},
       DicomWeb: { ...(base.DicomWeb as object), Servers: { ai: server } },
+      DicomModalities: this.opts.modalities ?? {},
     };
     const file = path.join(this.storageDir, 'orthanc.json');
     writeFileSync(file, JSON.stringify(config, null, 2));
