@@ -3,7 +3,7 @@
  * into .lt-cache, pinned in test/viewer/ohif-pin.json), served on loopback with its DICOMweb data source pointed at a
  * real Orthanc, proxied under the same origin (so no CORS), and driven in Debian's headless Chromium by puppeteer-core.
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -94,6 +94,7 @@ export interface OhifOptions {
 export class TestOhif {
   private server?: http.Server;
   private browser?: Browser;
+  private profileDir?: string;
   url = '';
   /** Uncaught page errors and console errors, per page, for the test to assert on. */
   readonly errors: string[] = [];
@@ -117,10 +118,11 @@ export class TestOhif {
     });
     this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
     const puppeteer = ((await hostImport('puppeteer-core')) as { default: PuppeteerNode }).default;
+    this.profileDir = mkdtempSync(path.join(os.tmpdir(), 'lt-ohif-chromium-'));
     this.browser = await puppeteer.launch({
       executablePath: CHROMIUM,
       headless: true,
-      userDataDir: path.join(os.tmpdir(), `lt-ohif-chromium-${process.pid}-${Date.now()}`),
+      userDataDir: this.profileDir,
       args: ['--no-sandbox', '--disable-dev-shm-usage', '--use-angle=swiftshader', '--enable-unsafe-swiftshader', '--window-size=1400,900'],
       defaultViewport: { width: 1400, height: 900 },
     });
@@ -129,8 +131,13 @@ export class TestOhif {
 
   async stop(): Promise<void> {
     await this.browser?.close().catch(() => undefined);
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
-    this.server?.closeAllConnections();
+    const server = this.server;
+    if (server) {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      await closed;
+    }
+    if (this.profileDir) rmSync(this.profileDir, { recursive: true, force: true });
   }
 
   /** A new tab that records page errors, console errors and failed HTTP requests into `errors`. */
