@@ -40,4 +40,24 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   echo "setup: npm install (locked versions)"
   npm install --no-audit --no-fund --loglevel=error
 fi
+# OHIF v3, the viewer test/viewer drives: the prebuilt app in the npm package's dist/ only (its dependency tree is not
+# installed), pinned with its integrity in test/viewer/ohif-pin.json, fetched once from the npm registry into .lt-cache.
+if [ "${1:-}" = "--test" ]; then
+  read -r ohif_pkg ohif_version ohif_integrity < <(node -p "const p = require('./test/viewer/ohif-pin.json'); [p.package, p.version, p.integrity].join(' ')")
+  ohif_dir=.lt-cache/ohif-$ohif_version
+  if [ ! -f "$ohif_dir/index.html" ]; then
+    echo "setup: fetching $ohif_pkg@$ohif_version (prebuilt viewer) into $ohif_dir"
+    tmp=$(mktemp -d)
+    tarball=$tmp/$(cd "$tmp" && npm pack "$ohif_pkg@$ohif_version" --silent)
+    actual=$(node -e "process.stdout.write('sha512-' + require('crypto').createHash('sha512').update(require('fs').readFileSync(process.argv[1])).digest('base64'))" "$tarball")
+    if [ "$actual" != "$ohif_integrity" ]; then
+      echo "setup: $ohif_pkg@$ohif_version has integrity $actual, test/viewer/ohif-pin.json says $ohif_integrity" >&2
+      exit 1
+    fi
+    rm -rf "$ohif_dir.part" && mkdir -p "$ohif_dir.part"
+    tar -xzf "$tarball" -C "$ohif_dir.part" --strip-components=2 package/dist
+    mv "$ohif_dir.part" "$ohif_dir"
+    rm -rf "$tmp"
+  fi
+fi
 npm run --silent build

@@ -24,6 +24,9 @@ class OrtEnvironment extends TestEnvironment {
   constructor(config, context) {
     super(config, context);
     for (const name of SHARED) this.global[name] = globalThis[name];
+    // Jest's CommonJS sandbox cannot load an ES-module-only package (puppeteer-core) on Node 20: hostImport loads it
+    // with Node's own loader, outside the sandbox (test/support/ohif.ts).
+    this.global.hostImport = (specifier) => import(specifier);
   }
 }
 
