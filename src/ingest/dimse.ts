@@ -26,7 +26,7 @@ import {
 import { DicomReason } from '../errors';
 import { log } from '../logger';
 import { metrics } from '../metrics';
-import { acceptReceived, openReceivedPart, writeToPart, type ReceiveDeps, type ReceivedPart } from './accept';
+import { acceptReceived, openReceivedPart, writeFailure, writeToPart, type ReceiveDeps, type ReceivedPart } from './accept';
 import type { PartOutcome } from './stow-response';
 
 /** What the DIMSE listener needs: the accept path's parts, who may call it, and the STOW listener's hooks. */
@@ -75,16 +75,31 @@ class SpoolWritable extends Writable {
   }
 
   override _construct(callback: (error?: Error | null) => void): void {
-    void openReceivedPart(this.deps.spool)
-      .then(async (part) => {
+    this.settle(
+      openReceivedPart(this.deps.spool).then(async (part) => {
         Object.assign(this.part, part);
-        await writeToPart(this.part, this.header, this.deps.maxInstanceBytes + this.header.length);
-      })
-      .then(() => callback());
+        await writeToPart(this.part, this.header, this.limit());
+      }),
+      callback,
+    );
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    void writeToPart(this.part, chunk, this.deps.maxInstanceBytes + this.header.length).then(() => callback());
+    this.settle(writeToPart(this.part, chunk, this.limit()), callback);
+  }
+
+  private limit(): number {
+    return this.deps.maxInstanceBytes + this.header.length;
+  }
+
+  /** Calls back whatever happens, so the association never stalls; an unexpected error becomes the part's failure. */
+  private settle(work: Promise<void>, callback: () => void): void {
+    void work
+      .catch((e: unknown) => {
+        this.part.file = undefined;
+        this.part.failure ??= writeFailure(e);
+      })
+      .then(() => callback());
   }
 
   override write(chunk: unknown, ...rest: unknown[]): boolean {

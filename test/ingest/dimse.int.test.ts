@@ -4,17 +4,21 @@
  * (LT_RESULTS_DIMSE). A real gateway, worker and PostgreSQL throughout.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { verifyAuditChain } from '../../src/audit/audit-log';
-import { freePort } from '../../src/db/database';
-import { readPart10, TransferSyntax, writePart10, type NaturalDataset } from '../../src/dicom/dcmjs';
+import { freePort, type Database } from '../../src/db/database';
+import { readPart10, SopClass, TransferSyntax, writePart10, type NaturalDataset } from '../../src/dicom/dcmjs';
+import { DimseTarget } from '../../src/egress';
 import type { Gateway } from '../../src/gateway';
 import { startDimseListener } from '../../src/ingest/dimse';
 import { InstanceRecorder } from '../../src/ingest/instance-store';
 import { chestPhantom, phantomSeries, writePhantomSeries } from '../../src/synthetic/phantom';
+import { testDatabase } from '../support/db';
 import { testGateway } from '../support/gateway';
+import { CliProcess } from '../support/process';
 import { TestOrthanc } from '../support/orthanc';
 import { until } from '../support/wait';
 
@@ -49,6 +53,8 @@ describe('DIMSE: C-ECHO and C-STORE in, C-STORE results out (dcmtk, Orthanc, rea
       LT_RESULTS_DIMSE: `ORTHANC@127.0.0.1:${orthanc.dicomPort}`,
       LT_EARLY_INFERENCE: 'false',
       LT_POLL_MS: '200',
+      // 256 KiB: a 96 x 96 phantom slice fits, a 512 x 512 one (0.5 MiB) gets 0xA700.
+      LT_MAX_INSTANCE_BYTES: String(256 * 1024),
     }));
     dir = mkdtempSync(path.join(os.tmpdir(), 'lt-dimse-'));
   });
@@ -129,7 +135,7 @@ describe('DIMSE: C-ECHO and C-STORE in, C-STORE results out (dcmtk, Orthanc, rea
     expect(await orthancModalities(studyUid)).toContain('SR');
   });
 
-  test('bad data sets get their PS3.4 status (0xC000, 0xA900) and the listener keeps serving', async () => {
+  test('bad data sets get their PS3.4 status (0xC000, 0xA900, 0xA700 over the size cap) and the listener keeps serving', async () => {
     const [good] = phantomSeries(chestPhantom({ size: 16, slices: 1 }), { seed: 'dimse-bad' });
     const ds = readPart10(good.bytes).dataset;
     // 40 nested sequences: beyond the structure guard's depth of 32, which every path applies.
@@ -144,8 +150,14 @@ describe('DIMSE: C-ECHO and C-STORE in, C-STORE results out (dcmtk, Orthanc, rea
     expect(deepSent.out).toMatch(/Received Store Response \(Error: CannotUnderstand\)/);
     const noSeriesSent = await dcmtk('storescu', [...scu('STORESCU', ['-v']), noSeries]);
     expect(noSeriesSent.out).toMatch(/Received Store Response \(Error: DataSetDoesNotMatchSOPClass\)/i);
+    const big = path.join(dir, 'big.dcm');
+    writeFileSync(big, phantomSeries(chestPhantom({ size: 512, slices: 1 }), { seed: 'dimse-bad-big' })[0].bytes);
+    const bigSent = await dcmtk('storescu', [...scu('STORESCU', ['-v']), big]);
+    expect(bigSent.out).toMatch(/Received Store Response \(Refused: OutOfResources\)/);
     const rejected = await query<{ detail: { reason: string } }>(`SELECT detail FROM audit_log WHERE action = 'instance.rejected' ORDER BY id`, []);
-    expect(rejected.map((r) => r.detail.reason)).toEqual(['0xC000', '0xA900']);
+    expect(rejected.map((r) => r.detail.reason)).toEqual(['0xC000', '0xA900', '0xA700']);
+    expect(await instances(studyUidOf(readFileSync(big)))).toHaveLength(0);
+    expect(readdirSync(gw.spool.incomingDir)).toEqual([]);
     expect(await instances(ds.StudyInstanceUID as string)).toHaveLength(0);
     expect((await dcmtk('echoscu', scu('ECHOSCU'))).code).toBe(0);
   });
@@ -162,7 +174,83 @@ describe('DIMSE: C-ECHO and C-STORE in, C-STORE results out (dcmtk, Orthanc, rea
     expect(await orthancModalities(studyUid)).toContain('SR');
   });
 
+  test('the C-STORE SCU target: per-instance outcomes from a real SCP, retry when nobody answers', async () => {
+    const [ct] = phantomSeries(chestPhantom({ size: 16, slices: 1 }), { seed: 'dimse-scu' });
+    const [sc] = phantomSeries(chestPhantom({ size: 16, slices: 1 }), { seed: 'dimse-scu-sc', extra: { SOPClassUID: SopClass.SecondaryCapture, ConversionType: 'WSD' } });
+    const out = [ct, sc].map((i) => ({ sopInstanceUid: i.sopInstanceUid, sopClassUid: readPart10(i.bytes).dataset.SOPClassUID as string, bytes: i.bytes }));
+    // Our own listener as the destination: it takes CT and refuses the Secondary Capture's presentation context.
+    const target = new DimseTarget({ aeTitle: 'LUNG_TRIAGE', host: '127.0.0.1', port: dimsePort, callingAeTitle: 'STORESCU' });
+    const result = await target.store(studyUidOf(ct.bytes), out);
+    expect(result.outcomes.map((o) => o.result)).toEqual(['stored', 'failed']);
+    expect(await instances(studyUidOf(ct.bytes))).toHaveLength(1);
+    const nobody = new DimseTarget({ aeTitle: 'LUNG_TRIAGE', host: '127.0.0.1', port: await freePort(), callingAeTitle: 'STORESCU' });
+    expect((await nobody.store(studyUidOf(ct.bytes), out)).outcomes.map((o) => o.result)).toEqual(['retry', 'retry']);
+    const refused = new DimseTarget({ aeTitle: 'LUNG_TRIAGE', host: '127.0.0.1', port: dimsePort, callingAeTitle: 'INTRUDER' });
+    const refusedResult = await refused.store(studyUidOf(ct.bytes), out);
+    expect(refusedResult.outcomes.map((o) => o.result)).toEqual(['retry', 'retry']);
+    expect(refusedResult.error).toMatch(/association rejected/);
+  });
+
   test('the audit chain verifies after all of it', async () => {
     expect((await verifyAuditChain(gw.db.dataSource)).ok).toBe(true);
+  });
+});
+
+describe('kill -9 of the gateway in the middle of a DIMSE association', () => {
+  let db: Database;
+  let cleanup: () => Promise<void>;
+  let env: Record<string, string>;
+  let dimsePort: number;
+  let dir: string;
+  beforeAll(async () => {
+    const t = await testDatabase();
+    ({ cleanup, db } = t);
+    dimsePort = await freePort();
+    const httpPort = await freePort();
+    env = { LT_DATABASE_URL: t.url, LT_DATA_DIR: t.dataDir, LT_HTTP_PORT: String(httpPort), LT_GRPC_PORT: '0', LT_DIMSE_PORT: String(dimsePort), LT_STABLE_SECONDS: '3600', LT_LOG_LEVEL: 'warn' };
+    dir = mkdtempSync(path.join(os.tmpdir(), 'lt-dimse-crash-'));
+  });
+  afterAll(async () => {
+    await db.close();
+    await cleanup();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('every instance storescu saw acknowledged is recorded and intact after restart; a re-send completes the study once', async () => {
+    const files = writePhantomSeries(dir, chestPhantom({ size: 256, slices: 80 }), { seed: 'dimse-crash' });
+    const studyUid = studyUidOf(readFileSync(files[0]));
+    const httpBase = `http://127.0.0.1:${env.LT_HTTP_PORT}`;
+    let gw = new CliProcess(['gateway'], env).start();
+    await gw.waitForHttp(`${httpBase}/healthz`);
+    const args = ['-v', '-aet', 'STORESCU', '-aec', 'LUNG_TRIAGE', '127.0.0.1', String(dimsePort), ...files];
+    const sending = dcmtk('storescu', args);
+    const recorded = async () => ((await db.dataSource.query(`SELECT count(*)::int AS n FROM instance WHERE study_uid = $1`, [studyUid])) as { n: number }[])[0].n;
+    while ((await recorded()) < 10) await new Promise((r) => setTimeout(r, 10));
+    await gw.kill9();
+    const { out } = await sending;
+    // storescu -v prints "Sending file: F" then, when answered, "Received Store Response (Success)".
+    const acknowledged = [...out.matchAll(/Sending file: (\S+)\n(?:.*\n)*?I: Received Store Response \(Success\)/g)].map((m) => m[1]);
+    expect(acknowledged.length).toBeGreaterThan(0);
+    expect(acknowledged.length).toBeLessThan(files.length); // the plug was pulled mid-association
+
+    gw = new CliProcess(['gateway'], env).start();
+    await gw.waitForHttp(`${httpBase}/healthz`);
+    try {
+      const rows = (await db.dataSource.query(`SELECT sop_instance_uid, spool_path, sha256 FROM instance WHERE study_uid = $1`, [studyUid])) as { sop_instance_uid: string; spool_path: string; sha256: string }[];
+      const byUid = new Map(rows.map((r) => [r.sop_instance_uid, r]));
+      for (const f of acknowledged) {
+        const row = byUid.get(readPart10(readFileSync(f)).dataset.SOPInstanceUID as string);
+        expect(row).toBeDefined();
+        expect(createHash('sha256').update(readFileSync(row!.spool_path)).digest('hex')).toBe(row!.sha256);
+      }
+      expect(readdirSync(path.join(env.LT_DATA_DIR, 'spool', '.incoming'))).toEqual([]);
+      // The PACS sends the study again: everything stored once.
+      const again = await dcmtk('storescu', args);
+      expect({ code: again.code, failed: /Error|Failed/.test(again.out) }).toEqual({ code: 0, failed: false });
+      expect(await recorded()).toBe(files.length);
+      expect((await verifyAuditChain(db.dataSource)).ok).toBe(true);
+    } finally {
+      expect(await gw.stop()).toBe(0);
+    }
   });
 });
