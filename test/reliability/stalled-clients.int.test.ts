@@ -163,18 +163,23 @@ describe('stalled and vanished clients (real gateway, real PostgreSQL)', () => {
       const [soft, hard] = execFileSync('prlimit', ['--pid', String(process.pid), '--nofile', '--raw', '--noheadings', '--output', 'SOFT,HARD'], { encoding: 'utf8' }).trim().split(/\s+/);
       execFileSync('prlimit', ['--pid', String(process.pid), `--nofile=${openFds() + 32}:${hard}`]);
       const filler: number[] = [];
-      try {
-        // Take every descriptor left (the real kernel limit, lowered for this process only).
+      // Take every descriptor left (the real kernel limit, lowered for this process only); again before each
+      // request, since the process may have closed one meanwhile (a pool connection, a socket of an earlier test).
+      const takeAll = () => {
         for (;;) {
           try {
             filler.push(openSync('/dev/null', 'r'));
           } catch (e) {
-            if ((e as NodeJS.ErrnoException).code === 'EMFILE') break;
+            if ((e as NodeJS.ErrnoException).code === 'EMFILE') return;
             throw e;
           }
         }
+      };
+      try {
+        takeAll();
         const health = await overKeptConnection(agent, port, 'GET', '/healthz');
         expect({ status: health.status, body: health.body }).toEqual({ status: 503, body: expect.stringContaining('EMFILE') });
+        takeAll();
         const upload = await overKeptConnection(agent, port, 'POST', '/dicom-web/studies', multipartBody([slice.bytes]), { 'Content-Type': multipartType() });
         expect(upload.status).toBe(503);
         expect(upload.headers['retry-after']).toBeDefined();

@@ -21,6 +21,8 @@ const proto = (grpc.loadPackageDefinition(protoLoader.loadSync('lungtriage/triag
   .lungtriage.triage.v1;
 
 const TOKEN = 'watch-token';
+/** The bound of the server that rides out restarts (the gateway's default), and of the one that gives up soon. */
+const PATIENT_OUTAGE_MS = 30_000;
 const OUTAGE_MS = 3000;
 
 /** A watching client: the events it got, and how its stream ended (the status code), with a deadline as a bound. */
@@ -48,6 +50,8 @@ describe('WatchEvents across refusals and PostgreSQL restarts', () => {
   let db: Database;
   let server: { port: number; close(): Promise<void> };
   let client: TriageServiceClient;
+  let impatientServer: { port: number; close(): Promise<void> };
+  let impatientClient: TriageServiceClient;
   const md = new grpc.Metadata();
   md.set('authorization', `Bearer ${TOKEN}`);
   const addEvent = (kind: string) => db.dataSource.query(`INSERT INTO triage_event (kind, study_uid, priority) VALUES ($1, '1.2.826.0.1.3680043.10.1', 1)`, [kind]);
@@ -55,12 +59,18 @@ describe('WatchEvents across refusals and PostgreSQL restarts', () => {
   beforeAll(async () => {
     await pg.start();
     db = await openDatabase({ url: pg.url, dataDir, migrate: true });
-    server = await startTriageServer({ ds: db.dataSource, auth: new Authenticator({ bearer: [{ secret: TOKEN, roles: ['reader'] }] }), pollMs: 100, databaseOutageMs: OUTAGE_MS }, { host: '127.0.0.1', port: 0 });
-    client = new proto.TriageService(`127.0.0.1:${server.port}`, grpc.credentials.createInsecure()) as unknown as TriageServiceClient;
+    const start = (databaseOutageMs: number) => startTriageServer({ ds: db.dataSource, auth: new Authenticator({ bearer: [{ secret: TOKEN, roles: ['reader'] }] }), pollMs: 100, databaseOutageMs }, { host: '127.0.0.1', port: 0 });
+    const connect = (port: number) => new proto.TriageService(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as unknown as TriageServiceClient;
+    server = await start(PATIENT_OUTAGE_MS);
+    client = connect(server.port);
+    impatientServer = await start(OUTAGE_MS);
+    impatientClient = connect(impatientServer.port);
   });
   afterAll(async () => {
     client?.close();
+    impatientClient?.close();
     await server?.close();
+    await impatientServer?.close();
     await db?.close().catch(() => undefined);
     await pg.destroy();
     rmSync(dataDir, { recursive: true, force: true });
@@ -88,7 +98,7 @@ describe('WatchEvents across refusals and PostgreSQL restarts', () => {
   });
 
   test(`an outage longer than the bound (${OUTAGE_MS} ms) ends the stream with UNAVAILABLE; the client resumes from its last event id`, async () => {
-    const w = watch(client, '0', md);
+    const w = watch(impatientClient, '0', md);
     const seen = await w.received(2);
     const resumeFrom = seen[seen.length - 1].resumeAfterId;
     await pg.stop();
