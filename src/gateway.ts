@@ -91,6 +91,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
     workDir: path.join(config.dataDir, 'work'),
     leaseSeconds: config.pipeline.leaseSeconds,
     keySlices: config.pipeline.keySlices,
+    reportNotApplicable: config.pipeline.reportNotApplicable,
     selection,
     maxSlices: config.volume.maxSlices,
     onStage: (_job, stage) => void (stage === 'encoded' && loops.delivery?.kick()),

@@ -73,6 +73,7 @@ const schema = z.object({
   LT_SPOOL_RETAIN_SECONDS: int(3600, 0),
   LT_SPOOL_MAX_AGE_HOURS: int(72, 1),
   LT_RESULTS_ONLY_TO_HELD_STUDIES: bool(true),
+  LT_REPORT_NOT_APPLICABLE: bool(false),
   LT_RECONCILE_SECONDS: int(300, 0, 86400),
   LT_RECONCILE_LOOKBACK_HOURS: int(24, 1, 24 * 31),
   LT_RECONCILE_MODALITY: z.string().regex(/^[A-Z]{2,16}$/, 'must be a DICOM modality code such as CT').default('CT'),
@@ -119,8 +120,8 @@ export interface Config {
   auth: { bearerTokens: string[]; basicUsers: string[] };
   tls: { cert?: string; key?: string; ca?: string; requireClientCert: boolean };
   logLevel: 'debug' | 'info' | 'warn' | 'error';
-  /** onlyHeldStudies: results go only into studies the PACS holds (never an AI-only study). */
-  pipeline: { pollMs: number; leaseSeconds: number; inferenceDeadlineSeconds: number; keySlices: number; earlyInference: boolean; onlyHeldStudies: boolean };
+  /** onlyHeldStudies: results go only into studies the PACS holds (never an AI-only study); reportNotApplicable: a short SR for a study that is not a chest CT. */
+  pipeline: { pollMs: number; leaseSeconds: number; inferenceDeadlineSeconds: number; keySlices: number; earlyInference: boolean; onlyHeldStudies: boolean; reportNotApplicable: boolean };
   volume: { minSlices: number; maxSlices: number };
   /** Retention: a study's files go retainSeconds after its job ended; nothing stays past maxAgeHours unless a job still needs it. */
   spool: { retainSeconds: number; maxAgeHours: number };
@@ -226,6 +227,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       keySlices: c.LT_KEY_SLICES,
       earlyInference: c.LT_EARLY_INFERENCE,
       onlyHeldStudies: c.LT_RESULTS_ONLY_TO_HELD_STUDIES,
+      reportNotApplicable: c.LT_REPORT_NOT_APPLICABLE,
     },
     volume: { minSlices: c.LT_SELECT_MIN_SLICES, maxSlices: c.LT_VOLUME_MAX_SLICES },
     spool: { retainSeconds: c.LT_SPOOL_RETAIN_SECONDS, maxAgeHours: c.LT_SPOOL_MAX_AGE_HOURS },

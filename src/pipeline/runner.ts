@@ -24,13 +24,13 @@ import { log, studyTag, withLogContext } from '../logger';
 import { metrics } from '../metrics';
 import { buildResults, failureReport, studyContextFromDataset, type ResultObjects, type StudyContext, type Supersedes } from '../results';
 import { notApplicableReason } from '../results/analysis-summary';
-import { priorityRank } from '../triage-priority';
+import { PRIORITY, priorityRank } from '../triage-priority';
 import { untilStopped } from '../until-stopped';
 import type { InstanceHeader, SelectionRules } from '../volume';
 import { AnalysisStore } from './analysis-store';
 import type { Analyzer } from './analyzer';
 import type { EarlyInference, EarlyWork } from './early-inference';
-import { maxSeriesNumber, PermanentFailure, studyHeaders, studyVolume } from './study-volume';
+import { maxSeriesNumber, NOT_APPLICABLE, PermanentFailure, studyHeaders, studyVolume } from './study-volume';
 
 /** Attempts a job gets (claims, retries of transient failures) before it fails with its report. */
 export const DEFAULT_MAX_ATTEMPTS = 5;
@@ -43,6 +43,8 @@ export interface PipelineDeps {
   workDir: string;
   leaseSeconds: number;
   keySlices: number;
+  /** Write a short "not analysed" report for a study that is not a chest CT (LT_REPORT_NOT_APPLICABLE); else nothing goes to the PACS. */
+  reportNotApplicable?: boolean;
   selection?: Partial<SelectionRules>;
   maxSlices?: number;
   /** Attempts before a transient failure (worker down, deadline) becomes a failure report (default DEFAULT_MAX_ATTEMPTS). */
@@ -299,8 +301,26 @@ export class Pipeline {
     }
     const stage = permanent ? e.stage : stageAt(job);
     const reason = (e as Error).message || 'unknown error';
+    if (permanent && reason.startsWith(NOT_APPLICABLE) && !this.d.reportNotApplicable) {
+      await this.notApplicable(job, stage, reason, e.details);
+      return;
+    }
     log.error('job failed; writing a report that says why', { stage, reason: reason.slice(0, 300) });
     await this.failWithReport(job, stage, reason, permanent ? e.details : []);
+  }
+
+  /**
+   * Ends a job whose study is not a chest CT the model covers, writing nothing to the PACS: state 'failed' with the
+   * reason, a `job.not_applicable` audit row and a `study.not_applicable` triage event.
+   */
+  private async notApplicable(job: Job, stage: string, reason: string, details: string[]): Promise<void> {
+    log.info('study not applicable; nothing written to the PACS', { stage, reason: reason.slice(0, 300) });
+    await this.d.ds.transaction(async (tx) => {
+      if (!(await advanceJob(tx, job.id, 'failed', { error: reason, releaseLease: true, result: { failure: { stage, reason } } }))) return;
+      await appendTriageEvent(tx, { kind: 'study.not_applicable', studyUid: job.studyUid, jobId: job.id, priority: PRIORITY.ROUTINE, payload: { error: reason } });
+      await appendAudit(tx, { actor: 'pipeline', action: 'job.not_applicable', outcome: 'success', studyUid: job.studyUid, detail: { jobId: job.id, stage, reason, details } });
+    });
+    metrics.jobsFinished.inc({ state: 'not_applicable' });
   }
 
   /** Ends a job in a failure report (SR saying why), or, when even that cannot be written, in state 'failed'. */
