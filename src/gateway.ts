@@ -135,6 +135,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
     leaseSeconds: config.pipeline.leaseSeconds,
     transientRetrySeconds: config.pipeline.transientRetrySeconds,
     keySlices: config.pipeline.keySlices,
+    reportNotApplicable: config.pipeline.reportNotApplicable,
     selection,
     maxSlices: config.volume.maxSlices,
     onStage: (_job, stage) => void (stage === 'encoded' && loops.delivery?.kick()),

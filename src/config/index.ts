@@ -131,6 +131,7 @@ const schema = z.object({
   LT_AUDIT_CHECKPOINT_FILE: z.string().optional(),
   LT_AUDIT_CHECKPOINT_SECONDS: int(60, 1, 86400),
   LT_RESULTS_ONLY_TO_HELD_STUDIES: bool(true),
+  LT_REPORT_NOT_APPLICABLE: bool(false),
   LT_RECONCILE_SECONDS: int(300, 0, 86400),
   LT_RECONCILE_LOOKBACK_HOURS: int(24, 1, 24 * 31),
   LT_RECONCILE_MODALITY: z.string().regex(/^[A-Z]{2,16}$/, 'must be a DICOM modality code such as CT').default('CT'),
@@ -199,6 +200,7 @@ export interface Config {
   /**
    * transientRetrySeconds: how long after a job opens disk-full, busy-worker and similar faults are retried.
    * onlyHeldStudies: results go only into studies the PACS holds (never an AI-only study).
+   * reportNotApplicable: a short SR for a study that is not a chest CT.
    */
   pipeline: {
     pollMs: number;
@@ -208,6 +210,7 @@ export interface Config {
     earlyInference: boolean;
     transientRetrySeconds: number;
     onlyHeldStudies: boolean;
+    reportNotApplicable: boolean;
   };
   volume: { minSlices: number; maxSlices: number };
   /** Retention: a study's files go retainSeconds after its job ended; nothing stays past maxAgeHours unless a job still needs it. */
@@ -345,6 +348,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       earlyInference: c.LT_EARLY_INFERENCE,
       transientRetrySeconds: c.LT_TRANSIENT_RETRY_SECONDS,
       onlyHeldStudies: c.LT_RESULTS_ONLY_TO_HELD_STUDIES,
+      reportNotApplicable: c.LT_REPORT_NOT_APPLICABLE,
     },
     volume: { minSlices: c.LT_SELECT_MIN_SLICES, maxSlices: c.LT_VOLUME_MAX_SLICES },
     spool: { retainSeconds: c.LT_SPOOL_RETAIN_SECONDS, maxAgeHours: c.LT_SPOOL_MAX_AGE_HOURS },

@@ -25,13 +25,13 @@ import { log, studyTag, withLogContext } from '../logger';
 import { metrics } from '../metrics';
 import { buildResults, failureReport, studyContextFromDataset, type ResultObjects, type StudyContext, type Supersedes } from '../results';
 import { notApplicableReason } from '../results/analysis-summary';
-import { priorityRank } from '../triage-priority';
+import { PRIORITY, priorityRank } from '../triage-priority';
 import { untilStopped } from '../until-stopped';
 import type { InstanceHeader, SelectionRules } from '../volume';
 import { AnalysisStore } from './analysis-store';
 import type { Analyzer } from './analyzer';
 import type { EarlyInference, EarlyWork } from './early-inference';
-import { maxSeriesNumber, PermanentFailure, studyHeaders, studyVolume } from './study-volume';
+import { maxSeriesNumber, NOT_APPLICABLE, PermanentFailure, studyHeaders, studyVolume } from './study-volume';
 
 /** Attempts a job gets (claims, retries of transient failures) before it fails with its report. */
 export const DEFAULT_MAX_ATTEMPTS = 5;
@@ -50,6 +50,8 @@ export interface PipelineDeps {
   workDir: string;
   leaseSeconds: number;
   keySlices: number;
+  /** Write a short "not analysed" report for a study that is not a chest CT (LT_REPORT_NOT_APPLICABLE); else nothing goes to the PACS. */
+  reportNotApplicable?: boolean;
   selection?: Partial<SelectionRules>;
   maxSlices?: number;
   /** Attempts before a failure that is neither permanent nor transient (a deadline, an internal error) becomes a failure report (default DEFAULT_MAX_ATTEMPTS). */
@@ -310,7 +312,12 @@ export class Pipeline {
       );
       return;
     }
-    await this.fail(job, permanent ? e.stage : stageAt(job), message, permanent ? e.details : []);
+    const stage = permanent ? e.stage : stageAt(job);
+    if (permanent && message.startsWith(NOT_APPLICABLE) && !this.d.reportNotApplicable) {
+      await this.notApplicable(job, stage, message, e.details);
+      return;
+    }
+    await this.fail(job, stage, message, permanent ? e.details : []);
   }
 
   /**
@@ -332,6 +339,20 @@ export class Pipeline {
   private async fail(job: Job, stage: string, reason: string, details: string[]): Promise<void> {
     log.error('job failed; writing a report that says why', { stage, reason: reason.slice(0, 300) });
     await this.failWithReport(job, stage, reason, details);
+  }
+
+  /**
+   * Ends a job whose study is not a chest CT the model covers, writing nothing to the PACS: state 'failed' with the
+   * reason, a `job.not_applicable` audit row and a `study.not_applicable` triage event.
+   */
+  private async notApplicable(job: Job, stage: string, reason: string, details: string[]): Promise<void> {
+    log.info('study not applicable; nothing written to the PACS', { stage, reason: reason.slice(0, 300) });
+    await this.d.ds.transaction(async (tx) => {
+      if (!(await advanceJob(tx, job.id, 'failed', { error: reason, releaseLease: true, result: { failure: { stage, reason } } }))) return;
+      await appendTriageEvent(tx, { kind: 'study.not_applicable', studyUid: job.studyUid, jobId: job.id, priority: PRIORITY.ROUTINE, payload: { error: reason } });
+      await appendAudit(tx, { actor: 'pipeline', action: 'job.not_applicable', outcome: 'success', studyUid: job.studyUid, detail: { jobId: job.id, stage, reason, details } });
+    });
+    metrics.jobsFinished.inc({ state: 'not_applicable' });
   }
 
   /**

@@ -2,6 +2,9 @@ import type { DataSource } from 'typeorm';
 import { LtError } from '../errors';
 import { buildVolume, readSeriesHeaders, selectSeries, type HuVolume, type InstanceHeader, type SelectionRules } from '../volume';
 
+/** How every gating reason (header or image) begins: the study is not a chest CT the model covers. */
+export const NOT_APPLICABLE = 'not applicable:';
+
 /** A stage failed for a reason that retrying cannot fix (bad data, nothing to analyse). */
 export class PermanentFailure extends Error {
   constructor(
@@ -45,7 +48,11 @@ export async function studyVolume(ds: DataSource, studyUid: string, selection: P
   const picked = selectSeries(headers, { ...selection, ...(maxSlices ? { maxSlices } : {}) });
   const rejections = picked.rejected.map((r) => `series ${r.seriesNumber ?? '?'} (${r.modality ?? '?'}, ${r.instances} instances): ${r.reason}`);
   const pick = picked.chosen;
-  if (!pick) throw new PermanentFailure('series-selection', 'no series qualifies for lung triage', rejections);
+  if (!pick) {
+    // A series the header places outside the chest makes the study "not applicable" rather than a failure.
+    const gated = picked.rejected.find((r) => r.reason.startsWith(NOT_APPLICABLE));
+    throw new PermanentFailure('series-selection', gated ? `${gated.reason} (series ${gated.seriesNumber ?? '?'})` : 'no series qualifies for lung triage', rejections);
+  }
   const chosen = headers.filter((h) => h.seriesUid === pick.seriesUid && !h.error);
   try {
     const volume = await buildVolume(chosen, maxSlices ? { maxSlices } : {});

@@ -93,6 +93,33 @@ function isLungKernel(kernel: string | undefined, description: string | undefine
   return !!description && /\blung/i.test(description);
 }
 
+/** Words that name the chest in Body Part Examined (PS3.16 CID 4031 codes) and in free-text descriptions. */
+const CHEST = /\b(CHEST|THORAX|THORACIC|LUNGS?|PULMONARY|PULMO|TORAX|THORAX_ABDOMEN|CHEST_ABDOMEN|CHEST_ABDOMEN_PELVIS|CAP|TAP|TORSO|TRUNK|WHOLEBODY|WHOLE BODY)\b/i;
+/** Anatomy the model does not cover. */
+const NOT_CHEST = /\b(ABDOMEN|ABDOMINAL|ABD|PELVIS|PELVIC|HEAD|BRAIN|SKULL|NECK|CSPINE|LSPINE|SPINE|KNEE|HIP|EXTREMITY|ARM|LEG|FOOT|HAND|ANKLE|WRIST|SHOULDER|ELBOW|SINUS|FACE|ORBIT|KIDNEY|LIVER)\b/i;
+
+/**
+ * Header gating: "not applicable: ..." when the header says the series is not of the chest. Body Part Examined
+ * decides when it names a region (the chest, or a combined region with it, passes; other anatomy does not);
+ * otherwise the protocol, series and study descriptions, where one naming other anatomy and none naming the
+ * chest is not applicable.
+ * Nothing said either way passes: the image gating (lung on enough slices) still applies after inference.
+ */
+export function headerNotChestReason(h: Pick<InstanceHeader, 'bodyPartExamined' | 'protocolName' | 'seriesDescription' | 'studyDescription'>): string | undefined {
+  const words = (v: string | undefined) => (v ?? '').replace(/[_^]/g, ' ').trim();
+  const bodyPart = words(h.bodyPartExamined);
+  if (CHEST.test(bodyPart) || CHEST.test(h.bodyPartExamined ?? '')) return undefined;
+  if (NOT_CHEST.test(bodyPart)) return `not applicable: Body Part Examined is ${bodyPart.toUpperCase()}, not the chest`;
+  const texts = [
+    ['Protocol Name', h.protocolName],
+    ['Series Description', h.seriesDescription],
+    ['Study Description', h.studyDescription],
+  ] as const;
+  if (texts.some(([, t]) => CHEST.test(words(t)))) return undefined;
+  const other = texts.find(([, t]) => NOT_CHEST.test(words(t)));
+  return other ? `not applicable: ${other[0]} "${words(other[1])}" names no chest` : undefined;
+}
+
 /** Evaluates one series: a rejection reason, or a ranked candidate. */
 function evaluate(uid: string, hs: InstanceHeader[], r: SelectionRules, lungPatterns: RegExp[]): { reason: string } | Candidate {
   const bad = hs.filter((h) => h.error);
@@ -109,6 +136,8 @@ function evaluate(uid: string, hs: InstanceHeader[], r: SelectionRules, lungPatt
   }
   const modalities = [...new Set(ok.map((h) => h.modality ?? ''))];
   if (modalities.some((m) => m !== 'CT')) return { reason: `modality ${modalities.join('/') || '(missing)'} is not CT` };
+  const anatomy = headerNotChestReason(ok[0]);
+  if (anatomy) return { reason: anatomy };
   const disq = ok.find((h) => h.imageType.some((t) => r.rejectImageTypes.includes(t)));
   if (disq) return { reason: `localizer/scout image (Image Type ${disq.imageType.join('\\')})` };
   if (r.rejectDerived) {

@@ -36,6 +36,10 @@ export interface InstanceHeader {
   transferSyntaxUid: string;
   seriesNumber?: number;
   seriesDescription?: string;
+  /** Body Part Examined (0018,0015), Protocol Name (0018,1030), Study Description (0008,1030): the header's anatomy. */
+  bodyPartExamined?: string;
+  protocolName?: string;
+  studyDescription?: string;
   instanceNumber?: number;
   /** Convolution Kernel (0018,1210), joined with "\" when multi-valued. */
   convolutionKernel?: string;
@@ -74,6 +78,9 @@ const T = {
   SOPInstanceUID: 0x00080018,
   Modality: 0x00080060,
   SeriesDescription: 0x0008103e,
+  StudyDescription: 0x00081030,
+  BodyPartExamined: 0x00180015,
+  ProtocolName: 0x00181030,
   SliceThickness: 0x00180050,
   ConvolutionKernel: 0x00181210,
   GantryDetectorTilt: 0x00181120,
@@ -198,6 +205,9 @@ export function headerFromParsed(path: string, parsed: ParsedFile, fileSize: num
     transferSyntaxUid: parsed.transferSyntaxUid,
     seriesNumber: ds.number(T.SeriesNumber),
     seriesDescription: ds.string(T.SeriesDescription),
+    bodyPartExamined: ds.string(T.BodyPartExamined),
+    protocolName: ds.string(T.ProtocolName),
+    studyDescription: ds.string(T.StudyDescription),
     instanceNumber: ds.number(T.InstanceNumber),
     convolutionKernel: kernel ?? (enhancedKernel || undefined),
     gantryDetectorTilt: ds.number(T.GantryDetectorTilt),

@@ -1,7 +1,8 @@
 /**
  * Gating on the image (issue 14): a CT series without lungs in it (a chest phantom whose lungs are filled with soft
  * tissue) is "not applicable": the study gets a report saying why, through a real gateway, worker and PostgreSQL, and
- * no finding, heat map or key-object note. The same phantom with its lungs is analysed.
+ * no finding, heat map or key-object note (with LT_REPORT_NOT_APPLICABLE; by default nothing is written, see
+ * header-gating.int.test.ts). The same phantom with its lungs is analysed.
  */
 import { readPart10 } from '../../src/dicom/dcmjs';
 import { chestPhantom, phantomSeries } from '../../src/synthetic/phantom';
@@ -33,7 +34,7 @@ describe('image gating (real gateway and worker)', () => {
   let base: string;
   let cleanup: () => Promise<void>;
   beforeAll(async () => {
-    ({ gw, url: base, cleanup } = await testGateway({ LT_EARLY_INFERENCE: 'false', LT_POLL_MS: '200' }));
+    ({ gw, url: base, cleanup } = await testGateway({ LT_EARLY_INFERENCE: 'false', LT_POLL_MS: '200', LT_REPORT_NOT_APPLICABLE: 'true' }));
   });
   afterAll(async () => {
     await cleanup();
