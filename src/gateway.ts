@@ -92,6 +92,8 @@ export async function startGateway(config: Config): Promise<Gateway> {
   server.requestTimeout = 0;
   server.headersTimeout = 20_000;
   server.keepAliveTimeout = 65_000;
+  // Slow or idle connections opened before any authentication must not use up the process's descriptors.
+  server.maxConnections = config.http.maxConnections;
   server.on('connection', (socket) => socket.setKeepAlive(true, 30_000));
   const httpPort = (server.address() as AddressInfo).port;
   const dimse: DimseListener | undefined = config.dimse

@@ -64,6 +64,7 @@ const credentials = (defaults: Role[]) =>
 const schema = z.object({
   LT_HTTP_HOST: z.string().default('127.0.0.1'),
   LT_HTTP_PORT: port(8080),
+  LT_HTTP_MAX_CONNECTIONS: int(1024, 1, 1_000_000),
   LT_GRPC_HOST: z.string().default('127.0.0.1'),
   LT_GRPC_PORT: port(50052),
   LT_WORKER_HOST: z.string().default('127.0.0.1'),
@@ -155,7 +156,8 @@ type Raw = z.output<typeof schema>;
 
 /** The validated configuration, with derived paths. */
 export interface Config {
-  http: { host: string; port: number; publicUrl?: string };
+  /** maxConnections: open HTTP connections at most; beyond, new ones are closed at once (descriptors stay bounded). */
+  http: { host: string; port: number; publicUrl?: string; maxConnections: number };
   grpc: { host: string; port: number; authTokens: StaticCredential[] };
   /** threads: onnxruntime intra-op threads, 0 = onnxruntime's choice. */
   /** authToken: the bearer token the worker requires and the gateway sends (LT_WORKER_AUTH_TOKEN). */
@@ -282,7 +284,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (problems.length > 0) throw new ConfigError(problems);
   const dataDir = path.resolve(c.LT_DATA_DIR);
   return {
-    http: { host: c.LT_HTTP_HOST, port: c.LT_HTTP_PORT, publicUrl: c.LT_PUBLIC_URL },
+    http: { host: c.LT_HTTP_HOST, port: c.LT_HTTP_PORT, publicUrl: c.LT_PUBLIC_URL, maxConnections: c.LT_HTTP_MAX_CONNECTIONS },
     grpc: { host: c.LT_GRPC_HOST, port: c.LT_GRPC_PORT, authTokens: c.LT_GRPC_AUTH_TOKENS },
     worker: {
       host: c.LT_WORKER_HOST,

@@ -16,6 +16,7 @@ import { until } from '../support/wait';
 
 const SLOTS = 2;
 const IDLE_SECONDS = 2;
+const MAX_CONNECTIONS = 40;
 const val = (item: Record<string, { Value?: unknown[] }>, tag: string) => item[tag]?.Value?.[0];
 
 /** What a raw HTTP exchange ended with: the status line's code and the body (Content-Length framed). */
@@ -79,7 +80,11 @@ describe('stalled and vanished clients (real gateway, real PostgreSQL)', () => {
   let base: string;
   let cleanup: () => Promise<void>;
   beforeAll(async () => {
-    ({ gw, url: base, cleanup } = await testGateway({ LT_MAX_CONCURRENT_STOW: String(SLOTS), LT_STOW_IDLE_SECONDS: String(IDLE_SECONDS) }));
+    ({ gw, url: base, cleanup } = await testGateway({
+      LT_MAX_CONCURRENT_STOW: String(SLOTS),
+      LT_STOW_IDLE_SECONDS: String(IDLE_SECONDS),
+      LT_HTTP_MAX_CONNECTIONS: String(MAX_CONNECTIONS),
+    }));
   });
   afterAll(() => cleanup());
 
@@ -195,5 +200,29 @@ describe('stalled and vanished clients (real gateway, real PostgreSQL)', () => {
     } finally {
       agent.destroy();
     }
+  });
+
+  test(`slowloris: 200 connections sending headers a byte at a time hold at most ${MAX_CONNECTIONS} descriptors; the gateway serves once they go`, async () => {
+    const before = openFds();
+    const sockets: net.Socket[] = [];
+    for (let i = 0; i < 200; i++) {
+      const s = net.connect(gw.httpPort, '127.0.0.1', () => s.write('POST /dicom-web/studies HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: '));
+      s.on('error', () => undefined);
+      sockets.push(s);
+    }
+    const trickle = setInterval(() => sockets.forEach((s) => s.writable && s.write('a')), 200);
+    try {
+      await until('every connection accepted or refused', async () => (sockets.every((s) => s.readyState !== 'opening') ? true : undefined), 20_000, 50);
+      await new Promise((r) => setTimeout(r, 500));
+      // Ours (the test side of each socket) plus the gateway's: the gateway keeps at most MAX_CONNECTIONS.
+      const open = sockets.filter((s) => !s.destroyed).length;
+      const held = openFds() - before - open;
+      process.stdout.write(`slowloris: 200 connections, ${open} still open, gateway holds ${held} descriptors for them\n`);
+      expect(held).toBeLessThanOrEqual(MAX_CONNECTIONS + 5);
+    } finally {
+      clearInterval(trickle);
+      for (const s of sockets) s.destroy();
+    }
+    await until('the gateway answers again', async () => ((await fetch(`${base}/healthz`).then((r) => r.status, () => 0)) === 200 ? true : undefined), 20_000);
   });
 });
