@@ -131,7 +131,7 @@ async function startEmbedded(dataDir: string): Promise<{ url: string; server: Em
     await server.start();
   } catch (e) {
     const said = recent.filter(Boolean).join(' | ') || (e instanceof Error ? e.message : 'no output');
-    throw new Error(`embedded PostgreSQL under ${dir} did not start: ${said}`, { cause: e });
+    throw new Error(`embedded PostgreSQL under ${dir} did not start: ${said}${process.getuid?.() === 0 ? closedAncestor(dir) : ''}`, { cause: e });
   }
   const client = server.getPgClient();
   await client.connect();
@@ -170,6 +170,19 @@ async function stopOrphanServer(dir: string): Promise<void> {
     if (Date.now() > deadline) throw new Error(`the embedded PostgreSQL left running under ${dir} (pid ${pid}) did not stop within 60 s; stop it and start again`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** As root the server runs as the user 'postgres': the folder above the data dir that others may not enter, said how to fix. */
+function closedAncestor(dir: string): string {
+  for (let up = path.dirname(path.dirname(dir)); up !== path.dirname(up); up = path.dirname(up)) {
+    const mode = statSync(up).mode;
+    if ((mode & 0o001) === 0)
+      return (
+        `. The server runs as the user 'postgres', which cannot enter ${up} (mode ${(mode & 0o777).toString(8)}): ` +
+        `let it pass through (chmod o+x ${up}) or choose an LT_DATA_DIR outside it (e.g. /var/lib/lung-triage)`
+      );
+  }
+  return '';
 }
 
 /** True while a process runs (a zombie waiting for its parent to reap it has stopped). */

@@ -6,7 +6,7 @@
  * The compiled CLI as its own processes, a real embedded PostgreSQL.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from '../../src/db/database';
@@ -77,6 +77,7 @@ describe('kill -9 of a gateway on the embedded database', () => {
 
 describe('command line exit codes', () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'lt-cli-'));
+  chmodSync(dir, 0o755); // the embedded server's own user may pass through (see the private-folder case below)
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
   const cli = (args: string[], env: Record<string, string>, timeout = 120_000) =>
     spawnSync(process.execPath, [CLI, ...args], { env: { ...process.env, ...EMBEDDED, ...env }, encoding: 'utf8', timeout });
@@ -91,6 +92,16 @@ describe('command line exit codes', () => {
       expect({ args, status: r.status }).toEqual({ args, status: 1 });
       expect(r.stdout + r.stderr).toMatch(/embedded PostgreSQL under .* did not start: postgres: .+/);
     }
+  });
+
+  // Only root hands the server to the user 'postgres'.
+  const asRoot = process.getuid?.() === 0 ? test : test.skip;
+  asRoot('as root, an LT_DATA_DIR inside a private (0700) folder: exit 1 saying which folder to open or where else to go', () => {
+    const privateDir = path.join(dir, 'private');
+    mkdirSync(privateDir, { mode: 0o700 });
+    const r = cli(['migrate'], { LT_DATA_DIR: path.join(privateDir, 'data') });
+    expect(r.status).toBe(1);
+    expect(r.stdout + r.stderr).toContain(`cannot enter ${privateDir} (mode 700): let it pass through (chmod o+x ${privateDir})`);
   });
 
   test.each([['gateway'], ['worker'], ['migrate'], ['demo'], ['audit', 'verify'], ['analyze', 'in', '--out', 'out']])('%s --help and --version print and exit 0 without running', (...args: string[]) => {
