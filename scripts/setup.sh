@@ -5,25 +5,28 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages, for the tests only (the service itself needs none): Orthanc (the PACS peer), DICOM validators and
-# codecs (dicom3tools, dcmtk), Python for the foreign gRPC client and the preprocessing cross-check, Chromium for the
-# viewer screenshot.
+# codecs (dicom3tools, dcmtk), Python for the foreign gRPC client, the preprocessing cross-check and pydicom reading every
+# object we write, Chromium for the OHIF viewer test.
 debs=()
 if [ "${1:-}" = "--test" ]; then
-  debs+=(orthanc orthanc-dicomweb orthanc-webviewer dicom3tools dcmtk python3-grpcio python3-grpc-tools python3-numpy python3-scipy python3-pil chromium)
+  debs+=(orthanc orthanc-dicomweb orthanc-webviewer dicom3tools dcmtk python3-grpcio python3-grpc-tools python3-numpy python3-scipy python3-pil python3-pydicom chromium)
 fi
 missing=()
 for p in "${debs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  # Keep package post-install scripts from starting system daemons (Orthanc): tests start their own.
-  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+  # Keep package post-install scripts from starting system daemons (Orthanc): tests start their own, on free ports.
+  # Only for the duration of this install, and only if the host has no policy of its own: the host is left as found.
+  ours_policy=
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+    ours_policy=1
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
-# A stray system Orthanc (from the package) would hold port 8042 and CPU: stop it.
-if pgrep -x Orthanc >/dev/null 2>&1 && [ -f /etc/orthanc/orthanc.json ]; then
-  pkill -f '/usr/sbin/Orthanc /etc/orthanc' || true
+  if [ -n "$ours_policy" ]; then rm -f /usr/sbin/policy-rc.d; trap - EXIT; fi
 fi
 
 # As root, embedded-postgres runs PostgreSQL as a dedicated 'postgres' user, which must reach its binaries under
