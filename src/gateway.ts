@@ -11,6 +11,7 @@ import type { Config } from './config';
 import { openDatabase, type Database } from './db/database';
 import { createDeliveryTarget, Deliverer } from './egress';
 import { startDimseListener, type DimseListener } from './ingest/dimse';
+import { StudiesInFlight } from './ingest/in-flight';
 import { InstanceRecorder } from './ingest/instance-store';
 import { pullStudy } from './ingest/pull';
 import { Reconciler } from './ingest/reconcile';
@@ -71,6 +72,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
   const recorder = new InstanceRecorder(db.dataSource);
   // Set once the workers are known; STOW requests that end before that are left to the quiet period.
   const stages: { early?: EarlyInference } = {};
+  const inFlight = new StudiesInFlight();
   const app = createHttpApp({
     ds: db.dataSource,
     spool,
@@ -80,6 +82,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
     auth: dicomWebAuth,
     authFailures,
     receivingHeartbeatMs: Math.max(200, (config.stableSeconds * 1000) / 3),
+    inFlight,
     onStored: (uid) => stages.early?.received(uid),
     onRequestEnd: (uids) => stages.early?.requestEnded(uids),
   });
@@ -109,6 +112,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
           allowedHosts: config.dimse.allowedHosts,
           onStored: (uid) => stages.early?.received(uid),
           onAssociationEnd: (uids) => stages.early?.requestEnded(uids),
+          inFlight,
         },
         config.dimse,
       )
@@ -169,7 +173,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
     lastCheckpoint = await writeAuditCheckpoint(db.dataSource, lastCheckpoint);
   };
   const poll = config.pipeline.pollMs;
-  const completeness = completenessCheck(db.dataSource, config.stableSeconds);
+  const completeness = completenessCheck(db.dataSource, config.stableSeconds, () => inFlight.list());
   const pollers: Poller[] = [
     startPoller('study-completeness', Math.min(poll, Math.max(100, config.stableSeconds * 250)), async () => {
       const ready = await completeness();

@@ -27,6 +27,7 @@ import { DicomReason } from '../errors';
 import { log } from '../logger';
 import { metrics } from '../metrics';
 import { acceptReceived, openReceivedPart, writeFailure, writeToPart, type ReceiveDeps, type ReceivedPart } from './accept';
+import type { StudiesInFlight } from './in-flight';
 import type { PartOutcome } from './stow-response';
 
 /** What the DIMSE listener needs: the accept path's parts, who may call it, and the STOW listener's hooks. */
@@ -39,6 +40,8 @@ export interface DimseDeps extends ReceiveDeps {
   /** Told of each stored instance's study, and of the studies an association stored instances of once it has ended. */
   onStored?: (studyUid: string) => void;
   onAssociationEnd?: (studyUids: string[]) => void;
+  /** Holds the studies this association delivers open until it ends (the quiet period waits for them). */
+  inFlight?: StudiesInFlight;
 }
 
 /** A running DIMSE listener. */
@@ -196,6 +199,7 @@ class DimseAssociation extends Scp {
       response.setStatus(storeStatusOf(outcome));
       if (outcome.failureReason !== undefined && outcome.message) response.setErrorComment(outcome.message.slice(0, 64));
       if (outcome.failureReason === undefined && outcome.studyUid) {
+        if (!this.studies.has(outcome.studyUid) && !this.ended) this.deps.inFlight?.enter(outcome.studyUid);
         this.studies.add(outcome.studyUid);
         this.deps.onStored?.(outcome.studyUid);
       }
@@ -211,6 +215,7 @@ class DimseAssociation extends Scp {
     this.ended = true;
     for (const w of this.receiving.values()) this.track(w.part.file?.discard() ?? Promise.resolve());
     this.receiving.clear();
+    this.deps.inFlight?.leave(this.studies);
     if (this.studies.size > 0) this.deps.onAssociationEnd?.([...this.studies]);
   }
 

@@ -9,6 +9,7 @@ import { acceptReceived, openReceivedPart, writeToPart, type ReceivedPart } from
 import { MultipartParser, parseStowContentType } from './multipart';
 import type { InstanceRecorder } from './instance-store';
 import type { Spool } from './spool';
+import type { StudiesInFlight } from './in-flight';
 import { storeResponse, storeStatus, type PartOutcome } from './stow-response';
 
 /** What the STOW-RS handler needs. */
@@ -38,6 +39,8 @@ export interface StowDeps {
   /** Told of each stored instance's study, and of the studies a request stored instances of once it has ended. */
   onStored?: (studyUid: string) => void;
   onRequestEnd?: (studyUids: string[]) => void;
+  /** Holds the studies this request delivers open until it ends (the quiet period waits for them). */
+  inFlight?: StudiesInFlight;
 }
 
 /** Who made the request, for the audit trail: the authenticated user (if any) and the remote address. */
@@ -120,6 +123,7 @@ export function createStowHandler(deps: StowDeps) {
               const done = finishPart(deps, part, urlStudy, actor);
               void done.then((o) => {
                 if (o.failureReason !== undefined || !o.studyUid) return;
+                if (!studies.has(o.studyUid)) deps.inFlight?.enter(o.studyUid);
                 studies.add(o.studyUid);
                 deps.onStored?.(o.studyUid);
               });
@@ -154,6 +158,7 @@ export function createStowHandler(deps: StowDeps) {
       outcomes = [...(await Promise.all(finishing)), ...extra];
     } finally {
       clearInterval(heartbeat);
+      deps.inFlight?.leave(studies);
       active--;
       if (part?.file) await part.file.discard();
       endTimer();

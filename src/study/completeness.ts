@@ -15,15 +15,17 @@ export interface ReadyStudy {
 /**
  * A study is complete after `stableSeconds` with no new instance. Each such study moves to 'ready' and gets a
  * job row, in one transaction with its audit record. Rows are claimed with SKIP LOCKED, so several gateways can
- * run this at once without making two jobs for one study.
+ * run this at once without making two jobs for one study. `inFlight`: studies a request or association of this
+ * process is still delivering, never complete however long their last instance is ago.
  */
-export async function markStableStudies(ds: DataSource, stableSeconds: number, actor = 'gateway'): Promise<ReadyStudy[]> {
+export async function markStableStudies(ds: DataSource, stableSeconds: number, inFlight: string[] = [], actor = 'gateway'): Promise<ReadyStudy[]> {
   return ds.transaction(async (tx) => {
     const due = (await tx.query(
       `SELECT study_uid, instance_count FROM study
         WHERE state = 'receiving' AND instance_count > 0 AND last_received_at <= now() - make_interval(secs => $1)
+          AND NOT (study_uid = ANY($2::text[]))
         ORDER BY last_received_at LIMIT 50 FOR UPDATE SKIP LOCKED`,
-      [stableSeconds],
+      [stableSeconds, inFlight],
     )) as { study_uid: string; instance_count: number }[];
     const ready: ReadyStudy[] = [];
     for (const s of due) ready.push(await openJob(tx, s.study_uid, s.instance_count, actor, { stableSeconds }));
@@ -37,7 +39,7 @@ export async function markStableStudies(ds: DataSource, stableSeconds: number, a
  * receiving study's quiet period starts over: a study an outage interrupted is not called complete (and triaged
  * twice, once without its last instances) before its sender could resume.
  */
-export function completenessCheck(ds: DataSource, stableSeconds: number): () => Promise<ReadyStudy[]> {
+export function completenessCheck(ds: DataSource, stableSeconds: number, inFlight: () => string[] = () => []): () => Promise<ReadyStudy[]> {
   let unreachable = false;
   return async () => {
     try {
@@ -45,7 +47,7 @@ export function completenessCheck(ds: DataSource, stableSeconds: number): () => 
         await ds.query(`UPDATE study SET last_received_at = now() WHERE state = 'receiving'`);
         unreachable = false;
       }
-      return await markStableStudies(ds, stableSeconds);
+      return await markStableStudies(ds, stableSeconds, inFlight());
     } catch (e) {
       if (isDatabaseUnavailable(e)) unreachable = true;
       throw e;

@@ -4,7 +4,7 @@ import { InstanceRecorder } from '../../src/ingest/instance-store';
 import { Spool } from '../../src/ingest/spool';
 import { advanceJob, claimJob, encodedJobs, finishEncodedJob, getJob, previousSrResult, triageEventsAfter } from '../../src/db/jobs';
 import { importLocal } from '../../src/pipeline/local-study';
-import { openJob } from '../../src/study/completeness';
+import { markStableStudies, openJob } from '../../src/study/completeness';
 import { chestPhantom, writePhantomSeries, type SeriesOptions } from '../../src/synthetic/phantom';
 import { PRIORITY } from '../../src/triage-priority';
 import { testDatabase } from '../support/db';
@@ -83,5 +83,15 @@ describe('job repository and priority (real PostgreSQL)', () => {
     expect(await previousSrResult(db.dataSource, { id: next.jobId, studyUid: s.studyUid })).toMatchObject({ srSopInstanceUid: '2.25.11' });
     const events = await triageEventsAfter(db.dataSource, 0);
     expect(events.filter((e) => e.jobId === next.jobId)).toEqual([expect.objectContaining({ kind: 'study.received', studyUid: s.studyUid, payload: { instances: 3 } })]);
+  });
+
+  test('a study a request of this process is still delivering is never complete, however long ago its last instance came', async () => {
+    writePhantomSeries(path.join(dataDir, 'in-flight'), chestPhantom({ size: 32, slices: 3 }), { seed: 'in-flight' });
+    const [studyUid] = (await importLocal(deps, path.join(dataDir, 'in-flight'))).studies;
+    // As on a loaded machine where the receiving heartbeat came late: the quiet period has long passed.
+    await db.dataSource.query(`UPDATE study SET state = 'receiving', last_received_at = now() - interval '1 hour' WHERE study_uid = $1`, [studyUid]);
+    expect((await markStableStudies(db.dataSource, 1, [studyUid])).map((r) => r.studyUid)).not.toContain(studyUid);
+    const ready = await markStableStudies(db.dataSource, 1, []);
+    expect(ready.map((r) => r.studyUid)).toContain(studyUid);
   });
 });
