@@ -49,9 +49,17 @@ export async function studyVolume(ds: DataSource, studyUid: string, selection: P
   const rejections = picked.rejected.map((r) => `series ${r.seriesNumber ?? '?'} (${r.modality ?? '?'}, ${r.instances} instances): ${r.reason}`);
   const pick = picked.chosen;
   if (!pick) {
-    // A series the header places outside the chest makes the study "not applicable" rather than a failure.
+    // A series the header places outside the chest, or a study with no CT at all (a PDF, a foreign SR), is "not
+    // applicable" rather than a failure: nothing for the model to look at, nothing to report into the PACS.
     const gated = picked.rejected.find((r) => r.reason.startsWith(NOT_APPLICABLE));
-    throw new PermanentFailure('series-selection', gated ? `${gated.reason} (series ${gated.seriesNumber ?? '?'})` : 'no series qualifies for lung triage', rejections);
+    const modalities = [...new Set(picked.rejected.map((r) => r.modality))];
+    const noCt = modalities.length > 0 && modalities.every((m) => m !== undefined && m !== 'CT');
+    const reason = gated
+      ? `${gated.reason} (series ${gated.seriesNumber ?? '?'})`
+      : noCt
+        ? `${NOT_APPLICABLE} the study holds no CT series (${modalities.join(', ')})`
+        : 'no series qualifies for lung triage';
+    throw new PermanentFailure('series-selection', reason, rejections);
   }
   const chosen = headers.filter((h) => h.seriesUid === pick.seriesUid && !h.error);
   try {

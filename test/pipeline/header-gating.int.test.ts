@@ -58,4 +58,26 @@ describe('header gating (real gateway, Orthanc as the PACS)', () => {
     await gw.tick();
     expect(await orthanc.rest<unknown[]>('GET', `/dicom-web/studies/${studyUid}/series`)).toHaveLength(1); // the CT alone
   });
+
+  test('a study with no CT at all (here an MR series) is not applicable, not a "no series qualifies" report in the PACS', async () => {
+    const series = phantomSeries(chestPhantom({ size: 32, slices: 24, seed: 'header-mr' }), { seed: 'header-mr', extra: { Modality: 'MR' } });
+    const studyUid = readPart10(series[0].bytes).dataset.StudyInstanceUID as string;
+    await orthanc.upload(series.map((s) => s.bytes));
+    expect((await postStow(`${base}/dicom-web/studies`, multipartBody(series.map((s) => s.bytes)))).status).toBe(200);
+    const job = await until(
+      'the job to end',
+      async () => {
+        await gw.tick();
+        const [j] = (await gw.db.dataSource.query(`SELECT state, error FROM job WHERE study_uid = $1`, [studyUid])) as { state: string; error: string }[];
+        return j?.state === 'failed' ? j : undefined;
+      },
+      60_000,
+      200,
+    );
+    expect(job.error).toBe('not applicable: the study holds no CT series (MR)');
+    const events = (await gw.db.dataSource.query(`SELECT kind FROM triage_event WHERE study_uid = $1 ORDER BY id`, [studyUid])) as { kind: string }[];
+    expect(events.map((e) => e.kind)).toEqual(['study.received', 'study.not_applicable']);
+    await gw.tick();
+    expect(await orthanc.rest<unknown[]>('GET', `/dicom-web/studies/${studyUid}/series`)).toHaveLength(1); // the MR alone
+  });
 });
