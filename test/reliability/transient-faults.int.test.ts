@@ -58,7 +58,7 @@ async function retriedBeyondOldLimit(gw: Gateway, studyUid: string): Promise<voi
       if (job?.state === 'failed') throw new Error('the job failed without a report');
       return (await transientRetries(gw, studyUid)) > DEFAULT_MAX_ATTEMPTS ? true : undefined;
     },
-    120_000,
+    300_000,
     250,
   );
 }
@@ -71,6 +71,9 @@ const gatewayEnv = (workerPort: number, extra: Record<string, string> = {}) => (
   LT_POLL_MS: '200',
   ...extra,
 });
+
+/** Each case waits through several backoff rounds (and, disk full, re-runs inference each time): minutes on a busy machine. */
+const CASE_TIMEOUT_MS = 420_000;
 
 describe('transient faults (real gateway, real worker, real PostgreSQL)', () => {
   let worker: WorkerHandle;
@@ -87,7 +90,7 @@ describe('transient faults (real gateway, real worker, real PostgreSQL)', () => 
       const studyUid = await pushStudy(url, 'busy-worker');
       await retriedBeyondOldLimit(gw, studyUid);
       release();
-      const job = await until('the job delivered', async () => ((await latestJob(gw, studyUid))?.state === 'delivered' ? latestJob(gw, studyUid) : undefined), 120_000);
+      const job = await until('the job delivered', async () => ((await latestJob(gw, studyUid))?.state === 'delivered' ? latestJob(gw, studyUid) : undefined), 300_000);
       expect(job.result?.failure).toBeUndefined();
       expect(job.attempts).toBeLessThanOrEqual(DEFAULT_MAX_ATTEMPTS);
       expect(await eventKinds(gw, studyUid)).toEqual(['study.received', 'result.ready']);
@@ -95,7 +98,7 @@ describe('transient faults (real gateway, real worker, real PostgreSQL)', () => 
       release();
       await cleanup();
     }
-  });
+  }, CASE_TIMEOUT_MS);
 
   test('when LT_TRANSIENT_RETRY_SECONDS run out, the job fails with its failure report and a study.failed event', async () => {
     const { gw, url, cleanup } = await testGateway(gatewayEnv(worker.port, { LT_TRANSIENT_RETRY_SECONDS: '3' }));
@@ -111,7 +114,7 @@ describe('transient faults (real gateway, real worker, real PostgreSQL)', () => 
       release();
       await cleanup();
     }
-  });
+  }, CASE_TIMEOUT_MS);
 
   /** A small tmpfs as the data dir makes the disk really full; mounting needs root (the test command runs as root). */
   const mountDir = mkdtempSync(path.join(os.tmpdir(), 'lt-transient-'));
@@ -144,12 +147,12 @@ describe('transient faults (real gateway, real worker, real PostgreSQL)', () => 
       }
       await retriedBeyondOldLimit(gw, studyUid);
       rmSync(ballast);
-      const job = await until('the job delivered', async () => ((await latestJob(gw, studyUid))?.state === 'delivered' ? latestJob(gw, studyUid) : undefined), 120_000);
+      const job = await until('the job delivered', async () => ((await latestJob(gw, studyUid))?.state === 'delivered' ? latestJob(gw, studyUid) : undefined), 300_000);
       expect(job.result?.failure).toBeUndefined();
       expect(await eventKinds(gw, studyUid)).toEqual(['study.received', 'result.ready']);
     } finally {
       rmSync(ballast, { force: true });
       await cleanup();
     }
-  });
+  }, CASE_TIMEOUT_MS);
 });
