@@ -379,6 +379,24 @@ describe('key-slice measurements read well in a viewer that labels them by conce
       expect(types.map(value)).toEqual([...types.map(value)].sort((a, b) => b - a));
       for (const t of types) expect(meaning(t)).toBe(`${String(first(first(t.ContentSequence).ConceptCodeSequence).CodeMeaning)} probability`);
     }
+  });
+
+  test('each NUM is inferred from the group\'s image region (OHIF\'s measurement tracking reads the region there)', () => {
+    for (const g of groups) {
+      const region = findItems(g, '111030').find((r) => r.RelationshipType === 'CONTAINS');
+      const nums = (g.ContentSequence as NaturalDataset[]).filter((i) => i.ValueType === 'NUM');
+      for (const n of nums) {
+        const inferred = (n.ContentSequence as NaturalDataset[]).filter((i) => i.RelationshipType === 'INFERRED FROM');
+        expect(inferred).toHaveLength(1);
+        expect(inferred[0].ValueType).toBe('SCOORD');
+        expect(Array.from(inferred[0].GraphicData as number[])).toEqual(Array.from(region?.GraphicData as number[]));
+        expect(first(first(inferred[0].ContentSequence).ReferencedSOPSequence).ReferencedSOPInstanceUID).toBe(
+          first(first(region?.ContentSequence as NaturalDataset[]).ReferencedSOPSequence).ReferencedSOPInstanceUID,
+        );
+      }
+    }
+    expect(dciodvfy(positive.sr.bytes).errors).toEqual([]);
+    expect(dsrdump(positive.sr.bytes).output).toContain('<inferred from SCOORD:(111030,DCM,"Image Region")');
     expect(dsrdump(positive.sr.bytes).output).toMatch(/<contains NUM:\(P-1217294009,99LTRIAGE,"Ground glass opacity probability"\)="[\d.]+" \(%,UCUM,"percent"\)>/);
   });
 });
