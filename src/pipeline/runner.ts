@@ -364,7 +364,9 @@ export class Pipeline {
       const headers = await studyHeaders(this.d.ds, job.studyUid);
       const study = this.studyContext(headers.find((h) => !h.error), maxSeriesNumber(headers).maxSeriesNumber);
       // The report lists what was examined and not used, so a reader sees which series were looked at.
-      const examined = headers.filter((h) => !h.error && h.sopInstanceUid).map((h) => ({ seriesUid: h.seriesUid, sopClassUid: h.sopClassUid, sopInstanceUid: h.sopInstanceUid }));
+      const examined = headers
+        .filter((h) => !h.error && h.sopInstanceUid)
+        .map((h) => ({ seriesUid: h.seriesUid, sopClassUid: h.sopClassUid, sopInstanceUid: h.sopInstanceUid, rows: h.rows, columns: h.columns, instanceNumber: h.instanceNumber }));
       const objects = failureReport(study, { stage, reason, details }, { supersedes: await this.previousResult(job), examined });
       await this.encodeAndEnqueue(job, objects, {});
     } catch (inner) {

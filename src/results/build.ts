@@ -16,7 +16,7 @@ import { keyObjectSelection } from './kos';
 import { triagePriority } from './priority';
 import { algorithmOf, modelKey, resultContext, resultUids, sourceRef, type ResultObjects, type Supersedes } from './result-set';
 import { infectionSegmentation } from './seg';
-import { analysisReport, notAnalysedReport } from './sr-document';
+import { analysisReport, type ExaminedImage, notAnalysedReport } from './sr-document';
 import type { InstanceRef } from './sr/content';
 import { AlgorithmIdentification } from './sr/templates';
 import type { StudyContext } from './study-context';
@@ -46,6 +46,10 @@ export interface ExaminedInstance {
   seriesUid: string;
   sopClassUid: string;
   sopInstanceUid: string;
+  /** The image's matrix and place in its series, when known: the failure report draws its region on an examined image. */
+  rows?: number;
+  columns?: number;
+  instanceNumber?: number;
 }
 
 /**
@@ -138,6 +142,19 @@ function examinedSeries(v: HuVolume | undefined, examined: ExaminedInstance[]): 
 }
 
 /**
+ * The image a failure report's group is drawn on: the volume's middle slice, else the middle (by series and Instance
+ * Number, whatever order they came in: same UIDs, same content) examined image of known size.
+ */
+function reportImage(v: HuVolume | undefined, examined: ExaminedInstance[]): ExaminedImage | undefined {
+  if (v) return { ref: sourceRef(v, Math.floor(v.sources.length / 2)), rows: v.rows, columns: v.columns };
+  const images = examined
+    .filter((e) => !STRUCTURED_DOCUMENT.test(e.sopClassUid) && (e.rows ?? 0) > 0 && (e.columns ?? 0) > 0)
+    .sort((a, b) => a.seriesUid.localeCompare(b.seriesUid) || (a.instanceNumber ?? 0) - (b.instanceNumber ?? 0) || a.sopInstanceUid.localeCompare(b.sopInstanceUid));
+  const e = images[Math.floor(images.length / 2)];
+  return e && { ref: { sopClassUid: e.sopClassUid, sopInstanceUid: e.sopInstanceUid }, rows: e.rows ?? 0, columns: e.columns ?? 0 };
+}
+
+/**
  * The result of a study that was not analysed and why (no qualifying series, a decoding or inference failure, not
  * applicable), so the radiologist sees an explicit "no AI result" rather than silence: an SR (sr-document.ts
  * notAnalysedReport) listing the examined instances (the volume's, and `examined`), and the summary page saying why.
@@ -156,7 +173,12 @@ export function failureReport(
   const uids = resultUids(study.StudyInstanceUID, opts.volume?.contentHash ?? 'no-input', `failure|${f.stage}|${f.reason}|${modelKey(opts.analysis)}`, `content ${contentKey}`);
   const algorithm = opts.analysis ? algorithmOf(opts.analysis) : new AlgorithmIdentification('lung-triage', DEVICE.softwareVersion);
   const ctx = resultContext(study, uids, algorithm, opts.now ?? new Date());
-  const sr = notAnalysedReport(ctx, { failure: f, examined: examinedSeries(opts.volume, opts.examined ?? []), supersedes: opts.supersedes });
+  const sr = notAnalysedReport(ctx, {
+    failure: f,
+    examined: examinedSeries(opts.volume, opts.examined ?? []),
+    image: reportImage(opts.volume, opts.examined ?? []),
+    supersedes: opts.supersedes,
+  });
   const stage = stageCode(f.stage).meaning;
   const summary = summaryPage(ctx, { outcome: 'not-analysed', stage, reason: f.reason, algorithm: ctx.algoVersion }, `No AI result (${stage}): ${f.reason}`);
   return {

@@ -121,7 +121,7 @@ export const LT = {
   LungLesion: lt('LESION', 'Lung lesion (AI lesion map)'),
   /** No SNOMED CT code was found for crazy paving (STANDARDS.md). */
   CrazyPaving: lt('CRAZYPAVING', 'Crazy paving pattern'),
-  /** NUM: slice-level lesion probability in a key-slice measurement group. */
+  /** NUM (percent): slice-level lesion probability in a key-slice measurement group. */
   SliceLesionProbability: lt('SLICEPROB', 'Slice lesion probability'),
   /** IMAGE: the heat-map secondary capture made for the key slice. */
   HeatMapImage: lt('HEATMAP', 'AI lesion heat map'),
@@ -133,6 +133,14 @@ export const LT = {
   StageInference: lt('STAGE-INFER', 'Inference'),
   StageOther: lt('STAGE-OTHER', 'Other processing stage'),
 } as const;
+
+/**
+ * NUM concept: the probability of a finding, named after it ("Ground glass opacity probability"), so a viewer that
+ * labels a measurement by its concept name (OHIF) says what was measured. The finding's own code qualifies the NUM.
+ */
+export function probabilityOf(finding: Code): Code {
+  return lt(`P-${finding.value}`.slice(0, 16), `${finding.meaning} probability`.slice(0, 64));
+}
 
 /** The code for a stage name used by the pipeline ('selection', 'volume', 'inference', anything else). */
 export function stageCode(stage: string): Code {

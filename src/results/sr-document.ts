@@ -14,7 +14,7 @@ import {
   type Laterality,
   type RegionVolume,
 } from './analysis-summary';
-import { DCM, LT, OTHER, PRIVATE_SCHEME, SCT, labelCode, stageCode } from './codes';
+import { DCM, LT, OTHER, PRIVATE_SCHEME, SCT, labelCode, probabilityOf, stageCode } from './codes';
 import { contributingEquipment, DEVICE, equipmentAttributes } from './device';
 import { sliceLabel } from './heatmap';
 import { heatMapRef } from './heatmap-series';
@@ -28,6 +28,7 @@ import {
   ImageLibrary,
   ImagingMeasurementReport,
   MeasurementGroup,
+  type MeasurementGroupOptions,
   probability,
   VolumetricRoiMeasurements,
 } from './sr/templates';
@@ -153,6 +154,16 @@ function lesionTypeItems(a: Analysis, typeCodes: Code[]): ContentItem[] {
   });
 }
 
+/**
+ * A key slice's probabilities in percent, each NUM named after what it measures: the lesion types, most probable
+ * first (the group's finding), then the slice's. OHIF labels a measurement "concept name: value unit code" and
+ * draws the first five, so these read "Ground glass opacity probability: 92.00 %".
+ */
+function keySliceMeasurements(slice: SliceResult, typeCodes: Code[]): MeasurementGroupOptions['measurements'] {
+  const types = slice.lesionTypeProbabilities.map((p, t) => ({ name: probabilityOf(typeCodes[t]), value: p * 100, units: OTHER.Percent, qualifier: typeCodes[t] }));
+  return [...types.sort((a, b) => b.value - a.value), { name: LT.SliceLesionProbability, value: slice.lesionProbability * 100, units: OTHER.Percent }];
+}
+
 /** What the report of an analysed study states beyond the analysis itself. */
 export interface AnalysisReportInput {
   volume: HuVolume;
@@ -193,10 +204,7 @@ export function analysisReport(ctx: ResultContext, o: AnalysisReportInput): Resu
         finding: dominantLesionType(slice) >= 0 && slice.lesionProbability >= analysis.sliceLesionThreshold ? typeCodes[dominantLesionType(slice)] : LT.LungLesion,
         findingSite: lateralityCode(laterality([slice], rowX)),
         algorithm,
-        measurements: [
-          { name: LT.SliceLesionProbability, value: slice.lesionProbability, units: OTHER.NoUnits },
-          ...slice.lesionTypeProbabilities.map((v, t) => ({ name: LT.Probability, value: v, units: OTHER.NoUnits, qualifier: typeCodes[t] })),
-        ],
+        measurements: keySliceMeasurements(slice, typeCodes),
         region: { points: lesionRegion(slice), source: sourceRef(volume, slice.index) },
         images: [{ name: LT.HeatMapImage, ref: heatMapRef(uids, slice) }],
       }),
@@ -261,14 +269,34 @@ export function analysisReport(ctx: ResultContext, o: AnalysisReportInput): Resu
   });
 }
 
+/** A closed polyline along an image's edges, half a pixel in (column,row pairs; 0,0 is the top left pixel's corner). */
+function frame(i: ExaminedImage): number[] {
+  const [c0, r0, c1, r1] = [0.5, 0.5, i.columns - 0.5, i.rows - 0.5];
+  return [c0, r0, c1, r0, c1, r1, c0, r1, c0, r0];
+}
+
+/** An examined image and its matrix. */
+export interface ExaminedImage {
+  ref: InstanceRef;
+  rows: number;
+  columns: number;
+}
+
 /**
  * The report of a study that was not analysed: "AI analysis not performed" with the stage and reason as a qualitative
- * evaluation and as the one measurement group (so OHIF's SR viewport shows it), the examined instances in the Image
- * Library and the Current Requested Procedure Evidence.
+ * evaluation, the examined instances in the Image Library and the Current Requested Procedure Evidence, and, when an
+ * examined image is known, the same as the one measurement group framing that image. OHIF's SR viewport opens a
+ * report on its groups' regions and fails on a group without one (3.12 reads coords[0]), so there is no group when
+ * there is no image.
  */
 export function notAnalysedReport(
   ctx: ResultContext,
-  o: { failure: { stage: string; reason: string; details?: string[] }; examined: { seriesUid: string; refs: InstanceRef[] }[]; supersedes?: Supersedes },
+  o: {
+    failure: { stage: string; reason: string; details?: string[] };
+    examined: { seriesUid: string; refs: InstanceRef[] }[];
+    image?: ExaminedImage;
+    supersedes?: Supersedes;
+  },
 ): ResultObject {
   const f = o.failure;
   const qualitative: ContentItem[] = [
@@ -281,19 +309,22 @@ export function notAnalysedReport(
     supersedesText(o.supersedes),
     new TextContentItem(DCM.Comment, NOT_REVIEWED),
   ].filter((x): x is ContentItem => Boolean(x));
-  const notPerformed = new MeasurementGroup({
-    trackingIdentifier: `AI analysis not performed (${stageCode(f.stage).meaning})`,
-    trackingUid: ctx.uids.studyTracking,
-    finding: LT.AnalysisNotPerformed,
-    algorithm: ctx.algorithm,
-    measurements: [],
-    comments: [`No AI result: ${f.reason}`],
-  });
+  const notPerformed =
+    o.image &&
+    new MeasurementGroup({
+      trackingIdentifier: `AI analysis not performed (${stageCode(f.stage).meaning})`,
+      trackingUid: ctx.uids.studyTracking,
+      finding: LT.AnalysisNotPerformed,
+      algorithm: ctx.algorithm,
+      measurements: [],
+      comments: [`No AI result: ${f.reason}`],
+      region: { points: frame(o.image), source: o.image.ref },
+    });
   const report = new ImagingMeasurementReport({
     procedure: SCT.CtOfChest,
     device: DEVICE,
     imageLibrary: new ImageLibrary(o.examined.flatMap((s) => s.refs)),
-    measurementGroups: [notPerformed],
+    measurementGroups: notPerformed ? [notPerformed] : [],
     qualitativeEvaluations: qualitative,
   });
   return srDocument(ctx, {

@@ -32,7 +32,9 @@ describe('Finding Site is a concept modifier (TID 1501/1410)', () => {
 
 describe('the failure SR has an Image Library, the examined instances as evidence and a measurement group', () => {
   const localizer = { seriesUid: '2.25.777', sopClassUid: '1.2.840.10008.5.1.4.1.1.2', sopInstanceUid: '2.25.7771' };
-  const ct = fx.instances.slice(0, 3).map((i) => ({ seriesUid: fx.volume.seriesUid, sopClassUid: '1.2.840.10008.5.1.4.1.1.2', sopInstanceUid: i.sopInstanceUid }));
+  const ct = fx.instances
+    .slice(0, 3)
+    .map((i, n) => ({ seriesUid: fx.volume.seriesUid, sopClassUid: '1.2.840.10008.5.1.4.1.1.2', sopInstanceUid: i.sopInstanceUid, rows: 128, columns: 96, instanceNumber: 3 - n }));
   const priorSr = { seriesUid: '2.25.888', sopClassUid: '1.2.840.10008.5.1.4.1.1.88.34', sopInstanceUid: '2.25.8881' };
   const f = failureReport(fx.study, { stage: 'series-selection', reason: 'no series qualifies for lung triage' }, { now: NOW, examined: [localizer, ...ct, priorSr] });
   const sr = ds(f.sr.bytes);
@@ -57,7 +59,7 @@ describe('the failure SR has an Image Library, the examined instances as evidenc
     expect(images.sort()).toEqual(refs.sort());
   });
 
-  test('one measurement group, "AI analysis not performed" with the reason, tracking identifier and UID, no region', () => {
+  test('one measurement group, "AI analysis not performed" with the reason, tracking identifier and UID, framing an examined image', () => {
     const groups = findItems(sr, '125007');
     expect(groups).toHaveLength(1);
     const g = groups[0];
@@ -65,16 +67,31 @@ describe('the failure SR has an Image Library, the examined instances as evidenc
     expect(findItems(g, '112040')[0].UID).toMatch(/^2\.25\.\d+$/);
     expect(codeTriples(first(findItems(g, '121071')))).toContain('NOTPERFORMED|99LTRIAGE|AI analysis not performed');
     expect(findItems(g, '121106').map((c) => c.TextValue)).toContain('No AI result: no series qualifies for lung triage');
-    expect(findItems(g, '111030')).toEqual([]);
+    // OHIF 3.12's SR viewport fails on a group without a region: the group frames the middle CT image (by Instance
+    // Number, not the order given) along its edges, the localizer of unknown size and the prior SR left out.
+    const region = findItems(g, '111030');
+    expect(region).toHaveLength(1);
+    expect(region[0].GraphicType).toBe('POLYLINE');
+    expect(Array.from(region[0].GraphicData as number[])).toEqual([0.5, 0.5, 95.5, 0.5, 95.5, 127.5, 0.5, 127.5, 0.5, 0.5]);
+    expect(first(first(region[0].ContentSequence).ReferencedSOPSequence).ReferencedSOPInstanceUID).toBe(ct[1].sopInstanceUid);
   });
 
-  test('an inference failure lists the volume it examined in the library; a study with nothing readable still has one', () => {
+  test('the same examined instances in another order frame the same image', () => {
+    const again = failureReport(fx.study, { stage: 'series-selection', reason: 'no series qualifies for lung triage' }, { now: NOW, examined: [priorSr, ...ct].reverse().concat(localizer) });
+    const framed = (d: NaturalDataset) => first(first(findItems(d, '111030')[0].ContentSequence).ReferencedSOPSequence).ReferencedSOPInstanceUID;
+    expect(framed(ds(again.sr.bytes))).toBe(framed(sr));
+  });
+
+  test('an inference failure lists the volume it examined in the library and frames its middle slice; a study with nothing readable has the library, no group', () => {
     const g = buildResults({ study: fx.study, volume: fx.volume, keySlices: 4, failure: { stage: 'inference', reason: 'worker deadline exceeded' }, now: NOW });
     const lib = findItems(ds(g.sr.bytes), '111028')[0];
     expect((first(lib.ContentSequence).ContentSequence as unknown[]).length).toBe(fx.volume.slices);
+    const region = findItems(findItems(ds(g.sr.bytes), '125007')[0], '111030');
+    expect(first(first(region[0].ContentSequence).ReferencedSOPSequence).ReferencedSOPInstanceUID).toBe(fx.volume.sources[fx.volume.slices / 2].sopInstanceUid);
     const none = failureReport(fx.study, 'no readable instance in the study', { now: NOW });
     expect(findItems(ds(none.sr.bytes), '111028')).toHaveLength(1);
-    expect(findItems(ds(none.sr.bytes), '125007')).toHaveLength(1);
+    expect(findItems(ds(none.sr.bytes), '125007')).toHaveLength(0);
+    expect(dsrdump(none.sr.bytes).output).toContain('AI analysis not performed');
     expect(dsrdump(none.sr.bytes).status).toBe(0);
     expect(dciodvfy(none.sr.bytes).errors).toEqual([]);
   });
@@ -338,5 +355,48 @@ describe('deterministic UIDs change with the software version and the content se
     const b = failureReport(fx.study, { stage: 'series-selection', reason: 'no series qualifies', details: ['series 3: localizer', 'series 4: 12 slices'] }, { now: NOW });
     const c = failureReport(fx.study, { stage: 'series-selection', reason: 'no series qualifies', details: ['series 3: localizer'] }, { now: NOW, examined: [{ seriesUid: '2.25.5', sopClassUid: '1.2.840.10008.5.1.4.1.1.2', sopInstanceUid: '2.25.51' }] });
     expect(new Set([a, b, c].map((r) => r.sr.sopInstanceUid)).size).toBe(3);
+  });
+});
+
+describe('key-slice measurements read well in a viewer that labels them by concept name (OHIF)', () => {
+  const groups = findItems(ds(positive.sr.bytes), '125007').filter((g) => findItems(g, '111030').length > 0);
+
+  test('each NUM is named after what it measures, in percent, the lesion types most probable first, each qualified by its code', () => {
+    expect(groups).toHaveLength(4);
+    for (const g of groups) {
+      const nums = (g.ContentSequence as NaturalDataset[]).filter((i) => i.ValueType === 'NUM');
+      const meaning = (i: NaturalDataset) => String(first(i.ConceptNameCodeSequence).CodeMeaning);
+      const value = (i: NaturalDataset) => Number(first(i.MeasuredValueSequence).NumericValue);
+      expect(nums.map(meaning).slice(0, 3).sort()).toEqual(['Consolidation of lung probability', 'Crazy paving pattern probability', 'Ground glass opacity probability']);
+      expect(nums.map(meaning)[3]).toBe('Slice lesion probability');
+      for (const n of nums) {
+        const units = first(first(n.MeasuredValueSequence).MeasurementUnitsCodeSequence);
+        expect([units.CodeValue, units.CodingSchemeDesignator]).toEqual(['%', 'UCUM']);
+        expect(value(n)).toBeGreaterThanOrEqual(0);
+        expect(value(n)).toBeLessThanOrEqual(100);
+      }
+      const types = nums.slice(0, 3);
+      expect(types.map(value)).toEqual([...types.map(value)].sort((a, b) => b - a));
+      for (const t of types) expect(meaning(t)).toBe(`${String(first(first(t.ContentSequence).ConceptCodeSequence).CodeMeaning)} probability`);
+    }
+  });
+
+  test('each NUM is inferred from the group\'s image region (OHIF\'s measurement tracking reads the region there)', () => {
+    for (const g of groups) {
+      const region = findItems(g, '111030').find((r) => r.RelationshipType === 'CONTAINS');
+      const nums = (g.ContentSequence as NaturalDataset[]).filter((i) => i.ValueType === 'NUM');
+      for (const n of nums) {
+        const inferred = (n.ContentSequence as NaturalDataset[]).filter((i) => i.RelationshipType === 'INFERRED FROM');
+        expect(inferred).toHaveLength(1);
+        expect(inferred[0].ValueType).toBe('SCOORD');
+        expect(Array.from(inferred[0].GraphicData as number[])).toEqual(Array.from(region?.GraphicData as number[]));
+        expect(first(first(inferred[0].ContentSequence).ReferencedSOPSequence).ReferencedSOPInstanceUID).toBe(
+          first(first(region?.ContentSequence as NaturalDataset[]).ReferencedSOPSequence).ReferencedSOPInstanceUID,
+        );
+      }
+    }
+    expect(dciodvfy(positive.sr.bytes).errors).toEqual([]);
+    expect(dsrdump(positive.sr.bytes).output).toContain('<inferred from SCOORD:(111030,DCM,"Image Region")');
+    expect(dsrdump(positive.sr.bytes).output).toMatch(/<contains NUM:\(P-1217294009,99LTRIAGE,"Ground glass opacity probability"\)="[\d.]+" \(%,UCUM,"percent"\)>/);
   });
 });

@@ -135,6 +135,9 @@ export class MeasurementGroup {
     for (const m of o.measurements) {
       const num = new NumContentItem(m.name, m.value, m.units);
       if (m.qualifier) num.add(new CodeContentItem(DCM.Finding, m.qualifier, 'HAS CONCEPT MOD'));
+      // Inferred from the group's region (TID 300 style): OHIF's measurement tracking (cornerstone adapters) takes a
+      // group's region from its first NUM, and loads nothing from a group whose NUMs have none.
+      if (o.region) num.add(new ScoordContentItem(DCM.ImageRegion, 'POLYLINE', o.region.points, o.region.source, 'INFERRED FROM'));
       group.add(num);
     }
     for (const c of o.comments ?? []) group.add(new TextContentItem(DCM.Comment, c.slice(0, 1024)));
