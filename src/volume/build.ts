@@ -10,7 +10,7 @@ import { analyzeStack, DEFAULT_STACK_TOLERANCES, type StackSlice, type StackTole
 import { pixelDataProblem, nativeFrameBytes, isNativeSyntax, type InstanceHeader } from './headers';
 import { decodeFrame, initDecoders, isLosslessSyntax, isSupportedTransferSyntax, type PixelFormat } from './decode';
 import { storeHu, type HuStats } from './hu';
-import { parseEncapsulated, parsePart10Inflating, type Fragment } from './parse';
+import { parseEncapsulated, parsePart10Inflating, type Fragment } from '../dicom/part10';
 import { DEFAULT_MAX_INFLATED_BYTES } from '../dicom/inflate';
 import type { HuVolume, SourceSlice } from './types';
 
@@ -92,11 +92,11 @@ async function readFrames(h: InstanceHeader, wanted: number[], maxInflatedBytes:
     } finally {
       await fh.close();
     }
-    const parsed = await parsePart10Inflating(file, false, maxInflatedBytes);
+    const parsed = await parsePart10Inflating(file, { maxInflatedBytes });
     const p = parsed.pixelData;
     if (!p || p.encapsulated) throw LtError.invalid('deflated dataset has no native Pixel Data');
     const fb = nativeFrameBytes(h);
-    const data = parsed.dataset.buf;
+    const data = parsed.inflated ?? file;
     if (p.offset + fb * h.numberOfFrames > data.length) throw LtError.invalid(`truncated pixel data in the deflated dataset: ${data.length - p.offset} bytes for ${fb * h.numberOfFrames} expected`);
     for (const f of wanted) out.set(f, data.subarray(p.offset + f * fb, p.offset + (f + 1) * fb));
     return out;
