@@ -1,24 +1,19 @@
 /**
- * The inference engine: both ONNX models on onnxruntime-node (CUDA execution provider when asked for and
- * available, else CPU), the preprocessing from the manifest, and the per-volume job that turns HU slices into an
- * Analysis with the volume evidence (infection.ts). Used by the gRPC worker (every command reaches it through one);
+ * The inference engine: both ONNX models on onnxruntime-node (on the execution provider providers.ts picks), the
+ * preprocessing from the manifest, and the per-volume job that turns HU slices into an Analysis with the volume
+ * evidence (infection.ts). Used by the gRPC worker (every command reaches it through one);
  * analyzeVolume runs it in-process for benches and tests.
  */
-import { existsSync, readdirSync } from 'node:fs';
-import path from 'node:path';
 import { status as GrpcStatus } from '@grpc/grpc-js';
-import type * as ort from 'onnxruntime-node';
 import { LtError } from '../errors';
 import { log } from '../logger';
 import type { HuVolume } from '../volume/types';
 import { labelsOf, ManifestError, readManifest, verifyModelFiles, type Manifest } from './manifest';
 import { prepareSlice, writeWindow, type PreparedSlice } from './preprocess';
-import { ThreadedSession, type PlainTensor } from './session-thread';
+import { openModelSessions, type ExecutionProviderChoice } from './providers';
+import type { ThreadedSession, PlainTensor } from './session-thread';
 import { infectionDecision, sliceEvidence, sliceThicknesses, type SliceEvidence } from './infection';
 import type { Analysis, LabelInfo, ModelIdentity, PatientResult, SliceResult } from './types';
-
-/** Which execution provider to ask for; 'auto' and 'cuda' fall back to CPU (with a warning) when CUDA is absent. */
-export type ExecutionProviderChoice = 'auto' | 'cuda' | 'cpu';
 
 /** How to load the engine. */
 export interface EngineOptions {
@@ -35,32 +30,6 @@ const SLICE_OUTPUTS = ['lesion_prob', 'class_probs', 'lesion_types', 'lesion_map
  * class probabilities [S,C] (named slice_class_probs by the non-parametric model, class_probs otherwise).
  */
 const PATIENT_INPUTS = new Set(['features', 'lesion_prob', 'slice_class_probs', 'class_probs', 'infected_area_mm2', 'lung_area_mm2']);
-
-/**
- * Whether onnxruntime-node's CUDA execution provider libraries are installed next to its binding (the npm package
- * downloads them at install time on Linux x64 when allowed; without them asking for CUDA can only fail).
- */
-export function cudaProviderInstalled(): boolean {
-  try {
-    const bin = path.join(path.dirname(require.resolve('onnxruntime-node')), '..', 'bin');
-    for (const napi of readdirSync(bin)) {
-      const dir = path.join(bin, napi, process.platform, process.arch);
-      if (existsSync(path.join(dir, 'libonnxruntime_providers_cuda.so')) && existsSync(path.join(dir, 'libonnxruntime_providers_shared.so'))) return true;
-    }
-  } catch {
-    /* no bin folder: CPU only */
-  }
-  return false;
-}
-
-/** onnxruntime session options of the worker (execution providers are added per attempt). */
-export function sessionOptions(threads?: number): ort.InferenceSession.SessionOptions {
-  return {
-    graphOptimizationLevel: 'all',
-    executionMode: 'sequential',
-    ...(threads ? { intraOpNumThreads: threads, interOpNumThreads: 1 } : {}),
-  };
-}
 
 /** The error a cancelled call ends with. */
 export function cancelledError(reason = 'call cancelled'): LtError {
@@ -89,29 +58,7 @@ export class InferenceEngine {
     const manifest = readManifest(opts.modelsDir);
     const files = await verifyModelFiles(opts.modelsDir, manifest);
     const requested = opts.executionProvider ?? 'auto';
-    const base = sessionOptions(opts.threads);
-    let ep: 'cuda' | 'cpu' = 'cpu';
-    let sliceSession: ThreadedSession | undefined;
-    let patientSession: ThreadedSession | undefined;
-    if (requested !== 'cpu' && !cudaProviderInstalled()) {
-      const lvl = requested === 'cuda' ? 'warn' : 'info';
-      log[lvl]('CUDA execution provider not installed with onnxruntime-node, using CPU', { component: 'inference', requested });
-    } else if (requested !== 'cpu') {
-      try {
-        sliceSession = await ThreadedSession.create(files.slice, { ...base, executionProviders: ['cuda'] });
-        patientSession = await ThreadedSession.create(files.patient, { ...base, executionProviders: ['cuda', 'cpu'] });
-        ep = 'cuda';
-      } catch (e) {
-        await sliceSession?.release();
-        sliceSession = undefined;
-        const lvl = requested === 'cuda' ? 'warn' : 'info';
-        log[lvl]('CUDA execution provider failed to start, using CPU', { component: 'inference', requested, err: (e as Error).message });
-      }
-    }
-    if (!sliceSession || !patientSession) {
-      sliceSession = await ThreadedSession.create(files.slice, { ...base, executionProviders: ['cpu'] });
-      patientSession = await ThreadedSession.create(files.patient, { ...base, executionProviders: ['cpu'] });
-    }
+    const { executionProvider: ep, slice: sliceSession, patient: patientSession } = await openModelSessions(files, requested, opts.threads);
     checkSessions(manifest, sliceSession, patientSession);
     const models: ModelIdentity[] = [
       { role: 'slice', name: manifest.slice.name, version: manifest.slice.version, sha256: manifest.slice.sha256.toLowerCase() },

@@ -20,7 +20,8 @@ import type { VolumeHeader__Output } from '../generated/lungtriage/inference/v1/
 import { isLoopback } from '../config';
 import { serverCredentials, type TlsFiles } from '../grpc/credentials';
 import { carriesToken } from '../grpc/token';
-import { cancelledError, InferenceEngine, type AnalysisJob, type ExecutionProviderChoice } from './engine';
+import { cancelledError, InferenceEngine, type AnalysisJob } from './engine';
+import type { ExecutionProviderChoice } from './providers';
 import { INFERENCE_SERVICE_NAME, inferenceProto, MAX_CHUNK_BYTES } from './proto';
 import type { Analysis, LabelInfo } from './types';
 
