@@ -12,8 +12,9 @@ import { labelsOf, ManifestError, readManifest, verifyModelFiles, type Manifest 
 import { prepareSlice, writeWindow, type PreparedSlice } from './preprocess';
 import { openModelSessions, type ExecutionProviderChoice } from './providers';
 import type { ThreadedSession, PlainTensor } from './session-thread';
-import { infectionDecision, sliceEvidence, sliceThicknesses, type SliceEvidence } from './infection';
-import type { Analysis, LabelInfo, ModelIdentity, PatientResult, SliceResult } from './types';
+import { sliceEvidence, sliceThicknesses, type SliceEvidence } from './infection';
+import { decidePatient, type VolumeEvidence } from './patient-decision';
+import type { Analysis, LabelInfo, ModelIdentity, SliceResult } from './types';
 
 /** How to load the engine. */
 export interface EngineOptions {
@@ -340,35 +341,16 @@ export class AnalysisJob {
     this.throwIfStopped();
     const probs = Array.from(out.class_probs.data);
     if (probs.length !== nC) throw LtError.internal(`patient model gave ${probs.length} class probabilities, the manifest has ${nC} classes`);
-    const posIdx = classes.findIndex((c) => c.label === m.positiveClass);
-    let best = 0;
-    for (let i = 1; i < nC; i++) if (probs[i] > probs[best]) best = i;
-    const positiveProbability = probs[posIdx];
-    const threshold = m.threshold.value;
-    const patient: PatientResult = {
-      classProbabilities: probs,
-      label: classes[best].label,
-      positiveProbability,
-      threshold,
-      decision: positiveProbability >= threshold ? 'positive' : 'negative',
-    };
+    let evidence: VolumeEvidence | undefined;
     if (m.infection) {
-      const rule = m.infection;
-      const fraction = out.infection_fraction ? Number(out.infection_fraction.data[0]) : 0;
       const thickness = sliceThicknesses(this.geometry.slicePositionsMm ?? accs.map((_, i) => i), 1);
-      let infectedMl = 0;
-      let lungMl = 0;
+      evidence = { fraction: out.infection_fraction ? Number(out.infection_fraction.data[0]) : 0, infectedMl: 0, lungMl: 0 };
       accs.forEach((a, i) => {
-        infectedMl += ((a.evidence?.infectedPixels ?? 0) * pixelArea * thickness[i]) / 1000;
-        lungMl += ((a.evidence?.lungPixels ?? 0) * pixelArea * thickness[i]) / 1000;
+        evidence!.infectedMl += ((a.evidence?.infectedPixels ?? 0) * pixelArea * thickness[i]) / 1000;
+        evidence!.lungMl += ((a.evidence?.lungPixels ?? 0) * pixelArea * thickness[i]) / 1000;
       });
-      const decision = infectionDecision(fraction, rule);
-      patient.decision = decision === 'present' ? 'positive' : decision === 'absent' ? 'negative' : 'indeterminate';
-      // The COVID-19 label follows the pattern, and only once there is infection to read it from.
-      const covid = decision !== 'absent' && positiveProbability >= threshold;
-      patient.label = covid ? m.positiveClass : (classes.find((c) => c.label !== m.positiveClass)?.label ?? classes[best].label);
-      patient.infection = { decision, fraction, infectedMl, lungMl, urgentFraction: rule.urgentFraction };
     }
+    const patient = decidePatient(m, classes, probs, evidence);
 
     const [mh, mw] = this.mapDims;
     const sliceResults: SliceResult[] = accs.map((a, index) => ({
