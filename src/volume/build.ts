@@ -7,7 +7,7 @@ import { open } from 'node:fs/promises';
 import { LtError } from '../errors';
 import { TransferSyntax } from '../dicom/dcmjs';
 import { analyzeStack, DEFAULT_STACK_TOLERANCES, type StackSlice, type StackTolerances } from './geometry';
-import { pixelDataProblem, nativeFrameBytes, isNativeSyntax, type InstanceHeader } from './headers';
+import { pixelDataProblem, nativeFrameBytes, isNativeSyntax, stackSlices, type InstanceHeader } from './headers';
 import { decodeFrame, initDecoders, isLosslessSyntax, isSupportedTransferSyntax, type PixelFormat } from './decode';
 import { storeHu, type HuStats } from './hu';
 import { parseEncapsulated, parsePart10Inflating, type Fragment } from '../dicom/part10';
@@ -150,21 +150,7 @@ export async function buildVolume(headers: InstanceHeader[], opts: Partial<Build
     if (h.frames.length !== h.numberOfFrames) throw LtError.invalid(`${where(h)}: ${h.frames.length} frame descriptions for ${h.numberOfFrames} frames`);
   }
   const refs: SliceRef[] = [];
-  headers.forEach((h, inst) =>
-    h.frames.forEach((f, frame) =>
-      refs.push({
-        inst,
-        frame,
-        sopInstanceUid: h.sopInstanceUid,
-        frameNumber: f.frameNumber,
-        rows: h.rows,
-        columns: h.columns,
-        imagePositionPatient: f.imagePositionPatient,
-        imageOrientationPatient: f.imageOrientationPatient,
-        pixelSpacing: f.pixelSpacing,
-      }),
-    ),
-  );
+  headers.forEach((h, inst) => stackSlices(h).forEach((slice, frame) => refs.push({ inst, frame, ...slice })));
   if (refs.length < o.minSlices) throw LtError.invalid(`only ${refs.length} slice(s): a volume needs at least ${o.minSlices}`);
   if (refs.length > o.maxSlices) throw LtError.invalid(`${refs.length} slices exceed the limit of ${o.maxSlices} slices per volume`);
   const geo = analyzeStack(refs, o.tolerances);

@@ -7,6 +7,7 @@ import { LtError } from '../errors';
 import { SopClass, TransferSyntax } from '../dicom/dcmjs';
 import { NeedMoreData, parsePart10Inflating, type DicomDataset, type ParsedFile, type PixelDataLocation } from '../dicom/part10';
 import { Tags as T, tagName } from '../dicom/tags';
+import type { StackSlice } from './geometry';
 
 /** Geometry and value mapping of one frame (a single-frame instance has exactly one). */
 export interface FrameInfo {
@@ -183,6 +184,19 @@ export function headerFromParsed(path: string, parsed: ParsedFile, fileSize: num
     pixelData: parsed.pixelData,
     fileSize,
   };
+}
+
+/** The frames of an instance as slices of a stack, in frame order (what analyzeStack checks). */
+export function stackSlices(h: InstanceHeader): StackSlice[] {
+  return h.frames.map((f) => ({
+    sopInstanceUid: h.sopInstanceUid,
+    frameNumber: f.frameNumber,
+    rows: h.rows,
+    columns: h.columns,
+    imagePositionPatient: f.imagePositionPatient,
+    imageOrientationPatient: f.imageOrientationPatient,
+    pixelSpacing: f.pixelSpacing,
+  }));
 }
 
 /** Bytes of one uncompressed frame, or undefined when the header cannot say. */
