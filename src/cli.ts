@@ -7,7 +7,7 @@ import { openDatabase } from './db/database';
 import { verifyAuditChain } from './audit/audit-log';
 import { startGateway } from './gateway';
 import { configureLogger, log } from './logger';
-import { startWorker } from './inference/worker';
+import { startWorker, workerOptionsFrom } from './inference/worker';
 import { analyzeLocal } from './pipeline/analyze';
 import { runDemo } from './demo';
 import { PACKAGE_VERSION } from './paths';
@@ -72,7 +72,7 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'worker': {
-      const w = await startWorker(config);
+      const w = await startWorker(workerOptionsFrom(config));
       log.info('worker listening', { address: `${config.worker.host}:${w.port}` });
       await untilSignal(() => w.close());
       return 0;

@@ -1,6 +1,7 @@
 import type https from 'node:https';
 import { createDicomWebClient, PacsDicomWebClient, type DicomWebError, type XhrRequest } from '../dicom/dicomweb';
 import { createPacsAuth, pacsHttpsAgent, type PacsAuth, type PacsConfig } from '../dicom/pacs-auth';
+import { Tags, tagKey } from '../dicom/tags';
 import { DEVICE } from '../results/device';
 import { classifyStowAnswer, type DeliveryTarget, type OutgoingInstance, type StoreResult } from './target';
 
@@ -99,11 +100,11 @@ export class DicomWebTarget implements DeliveryTarget {
     });
     let series;
     try {
-      series = await client.searchForSeries({ studyInstanceUID: studyUid, queryParams: { includefield: '00080070' } });
+      series = await client.searchForSeries({ studyInstanceUID: studyUid, queryParams: { includefield: tagKey(Tags.Manufacturer) } });
     } catch (e) {
       if ((e as DicomWebError).status === 404) return false;
       throw e;
     }
-    return (series ?? []).some((s) => s['00080070']?.Value?.[0] !== DEVICE.manufacturer);
+    return (series ?? []).some((s) => s[tagKey(Tags.Manufacturer)]?.Value?.[0] !== DEVICE.manufacturer);
   }
 }

@@ -10,7 +10,7 @@ export { DicomWebTarget, retryAfterMs } from './dicomweb-target';
 export { DimseTarget, classifyStoreStatus } from './dimse-target';
 export { FolderTarget, writeFileDurable } from './folder-target';
 export { OAuth2ClientCredentials, createPacsAuth, pacsHttpsAgent, type PacsAuth, type PacsConfig } from '../dicom/pacs-auth';
-export { classifyStowAnswer, parseStowResponse, type DeliveryTarget, type InstanceOutcome, type OutgoingInstance, type StoreResult } from './target';
+export { classifyStowAnswer, type DeliveryTarget, type InstanceOutcome, type OutgoingInstance, type StoreResult } from './target';
 
 /** The target the config asks for: the AE of LT_RESULTS_DIMSE, else the PACS when LT_PACS_URL is set, else Config.outputDir. */
 export function createDeliveryTarget(config: Pick<Config, 'pacs' | 'resultsDimse' | 'outputDir'>): DeliveryTarget {

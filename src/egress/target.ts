@@ -1,3 +1,4 @@
+import { decodeStoreResponse } from '../dicom/store-response';
 import { DicomReason } from '../errors';
 
 /** One instance to deliver. */
@@ -37,55 +38,6 @@ export interface DeliveryTarget {
   holdsStudy?(studyUid: string): Promise<boolean>;
 }
 
-/** A Store Instances Response (PS3.18 10.5.3, Table 10.5.3-2), as much of it as we act on. */
-export interface StowResponse {
-  referenced: { sopInstanceUid: string; warning?: number }[];
-  failed: { sopInstanceUid: string; reason?: number }[];
-}
-
-type JsonAttr = { vr?: string; Value?: unknown[] };
-type JsonDataset = Record<string, JsonAttr | undefined>;
-
-function firstString(ds: JsonDataset, tag: string): string | undefined {
-  const v = ds[tag]?.Value?.[0];
-  return typeof v === 'string' ? v : undefined;
-}
-function firstNumber(ds: JsonDataset, tag: string): number | undefined {
-  const v = ds[tag]?.Value?.[0];
-  return typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : undefined;
-}
-
-/**
- * Parses a STOW-RS response body in DICOM JSON (PS3.18 F.2): ReferencedSOPSequence (0008,1199) with
- * WarningReason (0008,1196), FailedSOPSequence (0008,1198) with FailureReason (0008,1197). Returns undefined when
- * the body is not such a document (empty, XML, HTML error page).
- */
-export function parseStowResponse(body: unknown): StowResponse | undefined {
-  let doc: unknown = body;
-  if (body instanceof ArrayBuffer) doc = Buffer.from(body).toString('utf8');
-  if (typeof doc === 'string') {
-    if (!doc.trim()) return undefined;
-    try {
-      doc = JSON.parse(doc);
-    } catch {
-      return undefined;
-    }
-  }
-  if (Array.isArray(doc)) doc = doc[0];
-  if (!doc || typeof doc !== 'object') return undefined;
-  const ds = doc as JsonDataset;
-  if (!ds['00081199'] && !ds['00081198']) return undefined;
-  const items = (tag: string): JsonDataset[] => (ds[tag]?.Value ?? []).filter((x): x is JsonDataset => Boolean(x) && typeof x === 'object');
-  return {
-    referenced: items('00081199')
-      .map((i) => ({ sopInstanceUid: firstString(i, '00081155') ?? '', warning: firstNumber(i, '00081196') }))
-      .filter((r) => r.sopInstanceUid),
-    failed: items('00081198')
-      .map((i) => ({ sopInstanceUid: firstString(i, '00081155') ?? '', reason: firstNumber(i, '00081197') }))
-      .filter((r) => r.sopInstanceUid),
-  };
-}
-
 /** SOP instance already stored (dicom-server's 45070 = 0xB00E in FailedSOPSequence): the same UID means the same result. */
 const ALREADY_STORED = new Set<number>([DicomReason.DuplicateDifferentContent]);
 
@@ -117,13 +69,16 @@ export function isTransientStatus(status: number): boolean {
 export function classifyStowAnswer(status: number, body: unknown, sent: OutgoingInstance[]): InstanceOutcome[] {
   const uids = sent.map((s) => s.sopInstanceUid);
   if (isTransientStatus(status)) return uids.map((u) => ({ sopInstanceUid: u, result: 'retry', reason: status ? `HTTP ${status}` : 'no answer' }));
-  const parsed = status === 200 || status === 202 || status === 409 ? parseStowResponse(body) : undefined;
+  const parsed = status === 200 || status === 202 || status === 409 ? decodeStoreResponse(body) : undefined;
   const byUid = new Map<string, InstanceOutcome>();
   if (parsed) {
-    for (const r of parsed.referenced) byUid.set(r.sopInstanceUid, { sopInstanceUid: r.sopInstanceUid, result: 'stored', reason: r.warning ? `warning 0x${r.warning.toString(16)}` : undefined });
+    for (const r of parsed.referenced)
+      byUid.set(r.sopInstanceUid, { sopInstanceUid: r.sopInstanceUid, result: 'stored', reason: r.warningReason ? `warning 0x${r.warningReason.toString(16)}` : undefined });
     for (const f of parsed.failed) {
-      const hex = f.reason !== undefined ? `0x${f.reason.toString(16).toUpperCase()}` : 'unspecified';
-      const result = f.reason !== undefined && ALREADY_STORED.has(f.reason) ? 'stored' : isTransientFailure(f.reason, status) ? 'retry' : 'failed';
+      if (!f.sopInstanceUid) continue; // names no instance of ours
+      const reason = f.failureReason;
+      const hex = reason !== undefined ? `0x${reason.toString(16).toUpperCase()}` : 'unspecified';
+      const result = reason !== undefined && ALREADY_STORED.has(reason) ? 'stored' : isTransientFailure(reason, status) ? 'retry' : 'failed';
       byUid.set(f.sopInstanceUid, { sopInstanceUid: f.sopInstanceUid, result, reason: `HTTP ${status}, FailureReason ${hex}` });
     }
   }

@@ -1,24 +1,20 @@
 /**
- * The inference engine: both ONNX models on onnxruntime-node (CUDA execution provider when asked for and
- * available, else CPU), the preprocessing from the manifest, and the per-volume job that turns HU slices into an
- * Analysis with the volume evidence (infection.ts). Used by the gRPC worker (every command reaches it through one);
+ * The inference engine: both ONNX models on onnxruntime-node (on the execution provider providers.ts picks), the
+ * preprocessing from the manifest, and the per-volume job that turns HU slices into an Analysis with the volume
+ * evidence (infection.ts). Used by the gRPC worker (every command reaches it through one);
  * analyzeVolume runs it in-process for benches and tests.
  */
-import { existsSync, readdirSync } from 'node:fs';
-import path from 'node:path';
 import { status as GrpcStatus } from '@grpc/grpc-js';
-import type * as ort from 'onnxruntime-node';
 import { LtError } from '../errors';
 import { log } from '../logger';
 import type { HuVolume } from '../volume/types';
 import { labelsOf, ManifestError, readManifest, verifyModelFiles, type Manifest } from './manifest';
 import { prepareSlice, writeWindow, type PreparedSlice } from './preprocess';
-import { ThreadedSession, type PlainTensor } from './session-thread';
-import { infectionDecision, sliceEvidence, sliceThicknesses, type SliceEvidence } from './infection';
-import type { Analysis, LabelInfo, ModelIdentity, PatientResult, SliceResult } from './types';
-
-/** Which execution provider to ask for; 'auto' and 'cuda' fall back to CPU (with a warning) when CUDA is absent. */
-export type ExecutionProviderChoice = 'auto' | 'cuda' | 'cpu';
+import { openModelSessions, type ExecutionProviderChoice } from './providers';
+import type { ThreadedSession, PlainTensor } from './session-thread';
+import { sliceEvidence, sliceThicknesses, type SliceEvidence } from './infection';
+import { decidePatient, type VolumeEvidence } from './patient-decision';
+import type { Analysis, LabelInfo, ModelIdentity, SliceResult } from './types';
 
 /** How to load the engine. */
 export interface EngineOptions {
@@ -35,32 +31,6 @@ const SLICE_OUTPUTS = ['lesion_prob', 'class_probs', 'lesion_types', 'lesion_map
  * class probabilities [S,C] (named slice_class_probs by the non-parametric model, class_probs otherwise).
  */
 const PATIENT_INPUTS = new Set(['features', 'lesion_prob', 'slice_class_probs', 'class_probs', 'infected_area_mm2', 'lung_area_mm2']);
-
-/**
- * Whether onnxruntime-node's CUDA execution provider libraries are installed next to its binding (the npm package
- * downloads them at install time on Linux x64 when allowed; without them asking for CUDA can only fail).
- */
-export function cudaProviderInstalled(): boolean {
-  try {
-    const bin = path.join(path.dirname(require.resolve('onnxruntime-node')), '..', 'bin');
-    for (const napi of readdirSync(bin)) {
-      const dir = path.join(bin, napi, process.platform, process.arch);
-      if (existsSync(path.join(dir, 'libonnxruntime_providers_cuda.so')) && existsSync(path.join(dir, 'libonnxruntime_providers_shared.so'))) return true;
-    }
-  } catch {
-    /* no bin folder: CPU only */
-  }
-  return false;
-}
-
-/** onnxruntime session options of the worker (execution providers are added per attempt). */
-export function sessionOptions(threads?: number): ort.InferenceSession.SessionOptions {
-  return {
-    graphOptimizationLevel: 'all',
-    executionMode: 'sequential',
-    ...(threads ? { intraOpNumThreads: threads, interOpNumThreads: 1 } : {}),
-  };
-}
 
 /** The error a cancelled call ends with. */
 export function cancelledError(reason = 'call cancelled'): LtError {
@@ -89,29 +59,7 @@ export class InferenceEngine {
     const manifest = readManifest(opts.modelsDir);
     const files = await verifyModelFiles(opts.modelsDir, manifest);
     const requested = opts.executionProvider ?? 'auto';
-    const base = sessionOptions(opts.threads);
-    let ep: 'cuda' | 'cpu' = 'cpu';
-    let sliceSession: ThreadedSession | undefined;
-    let patientSession: ThreadedSession | undefined;
-    if (requested !== 'cpu' && !cudaProviderInstalled()) {
-      const lvl = requested === 'cuda' ? 'warn' : 'info';
-      log[lvl]('CUDA execution provider not installed with onnxruntime-node, using CPU', { component: 'inference', requested });
-    } else if (requested !== 'cpu') {
-      try {
-        sliceSession = await ThreadedSession.create(files.slice, { ...base, executionProviders: ['cuda'] });
-        patientSession = await ThreadedSession.create(files.patient, { ...base, executionProviders: ['cuda', 'cpu'] });
-        ep = 'cuda';
-      } catch (e) {
-        await sliceSession?.release();
-        sliceSession = undefined;
-        const lvl = requested === 'cuda' ? 'warn' : 'info';
-        log[lvl]('CUDA execution provider failed to start, using CPU', { component: 'inference', requested, err: (e as Error).message });
-      }
-    }
-    if (!sliceSession || !patientSession) {
-      sliceSession = await ThreadedSession.create(files.slice, { ...base, executionProviders: ['cpu'] });
-      patientSession = await ThreadedSession.create(files.patient, { ...base, executionProviders: ['cpu'] });
-    }
+    const { executionProvider: ep, slice: sliceSession, patient: patientSession } = await openModelSessions(files, requested, opts.threads);
     checkSessions(manifest, sliceSession, patientSession);
     const models: ModelIdentity[] = [
       { role: 'slice', name: manifest.slice.name, version: manifest.slice.version, sha256: manifest.slice.sha256.toLowerCase() },
@@ -393,35 +341,16 @@ export class AnalysisJob {
     this.throwIfStopped();
     const probs = Array.from(out.class_probs.data);
     if (probs.length !== nC) throw LtError.internal(`patient model gave ${probs.length} class probabilities, the manifest has ${nC} classes`);
-    const posIdx = classes.findIndex((c) => c.label === m.positiveClass);
-    let best = 0;
-    for (let i = 1; i < nC; i++) if (probs[i] > probs[best]) best = i;
-    const positiveProbability = probs[posIdx];
-    const threshold = m.threshold.value;
-    const patient: PatientResult = {
-      classProbabilities: probs,
-      label: classes[best].label,
-      positiveProbability,
-      threshold,
-      decision: positiveProbability >= threshold ? 'positive' : 'negative',
-    };
+    let evidence: VolumeEvidence | undefined;
     if (m.infection) {
-      const rule = m.infection;
-      const fraction = out.infection_fraction ? Number(out.infection_fraction.data[0]) : 0;
       const thickness = sliceThicknesses(this.geometry.slicePositionsMm ?? accs.map((_, i) => i), 1);
-      let infectedMl = 0;
-      let lungMl = 0;
+      evidence = { fraction: out.infection_fraction ? Number(out.infection_fraction.data[0]) : 0, infectedMl: 0, lungMl: 0 };
       accs.forEach((a, i) => {
-        infectedMl += ((a.evidence?.infectedPixels ?? 0) * pixelArea * thickness[i]) / 1000;
-        lungMl += ((a.evidence?.lungPixels ?? 0) * pixelArea * thickness[i]) / 1000;
+        evidence!.infectedMl += ((a.evidence?.infectedPixels ?? 0) * pixelArea * thickness[i]) / 1000;
+        evidence!.lungMl += ((a.evidence?.lungPixels ?? 0) * pixelArea * thickness[i]) / 1000;
       });
-      const decision = infectionDecision(fraction, rule);
-      patient.decision = decision === 'present' ? 'positive' : decision === 'absent' ? 'negative' : 'indeterminate';
-      // The COVID-19 label follows the pattern, and only once there is infection to read it from.
-      const covid = decision !== 'absent' && positiveProbability >= threshold;
-      patient.label = covid ? m.positiveClass : (classes.find((c) => c.label !== m.positiveClass)?.label ?? classes[best].label);
-      patient.infection = { decision, fraction, infectedMl, lungMl, urgentFraction: rule.urgentFraction };
     }
+    const patient = decidePatient(m, classes, probs, evidence);
 
     const [mh, mw] = this.mapDims;
     const sliceResults: SliceResult[] = accs.map((a, index) => ({

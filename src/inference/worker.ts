@@ -20,11 +20,12 @@ import type { VolumeHeader__Output } from '../generated/lungtriage/inference/v1/
 import { isLoopback } from '../config';
 import { serverCredentials, type TlsFiles } from '../grpc/credentials';
 import { carriesToken } from '../grpc/token';
-import { cancelledError, InferenceEngine, type AnalysisJob, type ExecutionProviderChoice } from './engine';
+import { cancelledError, InferenceEngine, type AnalysisJob } from './engine';
+import type { ExecutionProviderChoice } from './providers';
 import { INFERENCE_SERVICE_NAME, inferenceProto, MAX_CHUNK_BYTES } from './proto';
 import type { Analysis, LabelInfo } from './types';
 
-/** Settings of one worker; startWorker also accepts the whole Config. */
+/** Settings of one worker (from the Config: workerOptionsFrom). */
 export interface WorkerOptions {
   host?: string;
   /** 0 picks an ephemeral port (tests). */
@@ -60,12 +61,8 @@ export interface WorkerHandle {
 export const MAX_DIMENSION = 4096;
 const MAX_ID_LENGTH = 256;
 
-function isConfig(c: Config | WorkerOptions): c is Config {
-  return 'worker' in c && typeof (c as Config).worker === 'object';
-}
-
-function toOptions(c: Config | WorkerOptions): WorkerOptions {
-  if (!isConfig(c)) return c;
+/** The worker's settings from the validated Config (LT_WORKER_*, LT_TLS_*, LT_MODELS_DIR ...), as `lung-triage worker` runs it. */
+export function workerOptionsFrom(c: Config): WorkerOptions {
   return {
     host: c.worker.host,
     port: c.worker.port,
@@ -197,9 +194,8 @@ class SliceAssembler {
 }
 
 /** Starts a worker bound to host:port; resolves once it serves. Refuses (throws) when the models fail their checks. */
-export async function startWorker(config: Config | WorkerOptions): Promise<WorkerHandle> {
+export async function startWorker(o: WorkerOptions): Promise<WorkerHandle> {
   if (endianness() !== 'LE') throw new Error('the inference worker needs a little-endian host');
-  const o = toOptions(config);
   const host = o.host ?? '127.0.0.1';
   const maxConcurrent = o.maxConcurrent ?? 2;
   const maxSlices = o.maxSlices ?? 2000;

@@ -2,6 +2,7 @@ import type { DataSource } from 'typeorm';
 import { isValidUid } from '../dicom/uid';
 import { PacsDicomWebClient } from '../dicom/dicomweb';
 import { createPacsAuth, pacsHttpsAgent, type PacsConfig } from '../dicom/pacs-auth';
+import { Tags, tagKey } from '../dicom/tags';
 import { LtError } from '../errors';
 import { log, studyTag } from '../logger';
 import { openJob } from '../study/completeness';
@@ -56,8 +57,8 @@ export async function pullStudy(deps: PullDeps, studyUid: string, actor: string)
   const failed: PartOutcome[] = [];
   let retrieved = 0;
   for (const item of listing) {
-    const seriesInstanceUID = item['0020000E']?.Value?.[0];
-    const sopInstanceUID = item['00080018']?.Value?.[0];
+    const seriesInstanceUID = item[tagKey(Tags.SeriesInstanceUID)]?.Value?.[0];
+    const sopInstanceUID = item[tagKey(Tags.SOPInstanceUID)]?.Value?.[0];
     if (typeof seriesInstanceUID !== 'string' || typeof sopInstanceUID !== 'string') continue;
     if (!seriesInstanceUID || !sopInstanceUID) continue;
     let bytes: Buffer;

@@ -1,5 +1,6 @@
 import { audit } from '../audit/audit-log';
 import { appendTriageEvent } from '../db/jobs';
+import { Tags, tagKey } from '../dicom/tags';
 import { log, studyTag } from '../logger';
 import { metrics } from '../metrics';
 import { PRIORITY } from '../triage-priority';
@@ -85,7 +86,7 @@ export class Reconciler {
     let studies;
     try {
       studies = await client.searchForStudies({
-        queryParams: { StudyDate: studyDateRange(opts.lookbackHours), ModalitiesInStudy: opts.modality, includefield: '00201208', limit: String(STUDIES_PER_PASS) },
+        queryParams: { StudyDate: studyDateRange(opts.lookbackHours), ModalitiesInStudy: opts.modality, includefield: tagKey(Tags.NumberOfStudyRelatedInstances), limit: String(STUDIES_PER_PASS) },
       });
     } catch (e) {
       metrics.reconcilePasses.inc({ outcome: 'pacs_unavailable' });
@@ -94,8 +95,8 @@ export class Reconciler {
     }
     const listed = new Map<string, string>();
     for (const s of studies) {
-      const uid = text(s, '0020000D');
-      if (uid) listed.set(uid, String(s['00201208']?.Value?.[0] ?? '?'));
+      const uid = text(s, tagKey(Tags.StudyInstanceUID));
+      if (uid) listed.set(uid, String(s[tagKey(Tags.NumberOfStudyRelatedInstances)]?.Value?.[0] ?? '?'));
     }
     result.listed = listed.size;
     const known = new Set(
@@ -131,10 +132,10 @@ export class Reconciler {
 
 /** True when a study not known here should be pulled: its series match the body-part filter and none is our SR. */
 async function wanted(client: Awaited<ReturnType<typeof pacsClient>>, studyUid: string, opts: ReconcileOptions): Promise<boolean> {
-  const series = await client.searchForSeries({ studyInstanceUID: studyUid, queryParams: { includefield: '00080070,00180015' } });
-  const ours = series.some((s) => text(s, '00080060') === 'SR' && text(s, '00080070') === opts.ourManufacturer);
+  const series = await client.searchForSeries({ studyInstanceUID: studyUid, queryParams: { includefield: `${tagKey(Tags.Manufacturer)},${tagKey(Tags.BodyPartExamined)}` } });
+  const ours = series.some((s) => text(s, tagKey(Tags.Modality)) === 'SR' && text(s, tagKey(Tags.Manufacturer)) === opts.ourManufacturer);
   if (ours) return false;
   if (!opts.bodyPart) return true;
   const want = opts.bodyPart.toUpperCase();
-  return series.some((s) => text(s, '00080060') === opts.modality && (text(s, '00180015') ?? '').toUpperCase() === want);
+  return series.some((s) => text(s, tagKey(Tags.Modality)) === opts.modality && (text(s, tagKey(Tags.BodyPartExamined)) ?? '').toUpperCase() === want);
 }

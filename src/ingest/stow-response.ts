@@ -1,3 +1,5 @@
+import { encodeStoreResponse, type DicomJson } from '../dicom/store-response';
+
 /** Outcome of one part of a STOW-RS request. */
 export interface PartOutcome {
   sopClassUid?: string;
@@ -14,12 +16,6 @@ export interface PartOutcome {
   message?: string;
 }
 
-type DicomJson = Record<string, { vr: string; Value?: unknown[] }>;
-
-const ui = (v: string) => ({ vr: 'UI', Value: [v] });
-const ur = (v: string) => ({ vr: 'UR', Value: [v] });
-const us = (v: number) => ({ vr: 'US', Value: [v] });
-
 /** DICOMweb retrieve URLs for an instance and a study, under the service's public base URL. */
 export function retrieveUrls(baseUrl: string, o: { studyUid: string; seriesUid?: string; sopInstanceUid?: string }) {
   const study = `${baseUrl}/dicom-web/studies/${o.studyUid}`;
@@ -30,40 +26,24 @@ export function retrieveUrls(baseUrl: string, o: { studyUid: string; seriesUid?:
 }
 
 /**
- * The Store Instances Response Module (PS3.18 10.5.3) as DICOM JSON: ReferencedSOPSequence for every stored
- * instance (with RetrieveURL and any WarningReason) and FailedSOPSequence with FailureReason for the rest.
+ * The Store Instances Response (PS3.18 10.5.3) of a STOW-RS request as DICOM JSON: ReferencedSOPSequence for every
+ * stored instance (with RetrieveURL and any WarningReason) and FailedSOPSequence with FailureReason for the rest.
  */
 export function storeResponse(outcomes: PartOutcome[], baseUrl: string): DicomJson {
-  const body: DicomJson = {};
   const stored = outcomes.filter((o) => o.failureReason === undefined);
-  const failed = outcomes.filter((o) => o.failureReason !== undefined);
-  const studies = new Set(stored.map((o) => o.studyUid).filter(Boolean));
-  if (studies.size === 1) body['00081190'] = ur(retrieveUrls(baseUrl, { studyUid: [...studies][0]! }).study);
-  if (failed.length > 0) {
-    body['00081198'] = {
-      vr: 'SQ',
-      Value: failed.map((o) => {
-        const item: DicomJson = {};
-        if (o.sopClassUid) item['00081150'] = ui(o.sopClassUid);
-        if (o.sopInstanceUid) item['00081155'] = ui(o.sopInstanceUid);
-        item['00081197'] = us(o.failureReason!);
-        return item;
-      }),
-    };
-  }
-  if (stored.length > 0) {
-    body['00081199'] = {
-      vr: 'SQ',
-      Value: stored.map((o) => {
-        const item: DicomJson = { '00081150': ui(o.sopClassUid!), '00081155': ui(o.sopInstanceUid!) };
-        const url = retrieveUrls(baseUrl, { studyUid: o.studyUid!, seriesUid: o.seriesUid, sopInstanceUid: o.sopInstanceUid }).instance;
-        if (url) item['00081190'] = ur(url);
-        if (o.warningReason !== undefined) item['00081196'] = us(o.warningReason);
-        return item;
-      }),
-    };
-  }
-  return body;
+  const studies = [...new Set(stored.map((o) => o.studyUid).filter((u): u is string => Boolean(u)))];
+  return encodeStoreResponse({
+    retrieveUrl: studies.length === 1 ? retrieveUrls(baseUrl, { studyUid: studies[0] }).study : undefined,
+    failed: outcomes
+      .filter((o) => o.failureReason !== undefined)
+      .map((o) => ({ sopClassUid: o.sopClassUid, sopInstanceUid: o.sopInstanceUid, failureReason: o.failureReason })),
+    referenced: stored.map((o) => ({
+      sopClassUid: o.sopClassUid,
+      sopInstanceUid: o.sopInstanceUid!,
+      retrieveUrl: retrieveUrls(baseUrl, { studyUid: o.studyUid!, seriesUid: o.seriesUid, sopInstanceUid: o.sopInstanceUid }).instance,
+      warningReason: o.warningReason,
+    })),
+  });
 }
 
 /**

@@ -7,6 +7,7 @@ import { mapCell } from '../inference/infection';
 import type { HuVolume } from '../volume/types';
 import { SopClass, writePart10, type NaturalDataset } from '../dicom/dcmjs';
 import { derivedUid } from '../dicom/uid';
+import { Tags } from '../dicom/tags';
 import { DCM, SCT } from './codes';
 import { contributingEquipment, equipmentAttributes } from './device';
 import { resultSeriesNumbers, type ResultContext, type ResultObject } from './result-set';
@@ -149,14 +150,14 @@ export function infectionSegmentation(ctx: ResultContext, v: HuVolume, analysis:
     DimensionIndexSequence: [
       {
         DimensionOrganizationUID: dimensionOrganizationUid,
-        DimensionIndexPointer: 0x0062000b, // Referenced Segment Number
-        FunctionalGroupPointer: 0x0062000a, // Segment Identification Sequence
+        DimensionIndexPointer: Tags.ReferencedSegmentNumber,
+        FunctionalGroupPointer: Tags.SegmentIdentificationSequence,
         DimensionDescriptionLabel: 'Segment Number',
       },
       {
         DimensionOrganizationUID: dimensionOrganizationUid,
-        DimensionIndexPointer: 0x00200032, // Image Position (Patient)
-        FunctionalGroupPointer: 0x00209113, // Plane Position Sequence
+        DimensionIndexPointer: Tags.ImagePositionPatient,
+        FunctionalGroupPointer: Tags.PlanePositionSequence,
         DimensionDescriptionLabel: 'Image Position (Patient)',
       },
     ],

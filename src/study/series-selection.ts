@@ -4,7 +4,7 @@
  */
 import { SopClass } from '../dicom/dcmjs';
 import { analyzeStack, DEFAULT_STACK_TOLERANCES, sliceNormal, type StackSlice, type StackTolerances } from '../volume/geometry';
-import type { InstanceHeader } from '../volume/headers';
+import { stackSlices, type InstanceHeader } from '../volume/headers';
 import { isSupportedTransferSyntax } from '../volume/decode';
 import type { SeriesRejection, SeriesSelection } from '../volume/types';
 
@@ -146,17 +146,7 @@ function evaluate(uid: string, hs: InstanceHeader[], r: SelectionRules, lungPatt
   }
   const unsupported = ok.find((h) => !isSupportedTransferSyntax(h.transferSyntaxUid));
   if (unsupported) return { reason: `unsupported transfer syntax ${unsupported.transferSyntaxUid}` };
-  const slices: StackSlice[] = ok.flatMap((h) =>
-    h.frames.map((f) => ({
-      sopInstanceUid: h.sopInstanceUid,
-      frameNumber: f.frameNumber,
-      rows: h.rows,
-      columns: h.columns,
-      imagePositionPatient: f.imagePositionPatient,
-      imageOrientationPatient: f.imageOrientationPatient,
-      pixelSpacing: f.pixelSpacing,
-    })),
-  );
+  const slices: StackSlice[] = ok.flatMap(stackSlices);
   if (slices.length < r.minSlices) return { reason: `only ${slices.length} slice(s), fewer than the minimum of ${r.minSlices}` };
   if (slices.length > r.maxSlices) return { reason: `${slices.length} slices, more than the maximum of ${r.maxSlices}` };
   const iop = slices[0].imageOrientationPatient;

@@ -7,10 +7,10 @@ import { open } from 'node:fs/promises';
 import { LtError } from '../errors';
 import { TransferSyntax } from '../dicom/dcmjs';
 import { analyzeStack, DEFAULT_STACK_TOLERANCES, type StackSlice, type StackTolerances } from './geometry';
-import { pixelDataProblem, nativeFrameBytes, isNativeSyntax, type InstanceHeader } from './headers';
+import { pixelDataProblem, nativeFrameBytes, isNativeSyntax, stackSlices, type InstanceHeader } from './headers';
 import { decodeFrame, initDecoders, isLosslessSyntax, isSupportedTransferSyntax, type PixelFormat } from './decode';
 import { storeHu, type HuStats } from './hu';
-import { parseEncapsulated, parsePart10Inflating, type Fragment } from './parse';
+import { parseEncapsulated, parsePart10Inflating, type Fragment } from '../dicom/part10';
 import { DEFAULT_MAX_INFLATED_BYTES } from '../dicom/inflate';
 import type { HuVolume, SourceSlice } from './types';
 
@@ -92,11 +92,11 @@ async function readFrames(h: InstanceHeader, wanted: number[], maxInflatedBytes:
     } finally {
       await fh.close();
     }
-    const parsed = await parsePart10Inflating(file, false, maxInflatedBytes);
+    const parsed = await parsePart10Inflating(file, { maxInflatedBytes });
     const p = parsed.pixelData;
     if (!p || p.encapsulated) throw LtError.invalid('deflated dataset has no native Pixel Data');
     const fb = nativeFrameBytes(h);
-    const data = parsed.dataset.buf;
+    const data = parsed.inflated ?? file;
     if (p.offset + fb * h.numberOfFrames > data.length) throw LtError.invalid(`truncated pixel data in the deflated dataset: ${data.length - p.offset} bytes for ${fb * h.numberOfFrames} expected`);
     for (const f of wanted) out.set(f, data.subarray(p.offset + f * fb, p.offset + (f + 1) * fb));
     return out;
@@ -150,21 +150,7 @@ export async function buildVolume(headers: InstanceHeader[], opts: Partial<Build
     if (h.frames.length !== h.numberOfFrames) throw LtError.invalid(`${where(h)}: ${h.frames.length} frame descriptions for ${h.numberOfFrames} frames`);
   }
   const refs: SliceRef[] = [];
-  headers.forEach((h, inst) =>
-    h.frames.forEach((f, frame) =>
-      refs.push({
-        inst,
-        frame,
-        sopInstanceUid: h.sopInstanceUid,
-        frameNumber: f.frameNumber,
-        rows: h.rows,
-        columns: h.columns,
-        imagePositionPatient: f.imagePositionPatient,
-        imageOrientationPatient: f.imageOrientationPatient,
-        pixelSpacing: f.pixelSpacing,
-      }),
-    ),
-  );
+  headers.forEach((h, inst) => stackSlices(h).forEach((slice, frame) => refs.push({ inst, frame, ...slice })));
   if (refs.length < o.minSlices) throw LtError.invalid(`only ${refs.length} slice(s): a volume needs at least ${o.minSlices}`);
   if (refs.length > o.maxSlices) throw LtError.invalid(`${refs.length} slices exceed the limit of ${o.maxSlices} slices per volume`);
   const geo = analyzeStack(refs, o.tolerances);

@@ -5,7 +5,9 @@
 import { open } from 'node:fs/promises';
 import { LtError } from '../errors';
 import { SopClass, TransferSyntax } from '../dicom/dcmjs';
-import { NeedMoreData, parsePart10Inflating, type DicomDataset, type ParsedFile, type PixelDataLocation } from './parse';
+import { NeedMoreData, parsePart10Inflating, type DicomDataset, type ParsedFile, type PixelDataLocation } from '../dicom/part10';
+import { Tags as T, tagName } from '../dicom/tags';
+import type { StackSlice } from './geometry';
 
 /** Geometry and value mapping of one frame (a single-frame instance has exactly one). */
 export interface FrameInfo {
@@ -71,51 +73,6 @@ export interface InstanceHeader {
   fileSize: number;
 }
 
-// Tags (PS3.6).
-const T = {
-  ImageType: 0x00080008,
-  SOPClassUID: 0x00080016,
-  SOPInstanceUID: 0x00080018,
-  Modality: 0x00080060,
-  SeriesDescription: 0x0008103e,
-  StudyDescription: 0x00081030,
-  BodyPartExamined: 0x00180015,
-  ProtocolName: 0x00181030,
-  SliceThickness: 0x00180050,
-  ConvolutionKernel: 0x00181210,
-  GantryDetectorTilt: 0x00181120,
-  StudyInstanceUID: 0x0020000d,
-  SeriesInstanceUID: 0x0020000e,
-  SeriesNumber: 0x00200011,
-  InstanceNumber: 0x00200013,
-  ImagePositionPatient: 0x00200032,
-  ImageOrientationPatient: 0x00200037,
-  FrameOfReferenceUID: 0x00200052,
-  SamplesPerPixel: 0x00280002,
-  PhotometricInterpretation: 0x00280004,
-  NumberOfFrames: 0x00280008,
-  Rows: 0x00280010,
-  Columns: 0x00280011,
-  PixelSpacing: 0x00280030,
-  BitsAllocated: 0x00280100,
-  BitsStored: 0x00280101,
-  HighBit: 0x00280102,
-  PixelRepresentation: 0x00280103,
-  PixelPaddingValue: 0x00280120,
-  PixelPaddingRangeLimit: 0x00280121,
-  RescaleIntercept: 0x00281052,
-  RescaleSlope: 0x00281053,
-  SharedFunctionalGroups: 0x52009229,
-  PerFrameFunctionalGroups: 0x52009230,
-  PlanePosition: 0x00209113,
-  PlaneOrientation: 0x00209116,
-  PixelMeasures: 0x00289110,
-  PixelValueTransformation: 0x00289145,
-  CTImageFrameType: 0x00189329,
-  FrameType: 0x00089007,
-  CTReconstruction: 0x00189314,
-} as const;
-
 function vec<N extends number>(ds: DicomDataset | undefined, tag: number, n: N): number[] | undefined {
   const v = ds?.numbers(tag);
   if (!v || v.length < n || v.slice(0, n).some((x) => !Number.isFinite(x))) return undefined;
@@ -139,6 +96,8 @@ export const MAX_FRAMES = 65_536;
 
 /** Builds an InstanceHeader from a parsed file. Pure: exported for tests. */
 export function headerFromParsed(path: string, parsed: ParsedFile, fileSize: number): InstanceHeader {
+  if (parsed.pixelData && parsed.pixelData.tag !== T.PixelData)
+    throw LtError.invalid(`unsupported pixel data: ${tagName(parsed.pixelData.tag)} (float pixel data) is not CT image data`);
   const ds = parsed.dataset;
   const str = (t: number) => ds.string(t) ?? '';
   const pixelRepresentation = ds.uint16(T.PixelRepresentation) ?? 0;
@@ -146,8 +105,8 @@ export function headerFromParsed(path: string, parsed: ParsedFile, fileSize: num
   const bitsAllocated = ds.uint16(T.BitsAllocated) ?? 0;
   const bitsStored = ds.uint16(T.BitsStored) ?? bitsAllocated;
   const kernel = ds.strings(T.ConvolutionKernel).filter(Boolean).join('\\') || undefined;
-  const shared = ds.items(T.SharedFunctionalGroups)[0];
-  const perFrameItems = ds.items(T.PerFrameFunctionalGroups);
+  const shared = ds.items(T.SharedFunctionalGroupsSequence)[0];
+  const perFrameItems = ds.items(T.PerFrameFunctionalGroupsSequence);
   const nFramesTag = ds.number(T.NumberOfFrames);
   const numberOfFrames = nFramesTag !== undefined && nFramesTag >= 1 ? Math.floor(nFramesTag) : 1;
   // One FrameInfo is built per declared frame: an absurd Number of Frames (found by fuzzing: 3,000,000 in a 16x16
@@ -160,10 +119,10 @@ export function headerFromParsed(path: string, parsed: ParsedFile, fileSize: num
   if (enhanced) {
     for (let f = 0; f < numberOfFrames; f++) {
       const pf = perFrameItems[f];
-      const pos = vec(group(pf, shared, T.PlanePosition), T.ImagePositionPatient, 3);
-      const ori = vec(group(pf, shared, T.PlaneOrientation), T.ImageOrientationPatient, 6);
-      const meas = group(pf, shared, T.PixelMeasures);
-      const pvt = group(pf, shared, T.PixelValueTransformation);
+      const pos = vec(group(pf, shared, T.PlanePositionSequence), T.ImagePositionPatient, 3);
+      const ori = vec(group(pf, shared, T.PlaneOrientationSequence), T.ImageOrientationPatient, 6);
+      const meas = group(pf, shared, T.PixelMeasuresSequence);
+      const pvt = group(pf, shared, T.PixelValueTransformationSequence);
       frames.push({
         frameNumber: f + 1,
         imagePositionPatient: pos as FrameInfo['imagePositionPatient'],
@@ -189,14 +148,14 @@ export function headerFromParsed(path: string, parsed: ParsedFile, fileSize: num
   }
   let imageType = ds.strings(T.ImageType).map((s) => s.toUpperCase());
   if (imageType.length === 0 && enhanced) {
-    imageType = (group(perFrameItems[0], shared, T.CTImageFrameType)?.strings(T.FrameType) ?? []).map((s) => s.toUpperCase());
+    imageType = (group(perFrameItems[0], shared, T.CTImageFrameTypeSequence)?.strings(T.FrameType) ?? []).map((s) => s.toUpperCase());
   }
-  const enhancedKernel = enhanced ? group(perFrameItems[0], shared, T.CTReconstruction)?.strings(T.ConvolutionKernel).filter(Boolean).join('\\') : undefined;
+  const enhancedKernel = enhanced ? group(perFrameItems[0], shared, T.CTReconstructionSequence)?.strings(T.ConvolutionKernel).filter(Boolean).join('\\') : undefined;
   const f0 = frames[0];
   return {
     path,
     sopInstanceUid: str(T.SOPInstanceUID),
-    sopClassUid: str(T.SOPClassUID) || (parsed.meta.string(0x00020002) ?? ''),
+    sopClassUid: str(T.SOPClassUID) || (parsed.meta.string(T.MediaStorageSOPClassUID) ?? ''),
     studyUid: str(T.StudyInstanceUID),
     seriesUid: str(T.SeriesInstanceUID),
     frameOfReferenceUid: ds.string(T.FrameOfReferenceUID),
@@ -232,6 +191,19 @@ export function headerFromParsed(path: string, parsed: ParsedFile, fileSize: num
     pixelData: parsed.pixelData,
     fileSize,
   };
+}
+
+/** The frames of an instance as slices of a stack, in frame order (what analyzeStack checks). */
+export function stackSlices(h: InstanceHeader): StackSlice[] {
+  return h.frames.map((f) => ({
+    sopInstanceUid: h.sopInstanceUid,
+    frameNumber: f.frameNumber,
+    rows: h.rows,
+    columns: h.columns,
+    imagePositionPatient: f.imagePositionPatient,
+    imageOrientationPatient: f.imageOrientationPatient,
+    pixelSpacing: f.pixelSpacing,
+  }));
 }
 
 /** Bytes of one uncompressed frame, or undefined when the header cannot say. */
@@ -289,7 +261,7 @@ export async function readInstanceHeader(path: string, maxInflatedBytes?: number
       const { bytesRead } = await fh.read(buf, 0, want, 0);
       const partial = bytesRead < size;
       try {
-        const parsed = await parsePart10Inflating(buf.subarray(0, bytesRead), partial, maxInflatedBytes);
+        const parsed = await parsePart10Inflating(buf.subarray(0, bytesRead), { partial, maxInflatedBytes });
         const h = headerFromParsed(path, parsed, size);
         return h;
       } catch (e) {

@@ -1,4 +1,5 @@
-import { backoffMs, classifyStowAnswer, parseStowResponse, retryAfterMs } from '../../src/egress';
+import { decodeStoreResponse } from '../../src/dicom/store-response';
+import { backoffMs, classifyStowAnswer, retryAfterMs } from '../../src/egress';
 
 const sent = ['1.2.1', '1.2.2', '1.2.3'].map((u) => ({ sopInstanceUid: u, sopClassUid: '1.2.840.10008.5.1.4.1.1.7', bytes: Buffer.alloc(0) }));
 const ref = (u: string) => ({ '00081155': { vr: 'UI', Value: [u] } });
@@ -7,10 +8,10 @@ const fail = (u: string, reason: number) => ({ '00081155': { vr: 'UI', Value: [u
 test('parses a Store Instances Response in DICOM JSON (string, object or array form)', () => {
   const body = { '00081199': { vr: 'SQ', Value: [ref('1.2.1')] }, '00081198': { vr: 'SQ', Value: [fail('1.2.2', 0xa700)] } };
   for (const b of [body, JSON.stringify(body), [body]]) {
-    expect(parseStowResponse(b)).toEqual({ referenced: [{ sopInstanceUid: '1.2.1', warning: undefined }], failed: [{ sopInstanceUid: '1.2.2', reason: 0xa700 }] });
+    expect(decodeStoreResponse(b)).toEqual({ referenced: [{ sopInstanceUid: '1.2.1' }], failed: [{ sopInstanceUid: '1.2.2', failureReason: 0xa700 }] });
   }
-  expect(parseStowResponse('<html>busy</html>')).toBeUndefined();
-  expect(parseStowResponse('')).toBeUndefined();
+  expect(decodeStoreResponse('<html>busy</html>')).toBeUndefined();
+  expect(decodeStoreResponse('')).toBeUndefined();
 });
 
 test('202: referenced stored, transient failures retried, permanent failed, unmentioned retried', () => {

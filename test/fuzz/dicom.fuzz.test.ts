@@ -1,5 +1,5 @@
 /**
- * Mutation fuzzing of the DICOM readers: the ingest structure walker (walkPart10 over bufferBytes), the ingest header
+ * Mutation fuzzing of the DICOM readers: the one Part 10 reader walking a buffer to its end (parsePart10 with toEnd, src/dicom/part10.ts), the ingest header
  * check on files (readInstanceInfo), and the volume stage (readInstanceHeader with its partial reads, pixelDataProblem,
  * the encapsulated fragment split and decodeFrame through the WebAssembly codecs). Seeds: a synthetic slice in seven
  * transfer syntaxes (dcmtk makes the compressed ones at test time), an Enhanced CT, and two real thorax slices when
@@ -22,7 +22,7 @@ describe(`fuzz: DICOM readers (${seeds.length} seeds: ${seeds.map((s) => s.name)
     expect(seeds.map((s) => s.name)).toEqual(expect.arrayContaining(['explicit-le', 'implicit-le', 'explicit-be', 'deflate', 'jpeg-lossless', 'jpeg-ls', 'rle', 'enhanced-ct']));
   });
 
-  test('walkPart10 + bufferBytes: 3000 mutated files (or 20 s), only LtError, no hang', async () => {
+  test('parsePart10 to the end of a buffer: 3000 mutated files (or 20 s), only LtError, no hang', async () => {
     const r = await fuzzFamily({ family: 'part10 walk', target: 'walk', seeds: seeds.map((s) => ({ bytes: s.bytes })), seed: 0xd1c0, maxInputs: 3000, budgetMs: 20_000, timeoutMs: 3000, elementAware: true });
     process.stdout.write(report(r) + '\n');
     expect(r.crashes).toEqual([]);

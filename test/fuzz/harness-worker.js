@@ -20,8 +20,8 @@ require.extensions['.ts'] = (m, filename) => {
 const root = path.resolve(__dirname, '../..');
 const { LtError } = require(path.join(root, 'src/errors.ts'));
 const { MultipartParser, parseStowContentType } = require(path.join(root, 'src/ingest/multipart.ts'));
-const { walkPart10, bufferBytes, readInstanceInfo } = require(path.join(root, 'src/ingest/part10.ts'));
-const { parsePart10Inflating, parseEncapsulated } = require(path.join(root, 'src/volume/parse.ts'));
+const { readInstanceInfo } = require(path.join(root, 'src/ingest/part10.ts'));
+const { parsePart10, parsePart10Inflating, parseEncapsulated, NeedsInflating } = require(path.join(root, 'src/dicom/part10.ts'));
 const { headerFromParsed, readInstanceHeader, pixelDataProblem, isNativeSyntax, nativeFrameBytes } = require(path.join(root, 'src/volume/headers.ts'));
 const { decodeFrame, initDecoders } = require(path.join(root, 'src/volume/decode.ts'));
 const { framesOfFragments } = require(path.join(root, 'src/volume/build.ts'));
@@ -94,7 +94,11 @@ const targets = {
     return 'ok';
   },
   walk(bytes) {
-    walkPart10(bufferBytes(bytes));
+    try {
+      parsePart10(bytes, { toEnd: true });
+    } catch (e) {
+      if (!(e instanceof NeedsInflating)) throw e;
+    }
     return 'ok';
   },
   async instanceInfo(bytes) {
@@ -112,7 +116,7 @@ const targets = {
     let frame;
     if (isNativeSyntax(h.transferSyntaxUid)) {
       const fb = nativeFrameBytes(h);
-      frame = parsed.dataset.buf.subarray(px.offset, px.offset + fb);
+      frame = (parsed.inflated ?? bytes).subarray(px.offset, px.offset + fb);
     } else {
       const { offsets, fragments } = parseEncapsulated(bytes.subarray(px.offset), 0, true);
       frame = framesOfFragments(bytes.subarray(px.offset), offsets, fragments, h.numberOfFrames)[0];

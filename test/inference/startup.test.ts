@@ -5,7 +5,7 @@ import path from 'node:path';
 import { loadConfig } from '../../src/config';
 import { InferenceClient } from '../../src/inference/client';
 import { ManifestError, readManifest, verifyModelFiles } from '../../src/inference/manifest';
-import { startWorker } from '../../src/inference/worker';
+import { startWorker, workerOptionsFrom } from '../../src/inference/worker';
 import { requireModels } from './support/fixtures';
 
 describe('model checks at start', () => {
@@ -58,9 +58,9 @@ describe('model checks at start', () => {
     expect(e.message).toMatch(/positiveClass: "unicorn" is not one of the classes/);
   });
 
-  test('startWorker takes the validated Config (LT_* settings) as the CLI passes it', async () => {
+  test('workerOptionsFrom maps the validated Config (LT_* settings) onto the worker, as the CLI starts it', async () => {
     const config = loadConfig({ LT_MODELS_DIR: real, LT_WORKER_PORT: '0', LT_WORKER_MAX_CONCURRENT: '3', LT_WORKER_MAX_SLICES: '77', LT_EXECUTION_PROVIDER: 'cpu' });
-    const w = await startWorker(config);
+    const w = await startWorker(workerOptionsFrom(config));
     try {
       const client = new InferenceClient([`127.0.0.1:${w.port}`], { deadlineMs: 10_000 });
       const [info] = await client.listModels();

@@ -10,7 +10,7 @@ import { readPart10 } from '../../src/dicom/dcmjs';
 import { claimJob } from '../../src/db/jobs';
 import { openJob } from '../../src/study/completeness';
 import { chestPhantom, phantomSeries, writePhantomSeries } from '../../src/synthetic/phantom';
-import { parseEncapsulated, parsePart10 } from '../../src/volume/parse';
+import { parseEncapsulated, parsePart10 } from '../../src/dicom/part10';
 import { testGateway } from '../support/gateway';
 import { multipartBody, postStow } from '../support/stow';
 import { until } from '../support/wait';

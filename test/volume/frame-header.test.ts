@@ -9,7 +9,7 @@ import { TransferSyntax } from '../../src/dicom/dcmjs';
 import { buildVolume, readSeriesHeaders } from '../../src/volume';
 import { initDecoders } from '../../src/volume/decode';
 import { frameHeaderProblem } from '../../src/volume/frame-header';
-import { parseEncapsulated, parsePart10 } from '../../src/volume/parse';
+import { parseEncapsulated, parsePart10 } from '../../src/dicom/part10';
 import { chestPhantom, writePhantomSeries } from '../../src/synthetic/phantom';
 import { dcmtkAll, hasTool, tempDir } from './helpers';
 import { toJpeg2000 } from './j2k';
