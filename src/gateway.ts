@@ -1,4 +1,6 @@
-import type { Server } from 'node:http';
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { assertAuthenticatedOffLoopback, Authenticator } from './api/auth';
@@ -7,7 +9,7 @@ import { OidcVerifier } from './api/oidc';
 import { AuthFailureLog } from './audit/auth-failures';
 import { writeAuditCheckpoint, type AuditCheckpoint } from './audit/audit-log';
 import { startTriageServer } from './api/triage-service';
-import type { Config } from './config';
+import type { Config, HttpTls } from './config';
 import { openDatabase, type Database } from './db/database';
 import { createDeliveryTarget, Deliverer } from './egress';
 import { startDimseListener, type DimseListener } from './ingest/dimse';
@@ -83,9 +85,10 @@ export async function startGateway(config: Config): Promise<Gateway> {
     onStored: (uid) => stages.early?.received(uid),
     onRequestEnd: (uids) => stages.early?.requestEnded(uids),
   });
-  const server: Server = await new Promise((resolve, reject) => {
-    const s = app.listen(config.http.port, config.http.host, () => resolve(s));
-    s.on('error', reject);
+  const server = listenerFor(app, config.http.tls);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.http.port, config.http.host, () => resolve());
   });
   // Large studies stream for minutes: no whole-request timeout; a body that goes quiet is ended by the STOW handler
   // (LT_STOW_IDLE_SECONDS), headers must arrive promptly, and TCP keep-alive finds peers that vanished.
@@ -193,7 +196,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
       }),
     );
   }
-  log.info('gateway listening', { http: `${config.http.host}:${httpPort}`, grpc: `${config.grpc.host}:${triage.port}`, dimse: dimse?.port, delivery: deliverer.target.description });
+  log.info('gateway listening', { [config.http.tls ? 'https' : 'http']: `${config.http.host}:${httpPort}`, grpc: `${config.grpc.host}:${triage.port}`, dimse: dimse?.port, delivery: deliverer.target.description });
   return {
     httpPort,
     grpcPort: triage.port,
@@ -221,4 +224,23 @@ export async function startGateway(config: Config): Promise<Gateway> {
       log.info('gateway stopped');
     },
   };
+}
+
+/**
+ * The DICOMweb listener: plain HTTP, or HTTPS with LT_HTTP_TLS_* (the same app, /healthz and /metrics included).
+ * With a client CA, client certificates it signed are accepted; with requireClientCert only those connect (mTLS).
+ */
+function listenerFor(app: http.RequestListener, tls: HttpTls | undefined): http.Server | https.Server {
+  if (!tls) return http.createServer(app);
+  return https.createServer(
+    {
+      cert: readFileSync(tls.cert),
+      key: readFileSync(tls.key),
+      ca: tls.ca ? readFileSync(tls.ca) : undefined,
+      requestCert: Boolean(tls.ca),
+      rejectUnauthorized: tls.requireClientCert,
+      minVersion: 'TLSv1.2',
+    },
+    app,
+  );
 }

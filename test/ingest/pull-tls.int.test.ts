@@ -1,5 +1,4 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -12,19 +11,9 @@ import { InstanceRecorder } from '../../src/ingest/instance-store';
 import { pullStudy, type PullDeps } from '../../src/ingest/pull';
 import { Spool } from '../../src/ingest/spool';
 import { chestPhantom, phantomSeries } from '../../src/synthetic/phantom';
+import { makeCertificates } from '../support/certificates';
 import { testDatabase } from '../support/db';
 import { TestOrthanc } from '../support/orthanc';
-
-/** A private CA and a server certificate it signed for 127.0.0.1, made with openssl. */
-function makeCertificates(dir: string): { caFile: string; key: Buffer; cert: Buffer } {
-  const f = (name: string) => path.join(dir, name);
-  const ssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'pipe' });
-  ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('ca.key'), '-out', f('ca.pem'), '-days', '1', '-subj', '/CN=lung-triage test CA');
-  ssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('server.key'), '-out', f('server.csr'), '-subj', '/CN=127.0.0.1');
-  writeFileSync(f('san.ext'), 'subjectAltName=IP:127.0.0.1\n');
-  ssl('x509', '-req', '-in', f('server.csr'), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial', '-out', f('server.pem'), '-days', '1', '-extfile', f('san.ext'));
-  return { caFile: f('ca.pem'), key: readFileSync(f('server.key')), cert: readFileSync(f('server.pem')) };
-}
 
 /**
  * Pull goes through the one DICOMweb wrapper: against a PACS behind HTTPS with a private CA (a Node https reverse
@@ -51,7 +40,7 @@ describe('pull from an HTTPS PACS with a private CA (real Orthanc, real PostgreS
     orthanc = await new TestOrthanc().start();
     await orthanc.upload(series.map((s) => s.bytes));
     const target = new URL(orthanc.url);
-    proxy = https.createServer({ key: certs.key, cert: certs.cert }, (req, res) => {
+    proxy = https.createServer({ key: readFileSync(certs.serverKey), cert: readFileSync(certs.serverCert) }, (req, res) => {
       // /hang/...: accepts the request and never answers (a PACS that stopped responding).
       if (req.url?.startsWith('/hang/')) return;
       const upstream = http.request({ host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers }, (up) => {
