@@ -14,7 +14,7 @@ import { openDatabase, type Database } from './db/database';
 import { createDeliveryTarget, Deliverer } from './egress';
 import { startDimseListener, type DimseListener } from './ingest/dimse';
 import { InstanceRecorder } from './ingest/instance-store';
-import { pullStudy } from './ingest/pull';
+import { Puller, requestPull } from './ingest/pull';
 import { Reconciler } from './ingest/reconcile';
 import { SPOOL_SWEEP_INTERVAL_MS, SpoolSweeper } from './ingest/retention';
 import { Spool } from './ingest/spool';
@@ -117,7 +117,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
 
   const inference = await inferenceFor(config);
   // Each stage wakes the next at once instead of leaving it to the next poll (the polls stay as the safety net).
-  const loops: Partial<Record<'pipeline' | 'delivery', Poller>> = {};
+  const loops: Partial<Record<'pull' | 'pipeline' | 'delivery', Poller>> = {};
   const selection = { minSlices: config.volume.minSlices };
   const early = config.pipeline.earlyInference
     ? new EarlyInference({
@@ -147,6 +147,8 @@ export async function startGateway(config: Config): Promise<Gateway> {
     leaseMs: config.pipeline.leaseSeconds * 1000,
     onlyHeldStudies: config.pipeline.onlyHeldStudies,
   });
+  const pullDeps = { ds: db.dataSource, spool, recorder, pacs: config.pacs, maxInflatedBytes: config.limits.maxInflatedBytes };
+  const puller = new Puller({ ...pullDeps, leaseSeconds: config.pipeline.leaseSeconds });
   const triage = await startTriageServer(
     {
       ds: db.dataSource,
@@ -155,8 +157,9 @@ export async function startGateway(config: Config): Promise<Gateway> {
       pollMs: config.pipeline.pollMs,
       submit: config.pacs
         ? async (uid, actor) => {
-            const r = await pullStudy({ ds: db.dataSource, spool, recorder, pacs: config.pacs }, uid, actor);
-            return { jobId: r.jobId, retrieved: r.retrieved };
+            const r = await requestPull(pullDeps, uid, actor, 'submit');
+            void loops.pull?.kick();
+            return r;
           }
         : undefined,
     },
@@ -176,6 +179,10 @@ export async function startGateway(config: Config): Promise<Gateway> {
       for (const s of ready) log.info('study ready', { study: studyTag(s.studyUid), jobId: String(s.jobId), instances: s.instances });
       if (ready.length > 0) void loops.pipeline?.kick();
     }),
+    // Pulls recorded by SubmitStudy and reconciliation, one at a time; a pull a crash cut short is resumed here.
+    (loops.pull = startPoller('pull', poll, async () => {
+      for (let r = await puller.runOnce(); r.ran; r = await puller.runOnce()) if (r.result) void loops.pipeline?.kick();
+    })),
     (loops.pipeline = startPoller('pipeline', poll, async () => {
       while (await pipeline.runOnce()) {
         /* drain runnable jobs */
@@ -189,10 +196,10 @@ export async function startGateway(config: Config): Promise<Gateway> {
   ];
   const { reconcile } = config;
   if (reconcile.periodSeconds > 0) {
-    const reconciler = new Reconciler({ ds: db.dataSource, spool, recorder, pacs: config.pacs }, { ...reconcile, ourManufacturer: DEVICE.manufacturer });
+    const reconciler = new Reconciler(pullDeps, { ...reconcile, ourManufacturer: DEVICE.manufacturer });
     pollers.push(
       startPoller('reconcile', reconcile.periodSeconds * 1000, async () => {
-        if ((await reconciler.once()).recovered > 0) void loops.pipeline?.kick();
+        if ((await reconciler.once()).recovered > 0) void loops.pull?.kick();
       }),
     );
   }

@@ -8,7 +8,7 @@ import type { Database } from '../../src/db/database';
 import { readPart10 } from '../../src/dicom/dcmjs';
 import type { PacsConfig } from '../../src/dicom/pacs-auth';
 import { InstanceRecorder } from '../../src/ingest/instance-store';
-import { pullStudy, type PullDeps } from '../../src/ingest/pull';
+import { Puller, requestPull, type PullDeps } from '../../src/ingest/pull';
 import { Spool } from '../../src/ingest/spool';
 import { chestPhantom, phantomSeries } from '../../src/synthetic/phantom';
 import { makeCertificates } from '../support/certificates';
@@ -68,21 +68,23 @@ describe('pull from an HTTPS PACS with a private CA (real Orthanc, real PostgreS
   const pacs = (over: Partial<PacsConfig> = {}): PacsConfig => ({ url: `${base}/dicom-web`, auth: 'none', ...over });
 
   test('without LT_PACS_CA the untrusted certificate fails the pull clearly, and nothing is stored', async () => {
-    await expect(pullStudy({ ...deps, pacs: pacs() }, studyUid, 'test')).rejects.toThrow(/PACS did not answer the instance query: no answer .*LT_PACS_CA/);
+    await expect(requestPull({ ...deps, pacs: pacs() }, studyUid, 'test', 'submit')).rejects.toThrow(/PACS did not answer the instance query: no answer .*LT_PACS_CA/);
     expect(await db.dataSource.query(`SELECT 1 FROM instance WHERE study_uid = $1`, [studyUid])).toHaveLength(0);
   });
 
   test('with LT_PACS_CA every instance is retrieved over HTTPS and the job opens', async () => {
-    const r = await pullStudy({ ...deps, pacs: pacs({ caFile }) }, studyUid, 'test');
+    const withCa = { ...deps, pacs: pacs({ caFile }) };
+    expect(await requestPull(withCa, studyUid, 'test', 'submit')).toEqual({ expected: series.length });
+    const { result: r } = await new Puller({ ...withCa, leaseSeconds: 60 }).runOnce();
     expect(r).toMatchObject({ retrieved: series.length, failed: [] });
     const stored = (await db.dataSource.query(`SELECT sop_instance_uid FROM instance WHERE study_uid = $1 ORDER BY sop_instance_uid`, [studyUid])) as { sop_instance_uid: string }[];
     expect(stored.map((s) => s.sop_instance_uid)).toEqual(series.map((s) => s.sopInstanceUid).sort());
-    expect(await db.dataSource.query(`SELECT state FROM job WHERE id = $1`, [r.jobId])).toEqual([{ state: 'ready' }]);
+    expect(await db.dataSource.query(`SELECT state FROM job WHERE id = $1`, [r!.jobId])).toEqual([{ state: 'ready' }]);
   });
 
   test('a PACS that never answers is given up after the request time limit', async () => {
     const t0 = Date.now();
-    await expect(pullStudy({ ...deps, pacs: pacs({ url: `${base}/hang/dicom-web`, caFile }), timeoutMs: 500 }, studyUid, 'test')).rejects.toThrow(/timed out after 500 ms/);
+    await expect(requestPull({ ...deps, pacs: pacs({ url: `${base}/hang/dicom-web`, caFile }), timeoutMs: 500 }, studyUid, 'test', 'submit')).rejects.toThrow(/timed out after 500 ms/);
     expect(Date.now() - t0).toBeLessThan(10_000);
   });
 });
