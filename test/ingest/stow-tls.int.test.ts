@@ -5,8 +5,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { chestPhantom, phantomSeries } from '../../src/synthetic/phantom';
 import { makeCertificates, type TestCertificates } from '../support/certificates';
+import { readPart10 } from '../../src/dicom/dcmjs';
 import { testGateway } from '../support/gateway';
+import { TestOrthanc } from '../support/orthanc';
 import { multipartBody, multipartType, seqItems } from '../support/stow';
+import { until } from '../support/wait';
 
 type Answer = { status: number; body: string };
 
@@ -86,6 +89,26 @@ describe('DICOMweb over HTTPS (real gateway, real PostgreSQL)', () => {
       expect(res.status).toBe(200);
       expect(await gw.db.dataSource.query(`SELECT count(*)::int AS n FROM instance`)).toEqual([{ n: series.length }]);
     } finally {
+      await cleanup();
+    }
+  });
+
+  test('a real Orthanc pushes a study over HTTPS (its DicomWeb server entry, trusting the CA with HttpsCACertificates)', async () => {
+    const { gw, cleanup } = await testGateway({ LT_HTTP_TLS_CERT: certs.serverCert, LT_HTTP_TLS_KEY: certs.serverKey });
+    const orthanc = await new TestOrthanc({ aiUrl: `https://127.0.0.1:${gw.httpPort}/dicom-web/`, httpsCaCertificates: certs.caFile }).start();
+    try {
+      const pushed = phantomSeries(chestPhantom({ size: 32, slices: 3 }), { seed: 'stow-tls-orthanc' });
+      const studyUid = readPart10(pushed[0].bytes).dataset.StudyInstanceUID as string;
+      await orthanc.upload(pushed.map((s) => s.bytes));
+      const job = await orthanc.rest<{ ID: string }>('POST', '/dicom-web/servers/ai/stow', { Resources: [await orthanc.studyId(studyUid)], Synchronous: false });
+      const state = await until('the Orthanc job', async () => {
+        const j = await orthanc.rest<{ State: string }>('GET', `/jobs/${job.ID}`);
+        return j.State === 'Success' || j.State === 'Failure' ? j.State : undefined;
+      });
+      expect({ state, logs: state === 'Success' ? '' : orthanc.logs.slice(-2000) }).toEqual({ state: 'Success', logs: '' });
+      expect(await gw.db.dataSource.query(`SELECT count(*)::int AS n FROM instance WHERE study_uid = $1`, [studyUid])).toEqual([{ n: pushed.length }]);
+    } finally {
+      await orthanc.destroy();
       await cleanup();
     }
   });
