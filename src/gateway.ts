@@ -216,6 +216,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
       for (const p of pollers) await p.kick();
     },
     async close() {
+      puller.stop();
       for (const p of pollers) await p.stop();
       early?.close();
       await triage.close();

@@ -15,6 +15,9 @@ import type { PartOutcome } from './stow-response';
 /** Default time limit of each PACS request during a pull. */
 export const PULL_TIMEOUT_MS = 120_000;
 
+/** Default time limit of the instance query that requestPull answers after (SubmitStudy waits for it). */
+export const LIST_TIMEOUT_MS = 30_000;
+
 /** Who asked for a pull: an operator (SubmitStudy) or reconciliation (a study that never reached us). */
 export type PullOrigin = 'submit' | 'reconcile';
 
@@ -63,7 +66,7 @@ async function listInstances(client: PacsDicomWebClient, studyUid: string): Prom
 export async function requestPull(deps: PullDeps, studyUid: string, actor: string, origin: PullOrigin): Promise<{ expected: number }> {
   if (!isValidUid(studyUid)) throw LtError.invalid('study_instance_uid is not a valid UID');
   if (!deps.pacs) throw LtError.conflict('no PACS is configured (LT_PACS_URL): a study can only be pushed');
-  const refs = await listInstances(await pacsClient(deps.pacs, deps.timeoutMs ?? PULL_TIMEOUT_MS), studyUid);
+  const refs = await listInstances(await pacsClient(deps.pacs, deps.timeoutMs ?? LIST_TIMEOUT_MS), studyUid);
   await deps.ds.transaction(async (tx) => {
     await tx.query(`INSERT INTO study (study_uid, source, state) VALUES ($1, 'pull', 'pulling') ON CONFLICT (study_uid) DO UPDATE SET state = 'pulling'`, [studyUid]);
     // A pull in progress keeps its lease and goes on; a failed one starts over.
@@ -111,6 +114,8 @@ export const pullRetryDelayMs = (attempts: number) => Math.min(300_000, 5_000 * 
  * longer holds, or none of whose instances can be stored, ends 'pull_failed' with a `study.failed` event.
  */
 export class Puller {
+  private stopping = false;
+
   constructor(
     private readonly deps: PullDeps & { leaseSeconds: number },
     private readonly owner = LEASE_OWNER,
@@ -118,6 +123,7 @@ export class Puller {
 
   /** Claims one due pull and runs it; the result when it ended with a job, undefined when none was due or it did not end. */
   async runOnce(): Promise<{ ran: boolean; result?: PullResult }> {
+    if (this.stopping) return { ran: false };
     const pull = await this.claim();
     if (!pull) return { ran: false };
     try {
@@ -126,6 +132,11 @@ export class Puller {
       await this.failed(pull, e);
       return { ran: true };
     }
+  }
+
+  /** Stops after the instance being retrieved (gateway shutdown): no new pull is claimed, the one running is handed back. */
+  stop(): void {
+    this.stopping = true;
   }
 
   private async claim(): Promise<ClaimedPull | undefined> {
@@ -186,6 +197,11 @@ export class Puller {
       if (outcome.transient) throw LtError.unavailable(`an instance could not be stored: ${outcome.message ?? 'out of resources'}`);
       if (outcome.failureReason !== undefined) failed.push(outcome);
       else retrieved++;
+      if (this.stopping) {
+        // Shutting down: hand the pull back at once (not after the lease), to be resumed by the next gateway.
+        await deps.ds.query(`UPDATE study_pull SET lease_owner = NULL, lease_until = NULL WHERE study_uid = $1 AND lease_owner = $2`, [studyUid, this.owner]);
+        return undefined;
+      }
       if (!(await this.renew(studyUid))) return undefined;
     }
     const alreadyHeld = refs.filter((r) => held.has(r.sopInstanceUID)).length;

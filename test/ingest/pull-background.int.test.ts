@@ -6,8 +6,6 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { freePort, type Database } from '../../src/db/database';
 import { readPart10 } from '../../src/dicom/dcmjs';
 import type { ProtoGrpcType } from '../../src/generated/triage';
@@ -20,50 +18,12 @@ import { chestPhantom, phantomSeries } from '../../src/synthetic/phantom';
 import { testDatabase } from '../support/db';
 import { TEST_MODELS_DIR } from '../support/gateway';
 import { TestOrthanc } from '../support/orthanc';
+import { RetrieveGate } from '../support/retrieve-gate';
 import { CliProcess } from '../support/process';
 import { until } from '../support/wait';
 
 const proto = (grpc.loadPackageDefinition(protoLoader.loadSync('lungtriage/triage/v1/triage.proto', { ...LOADER_OPTIONS, includeDirs: [PROTO_DIR] })) as unknown as ProtoGrpcType)
   .lungtriage.triage.v1;
-
-/** A proxy to Orthanc that answers the first `open` instance retrieves (WADO-RS GET .../instances/{uid}) and holds the rest until release(). */
-class RetrieveGate {
-  server: http.Server;
-  served = 0;
-  held: http.ServerResponse[] = [];
-  private open: number;
-  constructor(
-    private readonly target: URL,
-    open: number,
-  ) {
-    this.open = open;
-    this.server = http.createServer((req, res) => {
-      const retrieve = req.method === 'GET' && /\/series\/[^/]+\/instances\/[^/?]+$/.test(req.url ?? '');
-      if (retrieve && this.served >= this.open) return void this.held.push(res);
-      if (retrieve) this.served++;
-      const up = http.request({ host: this.target.hostname, port: this.target.port, path: req.url, method: req.method, headers: req.headers }, (u) => {
-        res.writeHead(u.statusCode ?? 502, u.headers);
-        u.pipe(res);
-      });
-      up.on('error', () => res.destroy());
-      req.pipe(up);
-    });
-  }
-  async start(): Promise<string> {
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/dicom-web`;
-  }
-  /** Lets every retrieve through from now on; the held ones (whose caller may be gone) are dropped. */
-  release(): void {
-    this.open = Infinity;
-    for (const res of this.held.splice(0)) res.destroy();
-  }
-  async close(): Promise<void> {
-    this.release();
-    this.server.closeAllConnections();
-    await new Promise((resolve) => this.server.close(resolve));
-  }
-}
 
 describe('SubmitStudy pulls in the background (real Orthanc, real gateway process, worker, PostgreSQL)', () => {
   const OPEN = 5;

@@ -1,7 +1,8 @@
 /**
  * Faults of a background pull (issue 16, item 7), with a real Orthanc as the PACS and real PostgreSQL: a PACS that
  * goes away after the pull was recorded is retried with backoff and the pull completes once it is back; a study the
- * PACS no longer holds ends 'pull_failed' with its reason and a study.failed event, and asking again pulls it.
+ * PACS no longer holds ends 'pull_failed' with its reason and a study.failed event, and asking again pulls it; a
+ * gateway shutting down mid-pull hands the pull back at once, so another resumes it without waiting out the lease.
  */
 import path from 'node:path';
 import type { Database } from '../../src/db/database';
@@ -13,6 +14,7 @@ import { Spool } from '../../src/ingest/spool';
 import { chestPhantom, phantomSeries } from '../../src/synthetic/phantom';
 import { testDatabase } from '../support/db';
 import { TestOrthanc } from '../support/orthanc';
+import { RetrieveGate } from '../support/retrieve-gate';
 import { until } from '../support/wait';
 
 describe('background pull faults (real Orthanc, real PostgreSQL)', () => {
@@ -77,5 +79,28 @@ describe('background pull faults (real Orthanc, real PostgreSQL)', () => {
     await requestPull(deps, uid, 'test', 'submit');
     expect((await puller.runOnce()).result).toMatchObject({ studyUid: uid, retrieved: series.length });
     expect(await kinds(uid)).toEqual(['study.pulling', 'study.failed', 'study.pulling', 'study.received']);
+  });
+
+  test('stopped mid-pull (gateway shutdown), the pull is handed back at once and another gateway resumes it', async () => {
+    const { series, uid } = study('pull-fault-stop');
+    await orthanc.upload(series.map((s) => s.bytes));
+    const gate = new RetrieveGate(new URL(orthanc.url), 2);
+    try {
+      const gated = { ...deps, pacs: { url: await gate.start(), auth: 'none' as const } };
+      await requestPull(gated, uid, 'test', 'submit');
+      const first = new Puller({ ...gated, leaseSeconds: 600 }, 'gateway-a');
+      const running = first.runOnce();
+      await until('the pull waiting at the gate', async () => (gate.held.length > 0 ? true : undefined));
+      first.stop();
+      gate.release();
+      expect(await running).toEqual({ ran: true });
+      expect(await db.dataSource.query(`SELECT lease_owner, lease_until FROM study_pull WHERE study_uid = $1`, [uid])).toEqual([{ lease_owner: null, lease_until: null }]);
+      expect(await studyWithLatestJob(db.dataSource, uid)).toMatchObject({ shown_state: 'pulling', instance_count: 3, job_id: null });
+
+      const { result } = await new Puller({ ...gated, leaseSeconds: 600 }, 'gateway-b').runOnce();
+      expect(result).toMatchObject({ studyUid: uid, held: 3, retrieved: series.length - 3 });
+    } finally {
+      await gate.close();
+    }
   });
 });
