@@ -1,4 +1,6 @@
-import type { Server } from 'node:http';
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { assertAuthenticatedOffLoopback, Authenticator } from './api/auth';
@@ -7,13 +9,13 @@ import { OidcVerifier } from './api/oidc';
 import { AuthFailureLog } from './audit/auth-failures';
 import { writeAuditCheckpoint, type AuditCheckpoint } from './audit/audit-log';
 import { startTriageServer } from './api/triage-service';
-import type { Config } from './config';
+import type { Config, HttpTls } from './config';
 import { openDatabase, type Database } from './db/database';
 import { createDeliveryTarget, Deliverer } from './egress';
 import { startDimseListener, type DimseListener } from './ingest/dimse';
 import { StudiesInFlight } from './ingest/in-flight';
 import { InstanceRecorder } from './ingest/instance-store';
-import { pullStudy } from './ingest/pull';
+import { Puller, requestPull } from './ingest/pull';
 import { Reconciler } from './ingest/reconcile';
 import { SPOOL_SWEEP_INTERVAL_MS, SpoolSweeper } from './ingest/retention';
 import { Spool } from './ingest/spool';
@@ -86,9 +88,10 @@ export async function startGateway(config: Config): Promise<Gateway> {
     onStored: (uid) => stages.early?.received(uid),
     onRequestEnd: (uids) => stages.early?.requestEnded(uids),
   });
-  const server: Server = await new Promise((resolve, reject) => {
-    const s = app.listen(config.http.port, config.http.host, () => resolve(s));
-    s.on('error', reject);
+  const server = listenerFor(app, config.http.tls);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.http.port, config.http.host, () => resolve());
   });
   // Large studies stream for minutes: no whole-request timeout; a body that goes quiet is ended by the STOW handler
   // (LT_STOW_IDLE_SECONDS), headers must arrive promptly, and TCP keep-alive finds peers that vanished.
@@ -120,7 +123,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
 
   const inference = await inferenceFor(config);
   // Each stage wakes the next at once instead of leaving it to the next poll (the polls stay as the safety net).
-  const loops: Partial<Record<'pipeline' | 'delivery', Poller>> = {};
+  const loops: Partial<Record<'pull' | 'pipeline' | 'delivery', Poller>> = {};
   const selection = { minSlices: config.volume.minSlices };
   const early = config.pipeline.earlyInference
     ? new EarlyInference({
@@ -151,6 +154,8 @@ export async function startGateway(config: Config): Promise<Gateway> {
     leaseMs: config.pipeline.leaseSeconds * 1000,
     onlyHeldStudies: config.pipeline.onlyHeldStudies,
   });
+  const pullDeps = { ds: db.dataSource, spool, recorder, pacs: config.pacs, maxInflatedBytes: config.limits.maxInflatedBytes };
+  const puller = new Puller({ ...pullDeps, leaseSeconds: config.pipeline.leaseSeconds });
   const triage = await startTriageServer(
     {
       ds: db.dataSource,
@@ -159,8 +164,9 @@ export async function startGateway(config: Config): Promise<Gateway> {
       pollMs: config.pipeline.pollMs,
       submit: config.pacs
         ? async (uid, actor) => {
-            const r = await pullStudy({ ds: db.dataSource, spool, recorder, pacs: config.pacs }, uid, actor);
-            return { jobId: r.jobId, retrieved: r.retrieved };
+            const r = await requestPull(pullDeps, uid, actor, 'submit');
+            void loops.pull?.kick();
+            return r;
           }
         : undefined,
     },
@@ -180,6 +186,10 @@ export async function startGateway(config: Config): Promise<Gateway> {
       for (const s of ready) log.info('study ready', { study: studyTag(s.studyUid), jobId: String(s.jobId), instances: s.instances });
       if (ready.length > 0) void loops.pipeline?.kick();
     }),
+    // Pulls recorded by SubmitStudy and reconciliation, one at a time; a pull a crash cut short is resumed here.
+    (loops.pull = startPoller('pull', poll, async () => {
+      for (let r = await puller.runOnce(); r.ran; r = await puller.runOnce()) if (r.result) void loops.pipeline?.kick();
+    })),
     (loops.pipeline = startPoller('pipeline', poll, async () => {
       while (await pipeline.runOnce()) {
         /* drain runnable jobs */
@@ -193,14 +203,14 @@ export async function startGateway(config: Config): Promise<Gateway> {
   ];
   const { reconcile } = config;
   if (reconcile.periodSeconds > 0) {
-    const reconciler = new Reconciler({ ds: db.dataSource, spool, recorder, pacs: config.pacs }, { ...reconcile, ourManufacturer: DEVICE.manufacturer });
+    const reconciler = new Reconciler(pullDeps, { ...reconcile, ourManufacturer: DEVICE.manufacturer });
     pollers.push(
       startPoller('reconcile', reconcile.periodSeconds * 1000, async () => {
-        if ((await reconciler.once()).recovered > 0) void loops.pipeline?.kick();
+        if ((await reconciler.once()).recovered > 0) void loops.pull?.kick();
       }),
     );
   }
-  log.info('gateway listening', { http: `${config.http.host}:${httpPort}`, grpc: `${config.grpc.host}:${triage.port}`, dimse: dimse?.port, delivery: deliverer.target.description });
+  log.info('gateway listening', { [config.http.tls ? 'https' : 'http']: `${config.http.host}:${httpPort}`, grpc: `${config.grpc.host}:${triage.port}`, dimse: dimse?.port, delivery: deliverer.target.description });
   return {
     httpPort,
     grpcPort: triage.port,
@@ -213,6 +223,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
       for (const p of pollers) await p.kick();
     },
     async close() {
+      puller.stop();
       for (const p of pollers) await p.stop();
       early?.close();
       await triage.close();
@@ -228,4 +239,23 @@ export async function startGateway(config: Config): Promise<Gateway> {
       log.info('gateway stopped');
     },
   };
+}
+
+/**
+ * The DICOMweb listener: plain HTTP, or HTTPS with LT_HTTP_TLS_* (the same app, /healthz and /metrics included).
+ * With a client CA, client certificates it signed are accepted; with requireClientCert only those connect (mTLS).
+ */
+function listenerFor(app: http.RequestListener, tls: HttpTls | undefined): http.Server | https.Server {
+  if (!tls) return http.createServer(app);
+  return https.createServer(
+    {
+      cert: readFileSync(tls.cert),
+      key: readFileSync(tls.key),
+      ca: tls.ca ? readFileSync(tls.ca) : undefined,
+      requestCert: Boolean(tls.ca),
+      rejectUnauthorized: tls.requireClientCert,
+      minVersion: 'TLSv1.2',
+    },
+    app,
+  );
 }

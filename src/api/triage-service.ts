@@ -39,8 +39,8 @@ export interface TriageServiceDeps {
    * with UNAVAILABLE, so the client reconnects with its last event id. Default 30 s.
    */
   databaseOutageMs?: number;
-  /** Pulls a study from the PACS and opens its job (undefined when no PACS is configured). */
-  submit?: (studyUid: string, actor: string) => Promise<{ jobId: number; retrieved: number }>;
+  /** Records a pull of a study from the PACS, which runs in the background (undefined when no PACS is configured). */
+  submit?: (studyUid: string, actor: string) => Promise<{ expected: number }>;
 }
 
 function assessmentOf(a: JobAssessment | undefined): PatientAssessment | undefined {
@@ -50,11 +50,11 @@ function assessmentOf(a: JobAssessment | undefined): PatientAssessment | undefin
 }
 
 function toStudy(r: StudyJobRow): Study {
-  const state = r.study_state === 'receiving' || !r.job_state ? 'receiving' : r.job_state;
   return {
     studyInstanceUid: r.study_uid,
-    state,
+    state: r.shown_state,
     instanceCount: r.instance_count,
+    instancesExpected: r.pull_expected ?? 0,
     jobId: r.job_id ?? '0',
     priority: r.result?.priority ?? 'PRIORITY_UNSPECIFIED',
     assessment: assessmentOf(r.result?.assessment),
@@ -143,8 +143,8 @@ export function triageHandlers(deps: TriageServiceDeps): TriageServiceHandlers {
     SubmitStudy: unary(deps, 'SubmitStudy', 'operator', async (req, actor) => {
       const uid = requireUid(req.studyInstanceUid, 'study_instance_uid');
       if (!deps.submit) throw LtError.conflict('no PACS is configured (LT_PACS_URL): studies can only be pushed');
-      const { jobId, retrieved } = await deps.submit(uid, actor);
-      return { studyInstanceUid: uid, jobId: String(jobId), state: 'ready', instancesRetrieved: retrieved };
+      const { expected } = await deps.submit(uid, actor);
+      return { studyInstanceUid: uid, jobId: '0', state: 'pulling', instancesRetrieved: 0, instancesExpected: expected };
     }),
 
     GetStudy: unary(deps, 'GetStudy', 'reader', async (req, actor) => {

@@ -65,6 +65,10 @@ const schema = z.object({
   LT_HTTP_HOST: z.string().default('127.0.0.1'),
   LT_HTTP_PORT: port(8080),
   LT_HTTP_MAX_CONNECTIONS: int(1024, 1, 1_000_000),
+  LT_HTTP_TLS_CERT: z.string().optional(),
+  LT_HTTP_TLS_KEY: z.string().optional(),
+  LT_HTTP_TLS_CA: z.string().optional(),
+  LT_HTTP_TLS_REQUIRE_CLIENT_CERT: bool(false),
   LT_GRPC_HOST: z.string().default('127.0.0.1'),
   LT_GRPC_PORT: port(50052),
   LT_WORKER_HOST: z.string().default('127.0.0.1'),
@@ -156,8 +160,11 @@ type Raw = z.output<typeof schema>;
 
 /** The validated configuration, with derived paths. */
 export interface Config {
-  /** maxConnections: open HTTP connections at most; beyond, new ones are closed at once (descriptors stay bounded). */
-  http: { host: string; port: number; publicUrl?: string; maxConnections: number };
+  /**
+   * maxConnections: open HTTP connections at most; beyond, new ones are closed at once (descriptors stay bounded).
+   * tls: the DICOMweb listener serves HTTPS (LT_HTTP_TLS_*, file paths); with requireClientCert only clients the CA signed connect.
+   */
+  http: { host: string; port: number; publicUrl?: string; maxConnections: number; tls?: HttpTls };
   grpc: { host: string; port: number; authTokens: StaticCredential[] };
   /** threads: onnxruntime intra-op threads, 0 = onnxruntime's choice. */
   /** authToken: the bearer token the worker requires and the gateway sends (LT_WORKER_AUTH_TOKEN). */
@@ -223,6 +230,14 @@ export interface Config {
   reconcile: { periodSeconds: number; lookbackHours: number; modality: string; bodyPart?: string };
 }
 
+/** TLS of the DICOMweb listener, as file paths: certificate chain and key, and the CA that client certificates must chain to. */
+export interface HttpTls {
+  cert: string;
+  key: string;
+  ca?: string;
+  requireClientCert: boolean;
+}
+
 /** An OpenID Connect issuer whose access tokens (JWTs) are accepted; jwksUrl unset: discovered from the issuer. */
 export interface OidcSettings {
   issuer: string;
@@ -284,7 +299,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (problems.length > 0) throw new ConfigError(problems);
   const dataDir = path.resolve(c.LT_DATA_DIR);
   return {
-    http: { host: c.LT_HTTP_HOST, port: c.LT_HTTP_PORT, publicUrl: c.LT_PUBLIC_URL, maxConnections: c.LT_HTTP_MAX_CONNECTIONS },
+    http: {
+      host: c.LT_HTTP_HOST,
+      port: c.LT_HTTP_PORT,
+      publicUrl: c.LT_PUBLIC_URL,
+      maxConnections: c.LT_HTTP_MAX_CONNECTIONS,
+      tls:
+        c.LT_HTTP_TLS_CERT && c.LT_HTTP_TLS_KEY
+          ? { cert: c.LT_HTTP_TLS_CERT, key: c.LT_HTTP_TLS_KEY, ca: c.LT_HTTP_TLS_CA, requireClientCert: c.LT_HTTP_TLS_REQUIRE_CLIENT_CERT }
+          : undefined,
+    },
     grpc: { host: c.LT_GRPC_HOST, port: c.LT_GRPC_PORT, authTokens: c.LT_GRPC_AUTH_TOKENS },
     worker: {
       host: c.LT_WORKER_HOST,
@@ -379,6 +403,9 @@ function crossCheck(c: Raw, problems: string[]): void {
     problems.push('LT_PACS_AUTH=oauth2 needs LT_PACS_OAUTH_TOKEN_URL, LT_PACS_OAUTH_CLIENT_ID and LT_PACS_OAUTH_CLIENT_SECRET');
   if (Boolean(c.LT_TLS_CERT) !== Boolean(c.LT_TLS_KEY)) problems.push('LT_TLS_CERT and LT_TLS_KEY must be given together');
   if (c.LT_TLS_REQUIRE_CLIENT_CERT && !c.LT_TLS_CA) problems.push('LT_TLS_REQUIRE_CLIENT_CERT needs LT_TLS_CA');
+  if (Boolean(c.LT_HTTP_TLS_CERT) !== Boolean(c.LT_HTTP_TLS_KEY)) problems.push('LT_HTTP_TLS_CERT and LT_HTTP_TLS_KEY must be given together');
+  if ((c.LT_HTTP_TLS_CA || c.LT_HTTP_TLS_REQUIRE_CLIENT_CERT) && !c.LT_HTTP_TLS_CERT) problems.push('LT_HTTP_TLS_CA and LT_HTTP_TLS_REQUIRE_CLIENT_CERT need LT_HTTP_TLS_CERT and LT_HTTP_TLS_KEY');
+  if (c.LT_HTTP_TLS_REQUIRE_CLIENT_CERT && !c.LT_HTTP_TLS_CA) problems.push('LT_HTTP_TLS_REQUIRE_CLIENT_CERT needs LT_HTTP_TLS_CA');
   if (c.LT_OIDC_ISSUER && !c.LT_OIDC_AUDIENCE) problems.push('LT_OIDC_ISSUER needs LT_OIDC_AUDIENCE (the audience our tokens are issued for)');
   if ((c.LT_OIDC_AUDIENCE || c.LT_OIDC_JWKS_URL) && !c.LT_OIDC_ISSUER) problems.push('LT_OIDC_AUDIENCE and LT_OIDC_JWKS_URL need LT_OIDC_ISSUER');
   if (c.LT_RESULTS_DIMSE && Number(aeAddress.exec(c.LT_RESULTS_DIMSE)?.[3]) > 65535) problems.push('LT_RESULTS_DIMSE: port must be at most 65535');

@@ -294,6 +294,10 @@ export interface StudyJobRow {
   study_uid: string;
   instance_count: number;
   study_state: string;
+  /** What the TriageService shows: the study's state until it has a job (receiving, pulling, pull_failed), then the job's. */
+  shown_state: string;
+  /** Instances the PACS listed, while a pull is recorded (pulling or pull_failed); else null. */
+  pull_expected: number | null;
   first_received_at: Date;
   job_id: string | null;
   job_state: string | null;
@@ -305,8 +309,11 @@ export interface StudyJobRow {
 
 const STUDY_JOB_SELECT = `
   SELECT s.study_uid, s.instance_count, s.state AS study_state, s.first_received_at,
-         j.id AS job_id, j.state AS job_state, j.result, j.error, j.timings, j.updated_at
+         CASE WHEN s.state <> 'ready' OR j.state IS NULL THEN s.state ELSE j.state END AS shown_state,
+         p.expected AS pull_expected,
+         j.id AS job_id, j.state AS job_state, j.result, CASE WHEN p.study_uid IS NOT NULL THEN p.error ELSE j.error END AS error, j.timings, j.updated_at
     FROM study s
+    LEFT JOIN study_pull p ON p.study_uid = s.study_uid
     LEFT JOIN LATERAL (SELECT * FROM job WHERE job.study_uid = s.study_uid ORDER BY id DESC LIMIT 1) j ON true`;
 
 /** One study with its latest job, or undefined when no such study was received. */
@@ -317,7 +324,7 @@ export async function studyWithLatestJob(db: Queryable, studyUid: string): Promi
 
 /** Filters and paging for {@link listStudiesWithLatestJob}. */
 export interface StudyJobFilter {
-  /** The shown state ('receiving' or the job state); '' for any. */
+  /** The shown state (see StudyJobRow.shown_state); '' for any. */
   state: string;
   /** Result levels to keep; undefined for any (studies without a result included). */
   priorities?: PriorityName[];
@@ -331,7 +338,7 @@ export interface StudyJobFilter {
 export async function listStudiesWithLatestJob(db: Queryable, f: StudyJobFilter): Promise<StudyJobRow[]> {
   return (await db.query(
     `SELECT * FROM (${STUDY_JOB_SELECT}) x
-      WHERE ($1::text = '' OR (CASE WHEN x.study_state = 'receiving' OR x.job_state IS NULL THEN 'receiving' ELSE x.job_state END) = $1)
+      WHERE ($1::text = '' OR x.shown_state = $1)
         AND ($2::text[] IS NULL OR x.result->>'priority' = ANY($2::text[]))
         AND ($3::timestamptz IS NULL OR x.first_received_at >= $3)
         AND ($4::timestamptz IS NULL OR x.first_received_at < $4)
@@ -342,7 +349,7 @@ export async function listStudiesWithLatestJob(db: Queryable, f: StudyJobFilter)
 
 /** A triage event for IT (TriageService WatchEvents). */
 export interface TriageEventRecord {
-  kind: 'study.received' | 'result.ready' | 'study.failed' | (string & {});
+  kind: 'study.pulling' | 'study.received' | 'study.recovered' | 'result.ready' | 'result.withheld' | 'study.not_applicable' | 'study.failed' | (string & {});
   studyUid: string;
   jobId: number | null;
   priority: PriorityRank;

@@ -41,11 +41,12 @@ async function recordInTransaction(
   )) as unknown[];
   if (inserted.length === 1) {
     // A new instance (re)opens the study: completeness restarts its quiet period. Our own results, echoed back
-    // when the PACS re-sends the whole study, are kept but reopen nothing.
+    // when the PACS re-sends the whole study, are kept but reopen nothing; a study being pulled stays 'pulling'
+    // (its pull opens the job once it has everything, never the quiet period).
     const ours = ((await tx.query(`SELECT 1 FROM outbox WHERE sop_instance_uid = $1`, [inst.sopInstanceUid])) as unknown[]).length > 0;
     await tx.query(
       `UPDATE study SET instance_count = instance_count + 1, last_received_at = CASE WHEN $2 THEN last_received_at ELSE now() END,
-              state = CASE WHEN $2 THEN state ELSE 'receiving' END WHERE study_uid = $1`,
+              state = CASE WHEN $2 OR state = 'pulling' THEN state ELSE 'receiving' END WHERE study_uid = $1`,
       [inst.studyUid, ours],
     );
     await appendAudit(tx, {
@@ -64,7 +65,9 @@ async function recordInTransaction(
   if (existing.sha256 === inst.sha256 && existing.study_uid === inst.studyUid && existing.purged_at !== null) {
     // Sent again after retention removed its file: the bytes are back, so the study is whole again and is reopened.
     await tx.query(`UPDATE instance SET spool_path = $2, purged_at = NULL, received_at = now() WHERE sop_instance_uid = $1`, [inst.sopInstanceUid, inst.spoolPath]);
-    await tx.query(`UPDATE study SET last_received_at = now(), state = 'receiving' WHERE study_uid = $1`, [inst.studyUid]);
+    await tx.query(`UPDATE study SET last_received_at = now(), state = CASE WHEN state = 'pulling' THEN state ELSE 'receiving' END WHERE study_uid = $1`, [
+      inst.studyUid,
+    ]);
     await appendAudit(tx, {
       actor,
       action: 'instance.stored',

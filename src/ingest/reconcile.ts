@@ -1,15 +1,13 @@
 import { audit } from '../audit/audit-log';
-import { appendTriageEvent } from '../db/jobs';
 import { Tags, tagKey } from '../dicom/tags';
 import { log, studyTag } from '../logger';
 import { metrics } from '../metrics';
-import { PRIORITY } from '../triage-priority';
-import { describePacsError, pacsClient, pullStudy, type PullDeps } from './pull';
+import { describePacsError, pacsClient, requestPull, type PullDeps } from './pull';
 
 /** The actor of reconciliation's pulls and audit rows. */
 const ACTOR = 'system:reconcile';
 
-/** Time limit of each QIDO-RS request of a pass (pulls keep PULL_TIMEOUT_MS). */
+/** Time limit of each QIDO-RS request of a pass. */
 const QUERY_TIMEOUT_MS = 30_000;
 
 /** Most studies one pass lists from the PACS. */
@@ -30,6 +28,7 @@ export interface ReconcileOptions {
 /** What one pass found. */
 export interface ReconcileResult {
   listed: number;
+  /** Studies whose pull was recorded (the Puller retrieves them; `study.recovered` when each one's job opens). */
   recovered: number;
   failed: number;
 }
@@ -48,11 +47,12 @@ export function studyDateRange(hours: number, now = new Date()): string {
 /**
  * Reconciliation with the PACS: studies the PACS holds that never reached us (a forward lost while the gateway
  * was down, an auto-routing rule that missed them) are found by QIDO-RS (study date within the look-back window,
- * modality, body part) and pulled, so no study is skipped silently. A study we already know (any job or
- * receiving) or that holds an SR series of ours is left alone, and one is pulled only once two passes saw the same
+ * modality, body part) and their pull recorded (requestPull; the Puller retrieves them in the background and
+ * resumes a pull a crash cut short), so no study is skipped silently. A study we already know (any job, receiving
+ * or pulling) or that holds an SR series of ours is left alone, and one is pulled only once two passes saw the same
  * instance count (a study the PACS is still receiving would be pulled half). Each recovered study gets a
- * `study.recovered` triage event; each pass that recovers something an audit row with the counts. A PACS that
- * does not answer fails the pass, which is logged and retried at the next period.
+ * `study.recovered` triage event when its job opens; each pass that recovers something an audit row with the
+ * counts. A PACS that does not answer fails the pass, which is logged and retried at the next period.
  */
 export class Reconciler {
   /** Instance counts seen at the previous pass, by study UID (unknown ones only). */
@@ -112,10 +112,8 @@ export class Reconciler {
       }
       try {
         if (!(await wanted(client, uid, opts))) continue;
-        const pulled = await pullStudy(deps, uid, ACTOR);
-        await appendTriageEvent(deps.ds, { kind: 'study.recovered', studyUid: uid, jobId: pulled.jobId, priority: PRIORITY.ROUTINE, payload: { instances: pulled.retrieved } });
-        metrics.studiesRecovered.inc();
-        log.info('reconciliation: study the gateway never received pulled from the PACS', { study: studyTag(uid), instances: pulled.retrieved });
+        const { expected } = await requestPull({ ...deps, timeoutMs: QUERY_TIMEOUT_MS }, uid, ACTOR, 'reconcile');
+        log.info('reconciliation: study the gateway never received is being pulled from the PACS', { study: studyTag(uid), instances: expected });
         result.recovered++;
       } catch (e) {
         this.seen.set(uid, count);

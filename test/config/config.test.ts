@@ -59,6 +59,11 @@ describe('configuration', () => {
   test('cross-field rules are checked after the fields', () => {
     expect(() => loadConfig({ LT_PACS_AUTH: 'basic', LT_PACS_URL: 'http://pacs/dicom-web' })).toThrow(/LT_PACS_USERNAME and LT_PACS_PASSWORD/);
     expect(() => loadConfig({ LT_TLS_CERT: '/x' })).toThrow(/LT_TLS_CERT and LT_TLS_KEY/);
+    expect(() => loadConfig({ LT_HTTP_TLS_KEY: '/k' })).toThrow(/LT_HTTP_TLS_CERT and LT_HTTP_TLS_KEY must be given together/);
+    expect(() => loadConfig({ LT_HTTP_TLS_CA: '/ca' })).toThrow(/LT_HTTP_TLS_CA and LT_HTTP_TLS_REQUIRE_CLIENT_CERT need LT_HTTP_TLS_CERT/);
+    expect(() => loadConfig({ LT_HTTP_TLS_CERT: '/c', LT_HTTP_TLS_KEY: '/k', LT_HTTP_TLS_REQUIRE_CLIENT_CERT: 'true' })).toThrow(/LT_HTTP_TLS_REQUIRE_CLIENT_CERT needs LT_HTTP_TLS_CA/);
+    expect(loadConfig({ LT_HTTP_TLS_CERT: '/c', LT_HTTP_TLS_KEY: '/k' }).http.tls).toEqual({ cert: '/c', key: '/k', ca: undefined, requireClientCert: false });
+    expect(loadConfig({}).http.tls).toBeUndefined();
   });
 
   test('a JSON file gives values, env overrides them, and secrets come from *_FILE', () => {

@@ -35,7 +35,7 @@ def main() -> int:
         seen["wrong_token"] = e.code().name
 
     sub = stub.SubmitStudy(pb.SubmitStudyRequest(study_instance_uid=study_uid), metadata=md, timeout=120)
-    seen["submitted"] = {"job_id": sub.job_id, "instances": sub.instances_retrieved, "state": sub.state}
+    seen["submitted"] = {"job_id": sub.job_id, "instances": sub.instances_expected, "state": sub.state}
     events = []
     for ev in stub.WatchEvents(pb.WatchEventsRequest(after_event_id=0), metadata=md, timeout=600):
         events.append({"kind": ev.kind, "study": ev.study_instance_uid, "priority": pb.Priority.Name(ev.priority), "resume": ev.resume_after_id})

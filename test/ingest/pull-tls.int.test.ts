@@ -1,5 +1,4 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -9,22 +8,12 @@ import type { Database } from '../../src/db/database';
 import { readPart10 } from '../../src/dicom/dcmjs';
 import type { PacsConfig } from '../../src/dicom/pacs-auth';
 import { InstanceRecorder } from '../../src/ingest/instance-store';
-import { pullStudy, type PullDeps } from '../../src/ingest/pull';
+import { Puller, requestPull, type PullDeps } from '../../src/ingest/pull';
 import { Spool } from '../../src/ingest/spool';
 import { chestPhantom, phantomSeries } from '../../src/synthetic/phantom';
+import { makeCertificates } from '../support/certificates';
 import { testDatabase } from '../support/db';
 import { TestOrthanc } from '../support/orthanc';
-
-/** A private CA and a server certificate it signed for 127.0.0.1, made with openssl. */
-function makeCertificates(dir: string): { caFile: string; key: Buffer; cert: Buffer } {
-  const f = (name: string) => path.join(dir, name);
-  const ssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'pipe' });
-  ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('ca.key'), '-out', f('ca.pem'), '-days', '1', '-subj', '/CN=lung-triage test CA');
-  ssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('server.key'), '-out', f('server.csr'), '-subj', '/CN=127.0.0.1');
-  writeFileSync(f('san.ext'), 'subjectAltName=IP:127.0.0.1\n');
-  ssl('x509', '-req', '-in', f('server.csr'), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial', '-out', f('server.pem'), '-days', '1', '-extfile', f('san.ext'));
-  return { caFile: f('ca.pem'), key: readFileSync(f('server.key')), cert: readFileSync(f('server.pem')) };
-}
 
 /**
  * Pull goes through the one DICOMweb wrapper: against a PACS behind HTTPS with a private CA (a Node https reverse
@@ -51,7 +40,7 @@ describe('pull from an HTTPS PACS with a private CA (real Orthanc, real PostgreS
     orthanc = await new TestOrthanc().start();
     await orthanc.upload(series.map((s) => s.bytes));
     const target = new URL(orthanc.url);
-    proxy = https.createServer({ key: certs.key, cert: certs.cert }, (req, res) => {
+    proxy = https.createServer({ key: readFileSync(certs.serverKey), cert: readFileSync(certs.serverCert) }, (req, res) => {
       // /hang/...: accepts the request and never answers (a PACS that stopped responding).
       if (req.url?.startsWith('/hang/')) return;
       const upstream = http.request({ host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers }, (up) => {
@@ -79,21 +68,23 @@ describe('pull from an HTTPS PACS with a private CA (real Orthanc, real PostgreS
   const pacs = (over: Partial<PacsConfig> = {}): PacsConfig => ({ url: `${base}/dicom-web`, auth: 'none', ...over });
 
   test('without LT_PACS_CA the untrusted certificate fails the pull clearly, and nothing is stored', async () => {
-    await expect(pullStudy({ ...deps, pacs: pacs() }, studyUid, 'test')).rejects.toThrow(/PACS did not answer the instance query: no answer .*LT_PACS_CA/);
+    await expect(requestPull({ ...deps, pacs: pacs() }, studyUid, 'test', 'submit')).rejects.toThrow(/PACS did not answer the instance query: no answer .*LT_PACS_CA/);
     expect(await db.dataSource.query(`SELECT 1 FROM instance WHERE study_uid = $1`, [studyUid])).toHaveLength(0);
   });
 
   test('with LT_PACS_CA every instance is retrieved over HTTPS and the job opens', async () => {
-    const r = await pullStudy({ ...deps, pacs: pacs({ caFile }) }, studyUid, 'test');
+    const withCa = { ...deps, pacs: pacs({ caFile }) };
+    expect(await requestPull(withCa, studyUid, 'test', 'submit')).toEqual({ expected: series.length });
+    const { result: r } = await new Puller({ ...withCa, leaseSeconds: 60 }).runOnce();
     expect(r).toMatchObject({ retrieved: series.length, failed: [] });
     const stored = (await db.dataSource.query(`SELECT sop_instance_uid FROM instance WHERE study_uid = $1 ORDER BY sop_instance_uid`, [studyUid])) as { sop_instance_uid: string }[];
     expect(stored.map((s) => s.sop_instance_uid)).toEqual(series.map((s) => s.sopInstanceUid).sort());
-    expect(await db.dataSource.query(`SELECT state FROM job WHERE id = $1`, [r.jobId])).toEqual([{ state: 'ready' }]);
+    expect(await db.dataSource.query(`SELECT state FROM job WHERE id = $1`, [r!.jobId])).toEqual([{ state: 'ready' }]);
   });
 
   test('a PACS that never answers is given up after the request time limit', async () => {
     const t0 = Date.now();
-    await expect(pullStudy({ ...deps, pacs: pacs({ url: `${base}/hang/dicom-web`, caFile }), timeoutMs: 500 }, studyUid, 'test')).rejects.toThrow(/timed out after 500 ms/);
+    await expect(requestPull({ ...deps, pacs: pacs({ url: `${base}/hang/dicom-web`, caFile }), timeoutMs: 500 }, studyUid, 'test', 'submit')).rejects.toThrow(/timed out after 500 ms/);
     expect(Date.now() - t0).toBeLessThan(10_000);
   });
 });

@@ -99,14 +99,14 @@ describe('end to end: Orthanc auto-routes a CT study, results come back into the
     });
     const seen = JSON.parse(stdout.trim().split('\n').pop()!) as {
       wrong_token: string;
-      submitted: { instances: number };
+      submitted: { instances: number; state: string };
       events: { kind: string; study: string }[];
       study: { state: string; results: number; label: string };
       bad_uid: string;
       verify: boolean;
     };
     expect(seen.wrong_token).toBe('UNAUTHENTICATED');
-    expect(seen.submitted.instances).toBe(20);
+    expect(seen.submitted).toEqual({ job_id: 0, instances: 20, state: 'pulling' }); // answered at once; the pull runs in the background
     expect(seen.events.find((e) => e.study === otherUid && e.kind === 'result.ready')).toBeDefined();
     expect(seen.study.state).toBe('delivered');
     expect(seen.study.results).toBeGreaterThanOrEqual(3);

@@ -66,7 +66,7 @@ describe('least privilege: the lung_triage_app role (real PostgreSQL)', () => {
         (await c.query(`SELECT has_table_privilege($1, $2, $3) AS ok`, [ROLE, obj, p])).rows[0].ok as boolean;
       for (const p of ['SELECT', 'INSERT']) expect(await priv('audit_log', p)).toBe(true);
       for (const p of ['UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER']) expect(await priv('audit_log', p)).toBe(false);
-      for (const tbl of ['study', 'instance', 'instance_conflict', 'job', 'outbox', 'triage_event'])
+      for (const tbl of ['study', 'instance', 'instance_conflict', 'job', 'outbox', 'triage_event', 'study_pull'])
         for (const p of ['SELECT', 'INSERT', 'UPDATE', 'DELETE']) expect([tbl, p, await priv(tbl, p)]).toEqual([tbl, p, true]);
       for (const tbl of ['study', 'job', 'audit_log']) expect(await priv(tbl, 'TRUNCATE')).toBe(false);
       const seq = (await c.query(`SELECT has_sequence_privilege($1, 'audit_log_id_seq', 'USAGE') AS u, has_sequence_privilege($1, 'audit_log_id_seq', 'UPDATE') AS w`, [ROLE])).rows[0];

@@ -28,6 +28,8 @@ export interface OrthancOptions {
   /** DIMSE peers Orthanc may send to (DicomModalities): name -> [AE title, host, port]. */
   modalities?: Record<string, [string, string, number]>;
   dicomPort?: number;
+  /** PEM file of the CAs Orthanc's HTTP client trusts (HttpsCACertificates), for an https aiUrl. */
+  httpsCaCertificates?: string;
 }
 
 /** A real Orthanc on free loopback ports with a fresh storage dir, configured from docker/orthanc/orthanc.json. */
@@ -70,6 +72,7 @@ export class TestOrthanc {
       RegisteredUsers: this.opts.users ?? {},
       DicomWeb: { ...(base.DicomWeb as object), Servers: { ai: server } },
       DicomModalities: this.opts.modalities ?? {},
+      ...(this.opts.httpsCaCertificates ? { HttpsCACertificates: this.opts.httpsCaCertificates } : {}),
     };
     const file = path.join(this.storageDir, 'orthanc.json');
     writeFileSync(file, JSON.stringify(config, null, 2));

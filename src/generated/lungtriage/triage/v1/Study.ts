@@ -7,7 +7,9 @@ import type { Long } from '@grpc/proto-loader';
 export interface Study {
   'studyInstanceUid'?: (string);
   /**
-   * receiving | ready | selected | inferred | encoded | delivered | failed
+   * receiving | pulling | pull_failed | ready | selected | inferred | encoded | delivered | failed
+   * (pulling: SubmitStudy or reconciliation is retrieving it from the PACS; pull_failed: the PACS no longer holds
+   * it or none of its instances could be stored, see error)
    */
   'state'?: (string);
   'instanceCount'?: (number);
@@ -21,12 +23,18 @@ export interface Study {
   'resultSopInstanceUids'?: (string)[];
   'seriesInstanceUid'?: (string);
   'modelVersion'?: (string);
+  /**
+   * While pulling (or after a failed pull): the instances the PACS listed; instance_count says how many are here.
+   */
+  'instancesExpected'?: (number);
 }
 
 export interface Study__Output {
   'studyInstanceUid': (string);
   /**
-   * receiving | ready | selected | inferred | encoded | delivered | failed
+   * receiving | pulling | pull_failed | ready | selected | inferred | encoded | delivered | failed
+   * (pulling: SubmitStudy or reconciliation is retrieving it from the PACS; pull_failed: the PACS no longer holds
+   * it or none of its instances could be stored, see error)
    */
   'state': (string);
   'instanceCount': (number);
@@ -40,4 +48,8 @@ export interface Study__Output {
   'resultSopInstanceUids': (string)[];
   'seriesInstanceUid': (string);
   'modelVersion': (string);
+  /**
+   * While pulling (or after a failed pull): the instances the PACS listed; instance_count says how many are here.
+   */
+  'instancesExpected': (number);
 }

@@ -7,7 +7,9 @@ import type { Long } from '@grpc/proto-loader';
 export interface TriageEvent {
   'eventId'?: (number | string | Long);
   /**
-   * study.received | result.ready | study.failed
+   * study.pulling (a pull was recorded; no job yet) | study.received (the study is complete, its job opened) |
+   * study.recovered (reconciliation pulled a study that never reached us) | result.ready | result.withheld (the PACS
+   * does not hold the study: results kept here) | study.not_applicable | study.failed (analysis or pull failed, see error)
    */
   'kind'?: (string);
   'studyInstanceUid'?: (string);
@@ -25,7 +27,9 @@ export interface TriageEvent {
 export interface TriageEvent__Output {
   'eventId': (string);
   /**
-   * study.received | result.ready | study.failed
+   * study.pulling (a pull was recorded; no job yet) | study.received (the study is complete, its job opened) |
+   * study.recovered (reconciliation pulled a study that never reached us) | result.ready | result.withheld (the PACS
+   * does not hold the study: results kept here) | study.not_applicable | study.failed (analysis or pull failed, see error)
    */
   'kind': (string);
   'studyInstanceUid': (string);

@@ -62,14 +62,24 @@ export interface TriageServiceClient extends grpc.Client {
   listStudies(argument: _lungtriage_triage_v1_ListStudiesRequest, callback: grpc.requestCallback<_lungtriage_triage_v1_ListStudiesResponse__Output>): grpc.ClientUnaryCall;
   
   /**
-   * Pulls a study from the PACS (WADO-RS) and queues it for triage. Idempotent per study.
+   * Pulls a study from the PACS (WADO-RS) and queues it for triage: a long-running operation. It answers as soon
+   * as the PACS has listed the study (NOT_FOUND if it holds none, UNAVAILABLE if it does not answer) and the pull
+   * is recorded (state "pulling"); the instances are retrieved in the background, surviving a gateway restart.
+   * Progress: GetStudy (instance_count of instances_expected) and WatchEvents (study.pulling, then study.received
+   * with the job when the pull is complete, or study.failed). Idempotent per study: asking while it is pulled
+   * changes nothing.
    */
   SubmitStudy(argument: _lungtriage_triage_v1_SubmitStudyRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_lungtriage_triage_v1_SubmitStudyResponse__Output>): grpc.ClientUnaryCall;
   SubmitStudy(argument: _lungtriage_triage_v1_SubmitStudyRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_lungtriage_triage_v1_SubmitStudyResponse__Output>): grpc.ClientUnaryCall;
   SubmitStudy(argument: _lungtriage_triage_v1_SubmitStudyRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_lungtriage_triage_v1_SubmitStudyResponse__Output>): grpc.ClientUnaryCall;
   SubmitStudy(argument: _lungtriage_triage_v1_SubmitStudyRequest, callback: grpc.requestCallback<_lungtriage_triage_v1_SubmitStudyResponse__Output>): grpc.ClientUnaryCall;
   /**
-   * Pulls a study from the PACS (WADO-RS) and queues it for triage. Idempotent per study.
+   * Pulls a study from the PACS (WADO-RS) and queues it for triage: a long-running operation. It answers as soon
+   * as the PACS has listed the study (NOT_FOUND if it holds none, UNAVAILABLE if it does not answer) and the pull
+   * is recorded (state "pulling"); the instances are retrieved in the background, surviving a gateway restart.
+   * Progress: GetStudy (instance_count of instances_expected) and WatchEvents (study.pulling, then study.received
+   * with the job when the pull is complete, or study.failed). Idempotent per study: asking while it is pulled
+   * changes nothing.
    */
   submitStudy(argument: _lungtriage_triage_v1_SubmitStudyRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_lungtriage_triage_v1_SubmitStudyResponse__Output>): grpc.ClientUnaryCall;
   submitStudy(argument: _lungtriage_triage_v1_SubmitStudyRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_lungtriage_triage_v1_SubmitStudyResponse__Output>): grpc.ClientUnaryCall;
@@ -123,7 +133,12 @@ export interface TriageServiceHandlers extends grpc.UntypedServiceImplementation
   ListStudies: grpc.handleUnaryCall<_lungtriage_triage_v1_ListStudiesRequest__Output, _lungtriage_triage_v1_ListStudiesResponse>;
   
   /**
-   * Pulls a study from the PACS (WADO-RS) and queues it for triage. Idempotent per study.
+   * Pulls a study from the PACS (WADO-RS) and queues it for triage: a long-running operation. It answers as soon
+   * as the PACS has listed the study (NOT_FOUND if it holds none, UNAVAILABLE if it does not answer) and the pull
+   * is recorded (state "pulling"); the instances are retrieved in the background, surviving a gateway restart.
+   * Progress: GetStudy (instance_count of instances_expected) and WatchEvents (study.pulling, then study.received
+   * with the job when the pull is complete, or study.failed). Idempotent per study: asking while it is pulled
+   * changes nothing.
    */
   SubmitStudy: grpc.handleUnaryCall<_lungtriage_triage_v1_SubmitStudyRequest__Output, _lungtriage_triage_v1_SubmitStudyResponse>;
   
