@@ -201,8 +201,13 @@ async function* bodyChunks(req: Request, idleMs: number): AsyncGenerator<Buffer>
   }
 }
 
+/**
+ * Where this listener is reached, for RetrieveURLs when LT_PUBLIC_URL is unset: the connection's own local address,
+ * never the Host header (a caller could point our RetrieveURLs anywhere with it). Behind a proxy, set LT_PUBLIC_URL.
+ */
 function baseUrlOf(req: Request): string {
-  return `${req.protocol}://${req.get('host') ?? 'localhost'}`;
+  const local = (req.socket.localAddress ?? '127.0.0.1').replace(/^::ffff:/, '');
+  return `${req.protocol}://${local.includes(':') ? `[${local}]` : local}:${req.socket.localPort}`;
 }
 
 /** None stored and every failure transient (disk full, database down): ask the sender to retry rather than give up. */

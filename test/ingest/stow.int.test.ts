@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import http from 'node:http';
 import { createHash } from 'node:crypto';
 import { DicomReason } from '../../src/errors';
 import { readAudit, verifyAuditChain } from '../../src/audit/audit-log';
@@ -34,6 +35,26 @@ describe('STOW-RS listener (real gateway, real PostgreSQL)', () => {
     for (const r of rows) expect(createHash('sha256').update(readFileSync(r.spool_path)).digest('hex')).toBe(r.sha256);
     const audited = await readAudit(gw.db.dataSource, { studyUid });
     expect(audited.filter((a) => a.action === 'instance.stored')).toHaveLength(series.length);
+  });
+
+  test('RetrieveURLs name the listener itself, never what the Host header says', async () => {
+    const body = multipartBody([series[1].bytes]);
+    const url = new URL(`${base}/dicom-web/studies`);
+    const answer = await new Promise<string>((resolve, reject) => {
+      const req = http.request(
+        { host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers: { Host: 'attacker.example', 'Content-Type': multipartType(), 'Content-Length': body.length } },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve(Buffer.concat(chunks).toString()));
+        },
+      );
+      req.on('error', reject);
+      req.end(body);
+    });
+    const retrieve = String(val(seqItems(JSON.parse(answer), '00081199')[0], '00081190'));
+    expect(retrieve.startsWith(`${base}/dicom-web/studies/`)).toBe(true);
+    expect(retrieve).not.toContain('attacker.example');
   });
 
   test('the RetrieveURL serves the stored bytes back (WADO-RS)', async () => {
