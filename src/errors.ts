@@ -3,6 +3,8 @@ import { status as GrpcStatus } from '@grpc/grpc-js';
 /** DICOM failure/warning reasons used in STOW-RS responses (PS3.18 10.5.3, PS3.4 Annex GG status codes). */
 export const DicomReason = {
   ProcessingFailure: 0x0110,
+  /** PS3.7 C.4: the SOP Instance UID is already another instance's (here: one in another study). */
+  DuplicateSopInstance: 0x0111,
   OutOfResources: 0xa700,
   DataSetDoesNotMatchSopClass: 0xa900,
   StudyUidMismatch: 0xa901,

@@ -4,7 +4,7 @@ import { returnedRows } from '../db/jobs';
 import type { InstanceInfo } from './part10';
 
 /** How a received instance relates to what we already hold. */
-export type StoreOutcome = 'stored' | 'duplicate' | 'conflict';
+export type StoreOutcome = 'stored' | 'duplicate' | 'conflict' | 'held-by-another-study';
 
 /** A received instance ready to be recorded. */
 export interface ReceivedInstance extends InstanceInfo {
@@ -78,7 +78,21 @@ async function recordInTransaction(
     });
     return { outcome: 'stored' as const };
   }
-  if (existing.sha256 === inst.sha256 && existing.study_uid === inst.studyUid) {
+  if (existing.study_uid !== inst.studyUid) {
+    // One UID, two studies: the instance could never be retrieved under the study it names, nor analysed with it.
+    await appendAudit(tx, {
+      actor,
+      action: 'instance.refused',
+      outcome: 'failure',
+      studyUid: inst.studyUid,
+      objectUids: [inst.sopInstanceUid],
+      detail: { reason: 'SOP Instance UID already held by another study', sha256: inst.sha256 },
+    });
+    // Nor does it leave behind a study row of its own (one this transaction may just have made).
+    await tx.query(`DELETE FROM study s WHERE study_uid = $1 AND instance_count = 0 AND NOT EXISTS (SELECT 1 FROM job j WHERE j.study_uid = s.study_uid)`, [inst.studyUid]);
+    return { outcome: 'held-by-another-study' as const };
+  }
+  if (existing.sha256 === inst.sha256) {
     await appendAudit(tx, {
       actor,
       action: 'instance.duplicate',
@@ -100,7 +114,7 @@ async function recordInTransaction(
     outcome: 'warning',
     studyUid: inst.studyUid,
     objectUids: [inst.sopInstanceUid],
-    detail: { keptSha256: existing.sha256, receivedSha256: inst.sha256, sameStudy: existing.study_uid === inst.studyUid },
+    detail: { keptSha256: existing.sha256, receivedSha256: inst.sha256 },
   });
   return { outcome: 'conflict' as const, existingPath: existing.spool_path };
 }

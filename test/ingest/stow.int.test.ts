@@ -86,6 +86,19 @@ describe('STOW-RS listener (real gateway, real PostgreSQL)', () => {
     expect(await q(`SELECT 1 FROM instance_conflict WHERE sop_instance_uid = $1`, [series[1].sopInstanceUid])).toHaveLength(1);
   });
 
+  test('a SOP Instance UID already held by another study is refused (0x0111), never answered with a RetrieveURL that cannot serve it', async () => {
+    const { dataset } = readPart10(series[2].bytes);
+    dataset.StudyInstanceUID = `${studyUid}.9`;
+    const { status, json } = await postStow(`${base}/dicom-web/studies`, multipartBody([writePart10(dataset)]));
+    expect(status).toBe(409);
+    expect(seqItems(json, '00081199')).toHaveLength(0);
+    const [failed] = seqItems(json, '00081198');
+    expect(val(failed, '00081197')).toBe(DicomReason.DuplicateSopInstance);
+    expect(await q(`SELECT study_uid FROM instance WHERE sop_instance_uid = $1`, [series[2].sopInstanceUid])).toEqual([{ study_uid: studyUid }]);
+    expect(await q(`SELECT 1 FROM study WHERE study_uid = $1`, [`${studyUid}.9`])).toHaveLength(0);
+    expect((await fetch(`${base}/dicom-web/studies/${studyUid}.9`)).status).toBe(404);
+  });
+
   test('a mixed body: the good instances are stored, each bad part gets its FailureReason (202)', async () => {
     const fresh = phantomSeries(chestPhantom({ size: 32, slices: 2 }), { seed: 'mixed' });
     const truncated = fresh[1].bytes.subarray(0, fresh[1].bytes.length - 100);
