@@ -35,12 +35,25 @@ export function studyTag(studyUid: string): string {
   return createHash('sha256').update(studyUid).digest('hex').slice(0, 12);
 }
 
+/** A DICOM UID (five components or more: IPv4 addresses and versions have fewer). */
+const UID_IN_TEXT = /(?<![\d.])[0-2](?:\.(?:0|[1-9]\d*)){4,}(?![\d.])/g;
+/** UIDs the standard defines (transfer syntaxes, SOP classes) say nothing about a patient and stay readable. */
+const DICOM_ROOT = '1.2.840.10008.';
+
+/**
+ * The line as written: any instance UID that reached it anyway, in an error message or a reason from a library, is
+ * replaced by its tag (uid:<studyTag>), so no log line carries one.
+ */
+function redactUids(text: string): string {
+  return text.replace(UID_IN_TEXT, (uid) => (uid.startsWith(DICOM_ROOT) ? uid : `uid:${studyTag(uid)}`));
+}
+
 function write(level: Level, msg: string, fields?: Record<string, unknown>): void {
   if (ORDER[level] < ORDER[minLevel]) return;
   const line: Record<string, unknown> = { time: new Date().toISOString(), level, msg, ...storage.getStore(), ...fields };
   const err = fields?.err;
   if (err instanceof Error) line.err = { name: err.name, message: err.message, stack: err.stack };
-  sink(JSON.stringify(line));
+  sink(redactUids(JSON.stringify(line)));
 }
 
 /** JSON-lines logger. Callers pass ids and counts; never names, birth dates or other patient data. */
