@@ -1,7 +1,6 @@
 // The inference worker end to end: a real worker on localhost:0 with the real models from models/, no mocks.
 import { execFileSync, fork } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { LtError } from '../../src/errors';
@@ -13,6 +12,7 @@ import type { AnalyzeRequest } from '../../src/generated/lungtriage/inference/v1
 import type { VolumeHeader } from '../../src/generated/lungtriage/inference/v1/VolumeHeader';
 import type { Analysis } from '../../src/inference/types';
 import { phantomVolume, requireModels, waitFor } from './support/fixtures';
+import { tempDir } from '../support/temp-dir';
 
 let engine: InferenceEngine;
 let worker: WorkerHandle;
@@ -321,7 +321,7 @@ describe('TLS', () => {
   const f = (n: string) => path.join(dir, n);
   beforeAll(() => {
     // A throwaway CA, server and client certificates, made at test time (never committed).
-    dir = mkdtempSync(path.join(os.tmpdir(), 'lt-tls-'));
+    dir = tempDir('tls');
     const ossl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
     ossl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '1', '-subj', '/CN=lt-test-ca');
     for (const who of ['server', 'client']) {
