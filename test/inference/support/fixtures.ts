@@ -37,12 +37,3 @@ export function phantomVolume(opts: PhantomOptions = {}): HuVolume {
     warnings: [],
   };
 }
-
-/** Polls until cond() is true or the time is up. */
-export async function waitFor(cond: () => boolean, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
