@@ -6,7 +6,7 @@ import path from 'node:path';
 import { readManifest } from '../../src/inference/manifest';
 import { cropBox, openedMask, prepareSlice, resizeBilinear, writeWindow } from '../../src/inference/preprocess';
 import { chestPhantom } from '../../src/synthetic/phantom';
-import { requireModels } from './support/fixtures';
+import { requireModels } from '../support/models';
 import { tempDir } from '../support/temp-dir';
 
 const p = readManifest(requireModels()).preprocessing;

@@ -5,7 +5,7 @@ import { loadConfig } from '../../src/config';
 import { InferenceClient } from '../../src/inference/client';
 import { ManifestError, readManifest, verifyModelFiles } from '../../src/inference/manifest';
 import { startWorker, workerOptionsFrom } from '../../src/inference/worker';
-import { requireModels } from './support/fixtures';
+import { requireModels } from '../support/models';
 import { tempDir } from '../support/temp-dir';
 
 describe('model checks at start', () => {

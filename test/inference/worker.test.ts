@@ -11,7 +11,8 @@ import { startWorker, type WorkerHandle } from '../../src/inference/worker';
 import type { AnalyzeRequest } from '../../src/generated/lungtriage/inference/v1/AnalyzeRequest';
 import type { VolumeHeader } from '../../src/generated/lungtriage/inference/v1/VolumeHeader';
 import type { Analysis } from '../../src/inference/types';
-import { phantomVolume, requireModels } from './support/fixtures';
+import { phantomVolume } from './support/fixtures';
+import { requireModels } from '../support/models';
 import { until } from '../support/wait';
 import { tempDir } from '../support/temp-dir';
 

@@ -15,7 +15,7 @@ import { MAX_CHUNK_BYTES } from '../../src/inference/proto';
 import { startWorker, type WorkerHandle } from '../../src/inference/worker';
 import { PACKAGE_ROOT } from '../../src/paths';
 import { testDatabase } from '../support/db';
-import { TEST_MODELS_DIR } from '../support/gateway';
+import { TEST_MODELS_DIR } from '../support/models';
 import { until } from '../support/wait';
 
 // ---- hand-made protobuf -------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import { readPart10, SopClass } from '../../src/dicom/dcmjs';
 import { FolderTarget } from '../../src/egress/folder-target';
 import { DicomReason } from '../../src/errors';
 import { chestPhantom, phantomSeries } from '../../src/synthetic/phantom';
-import { TEST_MODELS_DIR } from '../support/gateway';
+import { TEST_MODELS_DIR } from '../support/models';
 import { PostgresProcess } from '../support/postgres-process';
 import { CliProcess } from '../support/process';
 import { multipartBody, postStow, seqItems } from '../support/stow';

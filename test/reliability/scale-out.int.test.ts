@@ -2,7 +2,7 @@ import { freePort } from '../../src/db/database';
 import { auditAnchorOf, verifyAuditChain } from '../../src/audit/audit-log';
 import { readPart10, SopClass } from '../../src/dicom/dcmjs';
 import { chestPhantom, phantomSeries } from '../../src/synthetic/phantom';
-import { TEST_MODELS_DIR } from '../support/gateway';
+import { TEST_MODELS_DIR } from '../support/models';
 import { CliProcess } from '../support/process';
 import { processEnvironment } from '../support/process-environment';
 import { multipartBody, postStow } from '../support/stow';
