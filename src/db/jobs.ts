@@ -125,24 +125,21 @@ export async function renewLease(ds: DataSource, jobId: number, leaseSeconds: nu
   return returnedRows(rows).length > 0;
 }
 
+/** What a move to a new state writes besides the state (advanceJob). */
+export interface JobAdvance {
+  timings?: Record<string, number>;
+  result?: JobResult;
+  inputHash?: string;
+  error?: string | null;
+  releaseLease?: boolean;
+  priority?: PriorityRank;
+}
+
 /**
  * Moves a held job to a new state, merging timings and result fields and raising its claim rank to `priority`
  * (never lowering it); false when the lease was lost.
  */
-export async function advanceJob(
-  db: Queryable,
-  jobId: number,
-  to: JobState,
-  fields: {
-    timings?: Record<string, number>;
-    result?: JobResult;
-    inputHash?: string;
-    error?: string | null;
-    releaseLease?: boolean;
-    priority?: PriorityRank;
-  } = {},
-  owner = LEASE_OWNER,
-): Promise<boolean> {
+export async function advanceJob(db: Queryable, jobId: number, to: JobState, fields: JobAdvance = {}, owner = LEASE_OWNER): Promise<boolean> {
   const rows = (await db.query(
     `UPDATE job SET state = $2, updated_at = now(),
             timings = timings || $3::jsonb, result = COALESCE(result, '{}'::jsonb) || $4::jsonb,

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { DataSource } from 'typeorm';
-import { appendAudit, audit } from '../audit/audit-log';
+import { appendAudit, audit, type AuditEntry } from '../audit/audit-log';
 import {
   advanceJob,
   appendTriageEvent,
@@ -16,6 +16,8 @@ import {
   retryLater,
   failJob,
   type Job,
+  type JobAdvance,
+  type JobState,
 } from '../db/jobs';
 import { readPart10 } from '../dicom/dcmjs';
 import { enqueueResults, jobDeliveryState } from '../egress';
@@ -167,29 +169,22 @@ export class Pipeline {
       // A study re-sent unchanged (or re-opened by instances that do not change the chosen series) gives no new result.
       const same = await earlierJobWithInput(this.d.ds, job, volume.contentHash);
       if (same) {
-        await this.d.ds.transaction(async (tx) => {
-          await advanceJob(tx, job.id, 'delivered', { inputHash: volume.contentHash, result: { ...same.result, unchangedFromJob: same.id }, releaseLease: true });
-          await appendAudit(tx, { actor: 'pipeline', action: 'job.unchanged', outcome: 'success', studyUid: job.studyUid, detail: { jobId: job.id, sameAsJob: same.id } });
-        });
+        await this.recordStage(
+          job,
+          'delivered',
+          { inputHash: volume.contentHash, result: { ...same.result, unchangedFromJob: same.id }, releaseLease: true },
+          { action: 'job.unchanged', detail: { sameAsJob: same.id } },
+        );
         log.info('input unchanged since an earlier result: nothing new to produce');
         return;
       }
-      await this.d.ds.transaction(async (tx) => {
-        await advanceJob(tx, job.id, 'selected', {
-          inputHash: volume.contentHash,
-          timings: { select: selectSeconds },
-          result: { seriesUid: volume.seriesUid, slices: volume.slices, rejections, warnings: volume.warnings },
-        });
-        await appendAudit(tx, {
-          actor: 'pipeline',
-          action: 'job.selected',
-          outcome: 'success',
-          studyUid: job.studyUid,
-          objectUids: [volume.seriesUid],
-          detail: { jobId: job.id, slices: volume.slices, rejected: rejections, warnings: volume.warnings, reason },
-        });
-      });
-      metrics.stageSeconds.observe({ stage: 'select' }, selectSeconds);
+      await this.recordStage(
+        job,
+        'selected',
+        { inputHash: volume.contentHash, timings: { select: selectSeconds }, result: { seriesUid: volume.seriesUid, slices: volume.slices, rejections, warnings: volume.warnings } },
+        { action: 'job.selected', objectUids: [volume.seriesUid], detail: { slices: volume.slices, rejected: rejections, warnings: volume.warnings, reason } },
+        { stage: 'select', seconds: selectSeconds },
+      );
       job.state = 'selected';
     }
 
@@ -200,24 +195,22 @@ export class Pipeline {
       const inferSeconds = (Date.now() - t1) / 1000;
       analysis.sources = volume.sources.map((x) => ({ sopInstanceUid: x.sopInstanceUid, instanceNumber: x.instanceNumber, positionMm: x.position }));
       this.analyses.save(job.id, analysis);
-      await this.d.ds.transaction(async (tx) => {
-        await advanceJob(tx, job.id, 'inferred', { timings: { inference: inferSeconds, ...prefixed('worker.', analysis!.timingsMs, 1000) } });
-        await appendAudit(tx, {
-          actor: 'pipeline',
+      await this.recordStage(
+        job,
+        'inferred',
+        { timings: { inference: inferSeconds, ...prefixed('worker.', analysis.timingsMs, 1000) } },
+        {
           action: 'job.inferred',
-          outcome: 'success',
-          studyUid: job.studyUid,
           detail: {
-            jobId: job.id,
-            models: analysis!.models.map((m) => `${m.role}:${m.name}@${m.version}#${m.sha256.slice(0, 12)}`),
-            executionProvider: analysis!.executionProvider,
-            startedEarly: analysis!.startedEarly ?? false,
-            decision: analysis!.patient.decision,
-            positiveProbability: analysis!.patient.positiveProbability,
+            models: analysis.models.map((m) => `${m.role}:${m.name}@${m.version}#${m.sha256.slice(0, 12)}`),
+            executionProvider: analysis.executionProvider,
+            startedEarly: analysis.startedEarly ?? false,
+            decision: analysis.patient.decision,
+            positiveProbability: analysis.patient.positiveProbability,
           },
-        });
-      });
-      metrics.stageSeconds.observe({ stage: 'inference' }, inferSeconds);
+        },
+        { stage: 'inference', seconds: inferSeconds },
+      );
       this.d.onStage?.(job.id, 'inferred');
     }
 
@@ -229,6 +222,25 @@ export class Pipeline {
     const objects = buildResults({ study, volume, analysis, keySlices: this.d.keySlices, supersedes: await this.previousResult(job) });
     await this.encodeAndEnqueue(job, objects, { encode: (Date.now() - t2) / 1000 }, analysis);
     this.d.onStage?.(job.id, 'encoded');
+  }
+
+  /**
+   * Records a step of the job: its new state and a successful audit row in one transaction (a crash leaves both or
+   * neither), then the stage's time in the metrics. Encoding, which writes the outbox in the same transaction and
+   * needs the lease, and the end states, which add triage events, record themselves.
+   */
+  private async recordStage(
+    job: Job,
+    to: JobState,
+    fields: JobAdvance,
+    entry: Pick<AuditEntry, 'action' | 'objectUids'> & { detail: Record<string, unknown> },
+    timed?: { stage: string; seconds: number },
+  ): Promise<void> {
+    await this.d.ds.transaction(async (tx) => {
+      await advanceJob(tx, job.id, to, fields);
+      await appendAudit(tx, { actor: 'pipeline', outcome: 'success', studyUid: job.studyUid, ...entry, detail: { jobId: job.id, ...entry.detail } });
+    });
+    if (timed) metrics.stageSeconds.observe({ stage: timed.stage }, timed.seconds);
   }
 
   /** The early analysis, or undefined when it failed (the job then runs its own). */

@@ -16,7 +16,7 @@ import type { TriageServiceClient } from '../../src/generated/lungtriage/triage/
 import { LOADER_OPTIONS, PROTO_DIR } from '../../src/grpc/loader';
 import { chestPhantom, phantomSeries } from '../../src/synthetic/phantom';
 import { testDatabase } from '../support/db';
-import { TEST_MODELS_DIR } from '../support/gateway';
+import { TEST_MODELS_DIR } from '../support/models';
 import { CliProcess } from '../support/process';
 import { multipartBody, postStow } from '../support/stow';
 

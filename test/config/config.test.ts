@@ -1,9 +1,9 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError, loadConfig } from '../../src/config';
+import { tempDir } from '../support/temp-dir';
 
-const dir = mkdtempSync(path.join(os.tmpdir(), 'lt-config-'));
+const dir = tempDir('config');
 
 describe('configuration', () => {
   test('defaults need nothing set', () => {

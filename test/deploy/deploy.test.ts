@@ -7,10 +7,9 @@
  * compose plugin is installed.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
@@ -19,6 +18,7 @@ import { assertAuthenticatedOffLoopback, Authenticator } from '../../src/api/aut
 import { OidcVerifier } from '../../src/api/oidc';
 import { ConfigError, isLoopback, loadConfig } from '../../src/config';
 import { PACKAGE_ROOT } from '../../src/paths';
+import { tempDir } from '../support/temp-dir';
 
 const REPO = PACKAGE_ROOT;
 const DOCKER = path.join(REPO, 'docker');
@@ -333,7 +333,7 @@ function secretValue(key: string): string {
 
 /** Runs the real config loader on a process's env, with *_FILE secrets replaced by temp files. Returns its problems. */
 function configProblems(env: Record<string, string>): string[] {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'lt-deploy-'));
+  const dir = tempDir('deploy');
   try {
     const e: Record<string, string> = { ...env };
     for (const k of Object.keys(e).filter((x) => x.startsWith('LT_') && x.endsWith('_FILE'))) {
@@ -356,7 +356,7 @@ function configProblems(env: Record<string, string>): string[] {
  * real config loader and the real check (src/api/auth.ts, the worker's rule: a token or client certificates).
  */
 function authenticationProblems(env: Record<string, string>, role: 'gateway' | 'worker' = 'gateway'): string[] {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'lt-deploy-'));
+  const dir = tempDir('deploy');
   try {
     const e: Record<string, string> = { ...env };
     for (const k of Object.keys(e).filter((x) => x.startsWith('LT_') && x.endsWith('_FILE'))) {
@@ -892,7 +892,7 @@ describe('health check commands', () => {
   });
 
   it('init-secrets.sh writes a Postgres URL the config loader accepts, readable by the containers', () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'lt-secrets-'));
+    const dir = tempDir('secrets');
     try {
       writeFileSync(path.join(dir, 'init-secrets.sh'), readFileSync(path.join(DOCKER, 'init-secrets.sh')));
       const r = spawnSync('bash', [path.join(dir, 'init-secrets.sh')], { encoding: 'utf8' });

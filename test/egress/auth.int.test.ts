@@ -4,10 +4,9 @@
  * LT_PACS_CA trust; plus 202 partial failures and 503 Retry-After through the outbox, and the no-PACS folder target.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import type { DataSource } from 'typeorm';
 import { readPart10 } from '../../src/dicom/dcmjs';
@@ -16,6 +15,7 @@ import { studyTag } from '../../src/logger';
 import { buildResults } from '../../src/results';
 import { testDatabase } from '../support/db';
 import { syntheticStudy } from '../results/fixtures';
+import { tempDir } from '../support/temp-dir';
 
 const fx = syntheticStudy({ size: 64, slices: 16, seed: 'auth-test' });
 const results = buildResults({ study: fx.study, volume: fx.volume, analysis: fx.analysis, keySlices: 3, now: new Date('2026-03-01T10:00:00Z') });
@@ -30,7 +30,7 @@ interface Seen {
 /** Answers STOW with a scripted status; by default 200 with every instance referenced. */
 type Script = (sops: string[], n: number) => { status: number; body?: unknown; headers?: Record<string, string> };
 
-const dir = mkdtempSync(path.join(os.tmpdir(), 'lt-tls-'));
+const dir = tempDir('tls');
 let server: https.Server;
 let base = '';
 let tokens = 0;
@@ -155,7 +155,7 @@ describe('through the outbox', () => {
   beforeAll(async () => {
     env = await testDatabase();
     ds = env.db.dataSource;
-    spool = mkdtempSync(path.join(os.tmpdir(), 'lt-outbox-'));
+    spool = tempDir('outbox');
     await ds.query(`INSERT INTO study (study_uid, state) VALUES ($1, 'ready')`, [studyUid]);
   });
   afterAll(async () => {
@@ -211,7 +211,7 @@ describe('through the outbox', () => {
 
   test('with no PACS configured results go to <outputDir>/<studyUidHash>/ through the same outbox', async () => {
     await ds.query(`DELETE FROM outbox`);
-    const out = mkdtempSync(path.join(os.tmpdir(), 'lt-results-'));
+    const out = tempDir('results');
     const target = createDeliveryTarget({ pacs: undefined, outputDir: out });
     expect(target).toBeInstanceOf(FolderTarget);
     const jobId = await newJob();

@@ -4,8 +4,7 @@
  * and a PACS outage of 30 s delays but never loses or doubles a result. Also saves a web-viewer screenshot to out/.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, existsSync, readFileSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import { mkdirSync, existsSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { PNG } from 'pngjs';
 import type { DataSource } from 'typeorm';
@@ -17,6 +16,7 @@ import { testDatabase } from '../support/db';
 import { TestOrthanc } from '../support/orthanc';
 import { syntheticStudy } from '../results/fixtures';
 import { codeTriples } from '../results/sr-tree';
+import { tempDir } from '../support/temp-dir';
 
 const OUT = path.resolve(__dirname, '../../out/egress');
 const fx = syntheticStudy({ seed: 'delivery-test' });
@@ -63,7 +63,7 @@ async function studyInstanceCount(): Promise<number> {
 beforeAll(async () => {
   env = await testDatabase();
   ds = env.db.dataSource;
-  spool = mkdtempSync(path.join(os.tmpdir(), 'lt-outbox-'));
+  spool = tempDir('outbox');
   orthanc = await new TestOrthanc().start();
   await orthanc.upload(fx.instances.map((i) => i.bytes));
 });
@@ -133,7 +133,7 @@ test('delivered into the source study: QIDO finds SR, SEG, heat maps, summary an
   mkdirSync(OUT, { recursive: true });
   const shot = path.join(OUT, 'web-viewer-heatmap.png');
   rmSync(shot, { force: true });
-  const profile = mkdtempSync(path.join(os.tmpdir(), 'lt-chromium-'));
+  const profile = tempDir('chromium');
   const run = spawnSync(
     chromium as string,
     [

@@ -4,10 +4,10 @@
  * not the test process). Only LtError (or success) is an acceptable outcome: any other throw is a crash; a crash is
  * minimised and reported as hex, ready to become a regression fixture.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { tempDir } from '../support/temp-dir';
 
 export type Target = 'multipart' | 'contentType' | 'walk' | 'instanceInfo' | 'volume';
 export type Outcome = { kind: 'ok' | 'lt' | 'rejected' | 'crash' | 'hang' | 'oom'; ms: number; name?: string; message?: string; stack?: string };
@@ -31,7 +31,7 @@ export class Sandbox {
   private pending = new Map<number, (o: Outcome) => void>();
   restarts = 0;
   /** Scratch folder for the file-based targets, removed by close(). */
-  private readonly tmp = mkdtempSync(path.join(os.tmpdir(), 'lt-fuzz-'));
+  private readonly tmp = tempDir('fuzz');
 
   constructor(private readonly heapMb = 192) {}
 

@@ -1,14 +1,14 @@
 /**
  * Every crash the fuzzers found, kept as a minimised input (hex, synthetic bytes only) and checked in-process.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { DicomReason, LtError } from '../../src/errors';
 import { MultipartParser } from '../../src/ingest/multipart';
 import { readInstanceInfo } from '../../src/ingest/part10';
 import { readInstanceHeader, readSeriesHeaders } from '../../src/volume/headers';
 import { chestPhantom, phantomSeries } from '../../src/synthetic/phantom';
+import { tempDir } from '../support/temp-dir';
 
 /** Parses body in the given chunk sizes: the parts seen (headers, data) and the error, if any. */
 function parse(boundary: string, body: Buffer, chunks: number[], maxHeaderBytes?: number): string {
@@ -65,7 +65,7 @@ describe('fuzz regressions: multipart parser', () => {
 });
 
 describe('fuzz regressions: readInstanceInfo', () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'lt-fuzz-reg-'));
+  const dir = tempDir('fuzz-reg');
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   test('a deflated file whose stream is corrupt is 0xC000 (LtError), not a TypeError', async () => {
@@ -89,7 +89,7 @@ describe('fuzz regressions: readInstanceInfo', () => {
 });
 
 describe('fuzz regressions: volume headers', () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'lt-fuzz-reg-vol-'));
+  const dir = tempDir('fuzz-reg-vol');
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   test('an absurd Number of Frames is refused at once (it used to build one FrameInfo per frame until the heap ran out)', async () => {

@@ -5,12 +5,12 @@
  * thorax slices (used as seeds only: no real bytes ever go into a fixture).
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { TransferSyntax } from '../../src/dicom/dcmjs';
 import { chestPhantom, enhancedCtInstance, phantomSeries } from '../../src/synthetic/phantom';
 import { sharedData } from '../support/shared-data';
+import { tempDir } from '../support/temp-dir';
 
 export interface Seed {
   name: string;
@@ -47,7 +47,7 @@ export function dicomSeeds(opts: { real?: boolean } = {}): Seed[] {
   // absurd frame counts: the fuzzer found 3,000,000 frames exhausting the heap in headerFromParsed.
   const [framed] = phantomSeries(chestPhantom({ size: 16, slices: 1 }), { seed: 'fuzz-frames', extra: { NumberOfFrames: '00000001' } });
   seeds.push({ name: 'explicit-le-numberofframes', bytes: framed.bytes });
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'lt-fuzz-seeds-'));
+  const dir = tempDir('fuzz-seeds');
   try {
     const base = seeds[0].bytes;
     for (const [name, tool, args] of [

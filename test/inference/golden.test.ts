@@ -7,7 +7,7 @@ import * as ort from 'onnxruntime-node';
 import { InferenceEngine } from '../../src/inference/engine';
 import { readManifest } from '../../src/inference/manifest';
 import { prepareSlice, writeWindow } from '../../src/inference/preprocess';
-import { requireModels } from './support/fixtures';
+import { requireModels } from '../support/models';
 
 const TOL = 1e-4;
 

@@ -1,13 +1,13 @@
 // Preprocessing (src/inference/preprocess.ts) against the spec (models/PREPROCESSING.md) and against the Python
 // reference itself (models/training/preprocess.py) on phantom slices of several sizes.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { readManifest } from '../../src/inference/manifest';
 import { cropBox, openedMask, prepareSlice, resizeBilinear, writeWindow } from '../../src/inference/preprocess';
 import { chestPhantom } from '../../src/synthetic/phantom';
-import { requireModels } from './support/fixtures';
+import { requireModels } from '../support/models';
+import { tempDir } from '../support/temp-dir';
 
 const p = readManifest(requireModels()).preprocessing;
 
@@ -105,7 +105,7 @@ describe('resize and windows', () => {
 const python = spawnSync('/usr/bin/python3', ['-c', 'import numpy, scipy'], { stdio: 'ignore' }).status === 0;
 (python ? describe : describe.skip)(`equal to models/training/preprocess.py${python ? '' : ' [SKIPPED: /usr/bin/python3 with numpy+scipy absent]'}`, () => {
   let dir: string;
-  beforeAll(() => (dir = mkdtempSync(path.join(os.tmpdir(), 'lt-prep-'))));
+  beforeAll(() => (dir = tempDir('prep')));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
   const script = `
 import sys, json, numpy as np

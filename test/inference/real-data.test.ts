@@ -4,7 +4,7 @@ import { InferenceEngine } from '../../src/inference/engine';
 import { startWorker, type WorkerHandle } from '../../src/inference/worker';
 import { log } from '../../src/logger';
 import { describeWithSharedData, sharedData } from '../support/shared-data';
-import { requireModels } from './support/fixtures';
+import { requireModels } from '../support/models';
 import { readThoraxSeries } from './support/thorax';
 
 describeWithSharedData('thorax-ct-dicom/series', 'real thorax CT series through the worker', () => {

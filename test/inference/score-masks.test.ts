@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describeWithSharedData, sharedData } from '../support/shared-data';
-import { requireModels } from './support/fixtures';
+import { requireModels } from '../support/models';
 
 const FOLDER = 'covid-semiseg-train/TrainingSet/LungInfection-Train/Doctor-label';
 

@@ -1,12 +1,12 @@
 // The worker refuses to start when the models do not match the manifest, with a message that says why.
-import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadConfig } from '../../src/config';
 import { InferenceClient } from '../../src/inference/client';
 import { ManifestError, readManifest, verifyModelFiles } from '../../src/inference/manifest';
 import { startWorker, workerOptionsFrom } from '../../src/inference/worker';
-import { requireModels } from './support/fixtures';
+import { requireModels } from '../support/models';
+import { tempDir } from '../support/temp-dir';
 
 describe('model checks at start', () => {
   let dir: string;
@@ -14,7 +14,7 @@ describe('model checks at start', () => {
   const manifest = JSON.parse(readFileSync(path.join(real, 'manifest.json'), 'utf8')) as Record<string, Record<string, string>>;
 
   beforeEach(() => {
-    dir = mkdtempSync(path.join(os.tmpdir(), 'lt-models-'));
+    dir = tempDir('models');
     for (const role of ['slice', 'patient']) symlinkSync(path.join(real, manifest[role].file), path.join(dir, path.basename(manifest[role].file)));
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));

@@ -1,7 +1,6 @@
 // The inference worker end to end: a real worker on localhost:0 with the real models from models/, no mocks.
 import { execFileSync, fork } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { LtError } from '../../src/errors';
@@ -12,7 +11,10 @@ import { startWorker, type WorkerHandle } from '../../src/inference/worker';
 import type { AnalyzeRequest } from '../../src/generated/lungtriage/inference/v1/AnalyzeRequest';
 import type { VolumeHeader } from '../../src/generated/lungtriage/inference/v1/VolumeHeader';
 import type { Analysis } from '../../src/inference/types';
-import { phantomVolume, requireModels, waitFor } from './support/fixtures';
+import { phantomVolume } from './support/fixtures';
+import { requireModels } from '../support/models';
+import { until } from '../support/wait';
+import { tempDir } from '../support/temp-dir';
 
 let engine: InferenceEngine;
 let worker: WorkerHandle;
@@ -184,7 +186,7 @@ describe('bad input is refused with INVALID_ARGUMENT naming the problem', () => 
     const err = await sendRaw(msgs);
     expect(err.code).toBe(grpc.status.INVALID_ARGUMENT);
     expect(err.details).toMatch(re);
-    await waitFor(() => worker.activeCalls() === 0);
+    await until('no call in flight', () => worker.activeCalls() === 0 || undefined, 20_000, 20);
   });
 
   test('the client turns it into an LtError carrying INVALID_ARGUMENT', async () => {
@@ -205,7 +207,7 @@ describe('limits, deadlines and cancellation', () => {
   test('more work than the limit gets RESOURCE_EXHAUSTED at once; the slot is freed when the holder goes', async () => {
     const holder = rawCall(worker.port);
     holder.call.write({ header: goodHeader() });
-    await waitFor(() => worker.activeCalls() === 1);
+    await until('one call in flight', () => worker.activeCalls() === 1 || undefined, 20_000, 20);
     const t0 = Date.now();
     const second = rawCall(worker.port);
     second.call.write({ header: goodHeader() });
@@ -218,7 +220,7 @@ describe('limits, deadlines and cancellation', () => {
     const e = (await client.analyze(small).catch((x: unknown) => x)) as LtError;
     expect(e.grpcCode).toBe(grpc.status.RESOURCE_EXHAUSTED);
     holder.call.cancel();
-    await waitFor(() => worker.activeCalls() === 0);
+    await until('no call in flight', () => worker.activeCalls() === 0 || undefined, 20_000, 20);
     checkAnalysis(await client.analyze(small), small.slices);
     client.close();
   });
@@ -230,7 +232,7 @@ describe('limits, deadlines and cancellation', () => {
     client.close();
     expect(e).toBeInstanceOf(LtError);
     expect(e.grpcCode).toBe(grpc.status.DEADLINE_EXCEEDED);
-    await waitFor(() => worker.activeCalls() === 0);
+    await until('no call in flight', () => worker.activeCalls() === 0 || undefined, 20_000, 20);
     // 64 slices are 4 batches; the work stopped before the end.
     expect(engine.stats.batches - before).toBeLessThan(4);
   });
@@ -242,7 +244,7 @@ describe('limits, deadlines and cancellation', () => {
     const p = client.analyze(slow, { signal: ac.signal, onProgress: (x) => x.sentSlices >= 32 && ac.abort() });
     const e = (await p.catch((x: unknown) => x)) as LtError;
     expect(e.grpcCode).toBe(grpc.status.CANCELLED);
-    await waitFor(() => worker.activeCalls() === 0);
+    await until('no call in flight', () => worker.activeCalls() === 0 || undefined, 20_000, 20);
     expect(engine.stats.batches - before).toBeLessThan(4);
     // The worker serves the next call normally.
     checkAnalysis(await client.analyze(small), small.slices);
@@ -258,7 +260,7 @@ describe('several workers', () => {
     const client = new InferenceClient([`127.0.0.1:${a.port}`, `127.0.0.1:${b.port}`], { deadlineMs: 120_000 });
     try {
       const p = client.analyze(vol);
-      await waitFor(() => a.activeCalls() + b.activeCalls() === 1);
+      await until('one call in flight', () => a.activeCalls() + b.activeCalls() === 1 || undefined, 20_000, 20);
       const victim = a.activeCalls() === 1 ? a : b;
       const survivor = victim === a ? b : a;
       await victim.close({ force: true });
@@ -321,7 +323,7 @@ describe('TLS', () => {
   const f = (n: string) => path.join(dir, n);
   beforeAll(() => {
     // A throwaway CA, server and client certificates, made at test time (never committed).
-    dir = mkdtempSync(path.join(os.tmpdir(), 'lt-tls-'));
+    dir = tempDir('tls');
     const ossl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
     ossl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '1', '-subj', '/CN=lt-test-ca');
     for (const who of ['server', 'client']) {

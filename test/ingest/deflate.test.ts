@@ -3,8 +3,7 @@
  * parsePart10Inflating): honest files read, a deflate bomb stops at the inflated-size cap (0xA700), a corrupt stream
  * is 0xC000 (issue 17, Critical 1); the nesting and element-count guards hold after inflation (Critical 2).
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { readInstanceInfo } from '../../src/ingest/part10';
 import { parsePart10Inflating } from '../../src/dicom/part10';
@@ -13,8 +12,9 @@ import { DicomReason, LtError } from '../../src/errors';
 import { TransferSyntax } from '../../src/dicom/dcmjs';
 import { chestPhantom, phantomSeries } from '../../src/synthetic/phantom';
 import { datasetOf, deflatedPart10, longElement, manyElements, nestedSequences } from '../support/deflate';
+import { tempDir } from '../support/temp-dir';
 
-const dir = mkdtempSync(path.join(os.tmpdir(), 'lt-deflate-'));
+const dir = tempDir('deflate');
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const [slice] = phantomSeries(chestPhantom({ size: 32, slices: 1 }), { seed: 'deflate-unit' });
 let n = 0;

@@ -5,8 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { verifyAuditChain } from '../../src/audit/audit-log';
 import { freePort, type Database } from '../../src/db/database';
@@ -21,6 +20,7 @@ import { testGateway } from '../support/gateway';
 import { CliProcess } from '../support/process';
 import { TestOrthanc } from '../support/orthanc';
 import { until } from '../support/wait';
+import { tempDir } from '../support/temp-dir';
 
 /** Runs a dcmtk tool; resolves with its exit code and everything it printed. */
 function dcmtk(tool: string, args: string[]): Promise<{ code: number; out: string }> {
@@ -56,7 +56,7 @@ describe('DIMSE: C-ECHO and C-STORE in, C-STORE results out (dcmtk, Orthanc, rea
       // 256 KiB: a 96 x 96 phantom slice fits, a 512 x 512 one (0.5 MiB) gets 0xA700.
       LT_MAX_INSTANCE_BYTES: String(256 * 1024),
     }));
-    dir = mkdtempSync(path.join(os.tmpdir(), 'lt-dimse-'));
+    dir = tempDir('dimse');
   });
   afterAll(async () => {
     await cleanup?.();
@@ -208,7 +208,7 @@ describe('kill -9 of the gateway in the middle of a DIMSE association', () => {
     dimsePort = await freePort();
     const httpPort = await freePort();
     env = { LT_DATABASE_URL: t.url, LT_DATA_DIR: t.dataDir, LT_HTTP_PORT: String(httpPort), LT_GRPC_PORT: '0', LT_DIMSE_PORT: String(dimsePort), LT_STABLE_SECONDS: '3600', LT_LOG_LEVEL: 'warn' };
-    dir = mkdtempSync(path.join(os.tmpdir(), 'lt-dimse-crash-'));
+    dir = tempDir('dimse-crash');
   });
   afterAll(async () => {
     await db.close();

@@ -1,12 +1,12 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { readInstanceInfo } from '../../src/ingest/part10';
 import { DicomReason, LtError } from '../../src/errors';
 import { chestPhantom, phantomSeries } from '../../src/synthetic/phantom';
 import { DicomDict, DicomMetaDictionary, readPart10, writePart10, TransferSyntax, type NaturalDataset } from '../../src/dicom/dcmjs';
+import { tempDir } from '../support/temp-dir';
 
-const dir = mkdtempSync(path.join(os.tmpdir(), 'lt-part10-'));
+const dir = tempDir('part10');
 const [slice] = phantomSeries(chestPhantom({ size: 32, slices: 1 }));
 let n = 0;
 function file(bytes: Buffer): string {

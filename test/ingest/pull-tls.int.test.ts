@@ -1,8 +1,7 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import type { Database } from '../../src/db/database';
 import { readPart10 } from '../../src/dicom/dcmjs';
@@ -14,6 +13,7 @@ import { chestPhantom, phantomSeries } from '../../src/synthetic/phantom';
 import { makeCertificates } from '../support/certificates';
 import { testDatabase } from '../support/db';
 import { TestOrthanc } from '../support/orthanc';
+import { tempDir } from '../support/temp-dir';
 
 /**
  * Pull goes through the one DICOMweb wrapper: against a PACS behind HTTPS with a private CA (a Node https reverse
@@ -34,7 +34,7 @@ describe('pull from an HTTPS PACS with a private CA (real Orthanc, real PostgreS
   const studyUid = readPart10(series[0].bytes).dataset.StudyInstanceUID as string;
 
   beforeAll(async () => {
-    tmp = mkdtempSync(path.join(os.tmpdir(), 'lt-pull-tls-'));
+    tmp = tempDir('pull-tls');
     const certs = makeCertificates(tmp);
     caFile = certs.caFile;
     orthanc = await new TestOrthanc().start();

@@ -21,7 +21,7 @@ import { registry } from '../../src/metrics';
 import { openJob } from '../../src/study/completeness';
 import { chestPhantom, phantomSeries } from '../../src/synthetic/phantom';
 import { testDatabase } from '../support/db';
-import { TEST_MODELS_DIR } from '../support/gateway';
+import { TEST_MODELS_DIR } from '../support/models';
 import { multipartBody, postStow } from '../support/stow';
 import { until } from '../support/wait';
 

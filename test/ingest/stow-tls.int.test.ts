@@ -1,8 +1,6 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-import os from 'node:os';
-import path from 'node:path';
 import { chestPhantom, phantomSeries } from '../../src/synthetic/phantom';
 import { makeCertificates, type TestCertificates } from '../support/certificates';
 import { readPart10 } from '../../src/dicom/dcmjs';
@@ -10,6 +8,7 @@ import { testGateway } from '../support/gateway';
 import { TestOrthanc } from '../support/orthanc';
 import { multipartBody, multipartType, seqItems } from '../support/stow';
 import { until } from '../support/wait';
+import { tempDir } from '../support/temp-dir';
 
 type Answer = { status: number; body: string };
 
@@ -47,7 +46,7 @@ describe('DICOMweb over HTTPS (real gateway, real PostgreSQL)', () => {
   });
 
   beforeAll(() => {
-    tmp = mkdtempSync(path.join(os.tmpdir(), 'lt-stow-tls-'));
+    tmp = tempDir('stow-tls');
     certs = makeCertificates(tmp);
     ca = readFileSync(certs.caFile);
   });

@@ -3,7 +3,7 @@ import { readAudit, verifyAuditChain } from '../../src/audit/audit-log';
 import { readPart10, SopClass } from '../../src/dicom/dcmjs';
 import { chestPhantom, phantomSeries } from '../../src/synthetic/phantom';
 import { testDatabase } from '../support/db';
-import { TEST_MODELS_DIR } from '../support/gateway';
+import { TEST_MODELS_DIR } from '../support/models';
 import { TestOrthanc } from '../support/orthanc';
 import { until } from '../support/wait';
 import { CliProcess } from '../support/process';

@@ -62,13 +62,26 @@ describe('end to end: Orthanc auto-routes a CT study, results come back into the
     expect(classes[SopClass.Segmentation]).toBe(1);
     expect(classes[SopClass.SecondaryCapture]).toBeGreaterThanOrEqual(2); // heat maps and the summary page
     const job = await until('job delivered', async () => {
-      const rows = (await gw.db.dataSource.query(`SELECT state, timings FROM job WHERE study_uid = $1 ORDER BY id DESC LIMIT 1`, [studyUid])) as { state: string; timings: Record<string, number> }[];
+      const rows = (await gw.db.dataSource.query(`SELECT id, state, timings FROM job WHERE study_uid = $1 ORDER BY id DESC LIMIT 1`, [studyUid])) as {
+        id: string;
+        state: string;
+        timings: Record<string, number>;
+      }[];
       return rows[0]?.state === 'delivered' ? rows[0] : undefined;
     }, 30_000);
     expect(Object.keys(job.timings)).toEqual(expect.arrayContaining(['select', 'inference', 'encode']));
     expect((await verifyAuditChain(gw.db.dataSource)).ok).toBe(true);
-    const actions = (await readAudit(gw.db.dataSource, { studyUid })).map((r) => r.action);
-    expect(actions).toEqual(expect.arrayContaining(['instance.stored', 'study.ready', 'job.selected', 'job.inferred', 'job.encoded', 'job.delivered']));
+    const audit = await readAudit(gw.db.dataSource, { studyUid });
+    expect(audit.map((r) => r.action)).toEqual(expect.arrayContaining(['instance.stored', 'study.ready', 'job.selected', 'job.inferred', 'job.encoded', 'job.delivered']));
+    // Each recorded stage names the pipeline, its job and what it worked on.
+    const seriesUid = readPart10(series[0].bytes).dataset.SeriesInstanceUID as string;
+    expect(audit.find((r) => r.action === 'job.selected')).toMatchObject({ actor: 'pipeline', outcome: 'success', objectUids: [seriesUid], detail: { jobId: Number(job.id), slices: 24, rejected: [] } });
+    expect(audit.find((r) => r.action === 'job.inferred')).toMatchObject({
+      actor: 'pipeline',
+      outcome: 'success',
+      objectUids: [],
+      detail: { jobId: Number(job.id), executionProvider: expect.any(String), startedEarly: expect.any(Boolean), decision: expect.any(String) },
+    });
   });
 
   test('the study re-sent unchanged by the PACS (our results included) yields no second result', async () => {

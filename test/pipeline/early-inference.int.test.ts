@@ -3,8 +3,7 @@
  * that analysis only when the study's instances are still exactly those it was done on. Real gateways, real
  * PostgreSQL, the real worker with the committed models; results go to the gateway's results folder.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { readAudit, verifyAuditChain } from '../../src/audit/audit-log';
 import { readPart10 } from '../../src/dicom/dcmjs';
@@ -16,6 +15,7 @@ import { chestPhantom, phantomSeries } from '../../src/synthetic/phantom';
 import { testGateway } from '../support/gateway';
 import { multipartBody, postStow } from '../support/stow';
 import { until } from '../support/wait';
+import { tempDir } from '../support/temp-dir';
 
 /** How many early analyses this process has started or had used so far. */
 async function earlyCount(outcome: 'started' | 'used'): Promise<number> {
@@ -103,7 +103,7 @@ describe('early inference during the quiet period', () => {
     await postStow(`${on.url}/dicom-web/studies`, multipartBody(s.bytes.slice(0, 20)));
     await until('early inference started', async () => (await earlyCount('started')) > started || undefined, 2500);
     // Stored without passing through this gateway's STOW listener, as another gateway on the same database would.
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'lt-early-elsewhere-'));
+    const dir = tempDir('early-elsewhere');
     try {
       s.bytes.slice(20).forEach((b, i) => writeFileSync(path.join(dir, `${i}.dcm`), b));
       const imported = await importLocal({ ds: on.gw.db.dataSource, spool: on.gw.spool, recorder: new InstanceRecorder(on.gw.db.dataSource) }, dir);

@@ -5,7 +5,7 @@
  * holders died with it) fails with a report instead of being run again.
  */
 import path from 'node:path';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { readPart10 } from '../../src/dicom/dcmjs';
 import { claimJob } from '../../src/db/jobs';
 import { openJob } from '../../src/study/completeness';
@@ -14,7 +14,8 @@ import { parseEncapsulated, parsePart10 } from '../../src/dicom/part10';
 import { testGateway } from '../support/gateway';
 import { multipartBody, postStow } from '../support/stow';
 import { until } from '../support/wait';
-import { dcmtkAll, tempDir } from '../volume/helpers';
+import { dcmtkAll } from '../volume/helpers';
+import { tempDir } from '../support/temp-dir';
 import type { Gateway } from '../../src/gateway';
 
 interface JobRow {
@@ -46,18 +47,18 @@ describe('a JPEG-lossless frame claiming 32000 x 32000 (real gateway)', () => {
   let gw: Gateway;
   let base: string;
   let cleanup: () => Promise<void>;
-  const t = tempDir('lt-hostile-study-');
+  const tmp = tempDir('hostile-study');
   beforeAll(async () => {
     ({ gw, url: base, cleanup } = await testGateway({ LT_EARLY_INFERENCE: 'false', LT_POLL_MS: '200' }));
   });
   afterAll(async () => {
     await cleanup();
-    t.cleanup();
+    rmSync(tmp, { recursive: true, force: true });
   });
 
   test('is refused with the reason in a failure report; the gateway keeps serving', async () => {
-    const src = writePhantomSeries(path.join(t.dir, 'src'), chestPhantom({ size: 64, slices: 24 }), { seed: 'hostile-jpeg' });
-    const files = dcmtkAll('dcmcjpeg', ['+e1'], path.dirname(src[0]), path.join(t.dir, 'jpeg'));
+    const src = writePhantomSeries(path.join(tmp, 'src'), chestPhantom({ size: 64, slices: 24 }), { seed: 'hostile-jpeg' });
+    const files = dcmtkAll('dcmcjpeg', ['+e1'], path.dirname(src[0]), path.join(tmp, 'jpeg'));
     const bad = readFileSync(files[12]);
     const px = parsePart10(bad).pixelData!;
     const sof = bad.indexOf(Buffer.from([0xff, 0xc3]), parseEncapsulated(bad, px.offset, true).fragments[0].offset);

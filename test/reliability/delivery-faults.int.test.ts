@@ -10,7 +10,7 @@ import { verifyAuditChain, readAudit } from '../../src/audit/audit-log';
 import { freePort } from '../../src/db/database';
 import { readPart10, SopClass } from '../../src/dicom/dcmjs';
 import { chestPhantom, phantomSeries } from '../../src/synthetic/phantom';
-import { TEST_MODELS_DIR } from '../support/gateway';
+import { TEST_MODELS_DIR } from '../support/models';
 import { CliProcess } from '../support/process';
 import { processEnvironment } from '../support/process-environment';
 import { multipartBody, postStow } from '../support/stow';

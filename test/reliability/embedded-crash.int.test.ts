@@ -6,8 +6,7 @@
  * The compiled CLI as its own processes, a real embedded PostgreSQL.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { freePort } from '../../src/db/database';
 import { readPart10 } from '../../src/dicom/dcmjs';
@@ -15,6 +14,7 @@ import { PACKAGE_ROOT, PACKAGE_VERSION } from '../../src/paths';
 import { chestPhantom, phantomSeries } from '../../src/synthetic/phantom';
 import { CliProcess } from '../support/process';
 import { multipartBody, postStow } from '../support/stow';
+import { tempDir } from '../support/temp-dir';
 
 const CLI = path.join(PACKAGE_ROOT, 'dist/src/cli.js');
 /** No external database: every command below uses the embedded default. */
@@ -36,7 +36,7 @@ function running(pid: number): boolean {
 }
 
 describe('kill -9 of a gateway on the embedded database', () => {
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'lt-embedded-crash-'));
+  const dataDir = tempDir('embedded-crash');
   const gateways: CliProcess[] = [];
   afterAll(async () => {
     for (const g of gateways) await g.stop();
@@ -76,7 +76,7 @@ describe('kill -9 of a gateway on the embedded database', () => {
 });
 
 describe('command line exit codes', () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'lt-cli-'));
+  const dir = tempDir('cli');
   chmodSync(dir, 0o755); // the embedded server's own user may pass through (see the private-folder case below)
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
   const cli = (args: string[], env: Record<string, string>, timeout = 120_000) =>

@@ -15,7 +15,8 @@ import { MAX_CHUNK_BYTES } from '../../src/inference/proto';
 import { startWorker, type WorkerHandle } from '../../src/inference/worker';
 import { PACKAGE_ROOT } from '../../src/paths';
 import { testDatabase } from '../support/db';
-import { TEST_MODELS_DIR } from '../support/gateway';
+import { TEST_MODELS_DIR } from '../support/models';
+import { until } from '../support/wait';
 
 // ---- hand-made protobuf -------------------------------------------------------------------------------------------
 function varint(n: number): Buffer {
@@ -91,14 +92,6 @@ function unary(addr: string, method: string, message: Buffer, metadata = new grp
       resolve({ code: err?.code ?? grpc.status.OK, details: err?.details ?? '', ms: Date.now() - t0 });
     });
   });
-}
-
-async function waitFor(cond: () => boolean, ms = 15_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 const S = grpc.status;
@@ -203,7 +196,7 @@ describe('TriageService under abuse (real server, real PostgreSQL)', () => {
   });
 
   const settled = async () => {
-    await waitFor(() => worker.activeCalls() === 0);
+    await until('no call in flight', () => worker.activeCalls() === 0 || undefined, 15_000, 20);
     const ok = await unary(addr, '/lungtriage.inference.v1.InferenceService/ListModels', Buffer.alloc(0));
     expect(ok.code).toBe(S.OK);
   };
@@ -240,7 +233,7 @@ describe('TriageService under abuse (real server, real PostgreSQL)', () => {
     for (const [name, msgs] of cases) {
       const o = await clientStream(addr, ANALYZE, msgs);
       expect([name, o.code === S.OK, o.code === S.UNAVAILABLE]).toEqual([name, false, false]);
-      await waitFor(() => worker.activeCalls() === 0);
+      await until('no call in flight', () => worker.activeCalls() === 0 || undefined, 15_000, 20);
     }
     await settled();
   });
@@ -271,7 +264,7 @@ describe('TriageService under abuse (real server, real PostgreSQL)', () => {
         child.stdout.on('data', (d: Buffer) => d.toString().includes('sent') && resolve());
         child.on('exit', (c) => reject(new Error(`client exited early (${c})`)));
       });
-      await waitFor(() => worker.activeCalls() === 1);
+      await until('one call in flight', () => worker.activeCalls() === 1 || undefined, 15_000, 20);
       // Busy: a second caller is told so at once.
       const busy = await clientStream(addr, ANALYZE, [volumeHeader()]);
       expect(busy.code).toBe(S.RESOURCE_EXHAUSTED);
@@ -279,7 +272,7 @@ describe('TriageService under abuse (real server, real PostgreSQL)', () => {
       child.kill('SIGKILL');
     }
     const t0 = Date.now();
-    await waitFor(() => worker.activeCalls() === 0, 20_000);
+    await until('no call in flight', () => worker.activeCalls() === 0 || undefined, 20_000, 20);
     const freedMs = Date.now() - t0;
     expect(freedMs).toBeLessThan(20_000);
     // The next caller gets the slot (a contract error from its content, not RESOURCE_EXHAUSTED).

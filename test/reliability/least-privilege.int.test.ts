@@ -14,7 +14,7 @@ import { openDatabase } from '../../src/db/database';
 import { startGateway, type Gateway } from '../../src/gateway';
 import { chestPhantom, phantomSeries } from '../../src/synthetic/phantom';
 import { testDatabase } from '../support/db';
-import { TEST_MODELS_DIR } from '../support/gateway';
+import { TEST_MODELS_DIR } from '../support/models';
 import { multipartBody, postStow } from '../support/stow';
 
 const ROLE = 'lung_triage_app';

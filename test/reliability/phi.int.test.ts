@@ -10,7 +10,8 @@ import { configureLogger, studyTag } from '../../src/logger';
 import { readPart10 } from '../../src/dicom/dcmjs';
 import { chestPhantom, phantomSeries } from '../../src/synthetic/phantom';
 import type { Gateway } from '../../src/gateway';
-import { testGateway, TEST_MODELS_DIR } from '../support/gateway';
+import { testGateway } from '../support/gateway';
+import { TEST_MODELS_DIR } from '../support/models';
 import { multipartBody, postStow } from '../support/stow';
 
 const PATIENT_NAME = 'ZZTOP^DISTINCTIVE';

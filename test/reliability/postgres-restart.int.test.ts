@@ -3,8 +3,7 @@
  * with 503 + Retry-After (0xA700, nothing acknowledged that is not recorded), it stays up, and once the database is
  * back every acknowledged instance is recorded, the study is triaged and its result written exactly once.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { Client } from 'pg';
 import { verifyAuditChain } from '../../src/audit/audit-log';
@@ -13,17 +12,18 @@ import { readPart10, SopClass } from '../../src/dicom/dcmjs';
 import { FolderTarget } from '../../src/egress/folder-target';
 import { DicomReason } from '../../src/errors';
 import { chestPhantom, phantomSeries } from '../../src/synthetic/phantom';
-import { TEST_MODELS_DIR } from '../support/gateway';
+import { TEST_MODELS_DIR } from '../support/models';
 import { PostgresProcess } from '../support/postgres-process';
 import { CliProcess } from '../support/process';
 import { multipartBody, postStow, seqItems } from '../support/stow';
 import { until } from '../support/wait';
+import { tempDir } from '../support/temp-dir';
 
 const dicomValue = (item: Record<string, { Value?: unknown[] }>, tag: string) => item[tag]?.Value?.[0];
 
 describe('PostgreSQL restarted during ingest', () => {
   const pg = new PostgresProcess();
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'lt-pgrestart-'));
+  const dataDir = tempDir('pgrestart');
   const outDir = path.join(dataDir, 'results');
   let gw: CliProcess | undefined;
 

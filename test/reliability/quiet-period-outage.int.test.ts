@@ -4,9 +4,7 @@
  * called complete the moment the database came back, triaged without its last instances, and triaged again when
  * the sender resumed. Real in-process gateway on a PostgreSQL of its own, stopped and started.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
+import { rmSync } from 'node:fs';
 import { Client } from 'pg';
 import { readPart10 } from '../../src/dicom/dcmjs';
 import { chestPhantom, phantomSeries } from '../../src/synthetic/phantom';
@@ -14,12 +12,13 @@ import { testGateway } from '../support/gateway';
 import { PostgresProcess } from '../support/postgres-process';
 import { multipartBody, postStow } from '../support/stow';
 import { until } from '../support/wait';
+import { tempDir } from '../support/temp-dir';
 
 const STABLE_SECONDS = 4;
 
 describe('quiet period across a PostgreSQL outage (real gateway, restarted PostgreSQL)', () => {
   const pg = new PostgresProcess();
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'lt-quiet-outage-'));
+  const dataDir = tempDir('quiet-outage');
   let cleanup: (() => Promise<void>) | undefined;
   beforeAll(() => pg.start());
   afterAll(async () => {

@@ -1,15 +1,13 @@
-import { mkdtempSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { freePort } from '../../src/db/database';
 import { auditAnchorOf, verifyAuditChain } from '../../src/audit/audit-log';
 import { readPart10, SopClass } from '../../src/dicom/dcmjs';
 import { chestPhantom, phantomSeries } from '../../src/synthetic/phantom';
-import { TEST_MODELS_DIR } from '../support/gateway';
+import { TEST_MODELS_DIR } from '../support/models';
 import { CliProcess } from '../support/process';
 import { processEnvironment } from '../support/process-environment';
 import { multipartBody, postStow } from '../support/stow';
 import { until } from '../support/wait';
+import { tempDir } from '../support/temp-dir';
 
 describe('two gateways and two workers on one database, one gateway killed midway', () => {
   const env = processEnvironment();
@@ -28,7 +26,7 @@ describe('two gateways and two workers on one database, one gateway killed midwa
         LT_DATABASE_URL: env.url,
         // Gateways sharing a database share its audit key (each would otherwise generate its own in its data dir).
         LT_AUDIT_KEY: auditAnchorOf(env.db.dataSource).key.toString('utf8'),
-        LT_DATA_DIR: mkdtempSync(path.join(os.tmpdir(), `lt-gw${i}-`)),
+        LT_DATA_DIR: tempDir(`gw${i}`),
         LT_HTTP_PORT: String(port),
         LT_GRPC_PORT: '0',
         LT_WORKERS: workerPorts.map((p) => `127.0.0.1:${p}`).join(','),

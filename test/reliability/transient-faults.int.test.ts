@@ -15,7 +15,8 @@ import type { Gateway } from '../../src/gateway';
 import { startWorker, type WorkerHandle } from '../../src/inference/worker';
 import { DEFAULT_MAX_ATTEMPTS } from '../../src/pipeline/runner';
 import { chestPhantom, phantomSeries } from '../../src/synthetic/phantom';
-import { TEST_MODELS_DIR, testGateway } from '../support/gateway';
+import { testGateway } from '../support/gateway';
+import { TEST_MODELS_DIR } from '../support/models';
 import { multipartBody, postStow } from '../support/stow';
 import { until } from '../support/wait';
 

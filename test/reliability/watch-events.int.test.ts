@@ -5,9 +5,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
+import { rmSync } from 'node:fs';
 import { Authenticator } from '../../src/api/auth';
 import { startTriageServer } from '../../src/api/triage-service';
 import { openDatabase, type Database } from '../../src/db/database';
@@ -16,6 +14,7 @@ import type { TriageServiceClient } from '../../src/generated/lungtriage/triage/
 import type { TriageEvent__Output } from '../../src/generated/lungtriage/triage/v1/TriageEvent';
 import { LOADER_OPTIONS, PROTO_DIR } from '../../src/grpc/loader';
 import { PostgresProcess } from '../support/postgres-process';
+import { tempDir } from '../support/temp-dir';
 
 const proto = (grpc.loadPackageDefinition(protoLoader.loadSync('lungtriage/triage/v1/triage.proto', { ...LOADER_OPTIONS, includeDirs: [PROTO_DIR] })) as unknown as ProtoGrpcType)
   .lungtriage.triage.v1;
@@ -46,7 +45,7 @@ function watch(client: TriageServiceClient, afterEventId: string, md: grpc.Metad
 
 describe('WatchEvents across refusals and PostgreSQL restarts', () => {
   const pg = new PostgresProcess();
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'lt-watch-'));
+  const dataDir = tempDir('watch');
   let db: Database;
   let server: { port: number; close(): Promise<void> };
   let client: TriageServiceClient;

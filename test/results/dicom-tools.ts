@@ -1,11 +1,11 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { tempDir } from '../support/temp-dir';
 
 /** Runs dciodvfy (dicom3tools) on a Part 10 buffer: its Error lines, Warning lines and exit status. */
 export function dciodvfy(bytes: Buffer): { errors: string[]; warnings: string[]; status: number | null; output: string } {
-  const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'lt-dciodvfy-')), 'obj.dcm');
+  const file = path.join(tempDir('dciodvfy'), 'obj.dcm');
   writeFileSync(file, bytes);
   const r = spawnSync('dciodvfy', [file], { encoding: 'utf8' });
   const output = `${r.stdout}${r.stderr}`;
@@ -15,7 +15,7 @@ export function dciodvfy(bytes: Buffer): { errors: string[]; warnings: string[];
 
 /** Runs dsrdump (dcmtk) on an SR: exit status and output (the rendered tree, or what is wrong with it). */
 export function dsrdump(bytes: Buffer, args: string[] = ['+Pc', '+Pl']): { status: number | null; output: string } {
-  const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'lt-dsrdump-')), 'sr.dcm');
+  const file = path.join(tempDir('dsrdump'), 'sr.dcm');
   writeFileSync(file, bytes);
   const r = spawnSync('dsrdump', [...args, file], { encoding: 'utf8' });
   return { status: r.status, output: `${r.stdout}${r.stderr}` };
@@ -26,7 +26,7 @@ export function dsrdump(bytes: Buffer, args: string[] = ['+Pc', '+Pl']): { statu
  * `known` lists the documented validator limitations left out (see README "Results").
  */
 export function dcentvfy(objects: { name: string; bytes: Buffer }[], known: RegExp[] = []): string[] {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'lt-dcentvfy-'));
+  const dir = tempDir('dcentvfy');
   const files = objects.map((o) => {
     const f = path.join(dir, `${o.name}.dcm`);
     writeFileSync(f, o.bytes);
@@ -43,7 +43,7 @@ export const DCENTVFY_SR_ACCESSION = /^Warning - Different information entities 
 
 /** Reads an object with pydicom (Debian's python3-pydicom) and runs `expr` on it as `d`; returns what it prints. */
 export function pydicomEval(bytes: Buffer, expr: string): { status: number | null; output: string } {
-  const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'lt-pydicom-')), 'obj.dcm');
+  const file = path.join(tempDir('pydicom'), 'obj.dcm');
   writeFileSync(file, bytes);
   const r = spawnSync('/usr/bin/python3', ['-c', `import sys, pydicom\nd = pydicom.dcmread(sys.argv[1])\nprint(${expr})`, file], { encoding: 'utf8' });
   return { status: r.status, output: `${r.stdout}${r.stderr}`.trim() };

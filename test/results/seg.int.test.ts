@@ -8,7 +8,7 @@ import type { Analysis } from '../../src/inference/types';
 import { startWorker, type WorkerHandle } from '../../src/inference/worker';
 import { readPart10, SopClass, type NaturalDataset } from '../../src/dicom/dcmjs';
 import { buildResults, type ResultObjects } from '../../src/results';
-import { requireModels } from '../inference/support/fixtures';
+import { requireModels } from '../support/models';
 import { DCENTVFY_SR_ACCESSION, DCIODVFY_DEVICE_UID, dcentvfy, dciodvfy, dsrdump, pydicomEval } from './dicom-tools';
 import { syntheticStudy, type SyntheticStudy } from './fixtures';
 import { codeTriples, findItems, first } from './sr-tree';

@@ -3,20 +3,20 @@
  * from real Part 10 files, a series of another anatomy is "not applicable" with the reason; chest and combined
  * regions with the chest pass, as does a header that says nothing.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { headerNotChestReason } from '../../src/study/series-selection';
 import { chestPhantom, writePhantomSeries, type SeriesOptions } from '../../src/synthetic/phantom';
 import { readSeriesHeaders, selectSeries } from '../../src/volume';
-import { tempDir } from '../volume/helpers';
+import { tempDir } from '../support/temp-dir';
 
 describe('header gating', () => {
-  const t = tempDir();
-  afterAll(() => t.cleanup());
+  const tmp = tempDir('vol');
+  afterAll(() => rmSync(tmp, { recursive: true, force: true }));
   const vol = chestPhantom({ size: 32, slices: 24, seed: 'header-gating' });
   let n = 0;
   const selection = async (extra: NonNullable<SeriesOptions['extra']>) => {
-    const dir = path.join(t.dir, String(++n));
+    const dir = path.join(tmp, String(++n));
     mkdirSync(dir);
     const files = writePhantomSeries(dir, vol, { seed: `hg-${n}`, extra });
     return selectSeries(await readSeriesHeaders(files));

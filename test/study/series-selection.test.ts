@@ -1,11 +1,11 @@
 import path from 'node:path';
-import { writeFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { writeFileSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { buildVolume, readSeriesHeaders, selectSeries, type InstanceHeader } from '../../src/volume';
 import { chestPhantom, phantomSeries, writePhantomSeries, enhancedCtInstance } from '../../src/synthetic/phantom';
 import { readPart10, writePart10, SopClass, type NaturalDataset } from '../../src/dicom/dcmjs';
 import { derivedUid } from '../../src/dicom/uid';
-import { tempDir } from '../volume/helpers';
+import { tempDir } from '../support/temp-dir';
 
 const STUDY = derivedUid('sel', 'study');
 
@@ -46,8 +46,8 @@ function doseReport(): Buffer {
 }
 
 describe('selectSeries on a synthetic multi-series study', () => {
-  const t = tempDir('lt-sel-');
-  afterAll(() => t.cleanup());
+  const tmp = tempDir('sel');
+  afterAll(() => rmSync(tmp, { recursive: true, force: true }));
   const thin = chestPhantom({ size: 32, slices: 40, sliceSpacing: 1 });
   const thick = chestPhantom({ size: 32, slices: 24, sliceSpacing: 5 });
   const base = { studyUid: STUDY };
@@ -79,9 +79,9 @@ describe('selectSeries on a synthetic multi-series study', () => {
       // 7: mixed geometry (two image sizes).
       [...phantomSeries(chestPhantom({ size: 32, slices: 20 }), { ...base, seriesUid: uid(7), seriesNumber: 7 }), ...phantomSeries(chestPhantom({ size: 16, slices: 1 }), { ...base, seriesUid: uid(7), seriesNumber: 7, seed: 'other', sliceGeometry: () => ({ imagePositionPatient: [0, 0, 100] }) })],
     ].map((s) => s.map((i) => i.bytes));
-    const files = writeShuffled(path.join(t.dir, 'study'), [...series, [doseReport()]]);
-    writeFileSync(path.join(t.dir, 'study', 'garbage.dcm'), Buffer.from('not dicom at all'));
-    headers = await readSeriesHeaders([...files, path.join(t.dir, 'study', 'garbage.dcm')]);
+    const files = writeShuffled(path.join(tmp, 'study'), [...series, [doseReport()]]);
+    writeFileSync(path.join(tmp, 'study', 'garbage.dcm'), Buffer.from('not dicom at all'));
+    headers = await readSeriesHeaders([...files, path.join(tmp, 'study', 'garbage.dcm')]);
   });
 
   test('chooses the thin lung-kernel axial series and says why for every other', () => {
@@ -117,7 +117,7 @@ describe('selectSeries on a synthetic multi-series study', () => {
   });
 
   test('Enhanced CT competes like any series; duplicates and an unreadable file are reported', async () => {
-    const dir = path.join(t.dir, 'enh');
+    const dir = path.join(tmp, 'enh');
     mkdirSync(dir);
     const f = path.join(dir, 'e.dcm');
     writeFileSync(f, enhancedCtInstance(thin, { studyUid: STUDY, seriesNumber: 8 }).bytes);

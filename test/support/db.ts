@@ -1,9 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
+import { rmSync } from 'node:fs';
 import { Client } from 'pg';
 import { openDatabase, type Database } from '../../src/db/database';
+import { tempDir } from './temp-dir';
 
 /** The server started by global-setup.js (or LT_TEST_ADMIN_DATABASE_URL, a superuser URL of a disposable server). */
 function adminUrl(): string {
@@ -33,7 +32,7 @@ export async function createTestDatabaseUrl(): Promise<{ url: string; drop: () =
 
 /** A real, migrated PostgreSQL database for one test file, plus a temp data dir; both removed on cleanup. */
 export async function testDatabase(): Promise<{ db: Database; url: string; dataDir: string; cleanup: () => Promise<void> }> {
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'lt-test-'));
+  const dataDir = tempDir('test');
   const { url, drop } = await createTestDatabaseUrl();
   const db = await openDatabase({ url, dataDir, migrate: true });
   return {

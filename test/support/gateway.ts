@@ -1,11 +1,7 @@
 import { loadConfig, type Config } from '../../src/config';
 import { startGateway, type Gateway } from '../../src/gateway';
-import { PACKAGE_ROOT } from '../../src/paths';
 import { testDatabase } from './db';
-import path from 'node:path';
-
-/** The models the tests run: the committed ones (LT_TEST_MODELS_DIR only for local experiments). */
-export const TEST_MODELS_DIR = process.env.LT_TEST_MODELS_DIR ?? path.join(PACKAGE_ROOT, 'models');
+import { TEST_MODELS_DIR } from './models';
 
 /** A real gateway on an ephemeral port with its own real database and data dir. */
 export async function testGateway(env: Record<string, string> = {}): Promise<{ gw: Gateway; url: string; config: Config; cleanup: () => Promise<void> }> {

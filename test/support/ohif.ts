@@ -3,15 +3,15 @@
  * into .lt-cache, pinned in test/viewer/ohif-pin.json), served on loopback with its DICOMweb data source pointed at a
  * real Orthanc, proxied under the same origin (so no CORS), and driven in Debian's headless Chromium by puppeteer-core.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import express from 'express';
 import { PNG } from 'pngjs';
 import type { Browser, Page, PuppeteerNode } from 'puppeteer-core' with { 'resolution-mode': 'import' };
 import { PACKAGE_ROOT } from '../../src/paths';
+import { tempDir } from './temp-dir';
 
 const PIN = JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'test/viewer/ohif-pin.json'), 'utf8')) as { package: string; version: string };
 export const OHIF_DIR = path.join(PACKAGE_ROOT, '.lt-cache', `ohif-${PIN.version}`);
@@ -118,7 +118,7 @@ export class TestOhif {
     });
     this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
     const puppeteer = ((await hostImport('puppeteer-core')) as { default: PuppeteerNode }).default;
-    this.profileDir = mkdtempSync(path.join(os.tmpdir(), 'lt-ohif-chromium-'));
+    this.profileDir = tempDir('ohif-chromium');
     this.browser = await puppeteer.launch({
       executablePath: CHROMIUM,
       headless: true,

@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { freePort } from '../../src/db/database';
 import { PACKAGE_ROOT } from '../../src/paths';
+import { tempDir } from './temp-dir';
 
 const ORTHANC_BIN = '/usr/sbin/Orthanc';
 const REPO = PACKAGE_ROOT;
@@ -42,7 +42,7 @@ export class TestOrthanc {
 
   constructor(private readonly opts: OrthancOptions = {}) {
     assertOrthancInstalled();
-    this.storageDir = opts.storageDir ?? mkdtempSync(path.join(os.tmpdir(), 'lt-orthanc-'));
+    this.storageDir = opts.storageDir ?? tempDir('orthanc');
   }
 
   get url(): string {

@@ -1,14 +1,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { freePort } from '../../src/db/database';
+import { tempDir } from './temp-dir';
 
 /** A PostgreSQL server of its own (not the shared test server) that a test may stop and start again. */
 export class PostgresProcess {
   private proc?: ChildProcess;
   private output = '';
-  readonly dir = mkdtempSync(path.join(os.tmpdir(), 'lt-pgproc-'));
+  readonly dir = tempDir('pgproc');
   port = 0;
 
   get url(): string {

@@ -1,10 +1,11 @@
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync, truncateSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync, truncateSync, rmSync } from 'node:fs';
 import { LtError } from '../../src/errors';
 import { buildVolume, readSeriesHeaders, selectSeries } from '../../src/volume';
 import { chestPhantom, phantomSeries, writePhantomSeries } from '../../src/synthetic/phantom';
-import { dcmtkAll, hasTool, tempDir } from './helpers';
+import { dcmtkAll, hasTool } from './helpers';
+import { tempDir } from '../support/temp-dir';
 
 const vol = chestPhantom({ size: 32, slices: 6, sliceSpacing: 2 });
 
@@ -19,10 +20,10 @@ async function buildError(files: string[]): Promise<LtError> {
 }
 
 describe('bad input gives a precise LtError, never a crash', () => {
-  const t = tempDir('lt-bad-');
-  afterAll(() => t.cleanup());
+  const tmp = tempDir('bad');
+  afterAll(() => rmSync(tmp, { recursive: true, force: true }));
   let n = 0;
-  const series = (opts = {}) => writePhantomSeries(path.join(t.dir, `s${n++}`), vol, { seed: `bad${n}`, ...opts });
+  const series = (opts = {}) => writePhantomSeries(path.join(tmp, `s${n++}`), vol, { seed: `bad${n}`, ...opts });
 
   test('truncated native pixel data', async () => {
     const files = series();
@@ -36,7 +37,7 @@ describe('bad input gives a precise LtError, never a crash', () => {
     const files = series();
     writeFileSync(files[0], 'hello');
     writeFileSync(files[1], '');
-    const h = await readSeriesHeaders([...files, path.join(t.dir, 'nope.dcm')]);
+    const h = await readSeriesHeaders([...files, path.join(tmp, 'nope.dcm')]);
     expect(h[0].error).toMatch(/not a DICOM Part 10 file: only 5 bytes/);
     expect(h[1].error).toMatch(/not a DICOM Part 10 file/);
     expect(h[6].error).toBe('file not found');
@@ -90,7 +91,7 @@ describe('bad input gives a precise LtError, never a crash', () => {
     // One slice written by the phantom, cloned 2000 times with its SOP Instance UID and z position patched in place.
     const tmpl = phantomSeries(chestPhantom({ size: 8, slices: 1, noise: 0, lesions: [] }), { seed: 'big', sliceGeometry: () => ({ imagePositionPatient: [0, 0, -999.5] }) })[0];
     const uid = Buffer.from(tmpl.sopInstanceUid);
-    const dir = path.join(t.dir, 'big');
+    const dir = path.join(tmp, 'big');
     mkdirSync(dir);
     const files = Array.from({ length: 2000 }, (_, k) => {
       const b = Buffer.from(tmpl.bytes);
@@ -112,7 +113,7 @@ describe('bad input gives a precise LtError, never a crash', () => {
   const dcmtk = hasTool('dcmcjpeg');
   (dcmtk ? test : test.skip)('broken and truncated compressed streams, wrong Rows for a JPEG frame', async () => {
     const src = series();
-    const jl = dcmtkAll('dcmcjpeg', ['+e1'], path.dirname(src[0]), path.join(t.dir, 'jl'));
+    const jl = dcmtkAll('dcmcjpeg', ['+e1'], path.dirname(src[0]), path.join(tmp, 'jl'));
     const h = await readSeriesHeaders(jl);
     // 1. Destroy the entropy-coded data of one frame, keep its length.
     const b = readFileSync(jl[1]);
@@ -122,13 +123,13 @@ describe('bad input gives a precise LtError, never a crash', () => {
     writeFileSync(jl[1], b);
     expect((await buildError(jl)).message).toMatch(/^instance [\d.]+: corrupt JPEG Lossless SV1 stream/);
     // The codec module still works after a failure.
-    const ok = dcmtkAll('dcmcjpeg', ['+e1'], path.dirname(src[0]), path.join(t.dir, 'jl2'));
+    const ok = dcmtkAll('dcmcjpeg', ['+e1'], path.dirname(src[0]), path.join(tmp, 'jl2'));
     await expect(buildVolume(await readSeriesHeaders(ok))).resolves.toBeDefined();
     // 2. Truncated in the middle of the fragment.
     truncateSync(ok[2], readFileSync(ok[2]).length - 300);
     expect((await buildError(ok)).message).toMatch(/truncated pixel data: fragment 1 declares \d+ bytes but only \d+ remain/);
     // 3. Rows that do not match the compressed image.
-    const ok3 = dcmtkAll('dcmcjpeg', ['+e1'], path.dirname(src[0]), path.join(t.dir, 'jl3'));
+    const ok3 = dcmtkAll('dcmcjpeg', ['+e1'], path.dirname(src[0]), path.join(tmp, 'jl3'));
     execFileSync('dcmodify', ['-nb', '-m', '(0028,0010)=16', ok3[0]]);
     expect((await buildError(ok3)).message).toMatch(/mixed image sizes|frame (is|header says) 32 x 32 pixels but Columns x Rows say 32 x 16/);
     execFileSync('dcmodify', ['-nb', '-m', '(0028,0010)=16', ...ok3.slice(1)]);

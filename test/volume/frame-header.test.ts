@@ -3,7 +3,7 @@
  * (issue 17, Critical 3): JPEG lossless (SOF3), JPEG-LS (SOF55), RLE (segment header) and JPEG 2000 (SIZ).
  */
 import path from 'node:path';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { LtError } from '../../src/errors';
 import { TransferSyntax } from '../../src/dicom/dcmjs';
 import { buildVolume, readSeriesHeaders } from '../../src/volume';
@@ -11,8 +11,9 @@ import { initDecoders } from '../../src/volume/decode';
 import { frameHeaderProblem } from '../../src/volume/frame-header';
 import { parseEncapsulated, parsePart10 } from '../../src/dicom/part10';
 import { chestPhantom, writePhantomSeries } from '../../src/synthetic/phantom';
-import { dcmtkAll, hasTool, tempDir } from './helpers';
+import { dcmtkAll, hasTool } from './helpers';
 import { toJpeg2000 } from './j2k';
+import { tempDir } from '../support/temp-dir';
 
 const vol = chestPhantom({ size: 32, slices: 4, sliceSpacing: 2 });
 const geometry = (ts: string) => ({ transferSyntaxUid: ts, rows: 32, columns: 32, bitsAllocated: 16, samplesPerPixel: 1 });
@@ -45,13 +46,13 @@ async function buildError(files: string[]): Promise<LtError> {
 
 const dcmtk = hasTool('dcmcjpeg') && hasTool('dcmcjpls') && hasTool('dcmcrle');
 (dcmtk ? describe : describe.skip)('compressed frame headers are checked against Rows/Columns before decoding', () => {
-  const t = tempDir('lt-framehdr-');
-  afterAll(() => t.cleanup());
+  const tmp = tempDir('framehdr');
+  afterAll(() => rmSync(tmp, { recursive: true, force: true }));
   let n = 0;
-  const source = () => writePhantomSeries(path.join(t.dir, `src${n++}`), vol, { seed: `framehdr${n}` });
+  const source = () => writePhantomSeries(path.join(tmp, `src${n++}`), vol, { seed: `framehdr${n}` });
   const compressed = (tool: string, args: string[]) => {
     const src = source();
-    return dcmtkAll(tool, args, path.dirname(src[0]), path.join(t.dir, `out${n++}`));
+    return dcmtkAll(tool, args, path.dirname(src[0]), path.join(tmp, `out${n++}`));
   };
   beforeAll(() => initDecoders());
 
@@ -87,7 +88,7 @@ const dcmtk = hasTool('dcmcjpeg') && hasTool('dcmcjpls') && hasTool('dcmcrle');
 
   test('JPEG 2000: SIZ claiming 32000 x 32000 is refused', async () => {
     const src = source();
-    const files = await toJpeg2000(src, path.join(t.dir, `j2k${n++}`), TransferSyntax.Jpeg2000Lossless);
+    const files = await toJpeg2000(src, path.join(tmp, `j2k${n++}`), TransferSyntax.Jpeg2000Lossless);
     const b = readFileSync(files[3]);
     const siz = b.indexOf(Buffer.from([0xff, 0x4f, 0xff, 0x51]), firstFragment(b)) + 2;
     b.writeUInt32BE(32000, siz + 6);

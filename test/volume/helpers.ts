@@ -1,14 +1,7 @@
-/** Test helpers for the volume stage: temp folders, dcmtk conversions, synthetic series on disk. */
+/** Test helpers for the volume stage: dcmtk conversions, synthetic series on disk. */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import { mkdirSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-
-/** A fresh temp folder; removed by the returned cleanup. */
-export function tempDir(prefix = 'lt-vol-'): { dir: string; cleanup: () => void } {
-  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
-  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
-}
 
 /** True when a dcmtk tool is on PATH. */
 export function hasTool(tool: string): boolean {

@@ -1,23 +1,25 @@
+import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { buildVolume, readSeriesHeaders } from '../../src/volume';
 import { chestPhantom, writePhantomSeries } from '../../src/synthetic/phantom';
 import { TransferSyntax } from '../../src/dicom/dcmjs';
-import { diff, tempDir } from './helpers';
+import { diff } from './helpers';
 import { pydicomHu, toJpeg2000 } from './j2k';
+import { tempDir } from '../support/temp-dir';
 
 // dcmtk (3.6.7) has no JPEG 2000 codec: the independent reference is pydicom + Pillow (OpenJPEG).
 describe('JPEG 2000 (synthetic)', () => {
-  const t = tempDir();
-  afterAll(() => t.cleanup());
+  const tmp = tempDir('vol');
+  afterAll(() => rmSync(tmp, { recursive: true, force: true }));
   const vol = chestPhantom({ size: 64, slices: 12, sliceSpacing: 2 });
   let src: string[];
   beforeAll(() => {
-    src = writePhantomSeries(path.join(t.dir, 'src'), vol, { seed: 'j2k' });
+    src = writePhantomSeries(path.join(tmp, 'src'), vol, { seed: 'j2k' });
   });
 
   test('lossless equals the original and pydicom', async () => {
     const ref = await buildVolume(await readSeriesHeaders(src));
-    const files = await toJpeg2000(src, path.join(t.dir, 'j2kl'), TransferSyntax.Jpeg2000Lossless);
+    const files = await toJpeg2000(src, path.join(tmp, 'j2kl'), TransferSyntax.Jpeg2000Lossless);
     const headers = await readSeriesHeaders(files);
     expect(headers[0].transferSyntaxUid).toBe(TransferSyntax.Jpeg2000Lossless);
     const v = await buildVolume(headers);
@@ -29,7 +31,7 @@ describe('JPEG 2000 (synthetic)', () => {
 
   test('lossy equals pydicom + Pillow and stays close to the original', async () => {
     const ref = await buildVolume(await readSeriesHeaders(src));
-    const files = await toJpeg2000(src, path.join(t.dir, 'j2k'), TransferSyntax.Jpeg2000, 10);
+    const files = await toJpeg2000(src, path.join(tmp, 'j2k'), TransferSyntax.Jpeg2000, 10);
     const headers = await readSeriesHeaders(files);
     expect(headers[0].transferSyntaxUid).toBe(TransferSyntax.Jpeg2000);
     const v = await buildVolume(headers);

@@ -1,18 +1,19 @@
 import path from 'node:path';
-import { writeFileSync } from 'node:fs';
+import { writeFileSync, rmSync } from 'node:fs';
 import { buildVolume, readSeriesHeaders } from '../../src/volume';
 import { chestPhantom, enhancedCtInstance, enhancedIntercept, outsideFov, storedValue, writePhantomSeries } from '../../src/synthetic/phantom';
 import { TransferSyntax } from '../../src/dicom/dcmjs';
-import { dcmtkAll, diff, hasTool, tempDir } from './helpers';
+import { dcmtkAll, diff, hasTool } from './helpers';
+import { tempDir } from '../support/temp-dir';
 
 const vol = chestPhantom({ size: 64, slices: 24, sliceSpacing: 2, seed: 'syn' } as never);
 
 describe('buildVolume on synthetic series', () => {
-  const t = tempDir();
-  afterAll(() => t.cleanup());
+  const tmp = tempDir('vol');
+  afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
   test('uncompressed explicit LE: exact HU, ascending positions, sources and hash', async () => {
-    const files = writePhantomSeries(path.join(t.dir, 'le'), vol, { seed: 'le' });
+    const files = writePhantomSeries(path.join(tmp, 'le'), vol, { seed: 'le' });
     // Shuffle the file order: the result must not depend on it.
     const shuffled = [...files].reverse();
     shuffled.push(shuffled.shift()!);
@@ -35,7 +36,7 @@ describe('buildVolume on synthetic series', () => {
 
   test('signed pixels, BitsStored 16, rescale slope 0.5 and pixel padding', async () => {
     const opts = { seed: 'signed', signed: true, rescaleSlope: 0.5, pixelPaddingValue: -32768 };
-    const files = writePhantomSeries(path.join(t.dir, 'signed'), vol, opts);
+    const files = writePhantomSeries(path.join(tmp, 'signed'), vol, opts);
     const v = await buildVolume(await readSeriesHeaders(files), { paddingHu: -1024 });
     let bad = 0;
     for (let s = 0; s < 24; s++) {
@@ -51,14 +52,14 @@ describe('buildVolume on synthetic series', () => {
   });
 
   test('BitsStored 12 with garbage in the high bits is masked', async () => {
-    const files = writePhantomSeries(path.join(t.dir, 'mask'), vol, { seed: 'mask' });
+    const files = writePhantomSeries(path.join(tmp, 'mask'), vol, { seed: 'mask' });
     // Set the top 4 (unused) bits of every pixel of slice 0 with dcmtk-independent byte surgery.
     const { readFileSync } = await import('node:fs');
     const h = (await readSeriesHeaders([files[0]]))[0];
     const buf = readFileSync(files[0]);
     for (let o = h.pixelData!.offset + 1; o < h.pixelData!.offset + h.pixelData!.length; o += 2) buf[o] |= 0xf0;
     writeFileSync(files[0], buf);
-    const clean = await buildVolume(await readSeriesHeaders(writePhantomSeries(path.join(t.dir, 'mask2'), vol, { seed: 'mask' })));
+    const clean = await buildVolume(await readSeriesHeaders(writePhantomSeries(path.join(tmp, 'mask2'), vol, { seed: 'mask' })));
     const v = await buildVolume(await readSeriesHeaders(files));
     expect(diff(v.hu, clean.hu).count).toBe(0);
   });
@@ -66,7 +67,7 @@ describe('buildVolume on synthetic series', () => {
   test('Enhanced CT multi-frame: shuffled frames, per-frame rescale', async () => {
     const order = Array.from({ length: 24 }, (_, z) => (z * 7) % 24);
     const inst = enhancedCtInstance(vol, { frameOrder: order, perFrameRescale: true });
-    const file = path.join(t.dir, 'enhanced.dcm');
+    const file = path.join(tmp, 'enhanced.dcm');
     writeFileSync(file, inst.bytes);
     const headers = await readSeriesHeaders([file]);
     expect(headers[0].error).toBeUndefined();
@@ -89,9 +90,9 @@ describe('buildVolume on synthetic series', () => {
     let src: string;
     let ref: Awaited<ReturnType<typeof buildVolume>>;
     beforeAll(async () => {
-      src = path.join(t.dir, 'src');
+      src = path.join(tmp, 'src');
       writePhantomSeries(src, vol, { seed: 'ts', transferSyntax: TransferSyntax.ImplicitLittle });
-      ref = await buildVolume(await readSeriesHeaders(dcmtkAll('dcmconv', ['+te'], src, path.join(t.dir, 'ref'))));
+      ref = await buildVolume(await readSeriesHeaders(dcmtkAll('dcmconv', ['+te'], src, path.join(tmp, 'ref'))));
     });
     const lossless: [string, string, string[], string][] = [
       ['implicit LE', 'dcmconv', ['+ti'], TransferSyntax.ImplicitLittle],
@@ -103,7 +104,7 @@ describe('buildVolume on synthetic series', () => {
       ['JPEG-LS lossless, 1 KB fragments', 'dcmcjpls', ['+el', '+fs', '1'], TransferSyntax.JpegLsLossless],
     ];
     test.each(lossless)('%s equals the original', async (_name, tool, args, ts) => {
-      const files = dcmtkAll(tool, args, src, path.join(t.dir, ts));
+      const files = dcmtkAll(tool, args, src, path.join(tmp, ts));
       const headers = await readSeriesHeaders(files);
       expect(headers[0].transferSyntaxUid).toBe(ts);
       const v = await buildVolume(headers);
@@ -116,9 +117,9 @@ describe('buildVolume on synthetic series', () => {
       ['JPEG-LS near-lossless', 'dcmcjpls', ['+en'], TransferSyntax.JpegLsNearLossless, 'dcmdjpls'],
     ];
     test.each(lossy)('%s equals dcmtk decompression', async (_name, tool, args, ts, dtool) => {
-      const files = dcmtkAll(tool, args, src, path.join(t.dir, ts));
+      const files = dcmtkAll(tool, args, src, path.join(tmp, ts));
       const v = await buildVolume(await readSeriesHeaders(files));
-      const d = await buildVolume(await readSeriesHeaders(dcmtkAll(dtool, [], path.join(t.dir, ts), path.join(t.dir, ts + '-d'))));
+      const d = await buildVolume(await readSeriesHeaders(dcmtkAll(dtool, [], path.join(tmp, ts), path.join(tmp, ts + '-d'))));
       expect(diff(v.hu, d.hu).count).toBe(0);
       expect(v.warnings.join(' ')).toMatch(/lossy/);
     });

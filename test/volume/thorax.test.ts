@@ -1,11 +1,12 @@
 import path from 'node:path';
-import { readdirSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
 import { buildVolume, readSeriesHeaders, selectSeries } from '../../src/volume';
 import type { HuVolume } from '../../src/volume';
 import { TransferSyntax } from '../../src/dicom/dcmjs';
 import { describeWithSharedData, sharedData } from '../support/shared-data';
-import { dcmtkAll, diff, filesIn, hasTool, tempDir } from './helpers';
+import { dcmtkAll, diff, filesIn, hasTool } from './helpers';
 import { pydicomHu, toJpeg2000 } from './j2k';
+import { tempDir } from '../support/temp-dir';
 
 const REL = 'thorax-ct-dicom/series';
 jest.setTimeout(600_000);
@@ -13,8 +14,8 @@ jest.setTimeout(600_000);
 // Every syntax is made at test time in a temp dir from the real series (never committed) and must give the same
 // HU volume as the original (lossless) or exactly dcmtk's decompression (lossy).
 describeWithSharedData(REL, 'real thorax series (141 slices) in every transfer syntax', () => {
-  const t = tempDir('lt-thorax-');
-  afterAll(() => t.cleanup());
+  const tmp = tempDir('thorax');
+  afterAll(() => rmSync(tmp, { recursive: true, force: true }));
   const src = sharedData(REL);
   let ref: HuVolume;
   let names: string[];
@@ -49,7 +50,7 @@ describeWithSharedData(REL, 'real thorax series (141 slices) in every transfer s
     ['JPEG-LS lossless, 32 KB fragments', 'dcmcjpls', ['+el', '+fs', '32'], TransferSyntax.JpegLsLossless, 'dcmdjpls'],
   ];
   (dcmtk ? test.each(lossless) : test.skip.each(lossless))('%s: same HU volume; bit-exact with dcmtk', async (_n, tool, args, ts, dtool) => {
-    const dir = path.join(t.dir, ts);
+    const dir = path.join(tmp, ts);
     const files = dcmtkAll(tool, args, src, dir, names);
     const headers = await readSeriesHeaders(files);
     expect(headers.every((h) => h.transferSyntaxUid === ts && !h.error)).toBe(true);
@@ -70,7 +71,7 @@ describeWithSharedData(REL, 'real thorax series (141 slices) in every transfer s
   ];
   // Lossy syntaxes on the every-10th-slice subset (15 slices), to keep the suite's time down.
   (dcmtk ? test.each(lossy) : test.skip.each(lossy))('%s: bit-exact with dcmtk decompression', async (_n, tool, args, ts, dtool) => {
-    const dir = path.join(t.dir, ts);
+    const dir = path.join(tmp, ts);
     const files = dcmtkAll(tool, args, src, dir, subset);
     const v = await buildVolume(await readSeriesHeaders(files));
     const d = await buildVolume(await readSeriesHeaders(dcmtkAll(dtool, [], dir, dir + '-d', subset)));
@@ -84,10 +85,10 @@ describeWithSharedData(REL, 'real thorax series (141 slices) in every transfer s
   });
 
   test('JPEG 2000 lossless (encoded by OpenJPEG in dcmjs-codecs): same HU volume, equal to pydicom + Pillow', async () => {
-    const files = await toJpeg2000(filesIn(src), path.join(t.dir, 'j2k'), TransferSyntax.Jpeg2000Lossless);
+    const files = await toJpeg2000(filesIn(src), path.join(tmp, 'j2k'), TransferSyntax.Jpeg2000Lossless);
     const v = await buildVolume(await readSeriesHeaders(files));
     expect(diff(v.hu, ref.hu).count).toBe(0);
-    const sub = await readSeriesHeaders(subset.map((n) => path.join(t.dir, 'j2k', n)));
+    const sub = await readSeriesHeaders(subset.map((n) => path.join(tmp, 'j2k', n)));
     const ours = await buildVolume(sub);
     const py = pydicomHu(ours.sources.map((s) => sub.find((h) => h.sopInstanceUid === s.sopInstanceUid)!.path));
     expect(py).not.toBeNull();
@@ -95,7 +96,7 @@ describeWithSharedData(REL, 'real thorax series (141 slices) in every transfer s
   });
 
   test('JPEG 2000 lossy: equal to pydicom + Pillow', async () => {
-    const files = await toJpeg2000(subset.map((n) => path.join(src, n)), path.join(t.dir, 'j2k-lossy'), TransferSyntax.Jpeg2000, 20);
+    const files = await toJpeg2000(subset.map((n) => path.join(src, n)), path.join(tmp, 'j2k-lossy'), TransferSyntax.Jpeg2000, 20);
     const v = await buildVolume(await readSeriesHeaders(files));
     const byUid = new Map((await readSeriesHeaders(files)).map((h) => [h.sopInstanceUid, h.path]));
     const ordered = pydicomHu(v.sources.map((s) => byUid.get(s.sopInstanceUid)!));

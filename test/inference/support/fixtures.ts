@@ -1,17 +1,5 @@
-import { existsSync } from 'node:fs';
-import path from 'node:path';
 import { chestPhantom, type PhantomOptions } from '../../../src/synthetic/phantom';
 import type { HuVolume } from '../../../src/volume/types';
-
-/** The real models (models/ in the repo). LT_TEST_MODELS_DIR may point elsewhere for local experiments only. */
-export const MODELS_DIR = path.resolve(process.env.LT_TEST_MODELS_DIR ?? path.join(__dirname, '../../../models'));
-
-/** Fails with a plain message when the trained models are missing (they are committed with the repo). */
-export function requireModels(): string {
-  if (!existsSync(path.join(MODELS_DIR, 'manifest.json')))
-    throw new Error(`no model manifest at ${MODELS_DIR}/manifest.json: the trained models (models/) are needed by these tests`);
-  return MODELS_DIR;
-}
 
 /** A chest phantom as the HuVolume a gateway would send. */
 export function phantomVolume(opts: PhantomOptions = {}): HuVolume {
@@ -36,13 +24,4 @@ export function phantomVolume(opts: PhantomOptions = {}): HuVolume {
     contentHash: 'phantom-' + String(p.size) + 'x' + String(p.slices),
     warnings: [],
   };
-}
-
-/** Polls until cond() is true or the time is up. */
-export async function waitFor(cond: () => boolean, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
