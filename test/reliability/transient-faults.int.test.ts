@@ -117,11 +117,12 @@ describe('transient faults (real gateway, real worker, real PostgreSQL)', () => 
     }
   }, CASE_TIMEOUT_MS);
 
-  /** A small tmpfs as the data dir makes the disk really full; mounting needs root (the test command runs as root). */
+  /** A small tmpfs as the data dir makes the disk really full; mounting needs root (the test command runs as root). 32 MiB:
+   * once space is freed, the whole result set (SR, SEG, summary page, heat maps, KOS) and its delivered copies fit. */
   const mountDir = mkdtempSync(path.join(os.tmpdir(), 'lt-transient-'));
   const canMount = (() => {
     try {
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', mountDir], { stdio: 'ignore' });
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=32m', 'tmpfs', mountDir], { stdio: 'ignore' });
       return true;
     } catch {
       rmSync(mountDir, { recursive: true, force: true });
