@@ -5,39 +5,20 @@
  * Run: npm run build && node dist/bench/dimse.js [--reps 3]
  */
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from '../src/db/database';
-import { readPart10, writePart10 } from '../src/dicom/dcmjs';
-import { newUid } from '../src/dicom/uid';
-import { SHARED_DATA_DIR } from '../src/paths';
-import { chestPhantom, phantomSeries } from '../src/synthetic/phantom';
 import { TestOrthanc } from '../test/support/orthanc';
 import { CliProcess } from '../test/support/process';
-
-const arg = (name: string, def: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : def;
-};
-const out = (s: string) => process.stdout.write(s + '\n');
-
-function loadSeries(): { name: string; files: Buffer[] } {
-  const dir = path.join(SHARED_DATA_DIR, 'thorax-ct-dicom/series');
-  if (existsSync(dir)) return { name: 'real thorax series (141 x 512x512)', files: readdirSync(dir).sort().map((f) => readFileSync(path.join(dir, f))) };
-  return { name: 'synthetic phantom (141 x 512x512)', files: phantomSeries(chestPhantom({ size: 512, slices: 141 })).map((s) => s.bytes) };
-}
+import { arg, loadSeries, out, relabel } from './support';
 
 /** The series under fresh UIDs, written to a folder (each repetition stores new instances). */
 function relabelledFolder(files: Buffer[], dir: string): string[] {
   mkdirSync(dir, { recursive: true });
-  const study = newUid();
-  const series = newUid();
-  return files.map((f, i) => {
-    const { dataset } = readPart10(f);
-    Object.assign(dataset, { StudyInstanceUID: study, SeriesInstanceUID: series, SOPInstanceUID: newUid() });
+  return relabel(files).map((bytes, i) => {
     const file = path.join(dir, `${i}.dcm`);
-    writeFileSync(file, writePart10(dataset, '1.2.840.10008.1.2.1'));
+    writeFileSync(file, bytes);
     return file;
   });
 }

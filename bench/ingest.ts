@@ -4,40 +4,16 @@
  *  2. Peak RSS of the gateway while it receives one ~2 GB multipart body (streamed, never buffered).
  * Run: npm run build && node dist/bench/ingest.js [--reps 3] [--big-gb 2]
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from '../src/db/database';
 import { readPart10, writePart10 } from '../src/dicom/dcmjs';
 import { newUid } from '../src/dicom/uid';
-import { SHARED_DATA_DIR } from '../src/paths';
-import { chestPhantom, phantomSeries } from '../src/synthetic/phantom';
 import { TestOrthanc } from '../test/support/orthanc';
 import { CliProcess } from '../test/support/process';
 import { multipartBody, multipartType } from '../test/support/stow';
-
-const arg = (name: string, def: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : def;
-};
-const out = (s: string) => process.stdout.write(s + '\n');
-
-function loadSeries(): { name: string; files: Buffer[] } {
-  const dir = path.join(SHARED_DATA_DIR, 'thorax-ct-dicom/series');
-  if (existsSync(dir)) return { name: 'real thorax series (141 x 512x512)', files: readdirSync(dir).sort().map((f) => readFileSync(path.join(dir, f))) };
-  return { name: 'synthetic phantom (141 x 512x512)', files: phantomSeries(chestPhantom({ size: 512, slices: 141 })).map((s) => s.bytes) };
-}
-
-/** The same series under fresh study/series/instance UIDs, so each repetition stores new instances. */
-function relabel(files: Buffer[]): Buffer[] {
-  const study = newUid();
-  const series = newUid();
-  return files.map((f) => {
-    const { dataset } = readPart10(f);
-    Object.assign(dataset, { StudyInstanceUID: study, SeriesInstanceUID: series, SOPInstanceUID: newUid() });
-    return writePart10(dataset, '1.2.840.10008.1.2.1');
-  });
-}
+import { arg, loadSeries, out, relabel } from './support';
 
 async function timeStow(url: string, body: Buffer): Promise<number> {
   const t0 = process.hrtime.bigint();

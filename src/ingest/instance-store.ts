@@ -49,35 +49,12 @@ async function recordInTransaction(
               state = CASE WHEN $2 OR state = 'pulling' THEN state ELSE 'receiving' END WHERE study_uid = $1`,
       [inst.studyUid, ours],
     );
-    await appendAudit(tx, {
-      actor,
-      action: 'instance.stored',
-      outcome: 'success',
-      studyUid: inst.studyUid,
-      objectUids: [inst.sopInstanceUid],
-      detail: { series: inst.seriesUid, sopClass: inst.sopClassUid, bytes: inst.sizeBytes, sha256: inst.sha256 },
-    });
+    await auditStored(tx, inst, actor);
     return { outcome: 'stored' as const };
   }
   const [existing] = (await tx.query(`SELECT study_uid, sha256, spool_path, purged_at FROM instance WHERE sop_instance_uid = $1`, [
     inst.sopInstanceUid,
   ])) as { study_uid: string; sha256: string; spool_path: string; purged_at: Date | null }[];
-  if (existing.sha256 === inst.sha256 && existing.study_uid === inst.studyUid && existing.purged_at !== null) {
-    // Sent again after retention removed its file: the bytes are back, so the study is whole again and is reopened.
-    await tx.query(`UPDATE instance SET spool_path = $2, purged_at = NULL, received_at = now() WHERE sop_instance_uid = $1`, [inst.sopInstanceUid, inst.spoolPath]);
-    await tx.query(`UPDATE study SET last_received_at = now(), state = CASE WHEN state = 'pulling' THEN state ELSE 'receiving' END WHERE study_uid = $1`, [
-      inst.studyUid,
-    ]);
-    await appendAudit(tx, {
-      actor,
-      action: 'instance.stored',
-      outcome: 'success',
-      studyUid: inst.studyUid,
-      objectUids: [inst.sopInstanceUid],
-      detail: { series: inst.seriesUid, sopClass: inst.sopClassUid, bytes: inst.sizeBytes, sha256: inst.sha256, restored: true },
-    });
-    return { outcome: 'stored' as const };
-  }
   if (existing.study_uid !== inst.studyUid) {
     // One UID, two studies: the instance could never be retrieved under the study it names, nor analysed with it.
     await appendAudit(tx, {
@@ -91,6 +68,15 @@ async function recordInTransaction(
     // Nor does it leave behind a study row of its own (one this transaction may just have made).
     await tx.query(`DELETE FROM study s WHERE study_uid = $1 AND instance_count = 0 AND NOT EXISTS (SELECT 1 FROM job j WHERE j.study_uid = s.study_uid)`, [inst.studyUid]);
     return { outcome: 'held-by-another-study' as const };
+  }
+  if (existing.sha256 === inst.sha256 && existing.purged_at !== null) {
+    // Sent again after retention removed its file: the bytes are back, so the study is whole again and is reopened.
+    await tx.query(`UPDATE instance SET spool_path = $2, purged_at = NULL, received_at = now() WHERE sop_instance_uid = $1`, [inst.sopInstanceUid, inst.spoolPath]);
+    await tx.query(`UPDATE study SET last_received_at = now(), state = CASE WHEN state = 'pulling' THEN state ELSE 'receiving' END WHERE study_uid = $1`, [
+      inst.studyUid,
+    ]);
+    await auditStored(tx, inst, actor, { restored: true });
+    return { outcome: 'stored' as const };
   }
   if (existing.sha256 === inst.sha256) {
     await appendAudit(tx, {
@@ -117,6 +103,18 @@ async function recordInTransaction(
     detail: { keptSha256: existing.sha256, receivedSha256: inst.sha256 },
   });
   return { outcome: 'conflict' as const, existingPath: existing.spool_path };
+}
+
+/** The audit row of an instance taken in (stored, or restored after retention removed its file). */
+async function auditStored(tx: EntityManager, inst: ReceivedInstance, actor: string, extra: Record<string, unknown> = {}): Promise<void> {
+  await appendAudit(tx, {
+    actor,
+    action: 'instance.stored',
+    outcome: 'success',
+    studyUid: inst.studyUid,
+    objectUids: [inst.sopInstanceUid],
+    detail: { series: inst.seriesUid, sopClass: inst.sopClassUid, bytes: inst.sizeBytes, sha256: inst.sha256, ...extra },
+  });
 }
 
 interface Pending {
