@@ -3,7 +3,8 @@
  * test): the in-process engine (preprocessing, every window, both models) on the same phantom volume, alternating the
  * two, the best of each reported, and the ratio new/old (issue 14: the new model keeps at least the old throughput).
  * The earlier release is read from git history (default: mlung-sys 1.2.0 at commit 4fb7d6f) into a temp folder.
- * Run: npm run build && node dist/bench/model-versions.js [--ref 4fb7d6f] [--slices 48] [--threads 2] [--rounds 3]
+ * Run: npm run build && node dist/bench/model-versions.js [--ref 4fb7d6f] [--models models] [--slices 48] [--threads 2] [--rounds 3]
+ * (--models: the new side's models folder, default the working tree's, e.g. a candidate export before it is committed)
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -40,7 +41,7 @@ async function main(): Promise<void> {
   try {
     const volume = benchVolume(512, slices);
     const engines = {
-      new: await InferenceEngine.load({ modelsDir: path.join(ROOT, 'models'), executionProvider: 'cpu', threads }),
+      new: await InferenceEngine.load({ modelsDir: path.resolve(arg('models', path.join(ROOT, 'models'))), executionProvider: 'cpu', threads }),
       old: await InferenceEngine.load({ modelsDir: oldDir, executionProvider: 'cpu', threads }),
     };
     const best = { new: Infinity, old: Infinity };
@@ -55,7 +56,7 @@ async function main(): Promise<void> {
     const rate = { new: slices / best.new, old: slices / best.old };
     const name = (e: InferenceEngine) => `${e.manifest.name} ${e.manifest.version}`;
     process.stdout.write(`${name(engines.old)} (${ref}): ${rate.old.toFixed(1)} slices/s\n`);
-    process.stdout.write(`${name(engines.new)} (working tree): ${rate.new.toFixed(1)} slices/s\n`);
+    process.stdout.write(`${name(engines.new)} (${arg('models', 'working tree')}): ${rate.new.toFixed(1)} slices/s\n`);
     process.stdout.write(`ratio new/old: ${(rate.new / rate.old).toFixed(2)} (${slices} slices 512x512, ${threads} threads, best of ${rounds})\n`);
     await engines.new.close();
     await engines.old.close();

@@ -15,7 +15,7 @@ from sklearn.metrics import roc_auc_score, roc_curve
 
 from data import build_split, cached_arrays, padded
 from evidence import slice_evidence
-from model import SegSliceNet, SegSliceNetExport
+from model import INFERENCE_FLIP, SegSliceNet, SegSliceNetExport
 from preprocess import CFG, crop_box, lung_mask, resize_bilinear
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -38,7 +38,7 @@ def load_net(run):
 
 @torch.no_grad()
 def deployed_outputs(net, hu, bs=24):
-    """What the worker computes per slice: the export wrapper (flip averaged) on each inference window, averaged."""
+    """What the worker computes per slice: the export wrapper on each inference window, averaged."""
     ex = SegSliceNetExport(net).eval()
     acc = {k: [] for k in ("lesion_prob", "class_probs", "lesion_types", "infection_map")}
     for i in range(0, len(hu), bs):
@@ -170,7 +170,7 @@ def main():
     pos = {int(i): j for j, i in enumerate(ev_idx)}
     get = lambda k, idx: o[k][[pos[int(i)] for i in idx]]  # noqa: E731
     sel = lambda f: np.array([i for i, it in enumerate(items) if f(it)])  # noqa: E731
-    res = {"run": os.path.basename(a.run), "inference": "mean over the 3 inference windows of the flip-averaged outputs (as deployed)"}
+    res = {"run": os.path.basename(a.run), "inference": f"mean over the {len(CFG['windows'])} inference windows, flip averaging {'on' if INFERENCE_FLIP else 'off'} (as deployed)"}
 
     # UCSD official test, threshold chosen on val.
     va, te = sel(lambda it: it["source"] == "ucsd" and it["split"] == "val"), sel(lambda it: it["source"] == "ucsd" and it["split"] == "test")

@@ -12,12 +12,12 @@ import torch
 import golden
 from evaluate import MIN_SLICE_AREA_MM2, checkpoint, load_net
 from evidence import PIXEL_THRESHOLD
-from model import SegSliceNetExport, VolumeEvidence
+from model import INFERENCE_FLIP, SegSliceNetExport, VolumeEvidence
 from preprocess import CFG
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MODELS = os.path.abspath(os.path.join(HERE, ".."))
-NAME, VERSION = "mlung-sys", "2.0.0"
+NAME, VERSION = "mlung-sys", "2.1.0"
 SLICE = f"slice-{NAME}-v{VERSION}.onnx"
 PATIENT = f"patient-{NAME}-volume-v{VERSION}.onnx"
 CODE = lambda v, s, m: {"value": v, "scheme": s, "meaning": m}  # noqa: E731
@@ -86,7 +86,8 @@ def write_manifest(out, ck):
                   "trainedEpochs": ck["epoch"], "initialisedFrom": "mlung-sys-slice 1.2.0",
                   **({"decoderFinetunedOn": ck["decoderFinetunedOn"]} if "decoderFinetunedOn" in ck else {}),
                   "lesionMap": {"values": "calibrated per-position infection probability (sigmoid of the decoder), 56x56 over the lung crop, "
-                                          "averaged with the horizontally flipped input and over the inference windows; absolute, not normalised per slice",
+                                          + ("averaged with the horizontally flipped input and " if INFERENCE_FLIP else "")
+                                          + "averaged over the inference windows; absolute, not normalised per slice",
                                 "restrictedToLung": "cells with no lung pixel in their 3x3 cell neighbourhood are set to 0 by the worker"}},
         "patient": {"file": PATIENT, "sha256": sha(os.path.join(out, PATIENT)), "name": f"{NAME}-volume", "version": VERSION,
                     "kind": "volume-evidence", "inputs": {"infected_area_mm2": [-1], "lung_area_mm2": [-1], "slice_class_probs": [-1, 2]},

@@ -197,12 +197,17 @@ class SegSliceNet(SliceNet):
         return o
 
 
-class SegSliceNetExport(nn.Module):
-    """ONNX wrapper of the 2.0 slice network, with the service contract's output names. Averaged with the
-    horizontally flipped input (the maps flipped back): a measured gain on 1.2.0 at twice the compute, see the
-    model card. lesion_map = the calibrated infection probability per position (56x56 over the crop)."""
+# Averaging with the horizontally flipped input (maps flipped back) doubles the network's work for +0.006 UCSD test
+# AUC on 2.0 (inference_variants.py); off from 2.1.0 so the worker keeps 1.2.0's throughput (model card).
+INFERENCE_FLIP = False
 
-    def __init__(self, net, flip=True):
+
+class SegSliceNetExport(nn.Module):
+    """ONNX wrapper of the 2.x slice network, with the service contract's output names, optionally averaged with the
+    horizontally flipped input (INFERENCE_FLIP). lesion_map = the calibrated infection probability per position (56x56
+    over the crop)."""
+
+    def __init__(self, net, flip=INFERENCE_FLIP):
         super().__init__()
         self.net, self.flip = net, flip
 

@@ -4,7 +4,9 @@ import numpy as np
 
 CFG = {
     "size": 224,
-    "windows": [{"center": -700, "width": 1200}, {"center": -550, "width": 1200}, {"center": -400, "width": 1200}],
+    # Two inference windows, no flip at inference (model.INFERENCE_FLIP): 2 network passes per slice instead of 2.0.0's
+    # 6, for the worker's throughput (issue 14 item 8); the accuracy cost is measured by inference_variants.py.
+    "windows": [{"center": -700, "width": 1200}, {"center": -400, "width": 1200}],
     "trainCenterRange": [-750, -350],
     "figureGreyToHu": {"slope": 1500.0 / 255.0, "intercept": -1350.0},
     "crop": {"thresholdHu": -400.0, "openingIterations": 1, "structuringElement": "3x3-square",
@@ -12,6 +14,8 @@ CFG = {
              "marginFraction": 0.03, "minBoxFraction": 0.1},
     "normalisation": {"scale": 2.0, "offset": -1.0},
 }
+# Every window a configuration may use (inference_variants.py compares them); CFG["windows"] is the deployed subset.
+ALL_WINDOWS = [{"center": -700, "width": 1200}, {"center": -550, "width": 1200}, {"center": -400, "width": 1200}]
 
 
 # Per-source grey -> pseudo-HU maps for 8-bit training images, measured on each source's mean grey histogram
