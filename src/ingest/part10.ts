@@ -17,8 +17,6 @@ export interface InstanceInfo {
   modality?: string;
   /** The rank the order asks for (Requested Procedure Priority), when the header states one. */
   requestedPriority?: PriorityRank;
-  /** Byte offset of the top-level Pixel Data value, if any (in the inflated data set for a deflated file). */
-  pixelDataOffset?: number;
   /** The parsed header later stages use (recorded with the instance row), from this same parse. */
   header: InstanceHeader;
 }
@@ -83,7 +81,6 @@ export async function readInstanceInfo(file: string, opts: InstanceInfoOptions =
       transferSyntaxUid: parsed.transferSyntaxUid,
       modality: ds.string(Tags.Modality),
       requestedPriority: requestedPriority(ds),
-      pixelDataOffset: parsed.pixelData?.offset,
       header: checkedHeader(file, parsed, size),
     };
   } finally {
