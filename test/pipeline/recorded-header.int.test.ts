@@ -1,13 +1,16 @@
 /**
  * The header ingest records (issue 18): series selection, the volume and the results' Patient/Study attributes come
  * from the instance rows, not from parsing the spooled files again, and give byte-identical results to the old way
- * (every file's header re-read, the first chosen file read whole with dcmjs). A row recorded before headers were
+ * (every file's header re-read, the first chosen file read whole with dcmjs), the volume analysed by the real models. A row recorded before headers were
  * (header NULL: a gateway upgraded with studies in its spool) is parsed once on demand and filled in.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { readPart10 } from '../../src/dicom/dcmjs';
 import { readSeriesHeaders } from '../../src/dicom/instance-header';
+import { analyzeVolume } from '../../src/inference/analysis-job';
+import { InferenceEngine } from '../../src/inference/engine';
+import type { Analysis } from '../../src/inference/types';
 import { parsePart10 } from '../../src/dicom/part10';
 import { Tags } from '../../src/dicom/tags';
 import { InstanceRecorder, recordedHeaders } from '../../src/ingest/instance-store';
@@ -17,8 +20,8 @@ import { studyVolume } from '../../src/pipeline/study-volume';
 import { buildResults, studyContextFromDataset, type StudyContext } from '../../src/results';
 import { chestPhantom, phantomSeries } from '../../src/synthetic/phantom';
 import { buildVolume, selectSeries, type HuVolume } from '../../src/volume';
-import { syntheticAnalysis } from '../results/fixtures';
 import { testDatabase } from '../support/db';
+import { requireModels } from '../support/models';
 import { tempDir } from '../support/temp-dir';
 
 const NOW = new Date('2026-06-01T12:00:00Z');
@@ -42,11 +45,15 @@ function asLatin1(bytes: Buffer, names: Record<'PatientName' | 'ReferringPhysici
 
 describe('the recorded header', () => {
   let env: Awaited<ReturnType<typeof testDatabase>>;
+  let engine: InferenceEngine;
+  /** The real models' analysis of the chosen series (the same volume either way: its content hash is compared). */
+  let analysis: Analysis | undefined;
   let studyUid: string;
   let files: string[];
 
   beforeAll(async () => {
     env = await testDatabase();
+    engine = await InferenceEngine.load({ modelsDir: requireModels(), executionProvider: 'cpu' });
     const dir = tempDir('recorded-header');
     // Attributes that must reach the results exactly as sent: another character set, non-ASCII names, empty type 2
     // and type 3 values, a request.
@@ -72,7 +79,10 @@ describe('the recorded header', () => {
     const imported = await importLocal({ ds: env.db.dataSource, spool, recorder: new InstanceRecorder(env.db.dataSource) }, dir);
     expect(imported.stored).toHaveLength(files.length);
   });
-  afterAll(() => env.cleanup());
+  afterAll(async () => {
+    await engine?.close();
+    await env.cleanup();
+  });
 
   /** The old path: every spooled file's header read again, the first chosen file read whole by dcmjs. */
   async function analysedTheOldWay(): Promise<{ volume: HuVolume; study: StudyContext }> {
@@ -91,10 +101,11 @@ describe('the recorded header', () => {
     return { volume, study: { ...study, MaxSeriesNumber: maxSeriesNumber } };
   }
 
-  function results(a: { volume: HuVolume; study: StudyContext }): Buffer[] {
-    const analysis = syntheticAnalysis(a.volume, 0.93);
-    analysis.sources = a.volume.sources.map((x) => ({ sopInstanceUid: x.sopInstanceUid, instanceNumber: x.instanceNumber, positionMm: x.position }));
-    return buildResults({ study: a.study, volume: a.volume, analysis, keySlices: 2, now: NOW }).objects.map((o) => o.bytes);
+  /** The results the runner encodes (SR, summary page and, when the models find infection, heat maps, KOS, SEG). */
+  async function results(a: { volume: HuVolume; study: StudyContext }): Promise<Buffer[]> {
+    analysis ??= await analyzeVolume(engine, a.volume);
+    const sources = a.volume.sources.map((x) => ({ sopInstanceUid: x.sopInstanceUid, instanceNumber: x.instanceNumber, positionMm: x.position }));
+    return buildResults({ study: a.study, volume: a.volume, analysis: { ...analysis, sources }, keySlices: 2, now: NOW }).objects.map((o) => o.bytes);
   }
 
   test('ingest records every instance header and its Patient/Study elements as received', async () => {
@@ -119,16 +130,18 @@ describe('the recorded header', () => {
     expect(recorded.study.PatientName).toBe('Müller^Jörg');
     expect(recorded.study.RequestedProcedureID).toBe('RP-7');
     expect(recorded.volume.contentHash).toBe(old.volume.contentHash);
-    const before = results(old);
-    const after = results(recorded);
-    expect(after.length).toBeGreaterThan(2); // SR, heat maps, KOS, SEG, summary
+    const before = await results(old);
+    const after = await results(recorded);
+    // The models find the phantom's lesions: heat maps, KOS and SEG besides the SR and the summary page.
+    expect(analysis?.patient.decision).toBe('positive');
+    expect(after.length).toBeGreaterThan(2);
     expect(after.map((b) => b.toString('base64'))).toEqual(before.map((b) => b.toString('base64')));
   });
 
   test('rows stored before the migration (no header) are parsed once on demand and give the same results', async () => {
-    const expected = results(await analysedFromRecords());
+    const expected = await results(await analysedFromRecords());
     await env.db.dataSource.query(`UPDATE instance SET header = NULL, patient_study = NULL WHERE study_uid = $1`, [studyUid]);
-    const again = results(await analysedFromRecords());
+    const again = await results(await analysedFromRecords());
     expect(again.map((b) => b.toString('base64'))).toEqual(expected.map((b) => b.toString('base64')));
     const [{ missing }] = (await env.db.dataSource.query(`SELECT count(*)::int AS missing FROM instance WHERE study_uid = $1 AND (header IS NULL OR patient_study IS NULL)`, [studyUid])) as {
       missing: number;
