@@ -75,7 +75,12 @@ async function recordInTransaction(
   }
   if (existing.sha256 === inst.sha256 && existing.purged_at !== null) {
     // Sent again after retention removed its file: the bytes are back, so the study is whole again and is reopened.
-    await tx.query(`UPDATE instance SET spool_path = $2, purged_at = NULL, received_at = now() WHERE sop_instance_uid = $1`, [inst.sopInstanceUid, inst.spoolPath]);
+    await tx.query(`UPDATE instance SET spool_path = $2, purged_at = NULL, received_at = now(), header = $3, patient_study = $4 WHERE sop_instance_uid = $1`, [
+      inst.sopInstanceUid,
+      inst.spoolPath,
+      headerJson(inst.header),
+      inst.header.patientStudy ?? null,
+    ]);
     await tx.query(`UPDATE study SET last_received_at = now(), state = CASE WHEN state = 'pulling' THEN state ELSE 'receiving' END WHERE study_uid = $1`, [
       inst.studyUid,
     ]);
@@ -244,7 +249,8 @@ export async function markStudyPurged(ds: DataSource, studyUid: string, reason: 
     )) as unknown[];
     if (held.length === 0) return { paths: [], bytes: 0 };
     const instances = returnedRows<{ spool_path: string; size_bytes: string }>(
-      await tx.query(`UPDATE instance SET purged_at = now() WHERE study_uid = $1 AND purged_at IS NULL RETURNING spool_path, size_bytes`, [studyUid]),
+      // The recorded header goes with the file: its Patient/Study elements are as sensitive as the file was.
+      await tx.query(`UPDATE instance SET purged_at = now(), header = NULL, patient_study = NULL WHERE study_uid = $1 AND purged_at IS NULL RETURNING spool_path, size_bytes`, [studyUid]),
     );
     const conflicts = returnedRows<{ spool_path: string }>(
       await tx.query(

@@ -4,7 +4,7 @@
  * (every file's header re-read, the first chosen file read whole with dcmjs), the volume analysed by the real models. A row recorded before headers were
  * (header NULL: a gateway upgraded with studies in its spool) is parsed once on demand and filled in.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { readPart10 } from '../../src/dicom/dcmjs';
 import { readSeriesHeaders } from '../../src/dicom/instance-header';
@@ -13,7 +13,7 @@ import { InferenceEngine } from '../../src/inference/engine';
 import type { Analysis } from '../../src/inference/types';
 import { parsePart10 } from '../../src/dicom/part10';
 import { Tags } from '../../src/dicom/tags';
-import { InstanceRecorder, recordedHeaders } from '../../src/ingest/instance-store';
+import { InstanceRecorder, markStudyPurged, recordedHeaders } from '../../src/ingest/instance-store';
 import { Spool } from '../../src/ingest/spool';
 import { importLocal } from '../../src/pipeline/local-study';
 import { studyVolume } from '../../src/pipeline/study-volume';
@@ -50,6 +50,8 @@ describe('the recorded header', () => {
   let analysis: Analysis | undefined;
   let studyUid: string;
   let files: string[];
+  /** Stores the folder of files through the accept path, as `lung-triage analyze` does. */
+  let ingest: () => ReturnType<typeof importLocal>;
 
   beforeAll(async () => {
     env = await testDatabase();
@@ -76,8 +78,8 @@ describe('the recorded header', () => {
     studyUid = readPart10(chest[0].bytes).dataset.StudyInstanceUID as string;
     const spool = new Spool(path.join(env.dataDir, 'spool'));
     await spool.init();
-    const imported = await importLocal({ ds: env.db.dataSource, spool, recorder: new InstanceRecorder(env.db.dataSource) }, dir);
-    expect(imported.stored).toHaveLength(files.length);
+    ingest = () => importLocal({ ds: env.db.dataSource, spool, recorder: new InstanceRecorder(env.db.dataSource) }, dir);
+    expect((await ingest()).stored).toHaveLength(files.length);
   });
   afterAll(async () => {
     await engine?.close();
@@ -148,5 +150,19 @@ describe('the recorded header', () => {
     }[];
     expect(missing).toBe(0);
     expect((await recordedHeaders(env.db.dataSource, studyUid)).every((h) => h.patientStudy !== undefined && !h.error)).toBe(true);
+  });
+
+  test('retention removes the recorded header with the file; the instance sent again records it again', async () => {
+    const ds = env.db.dataSource;
+    const held = async () =>
+      ((await ds.query(`SELECT count(*)::int AS n FROM instance WHERE study_uid = $1 AND header IS NOT NULL AND patient_study IS NOT NULL`, [studyUid])) as { n: number }[])[0].n;
+    await ds.query(`UPDATE study SET state = 'ready' WHERE study_uid = $1`, [studyUid]);
+    const { paths } = await markStudyPurged(ds, studyUid, 'max_age', 'test');
+    for (const p of paths) rmSync(p);
+    expect(paths).toHaveLength(files.length);
+    expect(await held()).toBe(0); // the Patient/Study elements do not outlive the file
+    expect((await ingest()).stored).toHaveLength(files.length);
+    expect(await held()).toBe(files.length);
+    expect((await recordedHeaders(ds, studyUid)).every((h) => h.patientStudy !== undefined && !h.error)).toBe(true);
   });
 });
