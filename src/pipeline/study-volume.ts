@@ -35,8 +35,8 @@ export function maxSeriesNumber(headers: InstanceHeader[]): { maxSeriesNumber?: 
 }
 
 /**
- * Chooses the series to triage from the study's received instances (the headers ingest recorded) and builds its volume. Throws
- * PermanentFailure when no series qualifies or the chosen one cannot be built.
+ * Chooses the series to triage from the study's received instances (the headers ingest recorded) and builds its
+ * volume. Throws PermanentFailure when no series qualifies or the chosen one cannot be built.
  */
 export async function studyVolume(ds: DataSource, studyUid: string, selection: Partial<SelectionRules> = {}, maxSlices?: number): Promise<StudyVolume> {
   const headers = await recordedHeaders(ds, studyUid);
