@@ -10,7 +10,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { analyzeVolume, InferenceEngine } from '../src/inference/engine';
+import { analyzeVolume } from '../src/inference/analysis-job';
+import { InferenceEngine } from '../src/inference/engine';
 import { configureLogger } from '../src/logger';
 import { benchVolume } from './inference-throughput';
 

@@ -9,7 +9,7 @@ import { createWadoHandler } from '../ingest/wado';
 import type { Spool } from '../ingest/spool';
 import { log, withLogContext } from '../logger';
 import { registry, metrics } from '../metrics';
-import { requireRole, type Authenticator, type Principal } from './auth';
+import { requireRole, type Authenticator, type Principal } from './authenticator';
 import { randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 

@@ -2,7 +2,7 @@ import type { JWTPayload, JWTVerifyGetKey } from 'jose' with { 'resolution-mode'
 import { ROLES, type OidcSettings, type Role } from '../config';
 import { LtError } from '../errors';
 import { log } from '../logger';
-import type { AuthResult } from './auth';
+import type { AuthResult } from './authenticator';
 
 /** Asymmetric algorithms only: a JWKS publishes public keys, and "none" or HMAC must never pass. */
 const ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];

@@ -16,7 +16,7 @@ import { serverCredentials, type TlsFiles } from '../grpc/credentials';
 import { LOADER_OPTIONS, PROTO_DIR } from '../grpc/loader';
 import { log } from '../logger';
 import { namesAtLeast, PRIORITY, priorityName, type PriorityName } from '../triage-priority';
-import { requireRole, type Authenticator, type Principal } from './auth';
+import { requireRole, type Authenticator, type Principal } from './authenticator';
 
 /** The loaded TriageService definition (same loader options as every other contract). */
 const triageProto = (

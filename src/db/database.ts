@@ -10,13 +10,14 @@ import { OnePriorityScale1732500000000 } from '../../migrations/1732500000000-On
 import { SpoolRetention1732700000000 } from '../../migrations/1732700000000-SpoolRetention';
 import { AuditKeyedChain1732600000000 } from '../../migrations/1732600000000-AuditKeyedChain';
 import { StudyPull1733100000000 } from '../../migrations/1733100000000-StudyPull';
+import { RecordedHeader1733400000000 } from '../../migrations/1733400000000-RecordedHeader';
 import { auditAnchorFor, bindAuditAnchor } from '../audit/audit-log';
 import { log } from '../logger';
 
 const MIGRATION_LOCK_KEY = 7_245_002;
 
 /** Every migration, in order. Listed explicitly so compiled and ts-run code load the same set. */
-export const MIGRATIONS = [Initial1732300000000, AppRole1732400000000, OnePriorityScale1732500000000, AuditKeyedChain1732600000000, SpoolRetention1732700000000, StudyPull1733100000000];
+export const MIGRATIONS = [Initial1732300000000, AppRole1732400000000, OnePriorityScale1732500000000, AuditKeyedChain1732600000000, SpoolRetention1732700000000, StudyPull1733100000000, RecordedHeader1733400000000];
 
 /** An open database: the TypeORM DataSource plus whatever must be stopped on close (an embedded server). */
 export interface Database {

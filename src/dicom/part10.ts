@@ -83,6 +83,9 @@ export interface DicomElement {
   offset: number;
   /** Value length in bytes; -1 for undefined length (encapsulated pixel data). */
   length: number;
+  /** The whole element as received (header, value, items and delimiters): [start, end) in the data set's bytes. */
+  start: number;
+  end: number;
   items?: DicomDataset[];
 }
 
@@ -304,23 +307,25 @@ function parseElements(ctx: Ctx, ds: DicomDataset | undefined, pos: number, end:
     }
     if (vr === 'SQ' || (!defined && (vr === 'UN' || vr === 'xs') && tag !== Tags.PixelData)) {
       const items = ds ? [] : undefined;
-      ds?.elements.set(tag, { tag, vr: 'SQ', offset: valuePos, length: defined ? len : -1, items });
       // PS3.5 6.2.2: a UN sequence of undefined length is encoded in implicit VR little endian.
       const inner: Ctx = vr === 'UN' ? { ...ctx, explicit: false, little: true } : ctx;
+      const start = pos;
       pos = parseSequence(inner, items, tag, valuePos, defined ? valuePos + len : undefined, depth);
+      ds?.elements.set(tag, { tag, vr: 'SQ', offset: valuePos, length: defined ? len : -1, start, end: pos, items });
       continue;
     }
     if (!defined) {
       if (vr !== 'OB' && vr !== 'OW') throw malformed(`malformed dataset: element ${tagName(tag)} has undefined length but is not a sequence`);
       // Encapsulated pixel data (top level past the header, or an icon image's): fragments up to the delimiter.
-      ds?.elements.set(tag, { tag, vr, offset: valuePos, length: -1 });
+      const start = pos;
       pos = walkFragments(ctx, tag, valuePos);
+      ds?.elements.set(tag, { tag, vr, offset: valuePos, length: -1, start, end: pos });
       continue;
     }
     const next = valuePos + len;
     if (end !== undefined && next > end) throw malformed(`malformed dataset: element ${tagName(tag)} overruns its enclosing item`);
     need(ctx, next, `element ${tagName(tag)} (${len} bytes)`);
-    ds?.elements.set(tag, { tag, vr, offset: valuePos, length: len });
+    ds?.elements.set(tag, { tag, vr, offset: valuePos, length: len, start: pos, end: next });
     pos = next;
   }
 }
@@ -425,6 +430,35 @@ export async function parsePart10Inflating(input: Buffer | ByteSource, opts: Par
     const inflated = await inflateDataset(src.read(e.datasetStart, src.size - e.datasetStart), opts.maxInflatedBytes ?? DEFAULT_MAX_INFLATED_BYTES);
     return parsePart10(input, { ...opts, inflated });
   }
+}
+
+/**
+ * A Part 10 file holding only `tags` of a parsed file's top-level data set, each element copied byte for byte as
+ * received, in the data set's own encoding (a deflated one's inflated Explicit VR Little Endian): whoever decodes it
+ * later (dcmjs, with the Specific Character Set when it is among the tags) gets exactly what the whole file gives.
+ */
+export function part10Excerpt(parsed: ParsedFile, tags: readonly Tag[]): Buffer {
+  const ds = parsed.dataset;
+  const elements = [...new Set(tags)]
+    .sort((a, b) => a - b)
+    .map((t) => ds.elements.get(t))
+    .filter((e): e is DicomElement => e !== undefined)
+    .map((e) => ds.source.read(e.start, e.end - e.start));
+  const ts = parsed.deflated ? TransferSyntax.ExplicitLittle : parsed.transferSyntaxUid;
+  return Buffer.concat([fileMetaInformation(ts), ...elements]);
+}
+
+/** Preamble, DICM and the file meta information a Part 10 file needs to be read: its version and transfer syntax (PS3.10 7.1). */
+function fileMetaInformation(transferSyntaxUid: string): Buffer {
+  const uid = Buffer.from(transferSyntaxUid.length % 2 ? `${transferSyntaxUid}\0` : transferSyntaxUid, 'latin1');
+  const version = Buffer.from([0x02, 0x00, 0x01, 0x00, 0x4f, 0x42, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00, 0x01]);
+  const syntax = Buffer.alloc(8 + uid.length);
+  syntax.write('\x02\x00\x10\x00UI', 0, 'latin1');
+  syntax.writeUInt16LE(uid.length, 6);
+  uid.copy(syntax, 8);
+  const groupLength = Buffer.from([0x02, 0x00, 0x00, 0x00, 0x55, 0x4c, 0x04, 0x00, 0, 0, 0, 0]);
+  groupLength.writeUInt32LE(version.length + syntax.length, 8);
+  return Buffer.concat([Buffer.alloc(128), Buffer.from('DICM', 'latin1'), groupLength, version, syntax]);
 }
 
 /** One fragment (item) of encapsulated pixel data: offset and length relative to the buffer given. */

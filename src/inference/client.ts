@@ -14,11 +14,10 @@ import type { HuVolume } from '../volume/types';
 import type { AnalyzeRequest } from '../generated/lungtriage/inference/v1/AnalyzeRequest';
 import type { AnalyzeResponse__Output } from '../generated/lungtriage/inference/v1/AnalyzeResponse';
 import type { InferenceServiceClient } from '../generated/lungtriage/inference/v1/InferenceService';
-import type { InfectionResult__Output } from '../generated/lungtriage/inference/v1/InfectionResult';
-import type { Label__Output } from '../generated/lungtriage/inference/v1/Label';
 import type { HealthClient } from '../generated/grpc/health/v1/Health';
 import { healthProto, INFERENCE_SERVICE_NAME, inferenceProto, MAX_CHUNK_BYTES } from './proto';
-import type { Analysis, LabelInfo, ModelIdentity, PatientResult } from './types';
+import type { Analysis } from './types';
+import { responseToAnalysis, volumeHeaderOf, workerModelsFromWire, type WorkerModels } from './wire';
 
 /** TLS for the client: file paths (as in config.tls) or PEM contents. cert+key present = mTLS client identity. */
 export interface ClientTls {
@@ -51,20 +50,6 @@ export interface AnalyzeProgress {
 export interface AnalyzeOptions {
   signal?: AbortSignal;
   onProgress?: (p: AnalyzeProgress) => void;
-}
-
-/** What one worker has loaded. */
-export interface WorkerModels {
-  address: string;
-  executionProvider: string;
-  systemName: string;
-  systemVersion: string;
-  models: (ModelIdentity & { kind: string })[];
-  maxConcurrent: number;
-  maxSlices: number;
-  activeCalls: number;
-  classes: LabelInfo[];
-  lesionTypes: LabelInfo[];
 }
 
 interface Worker {
@@ -107,53 +92,6 @@ export function fromGrpcError(e: grpc.ServiceError | Error, address?: string): L
   const code = typeof se.code === 'number' ? se.code : grpc.status.UNKNOWN;
   const details = se.details || e.message;
   return new LtError(`inference worker${address ? ` ${address}` : ''}: ${details}`, httpStatusOf(code), code, undefined, address ? { worker: address } : undefined);
-}
-
-function labelsFromWire(l: Label__Output[]): LabelInfo[] {
-  return l.map((x) => ({ label: x.label, display: x.display, code: x.code ? { value: x.code.value, scheme: x.code.scheme, meaning: x.code.meaning } : null }));
-}
-
-function infectionFromWire(i: InfectionResult__Output): NonNullable<PatientResult['infection']> {
-  const decision = i.decision === 'present' ? 'present' : i.decision === 'indeterminate' ? 'indeterminate' : 'absent';
-  return { decision, fraction: i.fraction, infectedMl: i.infectedMl, lungMl: i.lungMl, urgentFraction: i.urgentFraction };
-}
-
-/** AnalyzeResponse -> Analysis (the contract the rest of the system consumes). */
-export function responseToAnalysis(r: AnalyzeResponse__Output): Analysis {
-  if (!r.patient) throw LtError.internal('inference worker answered without a patient result');
-  return {
-    classes: labelsFromWire(r.classes),
-    positiveClass: r.positiveClass,
-    lesionTypes: labelsFromWire(r.lesionTypes),
-    slices: r.slices.map((s) => ({
-      index: s.index,
-      lesionProbability: s.lesionProbability,
-      classProbabilities: [...s.classProbabilities],
-      lesionTypeProbabilities: [...s.lesionTypeProbabilities],
-      lesionMap: new Uint8Array(s.lesionMap),
-      mapWidth: s.mapWidth,
-      mapHeight: s.mapHeight,
-      cropBox: s.cropBox ? { x: s.cropBox.x, y: s.cropBox.y, width: s.cropBox.width, height: s.cropBox.height } : { x: 0, y: 0, width: 0, height: 0 },
-      lungAreaMm2: s.lungAreaMm2,
-      infectedAreaMm2: s.infectedAreaMm2,
-      imageLeftLungAreaMm2: s.imageLeftLungAreaMm2,
-      imageLeftInfectedAreaMm2: s.imageLeftInfectedAreaMm2,
-      infectionProbability: s.infectionProbability,
-    })),
-    patient: {
-      classProbabilities: [...r.patient.classProbabilities],
-      label: r.patient.label,
-      positiveProbability: r.patient.positiveProbability,
-      threshold: r.patient.threshold,
-      decision: r.patient.decision === 'positive' ? 'positive' : r.patient.decision === 'indeterminate' ? 'indeterminate' : 'negative',
-      ...(r.patient.infection ? { infection: infectionFromWire(r.patient.infection) } : {}),
-    },
-    sliceLesionThreshold: r.sliceLesionThreshold,
-    ...(r.patient.infection ? { minInfectedSliceAreaMm2: r.minInfectedSliceAreaMm2, infectionPixelThreshold: r.infectionPixelThreshold } : {}),
-    models: r.models.map((m) => ({ role: m.role === 'patient' ? 'patient' : 'slice', name: m.name, version: m.version, sha256: m.sha256 })),
-    executionProvider: r.executionProvider,
-    timingsMs: Object.fromEntries(r.timings.map((t) => [t.stage, t.ms])),
-  };
 }
 
 /** Client of one or more inference workers. */
@@ -285,7 +223,6 @@ export class InferenceClient {
     opts: AnalyzeOptions,
     isDone: () => boolean,
   ): Promise<void> {
-    const positions = v.sources.length === v.slices ? v.sources.map((s) => s.position) : Array.from({ length: v.slices }, (_, i) => i * v.sliceSpacing);
     const write = async (msg: AnalyzeRequest) => {
       if (isDone()) return false;
       if (!call.write(msg)) {
@@ -296,19 +233,7 @@ export class InferenceClient {
       }
       return !isDone();
     };
-    const ok = await write({
-      header: {
-        studyId: v.studyUid,
-        seriesId: v.seriesUid,
-        rows: v.rows,
-        columns: v.columns,
-        slices: v.slices,
-        rowSpacingMm: v.pixelSpacing[0],
-        columnSpacingMm: v.pixelSpacing[1],
-        slicePositionsMm: positions,
-        contentHash: v.contentHash,
-      },
-    });
+    const ok = await write({ header: volumeHeaderOf(v) });
     if (!ok) return;
     const plane = v.rows * v.columns;
     const perChunk = MAX_CHUNK_BYTES / 2;
@@ -331,18 +256,7 @@ export class InferenceClient {
           new Promise<WorkerModels | LtError>((resolve) =>
             w.client.listModels({}, { deadline }, (err, r) => {
               if (err || !r) return resolve(fromGrpcError(err ?? new Error('empty answer'), w.address));
-              resolve({
-                address: w.address,
-                executionProvider: r.executionProvider,
-                systemName: r.systemName,
-                systemVersion: r.systemVersion,
-                models: r.models.map((m) => ({ role: m.role === 'patient' ? 'patient' : 'slice', name: m.name, version: m.version, sha256: m.sha256, kind: m.kind })),
-                maxConcurrent: r.maxConcurrent,
-                maxSlices: r.maxSlices,
-                activeCalls: r.activeCalls,
-                classes: labelsFromWire(r.classes),
-                lesionTypes: labelsFromWire(r.lesionTypes),
-              });
+              resolve(workerModelsFromWire(w.address, r));
             }),
           ),
       ),

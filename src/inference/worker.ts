@@ -14,16 +14,15 @@ import { untilStopped } from '../until-stopped';
 import type { AnalyzeRequest__Output } from '../generated/lungtriage/inference/v1/AnalyzeRequest';
 import type { AnalyzeResponse } from '../generated/lungtriage/inference/v1/AnalyzeResponse';
 import type { InferenceServiceHandlers } from '../generated/lungtriage/inference/v1/InferenceService';
-import type { Label } from '../generated/lungtriage/inference/v1/Label';
-import type { ListModelsResponse } from '../generated/lungtriage/inference/v1/ListModelsResponse';
 import type { VolumeHeader__Output } from '../generated/lungtriage/inference/v1/VolumeHeader';
 import { isLoopback } from '../config';
 import { serverCredentials, type TlsFiles } from '../grpc/credentials';
 import { carriesToken } from '../grpc/token';
-import { cancelledError, InferenceEngine, type AnalysisJob } from './engine';
+import { cancelledError, type AnalysisJob } from './analysis-job';
+import { InferenceEngine } from './engine';
 import type { ExecutionProviderChoice } from './providers';
 import { INFERENCE_SERVICE_NAME, inferenceProto, MAX_CHUNK_BYTES } from './proto';
-import type { Analysis, LabelInfo } from './types';
+import { analysisToResponse, geometryFromHeader, listModelsResponse, type WorkerSystem } from './wire';
 
 /** Settings of one worker (from the Config: workerOptionsFrom). */
 export interface WorkerOptions {
@@ -105,45 +104,6 @@ export function validateHeader(h: VolumeHeader__Output, maxSlices: number): void
   }
 }
 
-/** The contract's Label list in wire form. */
-function labelsToWire(l: LabelInfo[]): Label[] {
-  return l.map((x) => ({ label: x.label, display: x.display, code: x.code ? { ...x.code } : null }));
-}
-
-/** Analysis -> AnalyzeResponse. */
-export function analysisToResponse(a: Analysis, extra: { contentHash: string; systemName: string; systemVersion: string; kind: string }): AnalyzeResponse {
-  return {
-    classes: labelsToWire(a.classes),
-    positiveClass: a.positiveClass,
-    lesionTypes: labelsToWire(a.lesionTypes),
-    slices: a.slices.map((s) => ({
-      index: s.index,
-      lesionProbability: s.lesionProbability,
-      classProbabilities: s.classProbabilities,
-      lesionTypeProbabilities: s.lesionTypeProbabilities,
-      lesionMap: Buffer.from(s.lesionMap.buffer, s.lesionMap.byteOffset, s.lesionMap.byteLength),
-      mapWidth: s.mapWidth,
-      mapHeight: s.mapHeight,
-      cropBox: s.cropBox,
-      lungAreaMm2: s.lungAreaMm2,
-      infectedAreaMm2: s.infectedAreaMm2,
-      imageLeftLungAreaMm2: s.imageLeftLungAreaMm2,
-      imageLeftInfectedAreaMm2: s.imageLeftInfectedAreaMm2,
-      infectionProbability: s.infectionProbability,
-    })),
-    patient: { ...a.patient, infection: a.patient.infection ? { ...a.patient.infection } : null },
-    sliceLesionThreshold: a.sliceLesionThreshold,
-    minInfectedSliceAreaMm2: a.minInfectedSliceAreaMm2 ?? 0,
-    infectionPixelThreshold: a.infectionPixelThreshold ?? 0,
-    models: a.models.map((m) => ({ ...m, kind: m.role === 'patient' ? extra.kind : '' })),
-    executionProvider: a.executionProvider,
-    timings: Object.entries(a.timingsMs).map(([stage, ms]) => ({ stage, ms })),
-    contentHash: extra.contentHash,
-    systemName: extra.systemName,
-    systemVersion: extra.systemVersion,
-  };
-}
-
 /** Reassembles int16 LE chunks into whole slices and feeds them to the job. */
 class SliceAssembler {
   private readonly plane: number;
@@ -207,12 +167,10 @@ export async function startWorker(o: WorkerOptions): Promise<WorkerHandle> {
   const refused = (md: grpc.Metadata) => o.authToken !== undefined && !carriesToken(md, o.authToken);
   const engine = o.engine ?? (await InferenceEngine.load({ modelsDir: o.modelsDir, executionProvider: o.executionProvider, threads: o.threads }));
   const m = engine.manifest;
-  const respExtra = { systemName: m.name, systemVersion: m.version, kind: m.patient.kind };
+  const system: WorkerSystem = { systemName: m.name, systemVersion: m.version, patientKind: m.patient.kind };
   let active = 0;
   let closing = false;
   const calls = new Set<grpc.ServerReadableStream<AnalyzeRequest__Output, AnalyzeResponse>>();
-
-  const modelsWire = () => engine.models.map((x) => ({ ...x, kind: x.role === 'patient' ? m.patient.kind : '' }));
 
   const handlers: InferenceServiceHandlers = {
     Analyze(call, callback) {
@@ -248,18 +206,8 @@ export async function startWorker(o: WorkerOptions): Promise<WorkerHandle> {
         callback({ code: grpc.status.UNAUTHENTICATED, details: 'missing or wrong worker token (authorization: Bearer)' });
         return;
       }
-      const res: ListModelsResponse = {
-        models: modelsWire(),
-        executionProvider: engine.executionProvider,
-        systemName: m.name,
-        systemVersion: m.version,
-        maxConcurrent,
-        maxSlices,
-        activeCalls: active,
-        classes: labelsToWire(engine.labels.classes),
-        lesionTypes: labelsToWire(engine.labels.lesionTypes),
-      };
-      callback(null, res);
+      const { models, executionProvider, labels } = engine;
+      callback(null, listModelsResponse({ models, executionProvider, maxConcurrent, maxSlices, activeCalls: active, ...labels }, system));
     },
   };
 
@@ -282,13 +230,7 @@ export async function startWorker(o: WorkerOptions): Promise<WorkerHandle> {
       const h = first.value.header;
       validateHeader(h, maxSlices);
       return await withLogContext({ component: 'inference', study: studyTag(h.studyId || h.contentHash) }, async () => {
-        job = engine.newJob({
-          rows: h.rows,
-          columns: h.columns,
-          slices: h.slices,
-          pixelSpacingMm: [h.rowSpacingMm, h.columnSpacingMm],
-          slicePositionsMm: h.slicePositionsMm,
-        });
+        job = engine.newJob(geometryFromHeader(h));
         if (stop.signal.aborted) job.abort(stop.signal.reason as LtError);
         const asm = new SliceAssembler(h, job);
         for (;;) {
@@ -305,7 +247,7 @@ export async function startWorker(o: WorkerOptions): Promise<WorkerHandle> {
         a.timingsMs.afterUpload = Math.round((performance.now() - receivedAt) * 1000) / 1000;
         a.timingsMs.total = Math.round((performance.now() - t0) * 1000) / 1000;
         log.info('analysis done', { slices: h.slices, executionProvider: a.executionProvider, totalMs: a.timingsMs.total, decision: a.patient.decision });
-        return analysisToResponse(a, { ...respExtra, contentHash: h.contentHash });
+        return analysisToResponse(a, { ...system, contentHash: h.contentHash });
       });
     } catch (e) {
       if (stop.signal.aborted && e === stop.signal.reason) log.info('analysis stopped', { component: 'inference', reason: (e as Error).message });

@@ -1,6 +1,7 @@
 import type { DataSource, EntityManager } from 'typeorm';
 import { appendAudit } from '../audit/audit-log';
 import { returnedRows } from '../db/jobs';
+import { readSeriesHeaders, type InstanceHeader } from '../dicom/instance-header';
 import type { InstanceInfo } from './part10';
 
 /** How a received instance relates to what we already hold. */
@@ -35,9 +36,12 @@ async function recordInTransaction(
 ): Promise<{ outcome: StoreOutcome; existingPath?: string }> {
   await tx.query(`INSERT INTO study (study_uid, source) VALUES ($1, $2) ON CONFLICT (study_uid) DO NOTHING`, [inst.studyUid, source]);
   const inserted = (await tx.query(
-    `INSERT INTO instance (sop_instance_uid, study_uid, series_uid, sop_class_uid, transfer_syntax_uid, modality, spool_path, size_bytes, sha256, requested_priority)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (sop_instance_uid) DO NOTHING RETURNING sop_instance_uid`,
-    [inst.sopInstanceUid, inst.studyUid, inst.seriesUid, inst.sopClassUid, inst.transferSyntaxUid, inst.modality ?? null, inst.spoolPath, inst.sizeBytes, inst.sha256, inst.requestedPriority ?? null],
+    `INSERT INTO instance (sop_instance_uid, study_uid, series_uid, sop_class_uid, transfer_syntax_uid, modality, spool_path, size_bytes, sha256, requested_priority, header, patient_study)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (sop_instance_uid) DO NOTHING RETURNING sop_instance_uid`,
+    [
+      ...[inst.sopInstanceUid, inst.studyUid, inst.seriesUid, inst.sopClassUid, inst.transferSyntaxUid, inst.modality ?? null, inst.spoolPath, inst.sizeBytes, inst.sha256],
+      ...[inst.requestedPriority ?? null, headerJson(inst.header), inst.header.patientStudy ?? null],
+    ],
   )) as unknown[];
   if (inserted.length === 1) {
     // A new instance (re)opens the study: completeness restarts its quiet period. Our own results, echoed back
@@ -71,7 +75,12 @@ async function recordInTransaction(
   }
   if (existing.sha256 === inst.sha256 && existing.purged_at !== null) {
     // Sent again after retention removed its file: the bytes are back, so the study is whole again and is reopened.
-    await tx.query(`UPDATE instance SET spool_path = $2, purged_at = NULL, received_at = now() WHERE sop_instance_uid = $1`, [inst.sopInstanceUid, inst.spoolPath]);
+    await tx.query(`UPDATE instance SET spool_path = $2, purged_at = NULL, received_at = now(), header = $3, patient_study = $4 WHERE sop_instance_uid = $1`, [
+      inst.sopInstanceUid,
+      inst.spoolPath,
+      headerJson(inst.header),
+      inst.header.patientStudy ?? null,
+    ]);
     await tx.query(`UPDATE study SET last_received_at = now(), state = CASE WHEN state = 'pulling' THEN state ELSE 'receiving' END WHERE study_uid = $1`, [
       inst.studyUid,
     ]);
@@ -115,6 +124,33 @@ async function auditStored(tx: EntityManager, inst: ReceivedInstance, actor: str
     objectUids: [inst.sopInstanceUid],
     detail: { series: inst.seriesUid, sopClass: inst.sopClassUid, bytes: inst.sizeBytes, sha256: inst.sha256, ...extra },
   });
+}
+
+/** A header as the `header` column holds it: everything but its path (spool_path) and Patient/Study elements (patient_study). */
+function headerJson(h: InstanceHeader): string {
+  return JSON.stringify({ ...h, path: undefined, patientStudy: undefined });
+}
+
+/**
+ * The recorded headers of every instance the study has received and still holds (retention may have removed some),
+ * as ingest parsed them. A row recorded before headers were (a gateway upgraded with studies in its spool) has its
+ * file parsed now, once: the header is stored with the row; a file that cannot be read is tried again next time.
+ */
+export async function recordedHeaders(ds: DataSource, studyUid: string): Promise<InstanceHeader[]> {
+  const rows = (await ds.query(`SELECT sop_instance_uid, spool_path, header, patient_study FROM instance WHERE study_uid = $1 AND purged_at IS NULL`, [studyUid])) as {
+    sop_instance_uid: string;
+    spool_path: string;
+    header: Omit<InstanceHeader, 'path'> | null;
+    patient_study: Buffer | null;
+  }[];
+  const legacy = rows.filter((r) => r.header === null);
+  const parsed = await readSeriesHeaders(legacy.map((r) => r.spool_path));
+  for (const [i, h] of parsed.entries()) {
+    if (h.patientStudy === undefined) continue;
+    await ds.query(`UPDATE instance SET header = $2, patient_study = $3 WHERE sop_instance_uid = $1 AND header IS NULL`, [legacy[i].sop_instance_uid, headerJson(h), h.patientStudy]);
+  }
+  const fresh = new Map(legacy.map((r, i) => [r, parsed[i]]));
+  return rows.map((r) => fresh.get(r) ?? { ...r.header!, path: r.spool_path, ...(r.patient_study ? { patientStudy: r.patient_study } : {}) });
 }
 
 interface Pending {
@@ -213,7 +249,8 @@ export async function markStudyPurged(ds: DataSource, studyUid: string, reason: 
     )) as unknown[];
     if (held.length === 0) return { paths: [], bytes: 0 };
     const instances = returnedRows<{ spool_path: string; size_bytes: string }>(
-      await tx.query(`UPDATE instance SET purged_at = now() WHERE study_uid = $1 AND purged_at IS NULL RETURNING spool_path, size_bytes`, [studyUid]),
+      // The recorded header goes with the file: its Patient/Study elements are as sensitive as the file was.
+      await tx.query(`UPDATE instance SET purged_at = now(), header = NULL, patient_study = NULL WHERE study_uid = $1 AND purged_at IS NULL RETURNING spool_path, size_bytes`, [studyUid]),
     );
     const conflicts = returnedRows<{ spool_path: string }>(
       await tx.query(

@@ -1,5 +1,6 @@
 import { closeSync, fstatSync, openSync } from 'node:fs';
 import { DEFAULT_MAX_INFLATED_BYTES } from '../dicom/inflate';
+import { checkedHeader, type InstanceHeader } from '../dicom/instance-header';
 import { FileBytes, parsePart10Inflating, type DicomDataset, type ParsedFile } from '../dicom/part10';
 import { Tags } from '../dicom/tags';
 import { isValidUid } from '../dicom/uid';
@@ -16,8 +17,8 @@ export interface InstanceInfo {
   modality?: string;
   /** The rank the order asks for (Requested Procedure Priority), when the header states one. */
   requestedPriority?: PriorityRank;
-  /** Byte offset of the top-level Pixel Data value, if any (in the inflated data set for a deflated file). */
-  pixelDataOffset?: number;
+  /** The parsed header later stages use (recorded with the instance row), from this same parse. */
+  header: InstanceHeader;
 }
 
 /**
@@ -45,13 +46,15 @@ export interface InstanceInfoOptions {
  * identifying attributes are missing or malformed, 0xA700 when a deflated data set inflates past the limit.
  * Every element is walked to the end of the file (src/dicom/part10.ts, which reads only element headers of a
  * large file); a deflated data set is inflated off the event loop with a cap, then walked with the same guards.
+ * The same parse gives the header later stages use, so no stage reads the file's header again.
  */
 export async function readInstanceInfo(file: string, opts: InstanceInfoOptions = {}): Promise<InstanceInfo> {
   const fd = openSync(file, 'r');
   try {
+    const size = fstatSync(fd).size;
     let parsed: ParsedFile;
     try {
-      parsed = await parsePart10Inflating(new FileBytes(fd, fstatSync(fd).size), { toEnd: true, maxInflatedBytes: opts.maxInflatedBytes ?? DEFAULT_MAX_INFLATED_BYTES });
+      parsed = await parsePart10Inflating(new FileBytes(fd, size), { toEnd: true, maxInflatedBytes: opts.maxInflatedBytes ?? DEFAULT_MAX_INFLATED_BYTES });
     } catch (e) {
       if (e instanceof LtError) throw e;
       throw LtError.invalid('DICOM structure could not be read', DicomReason.CannotUnderstand);
@@ -78,7 +81,7 @@ export async function readInstanceInfo(file: string, opts: InstanceInfoOptions =
       transferSyntaxUid: parsed.transferSyntaxUid,
       modality: ds.string(Tags.Modality),
       requestedPriority: requestedPriority(ds),
-      pixelDataOffset: parsed.pixelData?.offset,
+      header: checkedHeader(file, parsed, size),
     };
   } finally {
     closeSync(fd);

@@ -15,7 +15,7 @@ import { openJob } from '../study/completeness';
 import { AnalysisStore } from './analysis-store';
 import { inferenceFor } from './analyzer';
 import { importLocal, countFiles } from './local-study';
-import { Pipeline } from './runner';
+import { Pipeline } from './pipeline';
 
 function round(v: number, digits: number): number {
   return Number(v.toFixed(digits));

@@ -1,6 +1,7 @@
 import type { DataSource } from 'typeorm';
 import { LtError } from '../errors';
-import { buildVolume, readSeriesHeaders, selectSeries, type HuVolume, type InstanceHeader, type SelectionRules } from '../volume';
+import { recordedHeaders } from '../ingest/instance-store';
+import { buildVolume, selectSeries, type HuVolume, type InstanceHeader, type SelectionRules } from '../volume';
 
 /** How every gating reason (header or image) begins: the study is not a chest CT the model covers. */
 export const NOT_APPLICABLE = 'not applicable:';
@@ -33,18 +34,12 @@ export function maxSeriesNumber(headers: InstanceHeader[]): { maxSeriesNumber?: 
   return numbers.length > 0 ? { maxSeriesNumber: Math.max(...numbers) } : {};
 }
 
-/** The headers of every instance the study has received and still holds (retention may have removed some). */
-export async function studyHeaders(ds: DataSource, studyUid: string): Promise<InstanceHeader[]> {
-  const rows = (await ds.query(`SELECT spool_path FROM instance WHERE study_uid = $1 AND purged_at IS NULL`, [studyUid])) as { spool_path: string }[];
-  return readSeriesHeaders(rows.map((r) => r.spool_path));
-}
-
 /**
- * Chooses the series to triage from the study's received instances and builds its volume. Throws
- * PermanentFailure when no series qualifies or the chosen one cannot be built.
+ * Chooses the series to triage from the study's received instances (the headers ingest recorded) and builds its
+ * volume. Throws PermanentFailure when no series qualifies or the chosen one cannot be built.
  */
 export async function studyVolume(ds: DataSource, studyUid: string, selection: Partial<SelectionRules> = {}, maxSlices?: number): Promise<StudyVolume> {
-  const headers = await studyHeaders(ds, studyUid);
+  const headers = await recordedHeaders(ds, studyUid);
   const picked = selectSeries(headers, { ...selection, ...(maxSlices ? { maxSlices } : {}) });
   const rejections = picked.rejected.map((r) => `series ${r.seriesNumber ?? '?'} (${r.modality ?? '?'}, ${r.instances} instances): ${r.reason}`);
   const pick = picked.chosen;

@@ -1,5 +1,5 @@
-/** Results stage: the SR, summary page, infection SEG, heat maps and key-object selection of one study (see build.ts). */
-export { buildResults, failureReport, type BuildResultsInput, type ExaminedInstance } from './build';
+/** Results stage: the SR, summary page, infection SEG, heat maps and key-object selection of one study (see build-results.ts). */
+export { buildResults, failureReport, type BuildResultsInput, type ExaminedInstance } from './build-results';
 export { algorithmOf, modelKey, resultUids, SERIES_NUMBER, SERIES_NUMBER_OFFSET, resultSeriesNumbers } from './result-set';
 export type { ResultObject, ResultObjects, ResultSummary, Supersedes } from './result-set';
 export { NOT_REVIEWED } from './sr-document';

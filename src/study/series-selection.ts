@@ -3,8 +3,8 @@
  * lung triage, and record why every other series was not used. Pure: works on headers only (no pixel data).
  */
 import { SopClass } from '../dicom/dcmjs';
-import { analyzeStack, DEFAULT_STACK_TOLERANCES, sliceNormal, type StackSlice, type StackTolerances } from '../volume/geometry';
-import { stackSlices, type InstanceHeader } from '../volume/headers';
+import type { InstanceHeader } from '../dicom/instance-header';
+import { analyzeStack, DEFAULT_STACK_TOLERANCES, sliceNormal, stackSlices, type StackSlice, type StackTolerances } from '../volume/geometry';
 import { isSupportedTransferSyntax } from '../volume/decode';
 import type { SeriesRejection, SeriesSelection } from '../volume/types';
 

@@ -3,6 +3,7 @@
  * of the row and column direction cosines; a slice's position along it is ImagePositionPatient . normal), spacing,
  * duplicates, gaps, gantry tilt and consistency checks. No I/O; shared by series selection and volume assembly.
  */
+import type { InstanceHeader } from '../dicom/instance-header';
 
 /** The geometry of one slice (one frame of an instance). */
 export interface StackSlice {
@@ -225,4 +226,17 @@ export function analyzeStack(slices: readonly StackSlice[], tol: StackTolerances
     tiltDeg,
     warnings,
   };
+}
+
+/** The frames of an instance as slices of a stack, in frame order (what analyzeStack checks). */
+export function stackSlices(h: InstanceHeader): StackSlice[] {
+  return h.frames.map((f) => ({
+    sopInstanceUid: h.sopInstanceUid,
+    frameNumber: f.frameNumber,
+    rows: h.rows,
+    columns: h.columns,
+    imagePositionPatient: f.imagePositionPatient,
+    imageOrientationPatient: f.imageOrientationPatient,
+    pixelSpacing: f.pixelSpacing,
+  }));
 }

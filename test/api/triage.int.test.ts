@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { Authenticator } from '../../src/api/auth';
+import { Authenticator } from '../../src/api/authenticator';
 import { startTriageServer } from '../../src/api/triage-service';
 import { AuthFailureLog } from '../../src/audit/auth-failures';
 import { audit } from '../../src/audit/audit-log';

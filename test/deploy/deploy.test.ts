@@ -14,7 +14,7 @@ import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import { parse as parseYaml, parseAllDocuments } from 'yaml';
-import { assertAuthenticatedOffLoopback, Authenticator } from '../../src/api/auth';
+import { assertAuthenticatedOffLoopback, Authenticator } from '../../src/api/authenticator';
 import { OidcVerifier } from '../../src/api/oidc';
 import { ConfigError, isLoopback, loadConfig } from '../../src/config';
 import { PACKAGE_ROOT } from '../../src/paths';
@@ -353,7 +353,7 @@ function configProblems(env: Record<string, string>): string[] {
 
 /**
  * What the gateway (or the worker) would refuse at start for listening off loopback without authentication, from the
- * real config loader and the real check (src/api/auth.ts, the worker's rule: a token or client certificates).
+ * real config loader and the real check (src/api/authenticator.ts, the worker's rule: a token or client certificates).
  */
 function authenticationProblems(env: Record<string, string>, role: 'gateway' | 'worker' = 'gateway'): string[] {
   const dir = tempDir('deploy');

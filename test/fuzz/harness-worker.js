@@ -22,9 +22,9 @@ const { LtError } = require(path.join(root, 'src/errors.ts'));
 const { MultipartParser, parseStowContentType } = require(path.join(root, 'src/ingest/multipart.ts'));
 const { readInstanceInfo } = require(path.join(root, 'src/ingest/part10.ts'));
 const { parsePart10, parsePart10Inflating, parseEncapsulated, NeedsInflating } = require(path.join(root, 'src/dicom/part10.ts'));
-const { headerFromParsed, readInstanceHeader, pixelDataProblem, isNativeSyntax, nativeFrameBytes } = require(path.join(root, 'src/volume/headers.ts'));
+const { headerFromParsed, readInstanceHeader, pixelDataProblem, isNativeSyntax, nativeFrameBytes } = require(path.join(root, 'src/dicom/instance-header.ts'));
 const { decodeFrame, initDecoders } = require(path.join(root, 'src/volume/decode.ts'));
-const { framesOfFragments } = require(path.join(root, 'src/volume/build.ts'));
+const { framesOfFragments } = require(path.join(root, 'src/volume/build-volume.ts'));
 
 const tmp = workerData.tmp; // made and removed by the harness
 let fileNo = 0;

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { DicomReason, LtError } from '../../src/errors';
 import { MultipartParser } from '../../src/ingest/multipart';
 import { readInstanceInfo } from '../../src/ingest/part10';
-import { readInstanceHeader, readSeriesHeaders } from '../../src/volume/headers';
+import { readInstanceHeader, readSeriesHeaders } from '../../src/dicom/instance-header';
 import { chestPhantom, phantomSeries } from '../../src/synthetic/phantom';
 import { tempDir } from '../support/temp-dir';
 

@@ -7,7 +7,7 @@ import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { readInstanceInfo } from '../../src/ingest/part10';
 import { parsePart10Inflating } from '../../src/dicom/part10';
-import { readInstanceHeader } from '../../src/volume';
+import { readInstanceHeader } from '../../src/dicom/instance-header';
 import { DicomReason, LtError } from '../../src/errors';
 import { TransferSyntax } from '../../src/dicom/dcmjs';
 import { chestPhantom, phantomSeries } from '../../src/synthetic/phantom';

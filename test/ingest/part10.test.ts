@@ -30,7 +30,7 @@ describe('readInstanceInfo', () => {
     expect(info.sopInstanceUid).toBe(slice.sopInstanceUid);
     expect(info.transferSyntaxUid).toBe(TransferSyntax.ExplicitLittle);
     expect(info.modality).toBe('CT');
-    expect(info.pixelDataOffset).toBeGreaterThan(132);
+    expect(info.header.pixelData?.offset).toBeGreaterThan(132);
   });
 
   test('implicit VR little endian and explicit big endian files are walked too', async () => {

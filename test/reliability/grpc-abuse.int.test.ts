@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { Authenticator } from '../../src/api/auth';
+import { Authenticator } from '../../src/api/authenticator';
 import { startTriageServer } from '../../src/api/triage-service';
 import { InferenceEngine } from '../../src/inference/engine';
 import { MAX_CHUNK_BYTES } from '../../src/inference/proto';

@@ -13,7 +13,7 @@ import { readPart10 } from '../../src/dicom/dcmjs';
 import type { JobResult } from '../../src/db/jobs';
 import type { Gateway } from '../../src/gateway';
 import { startWorker, type WorkerHandle } from '../../src/inference/worker';
-import { DEFAULT_MAX_ATTEMPTS } from '../../src/pipeline/runner';
+import { DEFAULT_MAX_ATTEMPTS } from '../../src/pipeline/pipeline';
 import { chestPhantom, phantomSeries } from '../../src/synthetic/phantom';
 import { testGateway } from '../support/gateway';
 import { TEST_MODELS_DIR } from '../support/models';

@@ -6,7 +6,7 @@
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { rmSync } from 'node:fs';
-import { Authenticator } from '../../src/api/auth';
+import { Authenticator } from '../../src/api/authenticator';
 import { startTriageServer } from '../../src/api/triage-service';
 import { openDatabase, type Database } from '../../src/db/database';
 import type { ProtoGrpcType } from '../../src/generated/triage';

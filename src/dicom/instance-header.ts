@@ -1,13 +1,13 @@
 /**
- * Header-only reading of the spooled Part 10 files of a study: everything series selection and volume assembly need,
- * without reading pixel data (PS3.3 C.7.6.2 Image Plane, C.7.6.3 Image Pixel, C.11.1 Modality LUT, C.8.15 Enhanced CT).
+ * The parsed header of a received instance: everything series selection, volume assembly and the results need,
+ * without pixel data (PS3.3 C.7.6.2 Image Plane, C.7.6.3 Image Pixel, C.11.1 Modality LUT, C.8.15 Enhanced CT; the
+ * Patient and Study modules as received). Ingest records it with the instance row; later stages read it from there.
  */
 import { open } from 'node:fs/promises';
 import { LtError } from '../errors';
-import { SopClass, TransferSyntax } from '../dicom/dcmjs';
-import { NeedMoreData, parsePart10Inflating, type DicomDataset, type ParsedFile, type PixelDataLocation } from '../dicom/part10';
-import { Tags as T, tagName } from '../dicom/tags';
-import type { StackSlice } from './geometry';
+import { SopClass, TransferSyntax } from './dcmjs';
+import { NeedMoreData, parsePart10Inflating, part10Excerpt, type DicomDataset, type ParsedFile, type PixelDataLocation } from './part10';
+import { Tags as T, tagName, type Tag } from './tags';
 
 /** Geometry and value mapping of one frame (a single-frame instance has exactly one). */
 export interface FrameInfo {
@@ -71,7 +71,36 @@ export interface InstanceHeader {
   pixelData?: PixelDataLocation;
   /** Size of the file in bytes when read. */
   fileSize: number;
+  /**
+   * The Patient and Study module elements (PATIENT_STUDY_TAGS) exactly as received, empty ones and the Specific
+   * Character Set included, as a small Part 10 file: what the results copy into every object.
+   */
+  patientStudy?: Buffer;
 }
+
+/**
+ * What the results copy from their source (src/results/study-context.ts reads them): the Patient and General Study
+ * modules (PS3.3 C.7.1.1, C.7.2.1), the request, the anatomy and series number, and the character set they are in.
+ */
+export const PATIENT_STUDY_TAGS: readonly Tag[] = [
+  T.SpecificCharacterSet,
+  T.StudyDate,
+  T.StudyTime,
+  T.AccessionNumber,
+  T.ReferringPhysicianName,
+  T.StudyDescription,
+  T.PatientName,
+  T.PatientID,
+  T.IssuerOfPatientID,
+  T.PatientBirthDate,
+  T.PatientSex,
+  T.PatientAge,
+  T.BodyPartExamined,
+  T.StudyInstanceUID,
+  T.StudyID,
+  T.SeriesNumber,
+  T.RequestAttributesSequence,
+];
 
 function vec<N extends number>(ds: DicomDataset | undefined, tag: number, n: N): number[] | undefined {
   const v = ds?.numbers(tag);
@@ -190,20 +219,24 @@ export function headerFromParsed(path: string, parsed: ParsedFile, fileSize: num
     frames,
     pixelData: parsed.pixelData,
     fileSize,
+    patientStudy: part10Excerpt(parsed, PATIENT_STUDY_TAGS),
   };
 }
 
-/** The frames of an instance as slices of a stack, in frame order (what analyzeStack checks). */
-export function stackSlices(h: InstanceHeader): StackSlice[] {
-  return h.frames.map((f) => ({
-    sopInstanceUid: h.sopInstanceUid,
-    frameNumber: f.frameNumber,
-    rows: h.rows,
-    columns: h.columns,
-    imagePositionPatient: f.imagePositionPatient,
-    imageOrientationPatient: f.imageOrientationPatient,
-    pixelSpacing: f.pixelSpacing,
-  }));
+/**
+ * The header selection and the volume stage judge an instance by: a CT image is held to the pixel rules, and a
+ * header that cannot be built is an empty one; either way `error` says why. Never throws.
+ */
+export function checkedHeader(path: string, parsed: ParsedFile, fileSize: number): InstanceHeader {
+  try {
+    const h = headerFromParsed(path, parsed, fileSize);
+    // Only CT images are held to the pixel rules; other objects (SR, SC) are judged by series selection.
+    const problem = CT_IMAGE_CLASSES.has(h.sopClassUid) ? pixelDataProblem(h) : undefined;
+    if (problem) h.error = problem;
+    return h;
+  } catch (e) {
+    return emptyHeader(path, describe(e));
+  }
 }
 
 /** Bytes of one uncompressed frame, or undefined when the header cannot say. */
@@ -252,6 +285,11 @@ export const CT_IMAGE_CLASSES: ReadonlySet<string> = new Set([SopClass.CtImage, 
  * on a malformed file.
  */
 export async function readInstanceHeader(path: string, maxInflatedBytes?: number): Promise<InstanceHeader> {
+  const { parsed, size } = await readHeaderOf(path, maxInflatedBytes);
+  return headerFromParsed(path, parsed, size);
+}
+
+async function readHeaderOf(path: string, maxInflatedBytes?: number): Promise<{ parsed: ParsedFile; size: number }> {
   const fh = await open(path, 'r');
   try {
     const size = (await fh.stat()).size;
@@ -261,9 +299,7 @@ export async function readInstanceHeader(path: string, maxInflatedBytes?: number
       const { bytesRead } = await fh.read(buf, 0, want, 0);
       const partial = bytesRead < size;
       try {
-        const parsed = await parsePart10Inflating(buf.subarray(0, bytesRead), { partial, maxInflatedBytes });
-        const h = headerFromParsed(path, parsed, size);
-        return h;
+        return { parsed: await parsePart10Inflating(buf.subarray(0, bytesRead), { partial, maxInflatedBytes }), size };
       } catch (e) {
         if (e instanceof NeedMoreData && partial) {
           want = Math.min(size, Math.max(want * 4, e.needed + 1024));
@@ -301,21 +337,22 @@ async function mapLimit<T, R>(items: T[], limit: number, fn: (t: T, i: number) =
 }
 
 /**
- * Reads the headers (no pixel data) of Part 10 files. A file that cannot be read or parsed yields a header with
- * `error` set (a precise reason) instead of throwing, so one bad file never hides the rest of the study.
+ * Reads the headers (no pixel data) of Part 10 files ({@link checkedHeader}). A file that cannot be read or parsed
+ * yields a header with `error` set (a precise reason) instead of throwing, so one bad file never hides the rest of
+ * the study.
  */
 export async function readSeriesHeaders(files: string[]): Promise<InstanceHeader[]> {
-  return mapLimit(files, 8, async (file) => {
-    try {
-      const h = await readInstanceHeader(file);
-      // Only CT images are held to the pixel rules; other objects (SR, SC) are judged by series selection.
-      const problem = CT_IMAGE_CLASSES.has(h.sopClassUid) ? pixelDataProblem(h) : undefined;
-      if (problem) h.error = problem;
-      return h;
-    } catch (e) {
-      return emptyHeader(file, describe(e));
-    }
-  });
+  return mapLimit(files, 8, (file) => readCheckedHeader(file));
+}
+
+/** {@link checkedHeader} of one file on disk; a file that cannot be read or parsed gives an empty header saying why. */
+export async function readCheckedHeader(file: string): Promise<InstanceHeader> {
+  try {
+    const { parsed, size } = await readHeaderOf(file);
+    return checkedHeader(file, parsed, size);
+  } catch (e) {
+    return emptyHeader(file, describe(e));
+  }
 }
 
 function emptyHeader(path: string, error: string): InstanceHeader {

@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { DataSource } from 'typeorm';
 import { appendAudit, audit, type AuditEntry } from '../audit/audit-log';
@@ -20,6 +19,7 @@ import {
   type JobState,
 } from '../db/jobs';
 import { readPart10 } from '../dicom/dcmjs';
+import { recordedHeaders } from '../ingest/instance-store';
 import { enqueueResults, jobDeliveryState } from '../egress';
 import { isTransientFault, LtError } from '../errors';
 import type { Analysis } from '../inference/types';
@@ -33,7 +33,7 @@ import type { InstanceHeader, SelectionRules } from '../volume';
 import { AnalysisStore } from './analysis-store';
 import type { Analyzer } from './analyzer';
 import type { EarlyInference, EarlyWork } from './early-inference';
-import { maxSeriesNumber, NOT_APPLICABLE, PermanentFailure, studyHeaders, studyVolume } from './study-volume';
+import { maxSeriesNumber, NOT_APPLICABLE, PermanentFailure, studyVolume } from './study-volume';
 
 /** Attempts a job gets (claims, retries of transient failures) before it fails with its report. */
 export const DEFAULT_MAX_ATTEMPTS = 5;
@@ -373,7 +373,7 @@ export class Pipeline {
    */
   private async failWithReport(job: Job, stage: string, reason: string, details: string[]): Promise<void> {
     try {
-      const headers = await studyHeaders(this.d.ds, job.studyUid);
+      const headers = await recordedHeaders(this.d.ds, job.studyUid);
       const study = this.studyContext(headers.find((h) => !h.error), maxSeriesNumber(headers).maxSeriesNumber);
       // The report lists what was examined and not used, so a reader sees which series were looked at.
       const examined = headers
@@ -433,10 +433,13 @@ export class Pipeline {
     return n;
   }
 
-  /** The Patient and Study modules from one header; the largest Series Number of the study, so results sort after it. */
+  /**
+   * The Patient and Study modules from one header, as ingest recorded them; the largest Series Number of the study,
+   * so results sort after it.
+   */
   private studyContext(h: InstanceHeader | undefined, maxSeries: number | undefined): StudyContext {
-    if (!h) throw new PermanentFailure('series-selection', 'no readable instance in the study');
-    const ctx = studyContextFromDataset(readPart10(readFileSync(h.path)).dataset);
+    if (!h?.patientStudy) throw new PermanentFailure('series-selection', 'no readable instance in the study');
+    const ctx = studyContextFromDataset(readPart10(h.patientStudy).dataset);
     return maxSeries !== undefined ? { ...ctx, MaxSeriesNumber: maxSeries } : ctx;
   }
 

@@ -1,4 +1,4 @@
-import { assertAuthenticatedOffLoopback, Authenticator } from '../../src/api/auth';
+import { assertAuthenticatedOffLoopback, Authenticator } from '../../src/api/authenticator';
 import { loadConfig } from '../../src/config';
 import { startGateway } from '../../src/gateway';
 
