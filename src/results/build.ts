@@ -16,7 +16,7 @@ import { keyObjectSelection } from './kos';
 import { triagePriority } from './priority';
 import { algorithmOf, modelKey, resultContext, resultUids, sourceRef, type ResultObjects, type Supersedes } from './result-set';
 import { infectionSegmentation } from './seg';
-import { analysisReport, type ExaminedImage, notAnalysedReport } from './sr-document';
+import { analysisReport, type ExaminedImage, middleImage, notAnalysedReport } from './sr-document';
 import type { InstanceRef } from './sr/content';
 import { AlgorithmIdentification } from './sr/templates';
 import type { StudyContext } from './study-context';
@@ -146,7 +146,7 @@ function examinedSeries(v: HuVolume | undefined, examined: ExaminedInstance[]): 
  * Number, whatever order they came in: same UIDs, same content) examined image of known size.
  */
 function reportImage(v: HuVolume | undefined, examined: ExaminedInstance[]): ExaminedImage | undefined {
-  if (v) return { ref: sourceRef(v, Math.floor(v.sources.length / 2)), rows: v.rows, columns: v.columns };
+  if (v) return middleImage(v);
   const images = examined
     .filter((e) => !STRUCTURED_DOCUMENT.test(e.sopClassUid) && (e.rows ?? 0) > 0 && (e.columns ?? 0) > 0)
     .sort((a, b) => a.seriesUid.localeCompare(b.seriesUid) || (a.instanceNumber ?? 0) - (b.instanceNumber ?? 0) || a.sopInstanceUid.localeCompare(b.sopInstanceUid));

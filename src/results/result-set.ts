@@ -122,8 +122,8 @@ export function resultUids(studyUid: string, inputHash: string, model: string, s
     summarySeries: derivedUid(...seed, 'summary-series'),
     summary: derivedUid(...seed, 'summary'),
     tracking: (slice: number) => derivedUid(...seed, 'tracking', String(slice)),
-    /** Tracking UID of a volumetric group (one per region measured on the SEG). */
-    volumeTracking: (region: string) => derivedUid(...seed, 'tracking', 'volume', region),
+    /** Tracking UID of the infection: the SEG segment's volumetric groups and the key slice of its largest section. */
+    infectionTracking: derivedUid(...seed, 'tracking', 'infection'),
     /** Tracking UID of the study-level group (no result, or a negative result). */
     studyTracking: derivedUid(...seed, 'tracking', 'study'),
   };

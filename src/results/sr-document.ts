@@ -104,6 +104,7 @@ function srDocument(
 /**
  * The infected volume (ml) and share of the lung (%) of both lungs, each lung (Finding Site) and each zone, as
  * TID 1411 groups measuring the SEG's infection segment (models 2.0 evidence, positive and indeterminate studies).
+ * All measure the one segment, so they share its Tracking UID.
  */
 function volumetricGroups(o: {
   total: RegionVolume;
@@ -111,22 +112,22 @@ function volumetricGroups(o: {
   algorithm: AlgorithmIdentification;
   segment: InstanceRef & { segmentNumber: number };
   sourceSeriesUid: string;
-  trackingUid: (region: string) => string;
+  trackingUid: string;
 }): VolumetricRoiMeasurements[] {
   const zone = (z: Code) => [new CodeContentItem(LT.LungZone, z, 'HAS CONCEPT MOD')];
-  const regions: [string, string, RegionVolume, Code, ContentItem[]][] = [
-    ['both', 'both lungs', o.total, SCT.BothLungs, []],
-    ['right', 'right lung', o.byRegion.right, SCT.RightLung, []],
-    ['left', 'left lung', o.byRegion.left, SCT.LeftLung, []],
-    ['upper', 'upper zone', o.byRegion.upper, SCT.BothLungs, zone(LT.UpperZone)],
-    ['middle', 'middle zone', o.byRegion.middle, SCT.BothLungs, zone(LT.MiddleZone)],
-    ['lower', 'lower zone', o.byRegion.lower, SCT.BothLungs, zone(LT.LowerZone)],
+  const regions: [string, RegionVolume, Code, ContentItem[]][] = [
+    ['both lungs', o.total, SCT.BothLungs, []],
+    ['right lung', o.byRegion.right, SCT.RightLung, []],
+    ['left lung', o.byRegion.left, SCT.LeftLung, []],
+    ['upper zone', o.byRegion.upper, SCT.BothLungs, zone(LT.UpperZone)],
+    ['middle zone', o.byRegion.middle, SCT.BothLungs, zone(LT.MiddleZone)],
+    ['lower zone', o.byRegion.lower, SCT.BothLungs, zone(LT.LowerZone)],
   ];
   return regions.map(
-    ([key, name, v, site, modifiers]) =>
+    ([name, v, site, modifiers]) =>
       new VolumetricRoiMeasurements({
         trackingIdentifier: `AI infected lung volume, ${name}`,
-        trackingUid: o.trackingUid(key),
+        trackingUid: o.trackingUid,
         finding: SCT.Inflammation,
         findingSite: site,
         modifiers,
@@ -180,7 +181,7 @@ export interface AnalysisReportInput {
 /**
  * The report of an analysed study: a measurement group per key slice (region, heat map), TID 1411 groups on the
  * SEG, the patient-level qualitative evaluations; a negative study asserts no lesion, one group states the negative
- * result (no region, no image, no infected volume).
+ * result on the examined middle image (no lesion region, no heat map, no infected volume).
  */
 export function analysisReport(ctx: ResultContext, o: AnalysisReportInput): ResultObject {
   const { uids, algorithm } = ctx;
@@ -189,18 +190,27 @@ export function analysisReport(ctx: ResultContext, o: AnalysisReportInput): Resu
   const negative = p.decision === 'negative';
   const rowX = volume.imageOrientationPatient[0];
   const typeCodes = analysis.lesionTypes.map(labelCode);
+  // OHIF (3.12 to 3.14) reads an image region from every measurement group and fails on one without: the negative
+  // result frames the examined middle image (no lesion region, no heat map), as a failure report does.
+  const examined = middleImage(volume);
   const negativeGroup = new MeasurementGroup({
     trackingIdentifier: 'AI result: no infection detected',
     trackingUid: uids.studyTracking,
     finding: LT.NoInfectionDetected,
     algorithm,
     measurements: [],
+    region: { points: frame(examined), source: examined.ref },
   });
+  // The volumetric groups have no image region (TID 1411 names the segment as their only ROI): they share the
+  // infection's Tracking UID with the key slice of its largest section, which OHIF merges them with (it merges
+  // groups by Tracking UID and draws the merged group's region) instead of failing on them.
+  const segmented = Boolean(seg && o.byRegion && p.infection);
+  const largest = keys.reduce<SliceResult | undefined>((a, s) => (!a || s.infectedAreaMm2 > a.infectedAreaMm2 ? s : a), undefined);
   const keyGroups = keys.map(
     (slice, i) =>
       new MeasurementGroup({
         trackingIdentifier: `AI key slice ${i + 1} of ${keys.length} (${sliceLabel(volume, slice.index)})`,
-        trackingUid: uids.tracking(slice.index),
+        trackingUid: segmented && slice === largest ? uids.infectionTracking : uids.tracking(slice.index),
         finding: dominantLesionType(slice) >= 0 && slice.lesionProbability >= analysis.sliceLesionThreshold ? typeCodes[dominantLesionType(slice)] : LT.LungLesion,
         findingSite: lateralityCode(laterality([slice], rowX)),
         algorithm,
@@ -217,7 +227,7 @@ export function analysisReport(ctx: ResultContext, o: AnalysisReportInput): Resu
           algorithm,
           segment: { sopClassUid: SopClass.Segmentation, sopInstanceUid: seg.sopInstanceUid, segmentNumber: INFECTION_SEGMENT },
           sourceSeriesUid: volume.seriesUid,
-          trackingUid: uids.volumeTracking,
+          trackingUid: uids.infectionTracking,
         })
       : [];
   const positive = analysis.classes.find((c) => c.label === analysis.positiveClass);
@@ -254,7 +264,7 @@ export function analysisReport(ctx: ResultContext, o: AnalysisReportInput): Resu
     procedure: SCT.CtOfChest,
     device: DEVICE,
     imageLibrary: new ImageLibrary(keys.map((s) => sourceRef(volume, s.index))),
-    measurementGroups: negative ? [negativeGroup] : [...volumeGroups, ...keyGroups],
+    measurementGroups: negative ? [negativeGroup] : [...keyGroups, ...volumeGroups],
     qualitativeEvaluations: qualitative,
   });
   return srDocument(ctx, {
@@ -280,6 +290,11 @@ export interface ExaminedImage {
   ref: InstanceRef;
   rows: number;
   columns: number;
+}
+
+/** The volume's middle slice as the image a study-level group frames. */
+export function middleImage(v: HuVolume): ExaminedImage {
+  return { ref: sourceRef(v, Math.floor(v.sources.length / 2)), rows: v.rows, columns: v.columns };
 }
 
 /**

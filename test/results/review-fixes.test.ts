@@ -103,7 +103,7 @@ describe('a negative study asserts no lesion; lesion types are present/absent', 
   const sr = ds(neg.sr.bytes);
   const typeCodes = ['1217294009', '95436008', 'CRAZYPAVING'];
 
-  test('the SR and the summary page alone, the SR valid, with one measurement group stating the negative result (no region, no image)', () => {
+  test('the SR and the summary page alone, the SR valid, with one measurement group stating the negative result (no lesion region, no image)', () => {
     expect(negAnalysis.patient.decision).toBe('negative');
     expect(neg.objects.map((o) => o.kind)).toEqual(['sr', 'summary']);
     expect(dciodvfy(neg.sr.bytes).errors).toEqual([]);
@@ -113,8 +113,13 @@ describe('a negative study asserts no lesion; lesion types are present/absent', 
     expect(groups).toHaveLength(1);
     expect(codeTriples(first(findItems(groups[0], '121071')))).toContain('NOINFECTION|99LTRIAGE|No infection detected (AI)');
     expect(findItems(groups[0], '112040')[0].UID).toMatch(/^2\.25\.\d+$/);
-    expect(findItems(groups[0], '111030')).toEqual([]);
-    expect((groups[0].ContentSequence as NaturalDataset[]).filter((i) => i.ValueType === 'IMAGE' || i.ValueType === 'SCOORD')).toEqual([]);
+    // No lesion region: the group frames the examined middle slice along its edges (OHIF fails on a group without
+    // a region), and references no image (no heat map).
+    const region = findItems(groups[0], '111030');
+    expect(region).toHaveLength(1);
+    expect(Array.from(region[0].GraphicData as number[])).toEqual([0.5, 0.5, fx.volume.columns - 0.5, 0.5, fx.volume.columns - 0.5, fx.volume.rows - 0.5, 0.5, fx.volume.rows - 0.5, 0.5, 0.5]);
+    expect(first(first(region[0].ContentSequence).ReferencedSOPSequence).ReferencedSOPInstanceUID).toBe(fx.volume.sources[fx.volume.slices / 2].sopInstanceUid);
+    expect((groups[0].ContentSequence as NaturalDataset[]).filter((i) => i.ValueType === 'IMAGE')).toEqual([]);
   });
 
   test('no lesion or lesion type anywhere; "no infection" said once, at study level', () => {
@@ -398,5 +403,49 @@ describe('key-slice measurements read well in a viewer that labels them by conce
     expect(dciodvfy(positive.sr.bytes).errors).toEqual([]);
     expect(dsrdump(positive.sr.bytes).output).toContain('<inferred from SCOORD:(111030,DCM,"Image Region")');
     expect(dsrdump(positive.sr.bytes).output).toMatch(/<contains NUM:\(P-1217294009,99LTRIAGE,"Ground glass opacity probability"\)="[\d.]+" \(%,UCUM,"percent"\)>/);
+  });
+});
+
+/**
+ * OHIF (3.12 to 3.14) merges the measurement groups of a report by Tracking UID and fails on a merged group without
+ * an image region (SCOORD in the group, or inferred by its NUMs): every report we write must have one in each.
+ */
+describe('every measurement group has an image region once merged by Tracking UID, as OHIF reads the report', () => {
+  const merged = (sr: NaturalDataset) => {
+    const byUid = new Map<string, NaturalDataset[]>();
+    for (const g of findItems(sr, '125007')) {
+      const uid = String(findItems(g, '112040')[0].UID);
+      byUid.set(uid, [...(byUid.get(uid) ?? []), g]);
+    }
+    return [...byUid.values()];
+  };
+  const hasRegion = (groups: NaturalDataset[]) => groups.some((g) => (g.ContentSequence as NaturalDataset[]).some((i) => i.ValueType === 'SCOORD'));
+  const negative = buildResults({ study: fx.study, volume: fx.volume, analysis: syntheticAnalysis(fx.volume, 0.1), keySlices: 4, now: NOW });
+  const failed = buildResults({ study: fx.study, volume: fx.volume, keySlices: 4, failure: { stage: 'inference', reason: 'worker deadline exceeded' }, now: NOW });
+
+  test.each([
+    ['positive', positive],
+    ['negative', negative],
+    ['failure', failed],
+  ])('the %s report', (_name, r) => {
+    const sets = merged(ds(r.sr.bytes));
+    expect(sets.length).toBeGreaterThan(0);
+    for (const set of sets) expect(hasRegion(set)).toBe(true);
+  });
+
+  test("the TID 1411 groups on the SEG share the infection's Tracking UID with one key slice, that of its largest section", () => {
+    const sr = ds(positive.sr.bytes);
+    const volumetric = findItems(sr, '125007').filter((g) => findItems(g, '121191').length > 0);
+    expect(volumetric).toHaveLength(6);
+    const uids = new Set(volumetric.map((g) => String(findItems(g, '112040')[0].UID)));
+    expect(uids.size).toBe(1);
+    const planar = findItems(sr, '125007').filter((g) => uids.has(String(findItems(g, '112040')[0].UID)) && findItems(g, '121191').length === 0);
+    expect(planar).toHaveLength(1);
+    const source = String(first(first(findItems(planar[0], '111030')[0].ContentSequence).ReferencedSOPSequence).ReferencedSOPInstanceUID);
+    const largest = positive.summary.keySlices.map((i) => fx.analysis.slices[i]).reduce((a, s) => (s.infectedAreaMm2 > a.infectedAreaMm2 ? s : a));
+    expect(source).toBe(fx.volume.sources[largest.index].sopInstanceUid);
+    // Key-slice groups come first: OHIF labels the merged group with its first NUMs (the slice's probabilities).
+    const all = findItems(sr, '125007');
+    expect(all.indexOf(planar[0])).toBeLessThan(all.indexOf(volumetric[0]));
   });
 });
