@@ -70,7 +70,7 @@ export function buildResults(input: BuildResultsInput): ResultObjects {
   }
   if (analysis.slices.length !== volume.slices) throw new Error(`analysis has ${analysis.slices.length} slices, volume ${volume.slices}`);
   const uids = resultUids(study.StudyInstanceUID, volume.contentHash, modelKey(analysis), `keySlices ${input.keySlices}`);
-  const ctx = resultContext(study, uids, algorithmOf(analysis), input.now ?? new Date());
+  const ctx = resultContext(study, uids, algorithmOf(analysis), input.now ?? new Date(), analysis.models);
   const keys = selectKeySlices(analysis, input.keySlices, Math.ceil(KEY_SLICE_MIN_GAP_MM / Math.max(0.1, volume.sliceSpacing)));
   const lat = laterality(lesionSlices(analysis), volume.imageOrientationPatient[0]);
   const burden = lesionBurden(analysis);
@@ -172,7 +172,7 @@ export function failureReport(
     .digest('hex');
   const uids = resultUids(study.StudyInstanceUID, opts.volume?.contentHash ?? 'no-input', `failure|${f.stage}|${f.reason}|${modelKey(opts.analysis)}`, `content ${contentKey}`);
   const algorithm = opts.analysis ? algorithmOf(opts.analysis) : new AlgorithmIdentification('lung-triage', DEVICE.softwareVersion);
-  const ctx = resultContext(study, uids, algorithm, opts.now ?? new Date());
+  const ctx = resultContext(study, uids, algorithm, opts.now ?? new Date(), opts.analysis?.models ?? []);
   const sr = notAnalysedReport(ctx, {
     failure: f,
     examined: examinedSeries(opts.volume, opts.examined ?? []),

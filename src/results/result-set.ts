@@ -2,7 +2,7 @@
  * What every result object of one study run shares: the result-set identity (deterministic UIDs, series numbers),
  * the algorithm as the objects name it, the patient/study header and creation time, and the object types.
  */
-import type { Analysis } from '../inference/types';
+import type { Analysis, ModelIdentity } from '../inference/types';
 import type { HuVolume } from '../volume/types';
 import type { NaturalDataset } from '../dicom/dcmjs';
 import { derivedUid } from '../dicom/uid';
@@ -139,18 +139,21 @@ export interface ResultContext {
   algorithm: AlgorithmIdentification;
   /** "name version" of the algorithm, for equipment and software versions. */
   algoVersion: string;
+  /** The models that made the results (none for a report made before inference): the contributing equipment. */
+  models: ModelIdentity[];
   /** Character set, creation time with its zone, and the Patient and Study modules, copied into every object. */
   header: NaturalDataset;
   when: ReturnType<typeof dicomDateTime>;
 }
 
 /** The context of one result set created at `now`. */
-export function resultContext(study: StudyContext, uids: ResultUids, algorithm: AlgorithmIdentification, now: Date): ResultContext {
+export function resultContext(study: StudyContext, uids: ResultUids, algorithm: AlgorithmIdentification, now: Date, models: ModelIdentity[] = []): ResultContext {
   const when = dicomDateTime(now);
   return {
     study,
     uids,
     algorithm,
+    models,
     algoVersion: `${algorithm.name} ${algorithm.version}`,
     when,
     header: {

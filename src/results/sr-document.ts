@@ -83,7 +83,7 @@ function srDocument(
     SeriesTime: when.time,
     ReferencedPerformedProcedureStepSequence: [],
     ...equipmentAttributes(ctx.algoVersion),
-    ContributingEquipmentSequence: contributingEquipment(ctx.algoVersion, when),
+    ContributingEquipmentSequence: contributingEquipment(ctx.models, ctx.when),
     InstanceNumber: 1,
     CompletionFlag: o.completion,
     VerificationFlag: 'UNVERIFIED',

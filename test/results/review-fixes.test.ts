@@ -449,3 +449,34 @@ describe('every measurement group has an image region once merged by Tracking UI
     expect(all.indexOf(planar[0])).toBeLessThan(all.indexOf(volumetric[0]));
   });
 });
+
+describe('IHE AI Results: one Contributing Equipment item per algorithm, in every result object', () => {
+  test('the slice network and the patient-level model, each with its name, version and Device UID, as processing equipment', () => {
+    expect(positive.objects.map((o) => o.kind).sort()).toEqual(['heatmap', 'heatmap', 'heatmap', 'heatmap', 'kos', 'seg', 'sr', 'summary']);
+    for (const o of positive.objects) {
+      const items = ds(o.bytes).ContributingEquipmentSequence as NaturalDataset[];
+      expect(items.map((i) => [i.ManufacturerModelName, i.SoftwareVersions])).toEqual([
+        ['mlung-slice', '0.1.0'],
+        ['mlung-patient', '0.1.0'],
+      ]);
+      expect(items.map((i) => String(i.ContributionDescription))).toEqual([expect.stringMatching(/^slice network/), expect.stringMatching(/^patient level/)]);
+      for (const i of items) expect(first(i.PurposeOfReferenceCodeSequence)).toMatchObject({ CodeValue: '109102', CodingSchemeDesignator: 'DCM', CodeMeaning: 'Processing Equipment' });
+      expect(new Set(items.map((i) => i.DeviceUID)).size).toBe(2);
+      for (const i of items) expect(String(i.DeviceUID)).toMatch(/^2\.25\.\d+$/);
+    }
+    // Another model version is another device.
+    const other = buildResults({ study: fx.study, volume: fx.volume, analysis: { ...fx.analysis, models: [fx.analysis.models[0], { ...fx.analysis.models[1], version: '0.2.0' }] }, keySlices: 4, now: NOW });
+    const uidsOf = (r: typeof positive) => (ds(r.sr.bytes).ContributingEquipmentSequence as NaturalDataset[]).map((i) => i.DeviceUID);
+    expect(uidsOf(other)[0]).toBe(uidsOf(positive)[0]);
+    expect(uidsOf(other)[1]).not.toBe(uidsOf(positive)[1]);
+    for (const o of positive.objects) expect(dciodvfy(o.bytes).errors).toEqual([]);
+  });
+
+  test('a report made before any model ran names lung-triage itself, once', () => {
+    const f = failureReport(fx.study, 'no series qualifies for lung triage', { now: NOW });
+    for (const o of f.objects) {
+      const items = ds(o.bytes).ContributingEquipmentSequence as NaturalDataset[];
+      expect(items.map((i) => [i.ManufacturerModelName, i.SoftwareVersions, i.DeviceUID])).toEqual([[DEVICE.modelName, DEVICE.softwareVersion, DEVICE.uid]]);
+    }
+  });
+});
