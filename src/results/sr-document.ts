@@ -114,23 +114,21 @@ function volumetricGroups(o: {
   sourceSeriesUid: string;
   trackingUid: string;
 }): VolumetricRoiMeasurements[] {
-  const zone = (z: Code) => [new CodeContentItem(LT.LungZone, z, 'HAS CONCEPT MOD')];
-  const regions: [string, RegionVolume, Code, ContentItem[]][] = [
-    ['both lungs', o.total, SCT.BothLungs, []],
-    ['right lung', o.byRegion.right, SCT.RightLung, []],
-    ['left lung', o.byRegion.left, SCT.LeftLung, []],
-    ['upper zone', o.byRegion.upper, SCT.BothLungs, zone(LT.UpperZone)],
-    ['middle zone', o.byRegion.middle, SCT.BothLungs, zone(LT.MiddleZone)],
-    ['lower zone', o.byRegion.lower, SCT.BothLungs, zone(LT.LowerZone)],
+  const regions: [string, RegionVolume, Code][] = [
+    ['both lungs', o.total, SCT.BothLungs],
+    ['right lung', o.byRegion.right, SCT.RightLung],
+    ['left lung', o.byRegion.left, SCT.LeftLung],
+    ['upper zone', o.byRegion.upper, SCT.UpperZoneOfLung],
+    ['middle zone', o.byRegion.middle, SCT.MiddleZoneOfLung],
+    ['lower zone', o.byRegion.lower, SCT.LowerZoneOfLung],
   ];
   return regions.map(
-    ([name, v, site, modifiers]) =>
+    ([name, v, site]) =>
       new VolumetricRoiMeasurements({
         trackingIdentifier: `AI infected lung volume, ${name}`,
         trackingUid: o.trackingUid,
         finding: SCT.Inflammation,
         findingSite: site,
-        modifiers,
         algorithm: o.algorithm,
         segment: o.segment,
         sourceSeriesUid: o.sourceSeriesUid,
@@ -244,7 +242,7 @@ export function analysisReport(ctx: ResultContext, o: AnalysisReportInput): Resu
       ),
     // The infected volume is a finding only where there is infection (per region in the volumetric groups); the
     // lung volume the share is taken of is stated on every analysed study.
-    !negative && p.infection && new NumContentItem(LT.InfectedVolume, p.infection.infectedMl, OTHER.Milliliter),
+    !negative && p.infection && new NumContentItem(SCT.Volume, p.infection.infectedMl, OTHER.Milliliter).add(new CodeContentItem(DCM.Finding, SCT.Inflammation, 'HAS CONCEPT MOD'), findingSite(SCT.BothLungs)),
     !negative && p.infection && new NumContentItem(LT.InfectedShare, p.infection.fraction * 100, OTHER.Percent),
     p.infection && new NumContentItem(SCT.Volume, p.infection.lungMl, OTHER.Milliliter).add(findingSite(SCT.BothLungs)),
     top && new CodeContentItem(LT.AiClassification, labelCode(top)).add(probability(p.classProbabilities[analysis.classes.indexOf(top)] ?? 0)),

@@ -72,7 +72,7 @@ describe('SR content (TID 1500, IHE AI Results)', () => {
       'THRESHOLD|99LTRIAGE|Operating threshold',
       'POSITIVE|99LTRIAGE|Positive at operating threshold',
       'URGENT|99LTRIAGE|Urgent',
-      '1217294009|SCT|Ground glass opacity',
+      '112120|DCM|Ground glass opacity',
       '95436008|SCT|Consolidation of lung',
       'CRAZYPAVING|99LTRIAGE|Crazy paving pattern',
       '74101002|SCT|Both lungs',

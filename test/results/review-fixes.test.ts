@@ -7,6 +7,8 @@ import path from 'node:path';
 import { readPart10, writePart10, type NaturalDataset } from '../../src/dicom/dcmjs';
 import { buildResults, failureReport, resultSeriesNumbers, SERIES_NUMBER, studyContextFromDataset } from '../../src/results';
 import { DEVICE } from '../../src/results/device';
+import { readManifest } from '../../src/inference/manifest';
+import { PACKAGE_ROOT } from '../../src/paths';
 import { DCENTVFY_SR_ACCESSION, dcentvfy, dciodvfy, dsrdump } from './dicom-tools';
 import { syntheticAnalysis, syntheticStudy } from './fixtures';
 import { codeTriples, findItems, first } from './sr-tree';
@@ -101,7 +103,7 @@ describe('a negative study asserts no lesion; lesion types are present/absent', 
   const negAnalysis = syntheticAnalysis(fx.volume, 0.1);
   const neg = buildResults({ study: fx.study, volume: fx.volume, analysis: negAnalysis, keySlices: 4, now: NOW });
   const sr = ds(neg.sr.bytes);
-  const typeCodes = ['1217294009', '95436008', 'CRAZYPAVING'];
+  const typeCodes = ['112120', '95436008', 'CRAZYPAVING'];
 
   test('the SR and the summary page alone, the SR valid, with one measurement group stating the negative result (no lesion region, no image)', () => {
     expect(negAnalysis.patient.decision).toBe('negative');
@@ -402,7 +404,7 @@ describe('key-slice measurements read well in a viewer that labels them by conce
     }
     expect(dciodvfy(positive.sr.bytes).errors).toEqual([]);
     expect(dsrdump(positive.sr.bytes).output).toContain('<inferred from SCOORD:(111030,DCM,"Image Region")');
-    expect(dsrdump(positive.sr.bytes).output).toMatch(/<contains NUM:\(P-1217294009,99LTRIAGE,"Ground glass opacity probability"\)="[\d.]+" \(%,UCUM,"percent"\)>/);
+    expect(dsrdump(positive.sr.bytes).output).toMatch(/<contains NUM:\(P-112120,99LTRIAGE,"Ground glass opacity probability"\)="[\d.]+" \(%,UCUM,"percent"\)>/);
   });
 });
 
@@ -478,5 +480,34 @@ describe('IHE AI Results: one Contributing Equipment item per algorithm, in ever
       const items = ds(o.bytes).ContributingEquipmentSequence as NaturalDataset[];
       expect(items.map((i) => [i.ManufacturerModelName, i.SoftwareVersions, i.DeviceUID])).toEqual([[DEVICE.modelName, DEVICE.softwareVersion, DEVICE.uid]]);
     }
+  });
+});
+
+describe('standard codes where PS3.16 has them', () => {
+  test("the models' lesion types: DCM ground glass opacity, air bronchogram, septal lines; crazy paving stays private", () => {
+    const manifest = readManifest(path.join(PACKAGE_ROOT, 'models'));
+    const byLabel = Object.fromEntries(manifest.lesionTypes.map((t) => [t.label, t.code && `${t.code.value}|${t.code.scheme}|${t.code.meaning}`]));
+    expect(byLabel).toEqual({
+      ggo: '112120|DCM|Ground glass opacity',
+      consolidation: '95436008|SCT|Consolidation of lung',
+      'crazy-paving': 'CRAZYPAVING|99LTRIAGE|Crazy paving pattern',
+      'air-bronchogram': '112071|DCM|Air bronchogram',
+      'septal-thickening': '112114|DCM|Septal line(s)',
+    });
+  });
+
+  test('zones are SNOMED CT lung zones, the infected volume is SCT Volume of the inflammation; no private zone or volume code', () => {
+    const sr = ds(positive.sr.bytes);
+    const codes = codeTriples(sr);
+    expect(codes).toEqual(expect.arrayContaining(['281392002|SCT|Upper zone of lung', '281393007|SCT|Middle zone of lung', '281394001|SCT|Lower zone of lung']));
+    expect(codes.filter((c) => /^(ZONE|INFVOL)/.test(c))).toEqual([]);
+    const qualitative = findItems(sr, 'C0034375')[0];
+    const volumes = (qualitative.ContentSequence as NaturalDataset[]).filter((i) => i.ValueType === 'NUM' && first(i.ConceptNameCodeSequence).CodeValue === '118565006');
+    const infected = volumes.filter((v) => codeTriples(v).includes('23583003|SCT|Inflammation'));
+    expect(infected).toHaveLength(1);
+    expect(Number(first(infected[0].MeasuredValueSequence).NumericValue)).toBeCloseTo(fx.analysis.patient.infection!.infectedMl, 3);
+    expect(codeTriples(infected[0])).toContain('74101002|SCT|Both lungs');
+    expect(dciodvfy(positive.sr.bytes).errors).toEqual([]);
+    expect(dsrdump(positive.sr.bytes).status).toBe(0);
   });
 });

@@ -123,7 +123,7 @@ describe('OHIF v3 shows our results from Orthanc', () => {
     await ohif.screenshot(page, 'viewer-sr');
     // OHIF draws five lines: the lesion types by probability (the group's finding first), in percent, no bare unit code.
     expect(labels.length).toBeGreaterThan(1);
-    for (const l of labels) expect(l).toMatch(/^[A-Z][a-z ]+ probability: \d+\.\d\d %$/);
+    for (const l of labels) expect(l).toMatch(/^[A-Z][a-z ()]+ probability: \d+\.\d\d %$/);
     expect(notice).toBeUndefined();
     expect(ohif.errors.filter((e) => e.startsWith('pageerror'))).toEqual([]);
   });
