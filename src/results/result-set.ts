@@ -121,7 +121,8 @@ export function resultUids(studyUid: string, inputHash: string, model: string, s
     seg: derivedUid(...seed, 'seg'),
     summarySeries: derivedUid(...seed, 'summary-series'),
     summary: derivedUid(...seed, 'summary'),
-    tracking: (slice: number) => derivedUid(...seed, 'tracking', String(slice)),
+    /** Tracking UID of a key slice's region (one per lung it shows lesion in). */
+    tracking: (slice: number, side = '') => derivedUid(...seed, 'tracking', String(slice), side),
     /** Tracking UID of the infection: the SEG segment's volumetric groups and the key slice of its largest section. */
     infectionTracking: derivedUid(...seed, 'tracking', 'infection'),
     /** Tracking UID of the study-level group (no result, or a negative result). */

@@ -9,7 +9,7 @@ import {
   dominantLesionType,
   laterality,
   lateralityCode,
-  lesionRegion,
+  lesionRegions,
   type InfectionByRegion,
   type Laterality,
   type RegionVolume,
@@ -200,22 +200,25 @@ export function analysisReport(ctx: ResultContext, o: AnalysisReportInput): Resu
     region: { points: frame(examined), source: examined.ref },
   });
   // The volumetric groups have no image region (TID 1411 names the segment as their only ROI): they share the
-  // infection's Tracking UID with the key slice of its largest section, which OHIF merges them with (it merges
-  // groups by Tracking UID and draws the merged group's region) instead of failing on them.
+  // infection's Tracking UID with the key slice of its largest section (its first region), which OHIF merges them
+  // with (it merges groups by Tracking UID and draws the merged group's region) instead of failing on them.
   const segmented = Boolean(seg && o.byRegion && p.infection);
   const largest = keys.reduce<SliceResult | undefined>((a, s) => (!a || s.infectedAreaMm2 > a.infectedAreaMm2 ? s : a), undefined);
-  const keyGroups = keys.map(
-    (slice, i) =>
-      new MeasurementGroup({
-        trackingIdentifier: `AI key slice ${i + 1} of ${keys.length} (${sliceLabel(volume, slice.index)})`,
-        trackingUid: segmented && slice === largest ? uids.infectionTracking : uids.tracking(slice.index),
-        finding: dominantLesionType(slice) >= 0 && slice.lesionProbability >= analysis.sliceLesionThreshold ? typeCodes[dominantLesionType(slice)] : LT.LungLesion,
-        findingSite: lateralityCode(laterality([slice], rowX)),
-        algorithm,
-        measurements: keySliceMeasurements(slice, typeCodes),
-        region: { points: lesionRegion(slice), source: sourceRef(volume, slice.index) },
-        images: [{ name: LT.HeatMapImage, ref: heatMapRef(uids, slice) }],
-      }),
+  // One group per lung a key slice's lesion lies in (its half-max box there), so no region spans both lungs.
+  const keyGroups = keys.flatMap((slice, i) =>
+    lesionRegions(slice, rowX).map(
+      (region, r) =>
+        new MeasurementGroup({
+          trackingIdentifier: `AI key slice ${i + 1} of ${keys.length} (${sliceLabel(volume, slice.index)})${region.side ? `, ${region.side} lung` : ''}`,
+          trackingUid: segmented && slice === largest && r === 0 ? uids.infectionTracking : uids.tracking(slice.index, region.side),
+          finding: dominantLesionType(slice) >= 0 && slice.lesionProbability >= analysis.sliceLesionThreshold ? typeCodes[dominantLesionType(slice)] : LT.LungLesion,
+          findingSite: region.side ? lateralityCode(region.side) : lateralityCode(laterality([slice], rowX)),
+          algorithm,
+          measurements: keySliceMeasurements(slice, typeCodes),
+          region: { points: region.points, source: sourceRef(volume, slice.index) },
+          images: [{ name: LT.HeatMapImage, ref: heatMapRef(uids, slice) }],
+        }),
+    ),
   );
   const volumeGroups =
     seg && o.byRegion && p.infection

@@ -84,10 +84,11 @@ describe('SR content (TID 1500, IHE AI Results)', () => {
     ])
       expect(codes).toContain(c);
     expect(first(sr.CodingSchemeIdentificationSequence).CodingSchemeDesignator).toBe('99LTRIAGE');
-    // The key-slice groups (TID 1410 style); the volumetric ones (TID 1411) reference the SEG instead.
+    // The key-slice groups (TID 1410 style), one per lung with lesion on each of the 4 key slices (the phantom has
+    // lesions in both); the volumetric ones (TID 1411) reference the SEG instead.
     const groups = findItems(sr, '125007').filter((g) => findItems(g, '121191').length === 0);
-    expect(groups).toHaveLength(4);
-    expect(findItems(sr, '125007')).toHaveLength(4 + 6);
+    expect(groups).toHaveLength(8);
+    expect(findItems(sr, '125007')).toHaveLength(8 + 6);
     for (const g of groups) {
       expect(findItems(g, '112040')[0].UID).toMatch(/^2\.25\.\d+$/);
       const region = findItems(g, '111030')[0];

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { readPart10, writePart10, type NaturalDataset } from '../../src/dicom/dcmjs';
 import { buildResults, failureReport, resultSeriesNumbers, SERIES_NUMBER, studyContextFromDataset } from '../../src/results';
 import { DEVICE } from '../../src/results/device';
+import { mapCell } from '../../src/inference/infection';
 import { readManifest } from '../../src/inference/manifest';
 import { PACKAGE_ROOT } from '../../src/paths';
 import { DCENTVFY_SR_ACCESSION, dcentvfy, dciodvfy, dsrdump } from './dicom-tools';
@@ -369,7 +370,7 @@ describe('key-slice measurements read well in a viewer that labels them by conce
   const groups = findItems(ds(positive.sr.bytes), '125007').filter((g) => findItems(g, '111030').length > 0);
 
   test('each NUM is named after what it measures, in percent, the lesion types most probable first, each qualified by its code', () => {
-    expect(groups).toHaveLength(4);
+    expect(groups).toHaveLength(8);
     for (const g of groups) {
       const nums = (g.ContentSequence as NaturalDataset[]).filter((i) => i.ValueType === 'NUM');
       const meaning = (i: NaturalDataset) => String(first(i.ConceptNameCodeSequence).CodeMeaning);
@@ -507,6 +508,44 @@ describe('standard codes where PS3.16 has them', () => {
     expect(infected).toHaveLength(1);
     expect(Number(first(infected[0].MeasuredValueSequence).NumericValue)).toBeCloseTo(fx.analysis.patient.infection!.infectedMl, 3);
     expect(codeTriples(infected[0])).toContain('74101002|SCT|Both lungs');
+    expect(dciodvfy(positive.sr.bytes).errors).toEqual([]);
+    expect(dsrdump(positive.sr.bytes).status).toBe(0);
+  });
+});
+
+describe('the key-slice box (half-max bounding box) never spans both lungs', () => {
+  const sr = ds(positive.sr.bytes);
+  const planar = findItems(sr, '125007').filter((g) => findItems(g, '121191').length === 0);
+  const rowX = fx.volume.imageOrientationPatient[0];
+
+  test('one group per lung with lesion on each key slice, its box on pixel edges within that half of the crop, around its half-max pixels', () => {
+    const keys = positive.summary.keySlices;
+    expect(planar.length).toBeGreaterThan(keys.length); // the phantom has lesions in both lungs
+    for (const g of planar) {
+      const region = findItems(g, '111030').find((r) => r.RelationshipType === 'CONTAINS')!;
+      const source = String(first(first(region.ContentSequence).ReferencedSOPSequence).ReferencedSOPInstanceUID);
+      const slice = fx.analysis.slices[fx.volume.sources.findIndex((s) => s.sopInstanceUid === source)];
+      expect(keys).toContain(slice.index);
+      const [c0, r0, c1, , , r1] = Array.from(region.GraphicData as number[]);
+      for (const v of [c0, r0, c1, r1]) expect(Number.isInteger(v)).toBe(true);
+      // The crop's midline (the halves the engine's lateral areas use) is never inside the box.
+      const { cropBox: b, mapWidth: mw, mapHeight: mh, lesionMap } = slice;
+      const mid = b.x + b.width / 2;
+      expect(c1 <= Math.ceil(mid) || c0 >= Math.floor(mid)).toBe(true);
+      const imageLeft = c1 <= Math.ceil(mid);
+      const side = String(first(findItems(g, '363698007')[0].ConceptCodeSequence).CodeValue);
+      expect(side).toBe((imageLeft === rowX >= 0) ? '3341006' : '44029006'); // image left is the patient's right (HFS)
+      expect(String(findItems(g, '112039')[0].TextValue)).toMatch(imageLeft === rowX >= 0 ? /, right lung$/ : /, left lung$/);
+      // The box is the bounding box of the half-max pixels in its half.
+      const max = Math.max(...lesionMap);
+      let box = [Infinity, Infinity, -Infinity, -Infinity];
+      for (let r = b.y; r < b.y + b.height; r++) for (let c = b.x; c < b.x + b.width; c++) {
+        const cell = mapCell(c - b.x, b.width, mw);
+        if ((cell + 0.5 < mw / 2) !== imageLeft || lesionMap[mapCell(r - b.y, b.height, mh) * mw + cell] < max / 2) continue;
+        box = [Math.min(box[0], c), Math.min(box[1], r), Math.max(box[2], c + 1), Math.max(box[3], r + 1)];
+      }
+      expect([c0, r0, c1, r1]).toEqual(box);
+    }
     expect(dciodvfy(positive.sr.bytes).errors).toEqual([]);
     expect(dsrdump(positive.sr.bytes).status).toBe(0);
   });
