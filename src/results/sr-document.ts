@@ -203,7 +203,10 @@ export function analysisReport(ctx: ResultContext, o: AnalysisReportInput): Resu
   // infection's Tracking UID with the key slice of its largest section (its first region), which OHIF merges them
   // with (it merges groups by Tracking UID and draws the merged group's region) instead of failing on them.
   const segmented = Boolean(seg && o.byRegion && p.infection);
-  const largest = keys.reduce<SliceResult | undefined>((a, s) => (!a || s.infectedAreaMm2 > a.infectedAreaMm2 ? s : a), undefined);
+  const largest = (keys.length > 0 || !segmented ? keys : analysis.slices).reduce<SliceResult | undefined>(
+    (a, s) => (!a || s.infectedAreaMm2 > a.infectedAreaMm2 ? s : a),
+    undefined,
+  );
   // One group per lung a key slice's lesion lies in (its half-max box there), so no region spans both lungs.
   const keyGroups = keys.flatMap((slice, i) =>
     lesionRegions(slice, rowX).map(
@@ -220,6 +223,25 @@ export function analysisReport(ctx: ResultContext, o: AnalysisReportInput): Resu
         }),
     ),
   );
+  // No key slice (none reaches the models' minimum infected area) but a SEG: the infection's largest section is the
+  // group the volumetric ones merge with in OHIF, drawn without a heat map.
+  const sectionGroups =
+    keys.length === 0 && segmented && largest
+      ? lesionRegions(largest, rowX)
+          .slice(0, 1)
+          .map(
+            (region) =>
+              new MeasurementGroup({
+                trackingIdentifier: `AI infection, largest section (${sliceLabel(volume, largest.index)})`,
+                trackingUid: uids.infectionTracking,
+                finding: SCT.Inflammation,
+                findingSite: lateralityCode(region.side ?? laterality([largest], rowX)),
+                algorithm,
+                measurements: keySliceMeasurements(largest, typeCodes),
+                region: { points: region.points, source: sourceRef(volume, largest.index) },
+              }),
+          )
+      : [];
   const volumeGroups =
     seg && o.byRegion && p.infection
       ? volumetricGroups({
@@ -264,8 +286,8 @@ export function analysisReport(ctx: ResultContext, o: AnalysisReportInput): Resu
   const report = new ImagingMeasurementReport({
     procedure: SCT.CtOfChest,
     device: DEVICE,
-    imageLibrary: new ImageLibrary(keys.map((s) => sourceRef(volume, s.index))),
-    measurementGroups: negative ? [negativeGroup] : [...keyGroups, ...volumeGroups],
+    imageLibrary: new ImageLibrary([...keys, ...(sectionGroups.length && largest ? [largest] : [])].map((s) => sourceRef(volume, s.index))),
+    measurementGroups: negative ? [negativeGroup] : [...keyGroups, ...sectionGroups, ...volumeGroups],
     qualitativeEvaluations: qualitative,
   });
   return srDocument(ctx, {

@@ -425,15 +425,32 @@ describe('every measurement group has an image region once merged by Tracking UI
   const hasRegion = (groups: NaturalDataset[]) => groups.some((g) => (g.ContentSequence as NaturalDataset[]).some((i) => i.ValueType === 'SCOORD'));
   const negative = buildResults({ study: fx.study, volume: fx.volume, analysis: syntheticAnalysis(fx.volume, 0.1), keySlices: 4, now: NOW });
   const failed = buildResults({ study: fx.study, volume: fx.volume, keySlices: 4, failure: { stage: 'inference', reason: 'worker deadline exceeded' }, now: NOW });
+  // Infection in the SEG but no slice reaching the models' minimum infected area: no key slice.
+  const noKeySlice = buildResults({ study: fx.study, volume: fx.volume, analysis: { ...fx.analysis, minInfectedSliceAreaMm2: 1e9 }, keySlices: 4, now: NOW });
 
   test.each([
     ['positive', positive],
     ['negative', negative],
     ['failure', failed],
+    ['positive without key slice', noKeySlice],
   ])('the %s report', (_name, r) => {
     const sets = merged(ds(r.sr.bytes));
     expect(sets.length).toBeGreaterThan(0);
     for (const set of sets) expect(hasRegion(set)).toBe(true);
+    expect(dciodvfy(r.sr.bytes).errors).toEqual([]);
+  });
+
+  test('without a key slice, the volumetric groups merge with the infection\'s largest section, drawn without a heat map', () => {
+    expect(noKeySlice.summary.keySlices).toEqual([]);
+    expect(noKeySlice.objects.map((o) => o.kind).sort()).toEqual(['seg', 'sr', 'summary']);
+    const groups = findItems(ds(noKeySlice.sr.bytes), '125007');
+    const section = groups.filter((g) => findItems(g, '121191').length === 0);
+    expect(section).toHaveLength(1);
+    expect(String(findItems(section[0], '112039')[0].TextValue)).toMatch(/^AI infection, largest section \((image \d+|slice) at -?[\d.]+ mm\)$/);
+    expect((section[0].ContentSequence as NaturalDataset[]).filter((i) => i.ValueType === 'IMAGE')).toEqual([]);
+    const largest = fx.analysis.slices.reduce((a, s) => (s.infectedAreaMm2 > a.infectedAreaMm2 ? s : a));
+    const region = findItems(section[0], '111030').find((r) => r.RelationshipType === 'CONTAINS')!;
+    expect(first(first(region.ContentSequence).ReferencedSOPSequence).ReferencedSOPInstanceUID).toBe(fx.volume.sources[largest.index].sopInstanceUid);
   });
 
   test("the TID 1411 groups on the SEG share the infection's Tracking UID with one key slice, that of its largest section", () => {
