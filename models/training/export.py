@@ -72,13 +72,14 @@ def write_manifest(out, ck):
         "classes": [{"label": "non-covid", "display": "Non-COVID", "code": None},
                     {"label": "covid-19", "display": "COVID-19", "code": CODE("840539006", "SCT", "COVID-19")}],
         "positiveClass": "covid-19",
+        # Standard codes where PS3.16 has them (DCM chest CAD findings, CID 6102-6105); crazy paving has none.
         "lesionTypes": [
-            {"label": "ggo", "display": "Ground-glass opacity", "code": CODE("1217294009", "SCT", "Ground glass opacity")},
+            {"label": "ggo", "display": "Ground-glass opacity", "code": CODE("112120", "DCM", "Ground glass opacity")},
             {"label": "consolidation", "display": "Consolidation", "code": CODE("95436008", "SCT", "Consolidation of lung")},
             {"label": "crazy-paving", "display": "Crazy paving", "code": CODE("CRAZYPAVING", "99LTRIAGE", "Crazy paving pattern")},
-            {"label": "air-bronchogram", "display": "Air bronchogram", "code": CODE("AIRBRONCHOGRAM", "99LTRIAGE", "Air bronchogram")},
+            {"label": "air-bronchogram", "display": "Air bronchogram", "code": CODE("112071", "DCM", "Air bronchogram")},
             {"label": "septal-thickening", "display": "Interlobular septal thickening",
-             "code": CODE("SEPTALTHICK", "99LTRIAGE", "Interlobular septal thickening")}],
+             "code": CODE("112114", "DCM", "Septal line(s)")}],
         "slice": {"file": SLICE, "sha256": sha(os.path.join(out, SLICE)), "name": f"{NAME}-slice", "version": VERSION,
                   "inputName": "input", "batchSize": 16, "opset": 13,
                   "outputs": {"lesion_prob": [-1], "class_probs": [-1, 2], "lesion_types": [-1, 5],

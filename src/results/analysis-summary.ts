@@ -1,4 +1,4 @@
-import { sliceThicknesses } from '../inference/infection';
+import { mapCell, sliceThicknesses } from '../inference/infection';
 import type { Analysis, SliceResult } from '../inference/types';
 import type { HuVolume } from '../volume/types';
 import { SCT } from './codes';
@@ -109,41 +109,46 @@ export function selectKeySlices(a: Analysis, k: number, minGap = 1): SliceResult
   return chosen.sort((x, y) => x.index - y.index);
 }
 
+/** A key slice's region: a closed polyline (column,row pairs on the source image) and the lung it lies in. */
+export interface LesionRegion {
+  points: number[];
+  /** The patient's lung; undefined for the fallback region (the crop box of a slice whose map is empty). */
+  side?: 'right' | 'left';
+}
+
 /**
- * The region of a slice's lesion map as a closed polyline (column,row pairs in slice pixels): the bounding box of the
- * cells at or above half the map's maximum, or the crop box when the map is empty.
+ * The regions of a slice's lesion map, one per lung: the bounding box of the slice pixels whose map cell reaches
+ * half the map's maximum, in each half of the crop (the halves the engine's lateral areas use), on the source
+ * image's pixel grid (edges between pixels; 0,0 is the top left pixel's outer corner), so no box spans both lungs;
+ * the crop box alone when the map is empty.
  */
-export function lesionRegion(s: SliceResult): number[] {
+export function lesionRegions(s: SliceResult, rowDirectionX: number): LesionRegion[] {
+  const { cropBox: b, mapWidth: mw, mapHeight: mh, lesionMap } = s;
+  const box = (c0: number, r0: number, c1: number, r1: number) => [c0, r0, c1, r0, c1, r1, c0, r1, c0, r0];
   let max = 0;
-  for (const v of s.lesionMap) max = Math.max(max, v);
-  const b = s.cropBox;
-  let x0 = 0;
-  let y0 = 0;
-  let x1 = s.mapWidth;
-  let y1 = s.mapHeight;
-  if (max > 0) {
-    x0 = s.mapWidth;
-    y0 = s.mapHeight;
-    x1 = 0;
-    y1 = 0;
-    for (let y = 0; y < s.mapHeight; y++) {
-      for (let x = 0; x < s.mapWidth; x++) {
-        if (s.lesionMap[y * s.mapWidth + x] >= max / 2) {
-          x0 = Math.min(x0, x);
-          y0 = Math.min(y0, y);
-          x1 = Math.max(x1, x + 1);
-          y1 = Math.max(y1, y + 1);
-        }
-      }
+  for (const v of lesionMap) max = Math.max(max, v);
+  if (max === 0 || mw === 0 || mh === 0) return [{ points: box(b.x, b.y, b.x + b.width, b.y + b.height) }];
+  // Pixel bounds [c0, r0, c1, r1) per image half: 0 the image's left, 1 its right.
+  const bounds = [0, 1].map(() => [Infinity, Infinity, -Infinity, -Infinity]);
+  for (let r = b.y; r < b.y + b.height; r++) {
+    const row = mapCell(r - b.y, b.height, mh) * mw;
+    for (let c = b.x; c < b.x + b.width; c++) {
+      const cell = mapCell(c - b.x, b.width, mw);
+      if (lesionMap[row + cell] < max / 2) continue;
+      const k = bounds[cell + 0.5 < mw / 2 ? 0 : 1];
+      k[0] = Math.min(k[0], c);
+      k[1] = Math.min(k[1], r);
+      k[2] = Math.max(k[2], c + 1);
+      k[3] = Math.max(k[3], r + 1);
     }
   }
-  const sx = b.width / Math.max(1, s.mapWidth);
-  const sy = b.height / Math.max(1, s.mapHeight);
-  const c0 = b.x + x0 * sx;
-  const c1 = b.x + x1 * sx;
-  const r0 = b.y + y0 * sy;
-  const r1 = b.y + y1 * sy;
-  return [c0, r0, c1, r0, c1, r1, c0, r1, c0, r0];
+  const { right, left } = patientSides(bounds[0], bounds[1], rowDirectionX);
+  return [
+    { k: right, side: 'right' as const },
+    { k: left, side: 'left' as const },
+  ]
+    .filter(({ k }) => k[2] > k[0])
+    .map(({ k, side }) => ({ points: box(k[0], k[1], k[2], k[3]), side }));
 }
 
 /** The most probable lesion type on a slice (index into Analysis.lesionTypes), or -1 when there are none. */

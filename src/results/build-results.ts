@@ -16,7 +16,7 @@ import { keyObjectSelection } from './kos';
 import { triagePriority } from './priority';
 import { algorithmOf, modelKey, resultContext, resultUids, sourceRef, type ResultObjects, type Supersedes } from './result-set';
 import { infectionSegmentation } from './seg';
-import { analysisReport, type ExaminedImage, notAnalysedReport } from './sr-document';
+import { analysisReport, type ExaminedImage, middleImage, notAnalysedReport } from './sr-document';
 import type { InstanceRef } from './sr/content';
 import { AlgorithmIdentification } from './sr/templates';
 import type { StudyContext } from './study-context';
@@ -70,7 +70,7 @@ export function buildResults(input: BuildResultsInput): ResultObjects {
   }
   if (analysis.slices.length !== volume.slices) throw new Error(`analysis has ${analysis.slices.length} slices, volume ${volume.slices}`);
   const uids = resultUids(study.StudyInstanceUID, volume.contentHash, modelKey(analysis), `keySlices ${input.keySlices}`);
-  const ctx = resultContext(study, uids, algorithmOf(analysis), input.now ?? new Date());
+  const ctx = resultContext(study, uids, algorithmOf(analysis), input.now ?? new Date(), analysis.models);
   const keys = selectKeySlices(analysis, input.keySlices, Math.ceil(KEY_SLICE_MIN_GAP_MM / Math.max(0.1, volume.sliceSpacing)));
   const lat = laterality(lesionSlices(analysis), volume.imageOrientationPatient[0]);
   const burden = lesionBurden(analysis);
@@ -146,7 +146,7 @@ function examinedSeries(v: HuVolume | undefined, examined: ExaminedInstance[]): 
  * Number, whatever order they came in: same UIDs, same content) examined image of known size.
  */
 function reportImage(v: HuVolume | undefined, examined: ExaminedInstance[]): ExaminedImage | undefined {
-  if (v) return { ref: sourceRef(v, Math.floor(v.sources.length / 2)), rows: v.rows, columns: v.columns };
+  if (v) return middleImage(v);
   const images = examined
     .filter((e) => !STRUCTURED_DOCUMENT.test(e.sopClassUid) && (e.rows ?? 0) > 0 && (e.columns ?? 0) > 0)
     .sort((a, b) => a.seriesUid.localeCompare(b.seriesUid) || (a.instanceNumber ?? 0) - (b.instanceNumber ?? 0) || a.sopInstanceUid.localeCompare(b.sopInstanceUid));
@@ -172,7 +172,7 @@ export function failureReport(
     .digest('hex');
   const uids = resultUids(study.StudyInstanceUID, opts.volume?.contentHash ?? 'no-input', `failure|${f.stage}|${f.reason}|${modelKey(opts.analysis)}`, `content ${contentKey}`);
   const algorithm = opts.analysis ? algorithmOf(opts.analysis) : new AlgorithmIdentification('lung-triage', DEVICE.softwareVersion);
-  const ctx = resultContext(study, uids, algorithm, opts.now ?? new Date());
+  const ctx = resultContext(study, uids, algorithm, opts.now ?? new Date(), opts.analysis?.models ?? []);
   const sr = notAnalysedReport(ctx, {
     failure: f,
     examined: examinedSeries(opts.volume, opts.examined ?? []),

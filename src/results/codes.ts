@@ -51,16 +51,18 @@ export const DCM = {
   SourceSeriesForSegmentation: dcm('121232', 'Source series for segmentation'),
 } as const;
 
-/** SNOMED CT (STANDARDS.md "Clinical codes"; 1217294009 marked "verify" there). */
+/** SNOMED CT (STANDARDS.md "Clinical codes"). */
 export const SCT = {
   CtOfChest: sct('169069000', 'Computed tomography of chest'),
   Covid19: sct('840539006', 'COVID-19'),
   Pneumonia: sct('233604007', 'Pneumonia'),
-  Consolidation: sct('95436008', 'Consolidation of lung'),
-  GroundGlassOpacity: sct('1217294009', 'Ground glass opacity'),
   LeftLung: sct('44029006', 'Left lung'),
   RightLung: sct('3341006', 'Right lung'),
   BothLungs: sct('74101002', 'Both lungs'),
+  /** The zones the per-zone volumes are of: thirds of the lungs' craniocaudal extent (PS3.16 CID 6124). */
+  UpperZoneOfLung: sct('281392002', 'Upper zone of lung'),
+  MiddleZoneOfLung: sct('281393007', 'Middle zone of lung'),
+  LowerZoneOfLung: sct('281394001', 'Lower zone of lung'),
   FindingSite: sct('363698007', 'Finding Site'),
   Lung: sct('39607008', 'Lung'),
   /** TID 1419 / CID 7469: the measured volume (ml) of a volumetric group. */
@@ -98,14 +100,12 @@ export const LT = {
   Positive: lt('POSITIVE', 'Positive at operating threshold'),
   Negative: lt('NEGATIVE', 'Negative at operating threshold'),
   Indeterminate: lt('INDETERMINATE', 'Indeterminate (below the infection threshold)'),
-  /** NUM (mL): infected lung volume; NUM (percent): infected share of the lung (models 2.0). */
-  InfectedVolume: lt('INFVOL', 'Infected lung volume'),
+  /**
+   * NUM (percent, UCUM %): infected share of the lung volume (models 2.0); PS3.16 has no concept for a share of an
+   * organ's volume (its "percent of volume" concepts are of calcification and cavities). The infected volume itself
+   * is SCT Volume of the infection.
+   */
   InfectedShare: lt('INFSHARE', 'Infected share of lung volume'),
-  /** Concept modifiers of the per-zone volumes: thirds of the lungs' craniocaudal extent. */
-  LungZone: lt('ZONE', 'Lung zone (third of the craniocaudal extent)'),
-  UpperZone: lt('ZONE-UPPER', 'Upper lung zone'),
-  MiddleZone: lt('ZONE-MIDDLE', 'Middle lung zone'),
-  LowerZone: lt('ZONE-LOWER', 'Lower lung zone'),
   /** Concept name: triage priority (values below), see src/results/priority.ts. */
   TriagePriority: lt('PRIORITY', 'Triage priority'),
   Urgent: lt('URGENT', 'Urgent'),
@@ -119,7 +119,7 @@ export const LT = {
   NoInfectionDetected: lt('NOINFECTION', 'No infection detected (AI)'),
   /** A finding: lung lesion as located by the weakly supervised lesion map. */
   LungLesion: lt('LESION', 'Lung lesion (AI lesion map)'),
-  /** No SNOMED CT code was found for crazy paving (STANDARDS.md). */
+  /** No DCM, SNOMED CT (in PS3.16) or RadLex-in-DICOM code exists for crazy paving. */
   CrazyPaving: lt('CRAZYPAVING', 'Crazy paving pattern'),
   /** NUM (percent): slice-level lesion probability in a key-slice measurement group. */
   SliceLesionProbability: lt('SLICEPROB', 'Slice lesion probability'),

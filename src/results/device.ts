@@ -1,6 +1,7 @@
 import { derivedUid } from '../dicom/uid';
 import { PACKAGE_VERSION } from '../paths';
 import type { NaturalDataset } from '../dicom/dcmjs';
+import type { ModelIdentity } from '../inference/types';
 import { DCM } from './codes';
 import { CodedConcept } from './sr/content';
 import type { DeviceIdentity } from './sr/templates';
@@ -24,19 +25,32 @@ export function equipmentAttributes(algorithmVersion: string): NaturalDataset {
   };
 }
 
-/** Contributing Equipment Sequence (0018,A001) as IHE AI Results asks: the AI as processing equipment. */
-export function contributingEquipment(algorithmVersion: string, when: { date: string; time: string; offset: string }): NaturalDataset[] {
-  return [
-    {
-      PurposeOfReferenceCodeSequence: [new CodedConcept(DCM.ProcessingEquipment).toItem()],
-      Manufacturer: DEVICE.manufacturer,
-      ManufacturerModelName: DEVICE.modelName,
-      SoftwareVersions: [DEVICE.softwareVersion, algorithmVersion.slice(0, 64)].filter(Boolean),
-      DeviceUID: DEVICE.uid,
-      ContributionDateTime: `${when.date}${when.time}${when.offset}`,
-      ContributionDescription: 'AI triage of chest CT (lung-triage); output not reviewed by a physician',
-    },
-  ];
+/** What each model contributed, as its Contributing Equipment item describes it. */
+const MODEL_CONTRIBUTION: Record<ModelIdentity['role'], string> = {
+  slice: 'slice network: lesion and infection map of each CT slice',
+  patient: 'patient level: the study decision over the volume evidence',
+};
+
+/**
+ * Contributing Equipment Sequence (0018,A001) as IHE AI Results describes it: one item per algorithm (the slice
+ * network, the patient-level model), each as processing equipment with its model name, version and a Device UID of
+ * its own (from its name, version and weights); lung-triage itself when no model is known (a report made before
+ * inference).
+ */
+export function contributingEquipment(models: ModelIdentity[], when: { date: string; time: string; offset: string }): NaturalDataset[] {
+  const item = (modelName: string, version: string, uid: string, description: string): NaturalDataset => ({
+    PurposeOfReferenceCodeSequence: [new CodedConcept(DCM.ProcessingEquipment).toItem()],
+    Manufacturer: DEVICE.manufacturer,
+    ManufacturerModelName: modelName.slice(0, 64),
+    SoftwareVersions: [version.slice(0, 64)],
+    DeviceUID: uid,
+    ContributionDateTime: `${when.date}${when.time}${when.offset}`,
+    ContributionDescription: `${description}; output not reviewed by a physician`,
+  });
+  if (models.length === 0) return [item(DEVICE.modelName, DEVICE.softwareVersion, DEVICE.uid, 'AI triage of chest CT (lung-triage)')];
+  return [...models]
+    .sort((a, b) => (a.role === b.role ? 0 : a.role === 'slice' ? -1 : 1))
+    .map((m) => item(m.name, m.version, derivedUid('lung-triage', 'model', m.role, m.name, m.version, m.sha256), MODEL_CONTRIBUTION[m.role]));
 }
 
 /**

@@ -32,7 +32,7 @@ export function keyObjectSelection(ctx: ResultContext, volume: HuVolume, keys: S
     SeriesTime: when.time,
     ReferencedPerformedProcedureStepSequence: [],
     ...equipmentAttributes(ctx.algoVersion),
-    ContributingEquipmentSequence: contributingEquipment(ctx.algoVersion, when),
+    ContributingEquipmentSequence: contributingEquipment(ctx.models, ctx.when),
     InstanceNumber: 1,
     ContentDate: when.date,
     ContentTime: when.time,

@@ -2,7 +2,7 @@
  * What every result object of one study run shares: the result-set identity (deterministic UIDs, series numbers),
  * the algorithm as the objects name it, the patient/study header and creation time, and the object types.
  */
-import type { Analysis } from '../inference/types';
+import type { Analysis, ModelIdentity } from '../inference/types';
 import type { HuVolume } from '../volume/types';
 import type { NaturalDataset } from '../dicom/dcmjs';
 import { derivedUid } from '../dicom/uid';
@@ -121,9 +121,10 @@ export function resultUids(studyUid: string, inputHash: string, model: string, s
     seg: derivedUid(...seed, 'seg'),
     summarySeries: derivedUid(...seed, 'summary-series'),
     summary: derivedUid(...seed, 'summary'),
-    tracking: (slice: number) => derivedUid(...seed, 'tracking', String(slice)),
-    /** Tracking UID of a volumetric group (one per region measured on the SEG). */
-    volumeTracking: (region: string) => derivedUid(...seed, 'tracking', 'volume', region),
+    /** Tracking UID of a key slice's region (one per lung it shows lesion in). */
+    tracking: (slice: number, side = '') => derivedUid(...seed, 'tracking', String(slice), side),
+    /** Tracking UID of the infection: the SEG segment's volumetric groups and the key slice of its largest section. */
+    infectionTracking: derivedUid(...seed, 'tracking', 'infection'),
     /** Tracking UID of the study-level group (no result, or a negative result). */
     studyTracking: derivedUid(...seed, 'tracking', 'study'),
   };
@@ -139,18 +140,21 @@ export interface ResultContext {
   algorithm: AlgorithmIdentification;
   /** "name version" of the algorithm, for equipment and software versions. */
   algoVersion: string;
+  /** The models that made the results (none for a report made before inference): the contributing equipment. */
+  models: ModelIdentity[];
   /** Character set, creation time with its zone, and the Patient and Study modules, copied into every object. */
   header: NaturalDataset;
   when: ReturnType<typeof dicomDateTime>;
 }
 
 /** The context of one result set created at `now`. */
-export function resultContext(study: StudyContext, uids: ResultUids, algorithm: AlgorithmIdentification, now: Date): ResultContext {
+export function resultContext(study: StudyContext, uids: ResultUids, algorithm: AlgorithmIdentification, now: Date, models: ModelIdentity[] = []): ResultContext {
   const when = dicomDateTime(now);
   return {
     study,
     uids,
     algorithm,
+    models,
     algoVersion: `${algorithm.name} ${algorithm.version}`,
     when,
     header: {

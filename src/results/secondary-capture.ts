@@ -39,7 +39,7 @@ export function secondaryCapture(ctx: ResultContext, o: CaptureOptions): Omit<Re
     SeriesTime: ctx.when.time,
     ...equipmentAttributes(ctx.algoVersion),
     ConversionType: 'WSD',
-    ContributingEquipmentSequence: contributingEquipment(ctx.algoVersion, ctx.when),
+    ContributingEquipmentSequence: contributingEquipment(ctx.models, ctx.when),
     InstanceNumber: o.instanceNumber,
     PatientOrientation: o.patientOrientation,
     ContentDate: ctx.when.date,

@@ -114,7 +114,7 @@ export function infectionSegmentation(ctx: ResultContext, v: HuVolume, analysis:
     FrameOfReferenceUID: v.frameOfReferenceUid,
     PositionReferenceIndicator: '',
     ...equipmentAttributes(ctx.algoVersion),
-    ContributingEquipmentSequence: contributingEquipment(ctx.algoVersion, when),
+    ContributingEquipmentSequence: contributingEquipment(ctx.models, ctx.when),
     InstanceNumber: 1,
     ContentDate: when.date,
     ContentTime: when.time,

@@ -9,7 +9,7 @@ import {
   dominantLesionType,
   laterality,
   lateralityCode,
-  lesionRegion,
+  lesionRegions,
   type InfectionByRegion,
   type Laterality,
   type RegionVolume,
@@ -83,7 +83,7 @@ function srDocument(
     SeriesTime: when.time,
     ReferencedPerformedProcedureStepSequence: [],
     ...equipmentAttributes(ctx.algoVersion),
-    ContributingEquipmentSequence: contributingEquipment(ctx.algoVersion, when),
+    ContributingEquipmentSequence: contributingEquipment(ctx.models, ctx.when),
     InstanceNumber: 1,
     CompletionFlag: o.completion,
     VerificationFlag: 'UNVERIFIED',
@@ -104,6 +104,7 @@ function srDocument(
 /**
  * The infected volume (ml) and share of the lung (%) of both lungs, each lung (Finding Site) and each zone, as
  * TID 1411 groups measuring the SEG's infection segment (models 2.0 evidence, positive and indeterminate studies).
+ * All measure the one segment, so they share its Tracking UID.
  */
 function volumetricGroups(o: {
   total: RegionVolume;
@@ -111,25 +112,23 @@ function volumetricGroups(o: {
   algorithm: AlgorithmIdentification;
   segment: InstanceRef & { segmentNumber: number };
   sourceSeriesUid: string;
-  trackingUid: (region: string) => string;
+  trackingUid: string;
 }): VolumetricRoiMeasurements[] {
-  const zone = (z: Code) => [new CodeContentItem(LT.LungZone, z, 'HAS CONCEPT MOD')];
-  const regions: [string, string, RegionVolume, Code, ContentItem[]][] = [
-    ['both', 'both lungs', o.total, SCT.BothLungs, []],
-    ['right', 'right lung', o.byRegion.right, SCT.RightLung, []],
-    ['left', 'left lung', o.byRegion.left, SCT.LeftLung, []],
-    ['upper', 'upper zone', o.byRegion.upper, SCT.BothLungs, zone(LT.UpperZone)],
-    ['middle', 'middle zone', o.byRegion.middle, SCT.BothLungs, zone(LT.MiddleZone)],
-    ['lower', 'lower zone', o.byRegion.lower, SCT.BothLungs, zone(LT.LowerZone)],
+  const regions: [string, RegionVolume, Code][] = [
+    ['both lungs', o.total, SCT.BothLungs],
+    ['right lung', o.byRegion.right, SCT.RightLung],
+    ['left lung', o.byRegion.left, SCT.LeftLung],
+    ['upper zone', o.byRegion.upper, SCT.UpperZoneOfLung],
+    ['middle zone', o.byRegion.middle, SCT.MiddleZoneOfLung],
+    ['lower zone', o.byRegion.lower, SCT.LowerZoneOfLung],
   ];
   return regions.map(
-    ([key, name, v, site, modifiers]) =>
+    ([name, v, site]) =>
       new VolumetricRoiMeasurements({
         trackingIdentifier: `AI infected lung volume, ${name}`,
-        trackingUid: o.trackingUid(key),
+        trackingUid: o.trackingUid,
         finding: SCT.Inflammation,
         findingSite: site,
-        modifiers,
         algorithm: o.algorithm,
         segment: o.segment,
         sourceSeriesUid: o.sourceSeriesUid,
@@ -180,7 +179,7 @@ export interface AnalysisReportInput {
 /**
  * The report of an analysed study: a measurement group per key slice (region, heat map), TID 1411 groups on the
  * SEG, the patient-level qualitative evaluations; a negative study asserts no lesion, one group states the negative
- * result (no region, no image, no infected volume).
+ * result on the examined middle image (no lesion region, no heat map, no infected volume).
  */
 export function analysisReport(ctx: ResultContext, o: AnalysisReportInput): ResultObject {
   const { uids, algorithm } = ctx;
@@ -189,26 +188,60 @@ export function analysisReport(ctx: ResultContext, o: AnalysisReportInput): Resu
   const negative = p.decision === 'negative';
   const rowX = volume.imageOrientationPatient[0];
   const typeCodes = analysis.lesionTypes.map(labelCode);
+  // OHIF (3.12 to 3.14) reads an image region from every measurement group and fails on one without: the negative
+  // result frames the examined middle image (no lesion region, no heat map), as a failure report does.
+  const examined = middleImage(volume);
   const negativeGroup = new MeasurementGroup({
     trackingIdentifier: 'AI result: no infection detected',
     trackingUid: uids.studyTracking,
     finding: LT.NoInfectionDetected,
     algorithm,
     measurements: [],
+    region: { points: frame(examined), source: examined.ref },
   });
-  const keyGroups = keys.map(
-    (slice, i) =>
-      new MeasurementGroup({
-        trackingIdentifier: `AI key slice ${i + 1} of ${keys.length} (${sliceLabel(volume, slice.index)})`,
-        trackingUid: uids.tracking(slice.index),
-        finding: dominantLesionType(slice) >= 0 && slice.lesionProbability >= analysis.sliceLesionThreshold ? typeCodes[dominantLesionType(slice)] : LT.LungLesion,
-        findingSite: lateralityCode(laterality([slice], rowX)),
-        algorithm,
-        measurements: keySliceMeasurements(slice, typeCodes),
-        region: { points: lesionRegion(slice), source: sourceRef(volume, slice.index) },
-        images: [{ name: LT.HeatMapImage, ref: heatMapRef(uids, slice) }],
-      }),
+  // The volumetric groups have no image region (TID 1411 names the segment as their only ROI): they share the
+  // infection's Tracking UID with the key slice of its largest section (its first region), which OHIF merges them
+  // with (it merges groups by Tracking UID and draws the merged group's region) instead of failing on them.
+  const segmented = Boolean(seg && o.byRegion && p.infection);
+  const largest = (keys.length > 0 || !segmented ? keys : analysis.slices).reduce<SliceResult | undefined>(
+    (a, s) => (!a || s.infectedAreaMm2 > a.infectedAreaMm2 ? s : a),
+    undefined,
   );
+  // One group per lung a key slice's lesion lies in (its half-max box there), so no region spans both lungs.
+  const keyGroups = keys.flatMap((slice, i) =>
+    lesionRegions(slice, rowX).map(
+      (region, r) =>
+        new MeasurementGroup({
+          trackingIdentifier: `AI key slice ${i + 1} of ${keys.length} (${sliceLabel(volume, slice.index)})${region.side ? `, ${region.side} lung` : ''}`,
+          trackingUid: segmented && slice === largest && r === 0 ? uids.infectionTracking : uids.tracking(slice.index, region.side),
+          finding: dominantLesionType(slice) >= 0 && slice.lesionProbability >= analysis.sliceLesionThreshold ? typeCodes[dominantLesionType(slice)] : LT.LungLesion,
+          findingSite: region.side ? lateralityCode(region.side) : lateralityCode(laterality([slice], rowX)),
+          algorithm,
+          measurements: keySliceMeasurements(slice, typeCodes),
+          region: { points: region.points, source: sourceRef(volume, slice.index) },
+          images: [{ name: LT.HeatMapImage, ref: heatMapRef(uids, slice) }],
+        }),
+    ),
+  );
+  // No key slice (none reaches the models' minimum infected area) but a SEG: the infection's largest section is the
+  // group the volumetric ones merge with in OHIF, drawn without a heat map.
+  const sectionGroups =
+    keys.length === 0 && segmented && largest
+      ? lesionRegions(largest, rowX)
+          .slice(0, 1)
+          .map(
+            (region) =>
+              new MeasurementGroup({
+                trackingIdentifier: `AI infection, largest section (${sliceLabel(volume, largest.index)})`,
+                trackingUid: uids.infectionTracking,
+                finding: SCT.Inflammation,
+                findingSite: lateralityCode(region.side ?? laterality([largest], rowX)),
+                algorithm,
+                measurements: keySliceMeasurements(largest, typeCodes),
+                region: { points: region.points, source: sourceRef(volume, largest.index) },
+              }),
+          )
+      : [];
   const volumeGroups =
     seg && o.byRegion && p.infection
       ? volumetricGroups({
@@ -217,7 +250,7 @@ export function analysisReport(ctx: ResultContext, o: AnalysisReportInput): Resu
           algorithm,
           segment: { sopClassUid: SopClass.Segmentation, sopInstanceUid: seg.sopInstanceUid, segmentNumber: INFECTION_SEGMENT },
           sourceSeriesUid: volume.seriesUid,
-          trackingUid: uids.volumeTracking,
+          trackingUid: uids.infectionTracking,
         })
       : [];
   const positive = analysis.classes.find((c) => c.label === analysis.positiveClass);
@@ -234,7 +267,7 @@ export function analysisReport(ctx: ResultContext, o: AnalysisReportInput): Resu
       ),
     // The infected volume is a finding only where there is infection (per region in the volumetric groups); the
     // lung volume the share is taken of is stated on every analysed study.
-    !negative && p.infection && new NumContentItem(LT.InfectedVolume, p.infection.infectedMl, OTHER.Milliliter),
+    !negative && p.infection && new NumContentItem(SCT.Volume, p.infection.infectedMl, OTHER.Milliliter).add(new CodeContentItem(DCM.Finding, SCT.Inflammation, 'HAS CONCEPT MOD'), findingSite(SCT.BothLungs)),
     !negative && p.infection && new NumContentItem(LT.InfectedShare, p.infection.fraction * 100, OTHER.Percent),
     p.infection && new NumContentItem(SCT.Volume, p.infection.lungMl, OTHER.Milliliter).add(findingSite(SCT.BothLungs)),
     top && new CodeContentItem(LT.AiClassification, labelCode(top)).add(probability(p.classProbabilities[analysis.classes.indexOf(top)] ?? 0)),
@@ -253,8 +286,8 @@ export function analysisReport(ctx: ResultContext, o: AnalysisReportInput): Resu
   const report = new ImagingMeasurementReport({
     procedure: SCT.CtOfChest,
     device: DEVICE,
-    imageLibrary: new ImageLibrary(keys.map((s) => sourceRef(volume, s.index))),
-    measurementGroups: negative ? [negativeGroup] : [...volumeGroups, ...keyGroups],
+    imageLibrary: new ImageLibrary([...keys, ...(sectionGroups.length && largest ? [largest] : [])].map((s) => sourceRef(volume, s.index))),
+    measurementGroups: negative ? [negativeGroup] : [...keyGroups, ...sectionGroups, ...volumeGroups],
     qualitativeEvaluations: qualitative,
   });
   return srDocument(ctx, {
@@ -280,6 +313,11 @@ export interface ExaminedImage {
   ref: InstanceRef;
   rows: number;
   columns: number;
+}
+
+/** The volume's middle slice as the image a study-level group frames. */
+export function middleImage(v: HuVolume): ExaminedImage {
+  return { ref: sourceRef(v, Math.floor(v.sources.length / 2)), rows: v.rows, columns: v.columns };
 }
 
 /**

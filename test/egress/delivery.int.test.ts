@@ -91,7 +91,7 @@ test('delivered into the source study: QIDO finds SR, SEG, heat maps, summary an
   expect(uidsOf(await qido('Modality=OT'))).toEqual(results.objects.filter((o) => o.kind === 'heatmap' || o.kind === 'summary').map((o) => o.sopInstanceUid).sort());
   expect(uidsOf(await qido('Modality=SEG'))).toEqual(results.objects.filter((o) => o.kind === 'seg').map((o) => o.sopInstanceUid));
 
-  // Orthanc renders every heat map; where the lesion map peaks the preview is red, not grey.
+  // Orthanc renders every heat map; where the lesion map peaks the preview is the top of the scale (yellow), not grey.
   for (const h of results.objects.filter((o) => o.kind === 'heatmap')) {
     const id = await orthancIdOf(h.sopInstanceUid);
     const res = await fetch(`${orthanc.url}/instances/${id}/preview`, { headers: { Accept: 'image/png' } });
@@ -109,8 +109,8 @@ test('delivered into the source study: QIDO finds SR, SEG, heat maps, summary an
     const o = (py * png.width + px) * 4;
     const [r, g, b] = [png.data[o], png.data[o + 1], png.data[o + 2]];
     expect(best.v).toBeGreaterThan(0.5);
-    expect(r).toBeGreaterThan(g + 60);
     expect(r).toBeGreaterThan(b + 60);
+    expect(g).toBeGreaterThan(b + 60);
   }
 
   // The SR comes back from the PACS with every code intact.

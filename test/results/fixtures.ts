@@ -124,7 +124,7 @@ export function syntheticAnalysis(volume: HuVolume, positiveProbability: number)
     ],
     positiveClass: 'covid',
     lesionTypes: [
-      { label: 'ggo', display: 'Ground glass opacity', code: { value: '1217294009', scheme: 'SCT', meaning: 'Ground glass opacity' } },
+      { label: 'ggo', display: 'Ground glass opacity', code: { value: '112120', scheme: 'DCM', meaning: 'Ground glass opacity' } },
       { label: 'consolidation', display: 'Consolidation', code: { value: '95436008', scheme: 'SCT', meaning: 'Consolidation of lung' } },
       { label: 'crazy_paving', display: 'Crazy paving', code: null },
     ],

@@ -1,5 +1,6 @@
 import { readPart10, SopClass, type NaturalDataset } from '../../src/dicom/dcmjs';
-import { buildResults, failureReport, triagePriority, mapValueAt, heatMapScale, laterality, lesionBurden, selectKeySlices } from '../../src/results';
+import { buildResults, colormap, failureReport, triagePriority, mapValueAt, heatMapScale, laterality, lesionBurden, selectKeySlices } from '../../src/results';
+import { mapCell } from '../../src/inference/infection';
 import { infectionByRegion, lesionSlices, notApplicableReason } from '../../src/results/analysis-summary';
 import { dciodvfy, dsrdump } from './dicom-tools';
 import { syntheticStudy } from './fixtures';
@@ -71,7 +72,7 @@ describe('SR content (TID 1500, IHE AI Results)', () => {
       'THRESHOLD|99LTRIAGE|Operating threshold',
       'POSITIVE|99LTRIAGE|Positive at operating threshold',
       'URGENT|99LTRIAGE|Urgent',
-      '1217294009|SCT|Ground glass opacity',
+      '112120|DCM|Ground glass opacity',
       '95436008|SCT|Consolidation of lung',
       'CRAZYPAVING|99LTRIAGE|Crazy paving pattern',
       '74101002|SCT|Both lungs',
@@ -83,10 +84,11 @@ describe('SR content (TID 1500, IHE AI Results)', () => {
     ])
       expect(codes).toContain(c);
     expect(first(sr.CodingSchemeIdentificationSequence).CodingSchemeDesignator).toBe('99LTRIAGE');
-    // The key-slice groups (TID 1410 style); the volumetric ones (TID 1411) reference the SEG instead.
+    // The key-slice groups (TID 1410 style), one per lung with lesion on each of the 4 key slices (the phantom has
+    // lesions in both); the volumetric ones (TID 1411) reference the SEG instead.
     const groups = findItems(sr, '125007').filter((g) => findItems(g, '121191').length === 0);
-    expect(groups).toHaveLength(4);
-    expect(findItems(sr, '125007')).toHaveLength(4 + 6);
+    expect(groups).toHaveLength(8);
+    expect(findItems(sr, '125007')).toHaveLength(8 + 6);
     for (const g of groups) {
       expect(findItems(g, '112040')[0].UID).toMatch(/^2\.25\.\d+$/);
       const region = findItems(g, '111030')[0];
@@ -118,7 +120,7 @@ describe('heat maps and key objects', () => {
     expect(two.objects.filter((o) => o.kind === 'heatmap')).toHaveLength(2);
   });
 
-  test('the overlay is red where the lesion map is high and grey outside the lungs', () => {
+  test('the overlay is the top of the scale (viridis yellow) where the lesion map is high and grey outside the lungs', () => {
     const h = heat[0];
     const slice = fx.analysis.slices[h.sliceIndex as number];
     const d = ds(h.bytes);
@@ -133,11 +135,54 @@ describe('heat maps and key objects', () => {
     expect(best.v).toBeGreaterThan(0.9);
     const at = (x: number, y: number) => Array.from(px.subarray((y * w + x) * 3, (y * w + x) * 3 + 3));
     const [r, g, b] = at(best.x * f + 1, best.y * f + 1);
-    expect(r - g).toBeGreaterThan(100);
     expect(r - b).toBeGreaterThan(100);
+    expect(g - b).toBeGreaterThan(100);
     const [r2, g2, b2] = at(w - 2, Math.round(w * 0.9));
     expect(r2).toBe(g2);
     expect(g2).toBe(b2);
+  });
+
+  test('colour only where the engine kept map cells (the lung): smoothing spreads none onto the body wall or spine', () => {
+    for (const h of heat) {
+      const slice = fx.analysis.slices[h.sliceIndex as number];
+      const d = ds(h.bytes);
+      const px = new Uint8Array(first(d.PixelData) as unknown as ArrayBuffer);
+      const f = heatMapScale(fx.volume);
+      const { cropBox: b, mapWidth: mw, mapHeight: mh } = slice;
+      let coloured = 0;
+      for (let y = 0; y < fx.volume.rows; y++) for (let x = 0; x < fx.volume.columns; x++) {
+        const o = ((y * f) * (d.Columns as number) + x * f) * 3;
+        if (px[o] === px[o + 1] && px[o + 1] === px[o + 2]) continue;
+        coloured++;
+        const inCrop = x >= b.x && y >= b.y && x < b.x + b.width && y < b.y + b.height;
+        expect(inCrop && slice.lesionMap[mapCell(y - b.y, b.height, mh) * mw + mapCell(x - b.x, b.width, mw)]).toBeGreaterThan(0);
+      }
+      expect(coloured).toBeGreaterThan(0);
+    }
+  });
+
+  test('a perceptual colour scale: viridis (matplotlib anchors), lightness rising from low to high; a fixed legend below the image', () => {
+    expect(colormap(0)).toEqual([68, 1, 84]);
+    expect(colormap(128 / 255)).toEqual([33, 145, 140]);
+    expect(colormap(1)).toEqual([253, 231, 37]);
+    // Relative luminance (sRGB, ITU-R BT.709) strictly increases along the scale: a rainbow's does not.
+    const lin = (c: number) => (c / 255 <= 0.04045 ? c / 255 / 12.92 : ((c / 255 + 0.055) / 1.055) ** 2.4);
+    const luminance = (v: number) => {
+      const [r, g, b] = colormap(v).map(lin);
+      return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+    };
+    for (let i = 1; i <= 50; i++) expect(luminance(i / 50)).toBeGreaterThan(luminance((i - 1) / 50));
+    // The image is the slice matrix times the scale from the top; the legend strip below it holds the colour bar.
+    const d = ds(heat[0].bytes);
+    const f = heatMapScale(fx.volume);
+    expect(d.Columns).toBe(fx.volume.columns * f);
+    expect(d.Rows as number).toBeGreaterThan(fx.volume.rows * f);
+    const px = new Uint8Array(first(d.PixelData) as unknown as ArrayBuffer);
+    const w = d.Columns as number;
+    const strip = new Set<string>();
+    for (let y = fx.volume.rows * f; y < (d.Rows as number); y++) for (let x = 0; x < w; x++) strip.add(Array.from(px.subarray((y * w + x) * 3, (y * w + x) * 3 + 3)).join(','));
+    expect(strip.has(colormap(1).join(','))).toBe(true);
+    expect(strip.has(colormap(0.15).join(','))).toBe(true);
   });
 
   test('the KOS lists the key CT slices and their heat maps', () => {

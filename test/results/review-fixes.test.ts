@@ -7,6 +7,9 @@ import path from 'node:path';
 import { readPart10, writePart10, type NaturalDataset } from '../../src/dicom/dcmjs';
 import { buildResults, failureReport, resultSeriesNumbers, SERIES_NUMBER, studyContextFromDataset } from '../../src/results';
 import { DEVICE } from '../../src/results/device';
+import { mapCell } from '../../src/inference/infection';
+import { readManifest } from '../../src/inference/manifest';
+import { PACKAGE_ROOT } from '../../src/paths';
 import { DCENTVFY_SR_ACCESSION, dcentvfy, dciodvfy, dsrdump } from './dicom-tools';
 import { syntheticAnalysis, syntheticStudy } from './fixtures';
 import { codeTriples, findItems, first } from './sr-tree';
@@ -101,9 +104,9 @@ describe('a negative study asserts no lesion; lesion types are present/absent', 
   const negAnalysis = syntheticAnalysis(fx.volume, 0.1);
   const neg = buildResults({ study: fx.study, volume: fx.volume, analysis: negAnalysis, keySlices: 4, now: NOW });
   const sr = ds(neg.sr.bytes);
-  const typeCodes = ['1217294009', '95436008', 'CRAZYPAVING'];
+  const typeCodes = ['112120', '95436008', 'CRAZYPAVING'];
 
-  test('the SR and the summary page alone, the SR valid, with one measurement group stating the negative result (no region, no image)', () => {
+  test('the SR and the summary page alone, the SR valid, with one measurement group stating the negative result (no lesion region, no image)', () => {
     expect(negAnalysis.patient.decision).toBe('negative');
     expect(neg.objects.map((o) => o.kind)).toEqual(['sr', 'summary']);
     expect(dciodvfy(neg.sr.bytes).errors).toEqual([]);
@@ -113,8 +116,13 @@ describe('a negative study asserts no lesion; lesion types are present/absent', 
     expect(groups).toHaveLength(1);
     expect(codeTriples(first(findItems(groups[0], '121071')))).toContain('NOINFECTION|99LTRIAGE|No infection detected (AI)');
     expect(findItems(groups[0], '112040')[0].UID).toMatch(/^2\.25\.\d+$/);
-    expect(findItems(groups[0], '111030')).toEqual([]);
-    expect((groups[0].ContentSequence as NaturalDataset[]).filter((i) => i.ValueType === 'IMAGE' || i.ValueType === 'SCOORD')).toEqual([]);
+    // No lesion region: the group frames the examined middle slice along its edges (OHIF fails on a group without
+    // a region), and references no image (no heat map).
+    const region = findItems(groups[0], '111030');
+    expect(region).toHaveLength(1);
+    expect(Array.from(region[0].GraphicData as number[])).toEqual([0.5, 0.5, fx.volume.columns - 0.5, 0.5, fx.volume.columns - 0.5, fx.volume.rows - 0.5, 0.5, fx.volume.rows - 0.5, 0.5, 0.5]);
+    expect(first(first(region[0].ContentSequence).ReferencedSOPSequence).ReferencedSOPInstanceUID).toBe(fx.volume.sources[fx.volume.slices / 2].sopInstanceUid);
+    expect((groups[0].ContentSequence as NaturalDataset[]).filter((i) => i.ValueType === 'IMAGE')).toEqual([]);
   });
 
   test('no lesion or lesion type anywhere; "no infection" said once, at study level', () => {
@@ -362,7 +370,7 @@ describe('key-slice measurements read well in a viewer that labels them by conce
   const groups = findItems(ds(positive.sr.bytes), '125007').filter((g) => findItems(g, '111030').length > 0);
 
   test('each NUM is named after what it measures, in percent, the lesion types most probable first, each qualified by its code', () => {
-    expect(groups).toHaveLength(4);
+    expect(groups).toHaveLength(8);
     for (const g of groups) {
       const nums = (g.ContentSequence as NaturalDataset[]).filter((i) => i.ValueType === 'NUM');
       const meaning = (i: NaturalDataset) => String(first(i.ConceptNameCodeSequence).CodeMeaning);
@@ -397,6 +405,165 @@ describe('key-slice measurements read well in a viewer that labels them by conce
     }
     expect(dciodvfy(positive.sr.bytes).errors).toEqual([]);
     expect(dsrdump(positive.sr.bytes).output).toContain('<inferred from SCOORD:(111030,DCM,"Image Region")');
-    expect(dsrdump(positive.sr.bytes).output).toMatch(/<contains NUM:\(P-1217294009,99LTRIAGE,"Ground glass opacity probability"\)="[\d.]+" \(%,UCUM,"percent"\)>/);
+    expect(dsrdump(positive.sr.bytes).output).toMatch(/<contains NUM:\(P-112120,99LTRIAGE,"Ground glass opacity probability"\)="[\d.]+" \(%,UCUM,"percent"\)>/);
+  });
+});
+
+/**
+ * OHIF (3.12 to 3.14) merges the measurement groups of a report by Tracking UID and fails on a merged group without
+ * an image region (SCOORD in the group, or inferred by its NUMs): every report we write must have one in each.
+ */
+describe('every measurement group has an image region once merged by Tracking UID, as OHIF reads the report', () => {
+  const merged = (sr: NaturalDataset) => {
+    const byUid = new Map<string, NaturalDataset[]>();
+    for (const g of findItems(sr, '125007')) {
+      const uid = String(findItems(g, '112040')[0].UID);
+      byUid.set(uid, [...(byUid.get(uid) ?? []), g]);
+    }
+    return [...byUid.values()];
+  };
+  const hasRegion = (groups: NaturalDataset[]) => groups.some((g) => (g.ContentSequence as NaturalDataset[]).some((i) => i.ValueType === 'SCOORD'));
+  const negative = buildResults({ study: fx.study, volume: fx.volume, analysis: syntheticAnalysis(fx.volume, 0.1), keySlices: 4, now: NOW });
+  const failed = buildResults({ study: fx.study, volume: fx.volume, keySlices: 4, failure: { stage: 'inference', reason: 'worker deadline exceeded' }, now: NOW });
+  // Infection in the SEG but no slice reaching the models' minimum infected area: no key slice.
+  const noKeySlice = buildResults({ study: fx.study, volume: fx.volume, analysis: { ...fx.analysis, minInfectedSliceAreaMm2: 1e9 }, keySlices: 4, now: NOW });
+
+  test.each([
+    ['positive', positive],
+    ['negative', negative],
+    ['failure', failed],
+    ['positive without key slice', noKeySlice],
+  ])('the %s report', (_name, r) => {
+    const sets = merged(ds(r.sr.bytes));
+    expect(sets.length).toBeGreaterThan(0);
+    for (const set of sets) expect(hasRegion(set)).toBe(true);
+    expect(dciodvfy(r.sr.bytes).errors).toEqual([]);
+  });
+
+  test('without a key slice, the volumetric groups merge with the infection\'s largest section, drawn without a heat map', () => {
+    expect(noKeySlice.summary.keySlices).toEqual([]);
+    expect(noKeySlice.objects.map((o) => o.kind).sort()).toEqual(['seg', 'sr', 'summary']);
+    const groups = findItems(ds(noKeySlice.sr.bytes), '125007');
+    const section = groups.filter((g) => findItems(g, '121191').length === 0);
+    expect(section).toHaveLength(1);
+    expect(String(findItems(section[0], '112039')[0].TextValue)).toMatch(/^AI infection, largest section \((image \d+|slice) at -?[\d.]+ mm\)$/);
+    expect((section[0].ContentSequence as NaturalDataset[]).filter((i) => i.ValueType === 'IMAGE')).toEqual([]);
+    const largest = fx.analysis.slices.reduce((a, s) => (s.infectedAreaMm2 > a.infectedAreaMm2 ? s : a));
+    const region = findItems(section[0], '111030').find((r) => r.RelationshipType === 'CONTAINS')!;
+    expect(first(first(region.ContentSequence).ReferencedSOPSequence).ReferencedSOPInstanceUID).toBe(fx.volume.sources[largest.index].sopInstanceUid);
+  });
+
+  test("the TID 1411 groups on the SEG share the infection's Tracking UID with one key slice, that of its largest section", () => {
+    const sr = ds(positive.sr.bytes);
+    const volumetric = findItems(sr, '125007').filter((g) => findItems(g, '121191').length > 0);
+    expect(volumetric).toHaveLength(6);
+    const uids = new Set(volumetric.map((g) => String(findItems(g, '112040')[0].UID)));
+    expect(uids.size).toBe(1);
+    const planar = findItems(sr, '125007').filter((g) => uids.has(String(findItems(g, '112040')[0].UID)) && findItems(g, '121191').length === 0);
+    expect(planar).toHaveLength(1);
+    const source = String(first(first(findItems(planar[0], '111030')[0].ContentSequence).ReferencedSOPSequence).ReferencedSOPInstanceUID);
+    const largest = positive.summary.keySlices.map((i) => fx.analysis.slices[i]).reduce((a, s) => (s.infectedAreaMm2 > a.infectedAreaMm2 ? s : a));
+    expect(source).toBe(fx.volume.sources[largest.index].sopInstanceUid);
+    // Key-slice groups come first: OHIF labels the merged group with its first NUMs (the slice's probabilities).
+    const all = findItems(sr, '125007');
+    expect(all.indexOf(planar[0])).toBeLessThan(all.indexOf(volumetric[0]));
+  });
+});
+
+describe('IHE AI Results: one Contributing Equipment item per algorithm, in every result object', () => {
+  test('the slice network and the patient-level model, each with its name, version and Device UID, as processing equipment', () => {
+    expect(positive.objects.map((o) => o.kind).sort()).toEqual(['heatmap', 'heatmap', 'heatmap', 'heatmap', 'kos', 'seg', 'sr', 'summary']);
+    for (const o of positive.objects) {
+      const items = ds(o.bytes).ContributingEquipmentSequence as NaturalDataset[];
+      expect(items.map((i) => [i.ManufacturerModelName, i.SoftwareVersions])).toEqual([
+        ['mlung-slice', '0.1.0'],
+        ['mlung-patient', '0.1.0'],
+      ]);
+      expect(items.map((i) => String(i.ContributionDescription))).toEqual([expect.stringMatching(/^slice network/), expect.stringMatching(/^patient level/)]);
+      for (const i of items) expect(first(i.PurposeOfReferenceCodeSequence)).toMatchObject({ CodeValue: '109102', CodingSchemeDesignator: 'DCM', CodeMeaning: 'Processing Equipment' });
+      expect(new Set(items.map((i) => i.DeviceUID)).size).toBe(2);
+      for (const i of items) expect(String(i.DeviceUID)).toMatch(/^2\.25\.\d+$/);
+    }
+    // Another model version is another device.
+    const other = buildResults({ study: fx.study, volume: fx.volume, analysis: { ...fx.analysis, models: [fx.analysis.models[0], { ...fx.analysis.models[1], version: '0.2.0' }] }, keySlices: 4, now: NOW });
+    const uidsOf = (r: typeof positive) => (ds(r.sr.bytes).ContributingEquipmentSequence as NaturalDataset[]).map((i) => i.DeviceUID);
+    expect(uidsOf(other)[0]).toBe(uidsOf(positive)[0]);
+    expect(uidsOf(other)[1]).not.toBe(uidsOf(positive)[1]);
+    for (const o of positive.objects) expect(dciodvfy(o.bytes).errors).toEqual([]);
+  });
+
+  test('a report made before any model ran names lung-triage itself, once', () => {
+    const f = failureReport(fx.study, 'no series qualifies for lung triage', { now: NOW });
+    for (const o of f.objects) {
+      const items = ds(o.bytes).ContributingEquipmentSequence as NaturalDataset[];
+      expect(items.map((i) => [i.ManufacturerModelName, i.SoftwareVersions, i.DeviceUID])).toEqual([[DEVICE.modelName, DEVICE.softwareVersion, DEVICE.uid]]);
+    }
+  });
+});
+
+describe('standard codes where PS3.16 has them', () => {
+  test("the models' lesion types: DCM ground glass opacity, air bronchogram, septal lines; crazy paving stays private", () => {
+    const manifest = readManifest(path.join(PACKAGE_ROOT, 'models'));
+    const byLabel = Object.fromEntries(manifest.lesionTypes.map((t) => [t.label, t.code && `${t.code.value}|${t.code.scheme}|${t.code.meaning}`]));
+    expect(byLabel).toEqual({
+      ggo: '112120|DCM|Ground glass opacity',
+      consolidation: '95436008|SCT|Consolidation of lung',
+      'crazy-paving': 'CRAZYPAVING|99LTRIAGE|Crazy paving pattern',
+      'air-bronchogram': '112071|DCM|Air bronchogram',
+      'septal-thickening': '112114|DCM|Septal line(s)',
+    });
+  });
+
+  test('zones are SNOMED CT lung zones, the infected volume is SCT Volume of the inflammation; no private zone or volume code', () => {
+    const sr = ds(positive.sr.bytes);
+    const codes = codeTriples(sr);
+    expect(codes).toEqual(expect.arrayContaining(['281392002|SCT|Upper zone of lung', '281393007|SCT|Middle zone of lung', '281394001|SCT|Lower zone of lung']));
+    expect(codes.filter((c) => /^(ZONE|INFVOL)/.test(c))).toEqual([]);
+    const qualitative = findItems(sr, 'C0034375')[0];
+    const volumes = (qualitative.ContentSequence as NaturalDataset[]).filter((i) => i.ValueType === 'NUM' && first(i.ConceptNameCodeSequence).CodeValue === '118565006');
+    const infected = volumes.filter((v) => codeTriples(v).includes('23583003|SCT|Inflammation'));
+    expect(infected).toHaveLength(1);
+    expect(Number(first(infected[0].MeasuredValueSequence).NumericValue)).toBeCloseTo(fx.analysis.patient.infection!.infectedMl, 3);
+    expect(codeTriples(infected[0])).toContain('74101002|SCT|Both lungs');
+    expect(dciodvfy(positive.sr.bytes).errors).toEqual([]);
+    expect(dsrdump(positive.sr.bytes).status).toBe(0);
+  });
+});
+
+describe('the key-slice box (half-max bounding box) never spans both lungs', () => {
+  const sr = ds(positive.sr.bytes);
+  const planar = findItems(sr, '125007').filter((g) => findItems(g, '121191').length === 0);
+  const rowX = fx.volume.imageOrientationPatient[0];
+
+  test('one group per lung with lesion on each key slice, its box on pixel edges within that half of the crop, around its half-max pixels', () => {
+    const keys = positive.summary.keySlices;
+    expect(planar.length).toBeGreaterThan(keys.length); // the phantom has lesions in both lungs
+    for (const g of planar) {
+      const region = findItems(g, '111030').find((r) => r.RelationshipType === 'CONTAINS')!;
+      const source = String(first(first(region.ContentSequence).ReferencedSOPSequence).ReferencedSOPInstanceUID);
+      const slice = fx.analysis.slices[fx.volume.sources.findIndex((s) => s.sopInstanceUid === source)];
+      expect(keys).toContain(slice.index);
+      const [c0, r0, c1, , , r1] = Array.from(region.GraphicData as number[]);
+      for (const v of [c0, r0, c1, r1]) expect(Number.isInteger(v)).toBe(true);
+      // The crop's midline (the halves the engine's lateral areas use) is never inside the box.
+      const { cropBox: b, mapWidth: mw, mapHeight: mh, lesionMap } = slice;
+      const mid = b.x + b.width / 2;
+      expect(c1 <= Math.ceil(mid) || c0 >= Math.floor(mid)).toBe(true);
+      const imageLeft = c1 <= Math.ceil(mid);
+      const side = String(first(findItems(g, '363698007')[0].ConceptCodeSequence).CodeValue);
+      expect(side).toBe((imageLeft === rowX >= 0) ? '3341006' : '44029006'); // image left is the patient's right (HFS)
+      expect(String(findItems(g, '112039')[0].TextValue)).toMatch(imageLeft === rowX >= 0 ? /, right lung$/ : /, left lung$/);
+      // The box is the bounding box of the half-max pixels in its half.
+      const max = Math.max(...lesionMap);
+      let box = [Infinity, Infinity, -Infinity, -Infinity];
+      for (let r = b.y; r < b.y + b.height; r++) for (let c = b.x; c < b.x + b.width; c++) {
+        const cell = mapCell(c - b.x, b.width, mw);
+        if ((cell + 0.5 < mw / 2) !== imageLeft || lesionMap[mapCell(r - b.y, b.height, mh) * mw + cell] < max / 2) continue;
+        box = [Math.min(box[0], c), Math.min(box[1], r), Math.max(box[2], c + 1), Math.max(box[3], r + 1)];
+      }
+      expect([c0, r0, c1, r1]).toEqual(box);
+    }
+    expect(dciodvfy(positive.sr.bytes).errors).toEqual([]);
+    expect(dsrdump(positive.sr.bytes).status).toBe(0);
   });
 });

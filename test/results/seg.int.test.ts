@@ -137,8 +137,8 @@ describe('infection SEG and TID 1411 volumetric groups, real worker', () => {
       expect([units('118565006'), units('INFSHARE')]).toEqual(['ml', '%']);
     }
     const site = (g: NaturalDataset) => String(first(findItems(g, '363698007')[0].ConceptCodeSequence).CodeValue);
-    expect(groups.slice(0, 3).map(site)).toEqual(['74101002', '3341006', '44029006']);
-    expect(groups.slice(3).map((g) => String(first(findItems(g, 'ZONE')[0].ConceptCodeSequence).CodeValue))).toEqual(['ZONE-UPPER', 'ZONE-MIDDLE', 'ZONE-LOWER']);
+    // Both lungs, each lung, each zone (SCT upper / middle / lower zone of lung), as the group's Finding Site.
+    expect(groups.map(site)).toEqual(['74101002', '3341006', '44029006', '281392002', '281393007', '281394001']);
     // Lungs and zones each add up to both lungs.
     const ml = groups.map((g) => value(g, '118565006'));
     expect(ml[1] + ml[2]).toBeCloseTo(ml[0], 3);

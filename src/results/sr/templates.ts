@@ -152,9 +152,8 @@ export interface VolumetricGroupOptions {
   trackingIdentifier: string;
   trackingUid: string;
   finding: Code;
-  /** Where in the segment the measurements apply: a Finding Site, and further concept modifiers (e.g. a zone). */
+  /** Where in the segment the measurements apply (both lungs, a lung, a zone). */
   findingSite: Code;
-  modifiers?: ContentItem[];
   algorithm: AlgorithmIdentification;
   /** The SEG instance (with its segment number) and the series it was made from. */
   segment: InstanceRef & { segmentNumber: number };
@@ -176,7 +175,6 @@ export class VolumetricRoiMeasurements {
       new UidRefContentItem(DCM.TrackingUniqueIdentifier, o.trackingUid, 'HAS OBS CONTEXT'),
       new CodeContentItem(DCM.Finding, o.finding),
       findingSite(o.findingSite),
-      ...(o.modifiers ?? []),
       ...o.algorithm.items('HAS CONCEPT MOD'),
       new ImageContentItem(DCM.ReferencedSegment, o.segment),
       new UidRefContentItem(DCM.SourceSeriesForSegmentation, o.sourceSeriesUid),
