@@ -103,6 +103,7 @@ const schema = z.object({
   LT_JOB_LEASE_SECONDS: int(120, 5),
   LT_TRANSIENT_RETRY_SECONDS: int(6 * 3600, 1),
   LT_EARLY_INFERENCE: bool(true),
+  LT_PACS_COMPLETENESS: bool(true),
   LT_KEY_SLICES: int(4, 1, 50),
   LT_GRPC_AUTH_TOKENS: credentials(DEFAULT_ROLES.grpc),
   LT_WORKER_AUTH_TOKEN: z.string().optional(),
@@ -189,6 +190,8 @@ export interface Config {
   /** Where results go by C-STORE (LT_RESULTS_DIMSE), called from our AE title (LT_DIMSE_AE_TITLE). */
   resultsDimse?: DimsePeer;
   stableSeconds: number;
+  /** With LT_PACS_URL: a study is complete as soon as the PACS holds what we received (LT_PACS_COMPLETENESS), else after stableSeconds. */
+  pacsCompleteness: boolean;
   /**
    * maxInflatedBytes: most bytes a Deflated Explicit VR Little Endian data set may inflate to (0xA700 beyond).
    * stowIdleSeconds: longest a STOW body may go without a byte before the request is ended and its slot freed.
@@ -350,6 +353,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         : undefined,
     resultsDimse: c.LT_RESULTS_DIMSE ? dimsePeer(c.LT_RESULTS_DIMSE, c.LT_DIMSE_AE_TITLE.trim()) : undefined,
     stableSeconds: c.LT_STABLE_SECONDS,
+    pacsCompleteness: Boolean(c.LT_PACS_URL) && c.LT_PACS_COMPLETENESS,
     limits: {
       maxBodyBytes: c.LT_MAX_BODY_BYTES,
       maxInstanceBytes: c.LT_MAX_INSTANCE_BYTES,
