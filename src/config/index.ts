@@ -97,6 +97,7 @@ const schema = z.object({
   LT_EXECUTION_PROVIDER: z.enum(['auto', 'cuda', 'cpu']).default('auto'),
   LT_WORKER_MAX_CONCURRENT: int(2, 1, 64),
   LT_WORKER_MAX_SLICES: int(2000, 1),
+  LT_WORKER_SLICE_CACHE: int(1024, 0, 100_000),
   LT_WORKER_THREADS: int(0, 0, 256),
   LT_INFERENCE_DEADLINE_SECONDS: int(600, 1),
   LT_POLL_MS: int(500, 10, 60000),
@@ -169,7 +170,17 @@ export interface Config {
   grpc: { host: string; port: number; authTokens: StaticCredential[] };
   /** threads: onnxruntime intra-op threads, 0 = onnxruntime's choice. */
   /** authToken: the bearer token the worker requires and the gateway sends (LT_WORKER_AUTH_TOKEN). */
-  worker: { host: string; port: number; maxConcurrent: number; maxSlices: number; executionProvider: 'auto' | 'cuda' | 'cpu'; threads: number; authToken?: string };
+  worker: {
+    host: string;
+    port: number;
+    maxConcurrent: number;
+    maxSlices: number;
+    /** Slices whose results the engine keeps for a volume analysed again (LT_WORKER_SLICE_CACHE; 0: none). */
+    sliceCacheSlices: number;
+    executionProvider: 'auto' | 'cuda' | 'cpu';
+    threads: number;
+    authToken?: string;
+  };
   workers: string[];
   databaseUrl?: string;
   dataDir: string;
@@ -318,6 +329,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       port: c.LT_WORKER_PORT,
       maxConcurrent: c.LT_WORKER_MAX_CONCURRENT,
       maxSlices: c.LT_WORKER_MAX_SLICES,
+      sliceCacheSlices: c.LT_WORKER_SLICE_CACHE,
       executionProvider: c.LT_EXECUTION_PROVIDER,
       threads: c.LT_WORKER_THREADS,
       authToken: c.LT_WORKER_AUTH_TOKEN,

@@ -153,6 +153,7 @@ export function responseToAnalysis(r: AnalyzeResponse__Output): Analysis {
     models: r.models.map((m) => ({ role: m.role === 'patient' ? 'patient' : 'slice', name: m.name, version: m.version, sha256: m.sha256 })),
     executionProvider: r.executionProvider,
     timingsMs: Object.fromEntries(r.timings.map((t) => [t.stage, t.ms])),
+    slicesReused: r.slicesReused,
   };
 }
 

@@ -4,6 +4,7 @@
  * evidence (infection.ts). Used by the gRPC worker (every command reaches it through one);
  * analyzeVolume runs it in-process for benches and tests.
  */
+import { createHash } from 'node:crypto';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { LtError } from '../errors';
 import { log } from '../logger';
@@ -22,6 +23,8 @@ export interface EngineOptions {
   executionProvider?: ExecutionProviderChoice;
   /** onnxruntime intra-op threads (default: onnxruntime's choice, one per physical core). */
   threads?: number;
+  /** Slices whose results are kept for a volume analysed again ({@link SliceCache}); 0 or unset: none. */
+  sliceCacheSlices?: number;
 }
 
 /** Slice-model outputs the contract needs, by name (models/manifest.json slice.outputs). */
@@ -39,8 +42,9 @@ export function cancelledError(reason = 'call cancelled'): LtError {
 
 /** Loaded models plus everything needed to analyse volumes. Thread-safe across concurrent jobs. */
 export class InferenceEngine {
-  /** Slice batches completed by all jobs of this engine (monitoring and tests). */
-  readonly stats = { batches: 0 };
+  /** Slice batches completed by all jobs of this engine, and slices whose results came from the cache (monitoring and tests). */
+  readonly stats = { batches: 0, slicesReused: 0 };
+  /** @internal */ readonly sliceCache: SliceCache;
 
   private constructor(
     readonly manifest: Manifest,
@@ -49,7 +53,10 @@ export class InferenceEngine {
     readonly labels: { classes: LabelInfo[]; lesionTypes: LabelInfo[] },
     /** @internal */ readonly sliceSession: ThreadedSession,
     /** @internal */ readonly patientSession: ThreadedSession,
-  ) {}
+    sliceCacheSlices = 0,
+  ) {
+    this.sliceCache = new SliceCache(sliceCacheSlices);
+  }
 
   /**
    * Reads the manifest, checks each model's sha256 (a mismatch throws ManifestError: the worker must not start),
@@ -72,7 +79,7 @@ export class InferenceEngine {
       requested,
       models: models.map((m) => `${m.role}:${m.name}@${m.version}`),
     });
-    return new InferenceEngine(manifest, ep, models, labelsOf(manifest), sliceSession, patientSession);
+    return new InferenceEngine(manifest, ep, models, labelsOf(manifest), sliceSession, patientSession, opts.sliceCacheSlices);
   }
 
   /** Calls back once if a model session dies (its thread crashed): the engine cannot analyse any more. */
@@ -120,6 +127,13 @@ export interface VolumeGeometry {
   slicePositionsMm?: number[];
 }
 
+/** A preprocessed slice waiting for its batch, with its slice-cache key (none when the cache is off). */
+interface PendingSlice {
+  index: number;
+  prep: PreparedSlice;
+  key?: string;
+}
+
 /** Per-slice sums over windows, turned into means at the end. */
 interface SliceAcc {
   box: PreparedSlice['box'];
@@ -131,6 +145,54 @@ interface SliceAcc {
   features: Float64Array;
 }
 
+/** A slice's results as the cache keeps them, with the output sizes they were made with. */
+interface CachedSlice {
+  acc: SliceAcc;
+  mapDims: [number, number];
+  featureDim: number;
+}
+
+/**
+ * The results of recently analysed slices, by the sha256 of their size and HU values: a slice model's results on a
+ * slice depend on that slice alone (its preprocessing, crop and lung mask too), so a volume analysed again with some
+ * of the same slices (a study analysed while its instances still arrive, then whole) reuses them and runs the model
+ * only on the new ones, with the same numbers. In memory only, least recently used first out, at most `capacity`
+ * slices (about 35 KB each with the 2.0 models).
+ */
+export class SliceCache {
+  private readonly entries = new Map<string, CachedSlice>();
+
+  constructor(readonly capacity: number) {}
+
+  /** The key of a slice, or undefined when nothing is cached (capacity 0, or values not in a typed array). */
+  keyOf(hu: ArrayLike<number>, rows: number, columns: number): string | undefined {
+    if (this.capacity <= 0 || !ArrayBuffer.isView(hu)) return undefined;
+    return createHash('sha256').update(`${rows}x${columns}:${hu.constructor.name}:`).update(new Uint8Array(hu.buffer, hu.byteOffset, hu.byteLength)).digest('base64');
+  }
+
+  get(key: string): CachedSlice | undefined {
+    const hit = this.entries.get(key);
+    if (hit) {
+      this.entries.delete(key);
+      this.entries.set(key, hit);
+    }
+    return hit;
+  }
+
+  set(key: string, slice: CachedSlice): void {
+    this.entries.delete(key);
+    this.entries.set(key, slice);
+    for (const oldest of this.entries.keys()) {
+      if (this.entries.size <= this.capacity) break;
+      this.entries.delete(oldest);
+    }
+  }
+
+  clear(): void {
+    this.entries.clear();
+  }
+}
+
 /**
  * One volume in flight: slices are preprocessed as they arrive and run in batches of manifest.slice.batchSize
  * (one onnxruntime run per window per batch), so upload and compute overlap and the whole volume is never held as
@@ -138,7 +200,7 @@ interface SliceAcc {
  */
 export class AnalysisJob {
   private readonly m: Manifest;
-  private pending: { index: number; prep: PreparedSlice }[] = [];
+  private pending: PendingSlice[] = [];
   private results: (SliceAcc | undefined)[];
   private chain: Promise<void> = Promise.resolve();
   /** Batches launched and not yet finished, oldest first. */
@@ -156,6 +218,8 @@ export class AnalysisJob {
   private launched = 0;
   /** Batches run so far (for progress and tests). */
   batchesRun = 0;
+  /** Slices whose results came from the engine's slice cache. */
+  slicesReused = 0;
 
   constructor(
     private readonly engine: InferenceEngine,
@@ -198,9 +262,21 @@ export class AnalysisJob {
     const { rows, columns, slices } = this.geometry;
     if (this.nextIndex >= slices) throw LtError.invalid(`more than the ${slices} slices the header announced`);
     const t0 = performance.now();
+    const cache = this.engine.sliceCache;
+    const key = cache.keyOf(hu, rows, columns);
+    const hit = key === undefined ? undefined : cache.get(key);
+    if (hit) {
+      this.results[this.nextIndex++] = hit.acc;
+      this.mapDims = hit.mapDims;
+      this.featureDim = hit.featureDim;
+      this.slicesReused++;
+      this.engine.stats.slicesReused++;
+      this.timings.preprocess += performance.now() - t0;
+      return;
+    }
     const prep = prepareSlice(hu, rows, columns, this.m.preprocessing);
     this.timings.preprocess += performance.now() - t0;
-    this.pending.push({ index: this.nextIndex++, prep });
+    this.pending.push({ index: this.nextIndex++, prep, key });
     if (this.pending.length >= this.nextBatchSize()) this.launch();
     // Keep at most two batches queued behind the running one.
     while (this.queued.length > 2) {
@@ -237,7 +313,7 @@ export class AnalysisJob {
     this.chain = step;
   }
 
-  private async runBatch(batch: { index: number; prep: PreparedSlice }[]): Promise<void> {
+  private async runBatch(batch: PendingSlice[]): Promise<void> {
     const p = this.m.preprocessing;
     const plane = p.size * p.size;
     const k = batch.length;
@@ -296,6 +372,8 @@ export class AnalysisJob {
       const prep = batch[b].prep;
       if (this.m.infection) a.evidence = sliceEvidence(a.map, this.mapDims[1], this.mapDims[0], prep.box, prep.lung, this.geometry.columns, prep.lungPixels, this.m.infection.pixelThreshold);
       this.results[batch[b].index] = a;
+      const key = batch[b].key;
+      if (key !== undefined) this.engine.sliceCache.set(key, { acc: a, mapDims: [...this.mapDims], featureDim: this.featureDim });
     }
     this.batchesRun++;
     this.engine.stats.batches++;
@@ -379,6 +457,7 @@ export class AnalysisJob {
       ...(m.infection ? { minInfectedSliceAreaMm2: m.infection.minSliceAreaMm2, infectionPixelThreshold: m.infection.pixelThreshold } : {}),
       models: this.engine.models.map((x) => ({ ...x })),
       executionProvider: this.engine.executionProvider,
+      slicesReused: this.slicesReused,
       timingsMs: {
         preprocess: round3(this.timings.preprocess),
         sliceModel: round3(this.timings.sliceModel),

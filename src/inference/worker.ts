@@ -33,6 +33,8 @@ export interface WorkerOptions {
   modelsDir: string;
   maxConcurrent?: number;
   maxSlices?: number;
+  /** Slices whose results the engine keeps for a volume analysed again (default 0: none). */
+  sliceCacheSlices?: number;
   executionProvider?: ExecutionProviderChoice;
   tls?: TlsFiles;
   /** Deadline applied when a caller sends none (seconds). */
@@ -69,6 +71,7 @@ export function workerOptionsFrom(c: Config): WorkerOptions {
     modelsDir: c.modelsDir,
     maxConcurrent: c.worker.maxConcurrent,
     maxSlices: c.worker.maxSlices,
+    sliceCacheSlices: c.worker.sliceCacheSlices,
     executionProvider: c.worker.executionProvider,
     tls: c.tls,
     deadlineSeconds: c.pipeline.inferenceDeadlineSeconds,
@@ -135,6 +138,7 @@ export function analysisToResponse(a: Analysis, extra: { contentHash: string; sy
     sliceLesionThreshold: a.sliceLesionThreshold,
     minInfectedSliceAreaMm2: a.minInfectedSliceAreaMm2 ?? 0,
     infectionPixelThreshold: a.infectionPixelThreshold ?? 0,
+    slicesReused: a.slicesReused ?? 0,
     models: a.models.map((m) => ({ ...m, kind: m.role === 'patient' ? extra.kind : '' })),
     executionProvider: a.executionProvider,
     timings: Object.entries(a.timingsMs).map(([stage, ms]) => ({ stage, ms })),
@@ -205,7 +209,7 @@ export async function startWorker(o: WorkerOptions): Promise<WorkerHandle> {
   const creds = serverCredentials(o.tls);
   // Every inference call carries the token; health checks stay open (Kubernetes gRPC probes send no metadata).
   const refused = (md: grpc.Metadata) => o.authToken !== undefined && !carriesToken(md, o.authToken);
-  const engine = o.engine ?? (await InferenceEngine.load({ modelsDir: o.modelsDir, executionProvider: o.executionProvider, threads: o.threads }));
+  const engine = o.engine ?? (await InferenceEngine.load({ modelsDir: o.modelsDir, executionProvider: o.executionProvider, threads: o.threads, sliceCacheSlices: o.sliceCacheSlices }));
   const m = engine.manifest;
   const respExtra = { systemName: m.name, systemVersion: m.version, kind: m.patient.kind };
   let active = 0;
@@ -304,7 +308,7 @@ export async function startWorker(o: WorkerOptions): Promise<WorkerHandle> {
         const a = await untilStopped(job.finish(), stop.signal);
         a.timingsMs.afterUpload = Math.round((performance.now() - receivedAt) * 1000) / 1000;
         a.timingsMs.total = Math.round((performance.now() - t0) * 1000) / 1000;
-        log.info('analysis done', { slices: h.slices, executionProvider: a.executionProvider, totalMs: a.timingsMs.total, decision: a.patient.decision });
+        log.info('analysis done', { slices: h.slices, slicesReused: a.slicesReused, executionProvider: a.executionProvider, totalMs: a.timingsMs.total, decision: a.patient.decision });
         return analysisToResponse(a, { ...respExtra, contentHash: h.contentHash });
       });
     } catch (e) {
