@@ -6,6 +6,13 @@ import type { SelectionRules } from '../volume';
 import type { Analyzer } from './analyzer';
 import { studyVolume, type StudyVolume } from './study-volume';
 
+/**
+ * While a study streams in (one long request, as Orthanc forwards a study), an analysis of what it holds starts
+ * after this many new instances: about one model batch, so each analysis has work for the model, and a study's
+ * headers are not read again for every instance.
+ */
+const STREAMING_STEP = 16;
+
 /** What early inference needs. */
 export interface EarlyInferenceDeps {
   ds: DataSource;
@@ -37,8 +44,9 @@ interface Prepared extends EarlyWork {
 }
 
 /**
- * Early inference: when a STOW request or DIMSE association ends and the gateway is idle, the volume of what the
- * study holds so far is built and analysed, while the rest may still arrive and before anything calls it complete.
+ * Early inference: when a STOW request or DIMSE association ends, or every STREAMING_STEP instances while one still
+ * streams, and the gateway is idle, the volume of what the study holds so far is built and analysed, while the rest
+ * may still arrive and before anything calls it complete.
  * The workers keep each slice's results (their slice cache), so this work is never lost: an analysis of part of
  * the study runs to its end, the next one (started when it ends, with every instance held by then) runs the model
  * only on the new slices, and so does the job's own analysis. The job takes an early analysis as its result only
@@ -49,8 +57,10 @@ interface Prepared extends EarlyWork {
  * work itself, and a worker whose cache lacks the slices just runs the model on them.
  */
 export class EarlyInference {
-  /** Studies whose request ended while an analysis ran (analysed next, the latest first). */
+  /** Studies whose request ended (or that received STREAMING_STEP instances) while an analysis ran: analysed next, the latest first. */
   private readonly next = new Set<string>();
+  /** Instances stored per study since its last analysis started or its last request ended. */
+  private readonly arrived = new Map<string, number>();
   private preparing?: { studyUid: string; stale: boolean; done: Promise<void> };
   private prepared?: Prepared;
   /** An early analysis is with the workers: one at a time, so early work never queues up behind itself. */
@@ -63,17 +73,28 @@ export class EarlyInference {
 
   /** A STOW request or DIMSE association that stored instances of these studies ended. */
   requestEnded(studyUids: Iterable<string>): void {
-    for (const uid of studyUids) {
-      this.next.delete(uid);
-      this.next.add(uid);
-    }
+    for (const uid of studyUids) this.wanted(uid);
     this.startNext();
   }
 
-  /** An instance of the study was stored: early work on it covers part of the study only. */
+  /**
+   * An instance of the study was stored: early work on it covers part of the study only. Every STREAMING_STEP
+   * instances the study is due for an analysis of what it holds, so slices are analysed while the rest arrive.
+   */
   received(studyUid: string): void {
     if (this.preparing?.studyUid === studyUid) this.preparing.stale = true;
     if (this.prepared?.studyUid === studyUid) this.prepared.stale = true;
+    const n = (this.arrived.get(studyUid) ?? 0) + 1;
+    this.arrived.set(studyUid, n);
+    if (n < STREAMING_STEP) return;
+    this.wanted(studyUid);
+    this.startNext();
+  }
+
+  private wanted(studyUid: string): void {
+    this.arrived.delete(studyUid);
+    this.next.delete(studyUid);
+    this.next.add(studyUid);
   }
 
   /**
@@ -82,6 +103,7 @@ export class EarlyInference {
    */
   async take(studyUid: string): Promise<EarlyWork | undefined> {
     this.next.delete(studyUid);
+    this.arrived.delete(studyUid);
     if (this.preparing?.studyUid === studyUid) await this.preparing.done;
     const p = this.prepared;
     if (!p || p.studyUid !== studyUid) return undefined;
@@ -110,6 +132,7 @@ export class EarlyInference {
   close(): void {
     this.closed = true;
     this.next.clear();
+    this.arrived.clear();
     this.drop('gateway stopping');
   }
 
@@ -128,6 +151,7 @@ export class EarlyInference {
     const uid = [...this.next].pop();
     if (uid === undefined) return;
     this.next.delete(uid);
+    this.arrived.delete(uid);
     void this.start(uid);
   }
 

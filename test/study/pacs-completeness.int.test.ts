@@ -1,10 +1,14 @@
 /**
  * Completeness without a blind wait (issue 16, item 2), with a real gateway, PostgreSQL and Orthanc as the PACS:
- * when a STOW request ends, the gateway asks the PACS (QIDO-RS) how many instances the study has and opens the job
+ * when a STOW request (or a DIMSE association) ends, the gateway asks the PACS (QIDO-RS) how many instances the study has and opens the job
  * at once when it holds them all; while the PACS holds more, it waits; with the PACS down, the quiet period decides.
  * The quiet period is long here (15 s), so a job opened by the count cannot have been opened by it, and the audit
  * row and event name the rule either way. No worker is reachable: only when the job opens matters here.
  */
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { freePort } from '../../src/db/database';
 import { readPart10 } from '../../src/dicom/dcmjs';
 import type { Gateway } from '../../src/gateway';
 import { metrics } from '../../src/metrics';
@@ -12,6 +16,7 @@ import { chestPhantom, phantomSeries } from '../../src/synthetic/phantom';
 import { testGateway } from '../support/gateway';
 import { TestOrthanc } from '../support/orthanc';
 import { multipartBody, postStow } from '../support/stow';
+import { tempDir } from '../support/temp-dir';
 import { until } from '../support/wait';
 
 const uidOf = (b: Buffer) => readPart10(b).dataset.StudyInstanceUID as string;
@@ -27,9 +32,12 @@ describe('a study is complete when the PACS holds what was received (real Orthan
   let gw: Gateway;
   let base: string;
   let cleanup: () => Promise<void>;
+  let dimsePort: number;
   beforeAll(async () => {
     orthanc = await new TestOrthanc().start();
+    dimsePort = await freePort();
     ({ gw, url: base, cleanup } = await testGateway({
+      LT_DIMSE_PORT: String(dimsePort),
       LT_PACS_URL: orthanc.dicomWebUrl,
       LT_STABLE_SECONDS: '15',
       LT_EARLY_INFERENCE: 'false',
@@ -72,6 +80,26 @@ describe('a study is complete when the PACS holds what was received (real Orthan
     await stow([files[24]]);
     const second = await opened(uid, 2);
     expect(second.audit).toMatchObject({ completedBy: 'pacs-count', pacsInstances: 25, instances: 25 });
+  });
+
+  test('a DIMSE association (storescu) that delivered what the PACS holds: the job opens at once', async () => {
+    const files = series('pacs-dimse', 24);
+    const uid = uidOf(files[0]);
+    await orthanc.upload(files);
+    const dir = tempDir('pacs-dimse');
+    const paths = files.map((f, i) => {
+      const file = path.join(dir, `${i}.dcm`);
+      writeFileSync(file, f);
+      return file;
+    });
+    const sent = await new Promise<number>((resolve, reject) => {
+      const p = spawn('storescu', ['-aet', 'STORESCU', '-aec', 'LUNG_TRIAGE', '127.0.0.1', String(dimsePort), ...paths], { stdio: 'ignore' });
+      p.on('error', reject);
+      p.on('close', (code) => resolve(code ?? -1));
+    });
+    expect(sent).toBe(0);
+    const job = await opened(uid, 1);
+    expect(job.audit).toMatchObject({ completedBy: 'pacs-count', pacsInstances: 24, instances: 24 });
   });
 
   test('the PACS holds more than was received: no job until the rest arrives', async () => {
