@@ -26,6 +26,7 @@ import { Pipeline } from './pipeline/pipeline';
 import { DEVICE } from './results/device';
 import { startPoller, type Poller } from './poller';
 import { completenessCheck } from './study/completeness';
+import { PacsCompleteness } from './study/pacs-completeness';
 
 /** Refused logins are summarised in one audit row per window (AuthFailureLog). */
 const AUTH_FAILURE_WINDOW_MS = 60_000;
@@ -75,6 +76,21 @@ export async function startGateway(config: Config): Promise<Gateway> {
   // Set once the workers are known; STOW requests that end before that are left to the quiet period.
   const stages: { early?: EarlyInference } = {};
   const inFlight = new StudiesInFlight();
+  // Each stage wakes the next at once instead of leaving it to the next poll (the polls stay as the safety net).
+  const loops: Partial<Record<'pull' | 'pipeline' | 'delivery', Poller>> = {};
+  const pacsCompleteness =
+    config.pacs && config.pacsCompleteness
+      ? new PacsCompleteness({
+          ds: db.dataSource,
+          pacs: config.pacs,
+          inFlight: () => inFlight.list(),
+          onReady: () => void loops.pipeline?.kick(),
+        })
+      : undefined;
+  const requestEnded = (uids: string[]) => {
+    pacsCompleteness?.requestEnded(uids);
+    stages.early?.requestEnded(uids);
+  };
   const app = createHttpApp({
     ds: db.dataSource,
     spool,
@@ -86,7 +102,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
     receivingHeartbeatMs: Math.max(200, (config.stableSeconds * 1000) / 3),
     inFlight,
     onStored: (uid) => stages.early?.received(uid),
-    onRequestEnd: (uids) => stages.early?.requestEnded(uids),
+    onRequestEnd: requestEnded,
   });
   const server = listenerFor(app, config.http.tls);
   await new Promise<void>((resolve, reject) => {
@@ -114,7 +130,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
           allowedAes: config.dimse.allowedAes,
           allowedHosts: config.dimse.allowedHosts,
           onStored: (uid) => stages.early?.received(uid),
-          onAssociationEnd: (uids) => stages.early?.requestEnded(uids),
+          onAssociationEnd: requestEnded,
           inFlight,
         },
         config.dimse,
@@ -122,8 +138,6 @@ export async function startGateway(config: Config): Promise<Gateway> {
     : undefined;
 
   const inference = await inferenceFor(config);
-  // Each stage wakes the next at once instead of leaving it to the next poll (the polls stay as the safety net).
-  const loops: Partial<Record<'pull' | 'pipeline' | 'delivery', Poller>> = {};
   const selection = { minSlices: config.volume.minSlices };
   const early = config.pipeline.earlyInference
     ? new EarlyInference({
@@ -225,6 +239,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
     async close() {
       puller.stop();
       for (const p of pollers) await p.stop();
+      pacsCompleteness?.close();
       early?.close();
       await triage.close();
       await new Promise<void>((resolve) => {

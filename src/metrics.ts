@@ -31,7 +31,13 @@ export const metrics = {
     buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
     registers: [registry],
   }),
-  studiesReady: new Counter({ name: 'lt_studies_ready_total', help: 'Studies that became complete (quiet period passed)', registers: [registry] }),
+  studiesReady: new Counter({ name: 'lt_studies_ready_total', help: 'Studies that became complete (quiet period passed, PACS count matched, pull ended)', registers: [registry] }),
+  pacsCompletenessChecks: new Counter({
+    name: 'lt_pacs_completeness_checks_total',
+    help: 'Completeness checks against the PACS count at the end of a request or association, by outcome (complete opened the job; the others leave it to the quiet period)',
+    labelNames: ['outcome'],
+    registers: [registry],
+  }),
   queueDepth: new Gauge({ name: 'lt_queue_depth', help: 'Jobs not yet finished, by state', labelNames: ['state'], registers: [registry] }),
   earlyInference: new Counter({
     name: 'lt_early_inference_total',

@@ -97,12 +97,14 @@ const schema = z.object({
   LT_EXECUTION_PROVIDER: z.enum(['auto', 'cuda', 'cpu']).default('auto'),
   LT_WORKER_MAX_CONCURRENT: int(2, 1, 64),
   LT_WORKER_MAX_SLICES: int(2000, 1),
+  LT_WORKER_SLICE_CACHE: int(1024, 0, 100_000),
   LT_WORKER_THREADS: int(0, 0, 256),
   LT_INFERENCE_DEADLINE_SECONDS: int(600, 1),
   LT_POLL_MS: int(500, 10, 60000),
   LT_JOB_LEASE_SECONDS: int(120, 5),
   LT_TRANSIENT_RETRY_SECONDS: int(6 * 3600, 1),
   LT_EARLY_INFERENCE: bool(true),
+  LT_PACS_COMPLETENESS: bool(true),
   LT_KEY_SLICES: int(4, 1, 50),
   LT_GRPC_AUTH_TOKENS: credentials(DEFAULT_ROLES.grpc),
   LT_WORKER_AUTH_TOKEN: z.string().optional(),
@@ -168,7 +170,17 @@ export interface Config {
   grpc: { host: string; port: number; authTokens: StaticCredential[] };
   /** threads: onnxruntime intra-op threads, 0 = onnxruntime's choice. */
   /** authToken: the bearer token the worker requires and the gateway sends (LT_WORKER_AUTH_TOKEN). */
-  worker: { host: string; port: number; maxConcurrent: number; maxSlices: number; executionProvider: 'auto' | 'cuda' | 'cpu'; threads: number; authToken?: string };
+  worker: {
+    host: string;
+    port: number;
+    maxConcurrent: number;
+    maxSlices: number;
+    /** Slices whose results the engine keeps for a volume analysed again (LT_WORKER_SLICE_CACHE; 0: none). */
+    sliceCacheSlices: number;
+    executionProvider: 'auto' | 'cuda' | 'cpu';
+    threads: number;
+    authToken?: string;
+  };
   workers: string[];
   databaseUrl?: string;
   dataDir: string;
@@ -189,6 +201,8 @@ export interface Config {
   /** Where results go by C-STORE (LT_RESULTS_DIMSE), called from our AE title (LT_DIMSE_AE_TITLE). */
   resultsDimse?: DimsePeer;
   stableSeconds: number;
+  /** With LT_PACS_URL: a study is complete as soon as the PACS holds what we received (LT_PACS_COMPLETENESS), else after stableSeconds. */
+  pacsCompleteness: boolean;
   /**
    * maxInflatedBytes: most bytes a Deflated Explicit VR Little Endian data set may inflate to (0xA700 beyond).
    * stowIdleSeconds: longest a STOW body may go without a byte before the request is ended and its slot freed.
@@ -315,6 +329,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       port: c.LT_WORKER_PORT,
       maxConcurrent: c.LT_WORKER_MAX_CONCURRENT,
       maxSlices: c.LT_WORKER_MAX_SLICES,
+      sliceCacheSlices: c.LT_WORKER_SLICE_CACHE,
       executionProvider: c.LT_EXECUTION_PROVIDER,
       threads: c.LT_WORKER_THREADS,
       authToken: c.LT_WORKER_AUTH_TOKEN,
@@ -350,6 +365,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         : undefined,
     resultsDimse: c.LT_RESULTS_DIMSE ? dimsePeer(c.LT_RESULTS_DIMSE, c.LT_DIMSE_AE_TITLE.trim()) : undefined,
     stableSeconds: c.LT_STABLE_SECONDS,
+    pacsCompleteness: Boolean(c.LT_PACS_URL) && c.LT_PACS_COMPLETENESS,
     limits: {
       maxBodyBytes: c.LT_MAX_BODY_BYTES,
       maxInstanceBytes: c.LT_MAX_INSTANCE_BYTES,

@@ -199,7 +199,7 @@ export async function failJob(ds: DataSource, job: Pick<Job, 'id' | 'studyUid'>,
  * Opens a job for a study in state 'ready', at the claim rank known now: the highest rank the study's instances'
  * orders ask for, or the rank the study's last job reached, whichever is higher; with its 'study.received' event.
  */
-export async function insertJob(tx: EntityManager, studyUid: string, instances: number): Promise<{ id: number; priority: PriorityRank }> {
+export async function insertJob(tx: EntityManager, studyUid: string, instances: number, completedBy: string): Promise<{ id: number; priority: PriorityRank }> {
   const [row] = (await tx.query(
     `INSERT INTO job (study_uid, state, priority)
        SELECT $1, 'ready', GREATEST(COALESCE((SELECT max(requested_priority) FROM instance WHERE study_uid = $1), $2),
@@ -208,7 +208,7 @@ export async function insertJob(tx: EntityManager, studyUid: string, instances: 
     [studyUid, PRIORITY.ROUTINE],
   )) as { id: string; priority: PriorityRank }[];
   const id = Number(row.id);
-  await appendTriageEvent(tx, { kind: 'study.received', studyUid, jobId: id, priority: row.priority, payload: { instances } });
+  await appendTriageEvent(tx, { kind: 'study.received', studyUid, jobId: id, priority: row.priority, payload: { instances, completedBy } });
   return { id, priority: row.priority };
 }
 
@@ -350,7 +350,8 @@ export interface TriageEventRecord {
   studyUid: string;
   jobId: number | null;
   priority: PriorityRank;
-  payload: { instances?: number; assessment?: JobAssessment; error?: string | null };
+  /** completedBy (study.received): the rule that called the study complete (quiet-period, pacs-count, pull, local). */
+  payload: { instances?: number; completedBy?: string; assessment?: JobAssessment; error?: string | null };
 }
 
 /** Appends a triage event (inside the caller's transaction, with the change it announces). */

@@ -12,6 +12,7 @@ import type { Manifest } from './manifest';
 import { decidePatient, type VolumeEvidence } from './patient-decision';
 import { prepareSlice, writeWindow, type PreparedSlice } from './preprocess';
 import type { PlainTensor, ThreadedSession } from './session-thread';
+import type { SliceCache } from './slice-cache';
 import type { Analysis, LabelInfo, ModelIdentity, SliceResult } from './types';
 
 /** The error a cancelled call ends with. */
@@ -27,8 +28,10 @@ export interface LoadedModels {
   readonly labels: { classes: LabelInfo[]; lesionTypes: LabelInfo[] };
   readonly sliceSession: ThreadedSession;
   readonly patientSession: ThreadedSession;
-  /** Slice batches completed by all jobs on these models (monitoring and tests). */
-  readonly stats: { batches: number };
+  /** Slice batches completed by all jobs on these models, and slices whose results came from the cache (monitoring and tests). */
+  readonly stats: { batches: number; slicesReused: number };
+  /** Results of recently analysed slices, reused when a volume is analysed again. */
+  readonly sliceCache: SliceCache<CachedSlice>;
 }
 
 /**
@@ -41,6 +44,20 @@ export interface VolumeGeometry {
   slices: number;
   pixelSpacingMm?: [number, number];
   slicePositionsMm?: number[];
+}
+
+/** A preprocessed slice waiting for its batch, with its slice-cache key (none when the cache is off). */
+interface PendingSlice {
+  index: number;
+  prep: PreparedSlice;
+  key?: string;
+}
+
+/** A slice's results as the cache keeps them, with the output sizes they were made with. */
+export interface CachedSlice {
+  acc: SliceAcc;
+  mapDims: [number, number];
+  featureDim: number;
 }
 
 /** Per-slice sums over windows, turned into means at the end. */
@@ -61,7 +78,7 @@ interface SliceAcc {
  */
 export class AnalysisJob {
   private readonly m: Manifest;
-  private pending: { index: number; prep: PreparedSlice }[] = [];
+  private pending: PendingSlice[] = [];
   private results: (SliceAcc | undefined)[];
   private chain: Promise<void> = Promise.resolve();
   /** Batches launched and not yet finished, oldest first. */
@@ -79,6 +96,8 @@ export class AnalysisJob {
   private launched = 0;
   /** Batches run so far (for progress and tests). */
   batchesRun = 0;
+  /** Slices whose results came from the engine's slice cache. */
+  slicesReused = 0;
 
   constructor(
     private readonly engine: LoadedModels,
@@ -121,9 +140,21 @@ export class AnalysisJob {
     const { rows, columns, slices } = this.geometry;
     if (this.nextIndex >= slices) throw LtError.invalid(`more than the ${slices} slices the header announced`);
     const t0 = performance.now();
+    const cache = this.engine.sliceCache;
+    const key = cache.keyOf(hu, rows, columns);
+    const hit = key === undefined ? undefined : cache.get(key);
+    if (hit) {
+      this.results[this.nextIndex++] = hit.acc;
+      this.mapDims = hit.mapDims;
+      this.featureDim = hit.featureDim;
+      this.slicesReused++;
+      this.engine.stats.slicesReused++;
+      this.timings.preprocess += performance.now() - t0;
+      return;
+    }
     const prep = prepareSlice(hu, rows, columns, this.m.preprocessing);
     this.timings.preprocess += performance.now() - t0;
-    this.pending.push({ index: this.nextIndex++, prep });
+    this.pending.push({ index: this.nextIndex++, prep, key });
     if (this.pending.length >= this.nextBatchSize()) this.launch();
     // Keep at most two batches queued behind the running one.
     while (this.queued.length > 2) {
@@ -160,7 +191,7 @@ export class AnalysisJob {
     this.chain = step;
   }
 
-  private async runBatch(batch: { index: number; prep: PreparedSlice }[]): Promise<void> {
+  private async runBatch(batch: PendingSlice[]): Promise<void> {
     const p = this.m.preprocessing;
     const plane = p.size * p.size;
     const k = batch.length;
@@ -219,6 +250,8 @@ export class AnalysisJob {
       const prep = batch[b].prep;
       if (this.m.infection) a.evidence = sliceEvidence(a.map, this.mapDims[1], this.mapDims[0], prep.box, prep.lung, this.geometry.columns, prep.lungPixels, this.m.infection.pixelThreshold);
       this.results[batch[b].index] = a;
+      const key = batch[b].key;
+      if (key !== undefined) this.engine.sliceCache.set(key, { acc: a, mapDims: [...this.mapDims], featureDim: this.featureDim });
     }
     this.batchesRun++;
     this.engine.stats.batches++;
@@ -302,6 +335,7 @@ export class AnalysisJob {
       ...(m.infection ? { minInfectedSliceAreaMm2: m.infection.minSliceAreaMm2, infectionPixelThreshold: m.infection.pixelThreshold } : {}),
       models: this.engine.models.map((x) => ({ ...x })),
       executionProvider: this.engine.executionProvider,
+      slicesReused: this.slicesReused,
       timingsMs: {
         preprocess: round3(this.timings.preprocess),
         sliceModel: round3(this.timings.sliceModel),

@@ -5,10 +5,11 @@
  */
 import type { LtError } from '../errors';
 import { log } from '../logger';
-import { AnalysisJob, type LoadedModels, type VolumeGeometry } from './analysis-job';
+import { AnalysisJob, type CachedSlice, type LoadedModels, type VolumeGeometry } from './analysis-job';
 import { labelsOf, ManifestError, readManifest, verifyModelFiles, type Manifest } from './manifest';
 import { openModelSessions, type ExecutionProviderChoice } from './providers';
 import type { ThreadedSession } from './session-thread';
+import { SliceCache } from './slice-cache';
 import type { LabelInfo, ModelIdentity } from './types';
 
 /** How to load the engine. */
@@ -17,6 +18,8 @@ export interface EngineOptions {
   executionProvider?: ExecutionProviderChoice;
   /** onnxruntime intra-op threads (default: onnxruntime's choice, one per physical core). */
   threads?: number;
+  /** Slices whose results are kept for a volume analysed again ({@link SliceCache}); 0 or unset: none. */
+  sliceCacheSlices?: number;
 }
 
 /** Slice-model outputs the contract needs, by name (models/manifest.json slice.outputs). */
@@ -29,8 +32,9 @@ const PATIENT_INPUTS = new Set(['features', 'lesion_prob', 'slice_class_probs', 
 
 /** Loaded models plus everything needed to analyse volumes. Thread-safe across concurrent jobs. */
 export class InferenceEngine implements LoadedModels {
-  /** Slice batches completed by all jobs of this engine (monitoring and tests). */
-  readonly stats = { batches: 0 };
+  /** Slice batches completed by all jobs of this engine, and slices whose results came from the cache (monitoring and tests). */
+  readonly stats = { batches: 0, slicesReused: 0 };
+  /** @internal */ readonly sliceCache: SliceCache<CachedSlice>;
 
   private constructor(
     readonly manifest: Manifest,
@@ -39,7 +43,10 @@ export class InferenceEngine implements LoadedModels {
     readonly labels: { classes: LabelInfo[]; lesionTypes: LabelInfo[] },
     /** @internal */ readonly sliceSession: ThreadedSession,
     /** @internal */ readonly patientSession: ThreadedSession,
-  ) {}
+    sliceCacheSlices = 0,
+  ) {
+    this.sliceCache = new SliceCache(sliceCacheSlices);
+  }
 
   /**
    * Reads the manifest, checks each model's sha256 (a mismatch throws ManifestError: the worker must not start),
@@ -62,7 +69,7 @@ export class InferenceEngine implements LoadedModels {
       requested,
       models: models.map((m) => `${m.role}:${m.name}@${m.version}`),
     });
-    return new InferenceEngine(manifest, ep, models, labelsOf(manifest), sliceSession, patientSession);
+    return new InferenceEngine(manifest, ep, models, labelsOf(manifest), sliceSession, patientSession, opts.sliceCacheSlices);
   }
 
   /** Calls back once if a model session dies (its thread crashed): the engine cannot analyse any more. */

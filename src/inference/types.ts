@@ -87,6 +87,8 @@ export interface Analysis {
   timingsMs: Record<string, number>;
   /** The source image of each slice (same order), attached by the pipeline for reports such as `analyze --json`. */
   sources?: { sopInstanceUid: string; instanceNumber?: number; positionMm: number }[];
+  /** Slices whose results the engine had from an earlier analysis (its slice cache): the model did not run on them again. */
+  slicesReused?: number;
   /** Set when the analysis was started during the study's quiet period (early inference) and the job used it. */
   startedEarly?: boolean;
 }

@@ -97,6 +97,7 @@ export function analysisToResponse(a: Analysis, system: WorkerSystem & { content
     sliceLesionThreshold: a.sliceLesionThreshold,
     minInfectedSliceAreaMm2: a.minInfectedSliceAreaMm2 ?? 0,
     infectionPixelThreshold: a.infectionPixelThreshold ?? 0,
+    slicesReused: a.slicesReused ?? 0,
     models: modelsToWire(a.models, system.patientKind),
     executionProvider: a.executionProvider,
     timings: Object.entries(a.timingsMs).map(([stage, ms]) => ({ stage, ms })),
@@ -146,6 +147,7 @@ export function responseToAnalysis(r: AnalyzeResponse__Output): Analysis {
     models: r.models.map(modelFromWire),
     executionProvider: r.executionProvider,
     timingsMs: Object.fromEntries(r.timings.map((t) => [t.stage, t.ms])),
+    ...(r.slicesReused ? { slicesReused: r.slicesReused } : {}),
   };
 }
 

@@ -32,6 +32,8 @@ export interface WorkerOptions {
   modelsDir: string;
   maxConcurrent?: number;
   maxSlices?: number;
+  /** Slices whose results the engine keeps for a volume analysed again (default 0: none). */
+  sliceCacheSlices?: number;
   executionProvider?: ExecutionProviderChoice;
   tls?: TlsFiles;
   /** Deadline applied when a caller sends none (seconds). */
@@ -68,6 +70,7 @@ export function workerOptionsFrom(c: Config): WorkerOptions {
     modelsDir: c.modelsDir,
     maxConcurrent: c.worker.maxConcurrent,
     maxSlices: c.worker.maxSlices,
+    sliceCacheSlices: c.worker.sliceCacheSlices,
     executionProvider: c.worker.executionProvider,
     tls: c.tls,
     deadlineSeconds: c.pipeline.inferenceDeadlineSeconds,
@@ -165,7 +168,7 @@ export async function startWorker(o: WorkerOptions): Promise<WorkerHandle> {
   const creds = serverCredentials(o.tls);
   // Every inference call carries the token; health checks stay open (Kubernetes gRPC probes send no metadata).
   const refused = (md: grpc.Metadata) => o.authToken !== undefined && !carriesToken(md, o.authToken);
-  const engine = o.engine ?? (await InferenceEngine.load({ modelsDir: o.modelsDir, executionProvider: o.executionProvider, threads: o.threads }));
+  const engine = o.engine ?? (await InferenceEngine.load({ modelsDir: o.modelsDir, executionProvider: o.executionProvider, threads: o.threads, sliceCacheSlices: o.sliceCacheSlices }));
   const m = engine.manifest;
   const system: WorkerSystem = { systemName: m.name, systemVersion: m.version, patientKind: m.patient.kind };
   let active = 0;
@@ -246,7 +249,7 @@ export async function startWorker(o: WorkerOptions): Promise<WorkerHandle> {
         const a = await untilStopped(job.finish(), stop.signal);
         a.timingsMs.afterUpload = Math.round((performance.now() - receivedAt) * 1000) / 1000;
         a.timingsMs.total = Math.round((performance.now() - t0) * 1000) / 1000;
-        log.info('analysis done', { slices: h.slices, executionProvider: a.executionProvider, totalMs: a.timingsMs.total, decision: a.patient.decision });
+        log.info('analysis done', { slices: h.slices, slicesReused: a.slicesReused, executionProvider: a.executionProvider, totalMs: a.timingsMs.total, decision: a.patient.decision });
         return analysisToResponse(a, { ...system, contentHash: h.contentHash });
       });
     } catch (e) {

@@ -214,7 +214,7 @@ export class Puller {
       )) as { instance_count: number }[];
       if (!s) return undefined; // the lease was lost while the last instance was stored
       await tx.query(`DELETE FROM study_pull WHERE study_uid = $1`, [studyUid]);
-      const opened = await openJob(tx, studyUid, s.instance_count, actor, { pulled: retrieved, alreadyHeld, origin: pull.origin });
+      const opened = await openJob(tx, studyUid, s.instance_count, actor, { completedBy: 'pull', pulled: retrieved, alreadyHeld, origin: pull.origin });
       if (pull.origin === 'reconcile')
         await appendTriageEvent(tx, { kind: 'study.recovered', studyUid, jobId: opened.jobId, priority: PRIORITY.ROUTINE, payload: { instances: s.instance_count } });
       return opened;

@@ -69,7 +69,7 @@ export async function analyzeLocal(config: Config, input: string, outDir: string
     const jobs = [];
     for (const uid of imported.studies) {
       const [{ n }] = (await db.dataSource.query(`SELECT instance_count AS n FROM study WHERE study_uid = $1`, [uid])) as { n: number }[];
-      jobs.push(await db.dataSource.transaction((tx) => openJob(tx, uid, n, 'local', { source: input })));
+      jobs.push(await db.dataSource.transaction((tx) => openJob(tx, uid, n, 'local', { completedBy: 'local', source: input })));
     }
     const stages = ['selected', 'inferred', 'encoded', 'delivered'];
     bar?.setTotal(jobs.length * stages.length);

@@ -29,7 +29,7 @@ import { buildResults, failureReport, studyContextFromDataset, type ResultObject
 import { notApplicableReason } from '../results/analysis-summary';
 import { PRIORITY, priorityRank } from '../triage-priority';
 import { untilStopped } from '../until-stopped';
-import type { InstanceHeader, SelectionRules } from '../volume';
+import type { HuVolume, InstanceHeader, SelectionRules } from '../volume';
 import { AnalysisStore } from './analysis-store';
 import type { Analyzer } from './analyzer';
 import type { EarlyInference, EarlyWork } from './early-inference';
@@ -191,7 +191,7 @@ export class Pipeline {
     let analysis = job.state === 'inferred' ? await this.analyses.load(job.id) : undefined;
     if (!analysis) {
       const t1 = Date.now();
-      analysis = (early && (await this.earlyAnalysis(early, signal))) || (await this.d.analyzer.analyze(volume, { signal }));
+      analysis = (early && (await this.earlyAnalysis(early, signal))) || (await this.analyze(job, volume, signal));
       const inferSeconds = (Date.now() - t1) / 1000;
       analysis.sources = volume.sources.map((x) => ({ sopInstanceUid: x.sopInstanceUid, instanceNumber: x.instanceNumber, positionMm: x.position }));
       this.analyses.save(job.id, analysis);
@@ -205,6 +205,7 @@ export class Pipeline {
             models: analysis.models.map((m) => `${m.role}:${m.name}@${m.version}#${m.sha256.slice(0, 12)}`),
             executionProvider: analysis.executionProvider,
             startedEarly: analysis.startedEarly ?? false,
+            slicesReused: analysis.slicesReused ?? 0,
             decision: analysis.patient.decision,
             positiveProbability: analysis.patient.positiveProbability,
           },
@@ -241,6 +242,15 @@ export class Pipeline {
       await appendAudit(tx, { actor: 'pipeline', outcome: 'success', studyUid: job.studyUid, ...entry, detail: { jobId: job.id, ...entry.detail } });
     });
     if (timed) metrics.stageSeconds.observe({ stage: timed.stage }, timed.seconds);
+  }
+
+  /**
+   * The job's own analysis, once the early analysis of part of the study has ended: the workers then hold its
+   * slices' results and run the model only on the rest.
+   */
+  private async analyze(job: Job, volume: HuVolume, signal: AbortSignal): Promise<Analysis> {
+    if (this.d.early) await untilStopped(this.d.early.warmedUp(job.studyUid), signal);
+    return this.d.analyzer.analyze(volume, { signal });
   }
 
   /** The early analysis, or undefined when it failed (the job then runs its own). */

@@ -28,7 +28,7 @@ export async function markStableStudies(ds: DataSource, stableSeconds: number, i
       [stableSeconds, inFlight],
     )) as { study_uid: string; instance_count: number }[];
     const ready: ReadyStudy[] = [];
-    for (const s of due) ready.push(await openJob(tx, s.study_uid, s.instance_count, actor, { stableSeconds }));
+    for (const s of due) ready.push(await openJob(tx, s.study_uid, s.instance_count, actor, { completedBy: 'quiet-period', stableSeconds }));
     return ready;
   });
 }
@@ -55,13 +55,23 @@ export function completenessCheck(ds: DataSource, stableSeconds: number, inFligh
   };
 }
 
+/** The rule that called a study complete: its quiet period passed, the PACS holds what we received, its pull ended, or a local folder was analysed. */
+export type CompletedBy = 'quiet-period' | 'pacs-count' | 'pull' | 'local';
+
 /**
- * Marks a study ready and gives it a new job, with its event and audit record, inside the caller's transaction.
- * Used when the quiet period passes and when IT submits a study (the pull is complete by construction).
+ * Marks a study ready and gives it a new job, with its event and audit record (both naming the rule that completed
+ * it), inside the caller's transaction. Used when the quiet period passes, when the PACS's count matches, and when
+ * a pull ends (the pull is complete by construction).
  */
-export async function openJob(tx: EntityManager, studyUid: string, instances: number, actor: string, detail: Record<string, unknown> = {}): Promise<ReadyStudy> {
+export async function openJob(
+  tx: EntityManager,
+  studyUid: string,
+  instances: number,
+  actor: string,
+  detail: Record<string, unknown> & { completedBy: CompletedBy },
+): Promise<ReadyStudy> {
   await tx.query(`UPDATE study SET state = 'ready' WHERE study_uid = $1`, [studyUid]);
-  const { id, priority } = await insertJob(tx, studyUid, instances);
+  const { id, priority } = await insertJob(tx, studyUid, instances, detail.completedBy);
   await appendAudit(tx, { actor, action: 'study.ready', outcome: 'success', studyUid, detail: { jobId: id, instances, priority: priorityName(priority), ...detail } });
   metrics.studiesReady.inc();
   return { studyUid, jobId: id, instances };

@@ -32,7 +32,7 @@ describe('job repository and priority (real PostgreSQL)', () => {
     const imported = await importLocal(deps, path.join(dataDir, name));
     expect(imported.studies).toHaveLength(1);
     const studyUid = imported.studies[0];
-    const { jobId } = await db.dataSource.transaction((tx) => openJob(tx, studyUid, 3, 'test'));
+    const { jobId } = await db.dataSource.transaction((tx) => openJob(tx, studyUid, 3, 'test', { completedBy: 'quiet-period' }));
     return { studyUid, jobId };
   }
 
@@ -62,7 +62,7 @@ describe('job repository and priority (real PostgreSQL)', () => {
     const [row] = (await db.dataSource.query(`SELECT priority FROM job WHERE id = $1`, [s.jobId])) as { priority: number }[];
     expect(row.priority).toBe(PRIORITY.URGENT);
 
-    const again = await db.dataSource.transaction((tx) => openJob(tx, s.studyUid, 3, 'test'));
+    const again = await db.dataSource.transaction((tx) => openJob(tx, s.studyUid, 3, 'test', { completedBy: 'quiet-period' }));
     const [reopened] = (await db.dataSource.query(`SELECT priority FROM job WHERE id = $1`, [again.jobId])) as { priority: number }[];
     expect(reopened.priority).toBe(PRIORITY.URGENT);
     expect((await claimJob(db.dataSource, 60, 'raise-owner'))?.id).toBe(again.jobId);
@@ -79,10 +79,10 @@ describe('job repository and priority (real PostgreSQL)', () => {
     expect(await finishEncodedJob(db.dataSource, s.jobId, 'failed', 'too late')).toBe(false);
     expect(await getJob(db.dataSource, s.jobId)).toMatchObject({ state: 'delivered', error: null, result });
 
-    const next = await db.dataSource.transaction((tx) => openJob(tx, s.studyUid, 3, 'test'));
+    const next = await db.dataSource.transaction((tx) => openJob(tx, s.studyUid, 3, 'test', { completedBy: 'quiet-period' }));
     expect(await previousSrResult(db.dataSource, { id: next.jobId, studyUid: s.studyUid })).toMatchObject({ srSopInstanceUid: '2.25.11' });
     const events = await triageEventsAfter(db.dataSource, 0);
-    expect(events.filter((e) => e.jobId === next.jobId)).toEqual([expect.objectContaining({ kind: 'study.received', studyUid: s.studyUid, payload: { instances: 3 } })]);
+    expect(events.filter((e) => e.jobId === next.jobId)).toEqual([expect.objectContaining({ kind: 'study.received', studyUid: s.studyUid, payload: { instances: 3, completedBy: 'quiet-period' } })]);
   });
 
   test('a study a request of this process is still delivering is never complete, however long ago its last instance came', async () => {

@@ -66,7 +66,7 @@ describe('spool retention (real PostgreSQL, real spool)', () => {
       expect(out.message).toBe('stored');
     }
     const studyUid = studyOf(series);
-    const job = await db.dataSource.transaction((tx) => openJob(tx, studyUid, series.length, 'test'));
+    const job = await db.dataSource.transaction((tx) => openJob(tx, studyUid, series.length, 'test', { completedBy: 'quiet-period' }));
     return { studyUid, jobId: job.jobId, bytes: series.map((s) => s.bytes) };
   }
 

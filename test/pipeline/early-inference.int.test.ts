@@ -1,5 +1,5 @@
 /**
- * Early inference (src/pipeline/early-inference.ts): a study is analysed during its quiet period, and its job uses
+ * Early inference (src/pipeline/early-inference.ts): a study is analysed while it arrives and during its quiet period, and its job uses
  * that analysis only when the study's instances are still exactly those it was done on. Real gateways, real
  * PostgreSQL, the real worker with the committed models; results go to the gateway's results folder.
  */
@@ -43,12 +43,18 @@ async function startedEarly(gw: Gateway, studyUid: string): Promise<boolean[]> {
   return (await readAudit(gw.db.dataSource, { studyUid })).filter((a) => a.action === 'job.inferred').map((a) => a.detail.startedEarly as boolean);
 }
 
-const study = (seed: string) => {
-  const series = phantomSeries(chestPhantom({ size: 128, slices: 24 }), { seed });
+/** The slices each job's analysis had from the worker's slice cache. */
+async function slicesReused(gw: Gateway, studyUid: string): Promise<number[]> {
+  return (await readAudit(gw.db.dataSource, { studyUid })).filter((a) => a.action === 'job.inferred').map((a) => a.detail.slicesReused as number);
+}
+
+// Each study its own pixels (the noise level), so the worker's slice cache holds no slice of one for another.
+const study = (seed: string, noise: number, slices = 24) => {
+  const series = phantomSeries(chestPhantom({ size: 128, slices, noise }), { seed });
   return { series, uid: readPart10(series[0].bytes).dataset.StudyInstanceUID as string, bytes: series.map((s) => s.bytes) };
 };
 
-describe('early inference during the quiet period', () => {
+describe('early inference while a study arrives and during its quiet period', () => {
   const env = { LT_STABLE_SECONDS: '3', LT_SELECT_MIN_SLICES: '10', LT_POLL_MS: '200' };
   let on: Awaited<ReturnType<typeof testGateway>>;
   beforeAll(async () => {
@@ -59,7 +65,8 @@ describe('early inference during the quiet period', () => {
   });
 
   test('the job takes the analysis made during the quiet period, and the result equals one made without it', async () => {
-    const s = study('early-used');
+    // 14 slices: fewer than an analysis while the request still streams waits for, so one analysis, at its end.
+    const s = study('early-used', 12, 14);
     const [started, used] = [await earlyCount('started'), await earlyCount('used')];
     expect((await postStow(`${on.url}/dicom-web/studies`, multipartBody(s.bytes))).status).toBe(200);
     // Under way well before the study is complete (3 s quiet period).
@@ -67,9 +74,10 @@ describe('early inference during the quiet period', () => {
     expect(await on.gw.db.dataSource.query(`SELECT id FROM job WHERE study_uid = $1`, [s.uid])).toEqual([]);
     const job = await finishedJob(on.gw, s.uid);
     expect(job.state).toBe('delivered');
-    expect(job.result.slices).toBe(24);
+    expect(job.result.slices).toBe(14);
     expect(await earlyCount('used')).toBe(used + 1);
     expect(await startedEarly(on.gw, s.uid)).toEqual([true]);
+    expect(await slicesReused(on.gw, s.uid)).toEqual([0]);
 
     const off = await testGateway({ ...env, LT_EARLY_INFERENCE: 'false' });
     try {
@@ -82,32 +90,35 @@ describe('early inference during the quiet period', () => {
     }
   });
 
-  test('instances arriving after the early start: that work is dropped and the job analyses every instance', async () => {
-    const s = study('early-dropped');
+  test('instances arriving after the early start: that analysis runs on, and the analysis of the whole study reuses its slices', async () => {
+    const s = study('early-dropped', 13);
     const started = await earlyCount('started');
     await postStow(`${on.url}/dicom-web/studies`, multipartBody(s.bytes.slice(0, 16)));
     await until('early inference started', async () => (await earlyCount('started')) > started || undefined, 2500);
     await postStow(`${on.url}/dicom-web/studies`, multipartBody(s.bytes.slice(16)));
     const job = await finishedJob(on.gw, s.uid);
     expect(job.result.slices).toBe(24);
-    // One job: the quiet period was never broken; its analysis is the early one of the whole study (the second
-    // request started it), never the one of the first 16 slices.
+    // One job: the quiet period was never broken. Its analysis is of the whole study, never the one of the first
+    // 16 slices: the early one the second request started once the first had ended, or (if the quiet period ended
+    // sooner) the job's own; either ran the model on the 8 new slices only.
     expect(await on.gw.db.dataSource.query(`SELECT id FROM job WHERE study_uid = $1`, [s.uid])).toHaveLength(1);
-    expect(await earlyCount('started')).toBe(started + 2);
-    expect(await startedEarly(on.gw, s.uid)).toEqual([true]);
+    expect(await slicesReused(on.gw, s.uid)).toEqual([16]);
   });
 
   test('an instance stored elsewhere (another gateway) after the early start: the digests differ and the job analyses again', async () => {
-    const s = study('early-elsewhere');
+    const s = study('early-elsewhere', 14);
     const [started, used] = [await earlyCount('started'), await earlyCount('used')];
-    await postStow(`${on.url}/dicom-web/studies`, multipartBody(s.bytes.slice(0, 20)));
-    await until('early inference started', async () => (await earlyCount('started')) > started || undefined, 2500);
+    await postStow(`${on.url}/dicom-web/studies`, multipartBody(s.bytes.slice(0, 16)));
+    // Two early analyses of the 16: one at the 16th instance stored, one after the request ended (once the first is
+    // done). Wait for both, so the 8 below arrive after every early start (with a fast model the second could
+    // otherwise begin after them and rightly cover all 24).
+    await until('both early analyses started', async () => (await earlyCount('started')) >= started + 2 || undefined, 5000);
     // Stored without passing through this gateway's STOW listener, as another gateway on the same database would.
     const dir = tempDir('early-elsewhere');
     try {
-      s.bytes.slice(20).forEach((b, i) => writeFileSync(path.join(dir, `${i}.dcm`), b));
+      s.bytes.slice(16).forEach((b, i) => writeFileSync(path.join(dir, `${i}.dcm`), b));
       const imported = await importLocal({ ds: on.gw.db.dataSource, spool: on.gw.spool, recorder: new InstanceRecorder(on.gw.db.dataSource) }, dir);
-      expect(imported.stored).toHaveLength(4);
+      expect(imported.stored).toHaveLength(8);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -115,6 +126,8 @@ describe('early inference during the quiet period', () => {
     expect(job.result.slices).toBe(24);
     expect(await earlyCount('used')).toBe(used);
     expect(await startedEarly(on.gw, s.uid)).toEqual([false]);
+    // The job's own analysis waited for the early one and ran the model on the 8 new slices only.
+    expect(await slicesReused(on.gw, s.uid)).toEqual([16]);
     expect((await verifyAuditChain(on.gw.db.dataSource)).ok).toBe(true);
   });
 });

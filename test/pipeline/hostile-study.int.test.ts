@@ -93,7 +93,7 @@ describe('a job claimed more often than maxAttempts (real gateway)', () => {
     const studyUid = readPart10(series[0].bytes).dataset.StudyInstanceUID as string;
     expect((await postStow(`${base}/dicom-web/studies`, multipartBody(series.map((s) => s.bytes)))).status).toBe(200);
     const ds = gw.db.dataSource;
-    const { jobId } = await ds.transaction((tx) => openJob(tx, studyUid, series.length, 'test'));
+    const { jobId } = await ds.transaction((tx) => openJob(tx, studyUid, series.length, 'test', { completedBy: 'quiet-period' }));
     // Five gateways in turn claim the job and die with it: each lease simply runs out.
     for (let i = 1; i <= 5; i++) {
       const claimed = await claimJob(ds, 60, `crashed-gateway-${i}`);

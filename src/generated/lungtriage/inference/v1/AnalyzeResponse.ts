@@ -36,6 +36,11 @@ export interface AnalyzeResponse {
    * Models 2.0: a lesion-map cell is infected from this probability (manifest infection.pixelThreshold); 0 for older models.
    */
   'infectionPixelThreshold'?: (number | string);
+  /**
+   * Slices whose results the worker had already computed for an earlier call (its slice cache, LT_WORKER_SLICE_CACHE):
+   * the same numbers, without running the model on them again.
+   */
+  'slicesReused'?: (number);
 }
 
 export interface AnalyzeResponse__Output {
@@ -68,4 +73,9 @@ export interface AnalyzeResponse__Output {
    * Models 2.0: a lesion-map cell is infected from this probability (manifest infection.pixelThreshold); 0 for older models.
    */
   'infectionPixelThreshold': (number);
+  /**
+   * Slices whose results the worker had already computed for an earlier call (its slice cache, LT_WORKER_SLICE_CACHE):
+   * the same numbers, without running the model on them again.
+   */
+  'slicesReused': (number);
 }
