@@ -69,7 +69,7 @@ export class EarlyInference {
   private warming?: { studyUid: string; done: Promise<void> };
   private closed = false;
 
-  constructor(private readonly d: EarlyInferenceDeps) {}
+  constructor(private readonly deps: EarlyInferenceDeps) {}
 
   /** A STOW request or DIMSE association that stored instances of these studies ended. */
   requestEnded(studyUids: Iterable<string>): void {
@@ -109,7 +109,7 @@ export class EarlyInference {
     if (!p || p.studyUid !== studyUid) return undefined;
     this.prepared = undefined;
     clearTimeout(p.expiry);
-    if (p.stale || (await instanceDigest(this.d.ds, studyUid)) !== p.digest) {
+    if (p.stale || (await instanceDigest(this.deps.ds, studyUid)) !== p.digest) {
       this.warming = { studyUid, done: p.analysis.then(noop, noop) };
       return undefined;
     }
@@ -147,7 +147,7 @@ export class EarlyInference {
 
   /** Starts the analysis of the study whose request ended last, if the gateway and the workers are idle. */
   private startNext(): void {
-    if (this.closed || this.preparing || this.running || this.d.busy()) return;
+    if (this.closed || this.preparing || this.running || this.deps.busy()) return;
     const uid = [...this.next].pop();
     if (uid === undefined) return;
     this.next.delete(uid);
@@ -160,21 +160,21 @@ export class EarlyInference {
     const preparing = { studyUid, stale: false, done: new Promise<void>((r) => (finished = r)) };
     this.preparing = preparing;
     try {
-      const receiving = (await this.d.ds.query(`SELECT 1 FROM study WHERE study_uid = $1 AND state = 'receiving'`, [studyUid])) as unknown[];
+      const receiving = (await this.deps.ds.query(`SELECT 1 FROM study WHERE study_uid = $1 AND state = 'receiving'`, [studyUid])) as unknown[];
       if (receiving.length === 0) return;
-      const digest = await instanceDigest(this.d.ds, studyUid);
-      const study = await studyVolume(this.d.ds, studyUid, this.d.selection, this.d.maxSlices);
+      const digest = await instanceDigest(this.deps.ds, studyUid);
+      const study = await studyVolume(this.deps.ds, studyUid, this.deps.selection, this.deps.maxSlices);
       if (this.closed) return;
       this.drop('a newer analysis is starting');
       const abort = new AbortController();
-      const analysis = this.d.analyzer.analyze(study.volume, { signal: abort.signal });
+      const analysis = this.deps.analyzer.analyze(study.volume, { signal: abort.signal });
       // A failure is the job's to see, if it takes the work; the next study waiting is started either way.
       this.running = analysis.then(noop, noop).then(() => {
         this.running = undefined;
         this.startNext();
       });
       const p: Prepared = { studyUid, digest, study, analysis, stale: preparing.stale, cancel: () => abort.abort(new Error('early work not needed')) };
-      p.expiry = setTimeout(() => this.prepared === p && this.drop('not claimed in time'), this.d.keepMs ?? 120_000).unref();
+      p.expiry = setTimeout(() => this.prepared === p && this.drop('not claimed in time'), this.deps.keepMs ?? 120_000).unref();
       this.prepared = p;
       metrics.earlyInference.inc({ outcome: 'started' });
       log.info('early inference started', { study: studyTag(studyUid), slices: study.volume.slices });

@@ -75,9 +75,9 @@ export class Pipeline {
   private readonly analyses: AnalysisStore;
   private readonly outboxDir: string;
 
-  constructor(private readonly d: PipelineDeps) {
-    this.analyses = new AnalysisStore(path.join(d.workDir, 'analyses'));
-    this.outboxDir = path.join(d.workDir, 'outbox');
+  constructor(private readonly deps: PipelineDeps) {
+    this.analyses = new AnalysisStore(path.join(deps.workDir, 'analyses'));
+    this.outboxDir = path.join(deps.workDir, 'outbox');
   }
 
   /** Jobs this process is working on. */
@@ -92,7 +92,7 @@ export class Pipeline {
   async runOnce(): Promise<boolean> {
     this.active++;
     try {
-      const job = await claimJob(this.d.ds, this.d.leaseSeconds);
+      const job = await claimJob(this.deps.ds, this.deps.leaseSeconds);
       if (!job) return false;
       await withLogContext({ jobId: String(job.id), study: studyTag(job.studyUid), component: 'pipeline' }, () => this.process(job));
       return true;
@@ -104,11 +104,11 @@ export class Pipeline {
   private async process(job: Job): Promise<void> {
     const abort = new AbortController();
     const renew = setInterval(() => {
-      renewLease(this.d.ds, job.id, this.d.leaseSeconds).then(
+      renewLease(this.deps.ds, job.id, this.deps.leaseSeconds).then(
         (held) => held || abort.abort(new Error('lease lost')),
         () => undefined,
       );
-    }, (this.d.leaseSeconds * 1000) / 3);
+    }, (this.deps.leaseSeconds * 1000) / 3);
     try {
       if (await this.supersededByNewerJob(job)) return;
       if (await this.attemptsExhausted(job)) return;
@@ -126,16 +126,16 @@ export class Pipeline {
    * fails with its report, so one bad study cannot keep a crash loop going.
    */
   private get maxAttempts(): number {
-    return this.d.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
+    return this.deps.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
   }
 
   private async attemptsExhausted(job: Job): Promise<boolean> {
     const max = this.maxAttempts;
     if (job.attempts <= max) return false;
-    const last = await lastJobError(this.d.ds, job.id);
+    const last = await lastJobError(this.deps.ds, job.id);
     const reason = `gave up after ${max} attempts: ${last ?? 'the process stopped while working on this study each time (crash or out of memory)'}`;
     log.error('job claimed more often than its attempts allow; writing a failure report', { attempts: job.attempts, maxAttempts: max });
-    await audit(this.d.ds, { actor: 'pipeline', action: 'job.attempts-exhausted', outcome: 'failure', studyUid: job.studyUid, detail: { jobId: job.id, attempts: job.attempts, maxAttempts: max } }).catch(
+    await audit(this.deps.ds, { actor: 'pipeline', action: 'job.attempts-exhausted', outcome: 'failure', studyUid: job.studyUid, detail: { jobId: job.id, attempts: job.attempts, maxAttempts: max } }).catch(
       () => undefined,
     );
     await this.failWithReport(job, stageAt(job), reason, []);
@@ -143,16 +143,16 @@ export class Pipeline {
   }
 
   private async supersededByNewerJob(job: Job): Promise<boolean> {
-    if (!(await hasNewerJob(this.d.ds, job))) return false;
-    await advanceJob(this.d.ds, job.id, 'superseded', { releaseLease: true });
-    await audit(this.d.ds, { actor: 'pipeline', action: 'job.superseded', outcome: 'success', studyUid: job.studyUid, detail: { jobId: job.id } });
+    if (!(await hasNewerJob(this.deps.ds, job))) return false;
+    await advanceJob(this.deps.ds, job.id, 'superseded', { releaseLease: true });
+    await audit(this.deps.ds, { actor: 'pipeline', action: 'job.superseded', outcome: 'success', studyUid: job.studyUid, detail: { jobId: job.id } });
     log.info('job superseded by a newer job for the same study');
     return true;
   }
 
   private async stages(job: Job, signal: AbortSignal): Promise<void> {
     const t0 = Date.now();
-    const early = await this.d.early?.take(job.studyUid);
+    const early = await this.deps.early?.take(job.studyUid);
     try {
       await this.stagesFrom(job, signal, t0, early);
     } finally {
@@ -161,13 +161,13 @@ export class Pipeline {
   }
 
   private async stagesFrom(job: Job, signal: AbortSignal, t0: number, early: EarlyWork | undefined): Promise<void> {
-    const { volume, chosen, rejections, reason, maxSeriesNumber: maxSeries } = early?.study ?? (await studyVolume(this.d.ds, job.studyUid, this.d.selection, this.d.maxSlices));
+    const { volume, chosen, rejections, reason, maxSeriesNumber: maxSeries } = early?.study ?? (await studyVolume(this.deps.ds, job.studyUid, this.deps.selection, this.deps.maxSlices));
     const selectSeconds = (Date.now() - t0) / 1000;
-    this.d.onStage?.(job.id, 'selected');
+    this.deps.onStage?.(job.id, 'selected');
 
     if (job.state === 'ready') {
       // A study re-sent unchanged (or re-opened by instances that do not change the chosen series) gives no new result.
-      const same = await earlierJobWithInput(this.d.ds, job, volume.contentHash);
+      const same = await earlierJobWithInput(this.deps.ds, job, volume.contentHash);
       if (same) {
         await this.recordStage(
           job,
@@ -212,7 +212,7 @@ export class Pipeline {
         },
         { stage: 'inference', seconds: inferSeconds },
       );
-      this.d.onStage?.(job.id, 'inferred');
+      this.deps.onStage?.(job.id, 'inferred');
     }
 
     // Gating on the image: a series without enough lung gets a report saying why, and no finding.
@@ -220,9 +220,9 @@ export class Pipeline {
     if (notApplicable) throw new PermanentFailure('series-selection', notApplicable);
     const t2 = Date.now();
     const study = this.studyContext(chosen[0], maxSeries);
-    const objects = buildResults({ study, volume, analysis, keySlices: this.d.keySlices, supersedes: await this.previousResult(job) });
+    const objects = buildResults({ study, volume, analysis, keySlices: this.deps.keySlices, supersedes: await this.previousResult(job) });
     await this.encodeAndEnqueue(job, objects, { encode: (Date.now() - t2) / 1000 }, analysis);
-    this.d.onStage?.(job.id, 'encoded');
+    this.deps.onStage?.(job.id, 'encoded');
   }
 
   /**
@@ -237,7 +237,7 @@ export class Pipeline {
     entry: Pick<AuditEntry, 'action' | 'objectUids'> & { detail: Record<string, unknown> },
     timed?: { stage: string; seconds: number },
   ): Promise<void> {
-    await this.d.ds.transaction(async (tx) => {
+    await this.deps.ds.transaction(async (tx) => {
       await advanceJob(tx, job.id, to, fields);
       await appendAudit(tx, { actor: 'pipeline', outcome: 'success', studyUid: job.studyUid, ...entry, detail: { jobId: job.id, ...entry.detail } });
     });
@@ -249,8 +249,8 @@ export class Pipeline {
    * slices' results and run the model only on the rest.
    */
   private async analyze(job: Job, volume: HuVolume, signal: AbortSignal): Promise<Analysis> {
-    if (this.d.early) await untilStopped(this.d.early.warmedUp(job.studyUid), signal);
-    return this.d.analyzer.analyze(volume, { signal });
+    if (this.deps.early) await untilStopped(this.deps.early.warmedUp(job.studyUid), signal);
+    return this.deps.analyzer.analyze(volume, { signal });
   }
 
   /** The early analysis, or undefined when it failed (the job then runs its own). */
@@ -266,7 +266,7 @@ export class Pipeline {
 
   private async encodeAndEnqueue(job: Job, objects: ResultObjects, timings: Record<string, number>, analysis?: Analysis): Promise<void> {
     const s = objects.summary;
-    await this.d.ds.transaction(async (tx) => {
+    await this.deps.ds.transaction(async (tx) => {
       await enqueueResults(tx, job.id, job.studyUid, objects, this.outboxDir);
       const ok = await advanceJob(tx, job.id, 'encoded', {
         timings,
@@ -322,20 +322,20 @@ export class Pipeline {
     const message = (e as Error).message || 'unknown error';
     if (!permanent && isTransientFault(e)) {
       if (await this.retryTransient(job, message)) return;
-      const window = this.d.transientRetrySeconds ?? DEFAULT_TRANSIENT_RETRY_SECONDS;
+      const window = this.deps.transientRetrySeconds ?? DEFAULT_TRANSIENT_RETRY_SECONDS;
       return this.fail(job, stageAt(job), `still failing after ${window} s of retries (LT_TRANSIENT_RETRY_SECONDS): ${message}`, []);
     }
     if (!permanent && job.attempts < this.maxAttempts) {
       const delay = Math.min(300_000, 2000 * 2 ** (job.attempts - 1)) * (0.5 + Math.random() / 2);
       log.warn('stage failed, will retry', { state: job.state, attempt: job.attempts, retryInMs: Math.round(delay), reason: message });
-      await retryLater(this.d.ds, job.id, delay, message).catch(() => undefined);
-      await audit(this.d.ds, { actor: 'pipeline', action: 'job.retry', outcome: 'warning', studyUid: job.studyUid, detail: { jobId: job.id, state: job.state, attempt: job.attempts, reason: message } }).catch(
+      await retryLater(this.deps.ds, job.id, delay, message).catch(() => undefined);
+      await audit(this.deps.ds, { actor: 'pipeline', action: 'job.retry', outcome: 'warning', studyUid: job.studyUid, detail: { jobId: job.id, state: job.state, attempt: job.attempts, reason: message } }).catch(
         () => undefined,
       );
       return;
     }
     const stage = permanent ? e.stage : stageAt(job);
-    if (permanent && message.startsWith(NOT_APPLICABLE) && !this.d.reportNotApplicable) {
+    if (permanent && message.startsWith(NOT_APPLICABLE) && !this.deps.reportNotApplicable) {
       await this.notApplicable(job, stage, message, e.details);
       return;
     }
@@ -348,11 +348,11 @@ export class Pipeline {
    */
   private async retryTransient(job: Job, reason: string): Promise<boolean> {
     const openMs = Date.now() - job.createdAt.getTime();
-    if (openMs >= (this.d.transientRetrySeconds ?? DEFAULT_TRANSIENT_RETRY_SECONDS) * 1000) return false;
+    if (openMs >= (this.deps.transientRetrySeconds ?? DEFAULT_TRANSIENT_RETRY_SECONDS) * 1000) return false;
     const delay = transientBackoffMs(job);
     log.warn('transient fault, will retry', { state: job.state, retryInMs: Math.round(delay), reason });
-    await retryLater(this.d.ds, job.id, delay, reason, { transient: true }).catch(() => undefined);
-    await audit(this.d.ds, { actor: 'pipeline', action: 'job.retry', outcome: 'warning', studyUid: job.studyUid, detail: { jobId: job.id, state: job.state, transient: true, reason } }).catch(
+    await retryLater(this.deps.ds, job.id, delay, reason, { transient: true }).catch(() => undefined);
+    await audit(this.deps.ds, { actor: 'pipeline', action: 'job.retry', outcome: 'warning', studyUid: job.studyUid, detail: { jobId: job.id, state: job.state, transient: true, reason } }).catch(
       () => undefined,
     );
     return true;
@@ -369,7 +369,7 @@ export class Pipeline {
    */
   private async notApplicable(job: Job, stage: string, reason: string, details: string[]): Promise<void> {
     log.info('study not applicable; nothing written to the PACS', { stage, reason: reason.slice(0, 300) });
-    await this.d.ds.transaction(async (tx) => {
+    await this.deps.ds.transaction(async (tx) => {
       if (!(await advanceJob(tx, job.id, 'failed', { error: reason, releaseLease: true, result: { failure: { stage, reason } } }))) return;
       await appendTriageEvent(tx, { kind: 'study.not_applicable', studyUid: job.studyUid, jobId: job.id, priority: PRIORITY.ROUTINE, payload: { error: reason } });
       await appendAudit(tx, { actor: 'pipeline', action: 'job.not_applicable', outcome: 'success', studyUid: job.studyUid, detail: { jobId: job.id, stage, reason, details } });
@@ -383,7 +383,7 @@ export class Pipeline {
    */
   private async failWithReport(job: Job, stage: string, reason: string, details: string[]): Promise<void> {
     try {
-      const headers = await recordedHeaders(this.d.ds, job.studyUid);
+      const headers = await recordedHeaders(this.deps.ds, job.studyUid);
       const study = this.studyContext(headers.find((h) => !h.error), maxSeriesNumber(headers).maxSeriesNumber);
       // The report lists what was examined and not used, so a reader sees which series were looked at.
       const examined = headers
@@ -394,11 +394,11 @@ export class Pipeline {
     } catch (inner) {
       if (isTransientFault(inner)) {
         log.warn('failure report could not be written yet; will retry', { err: inner });
-        await retryLater(this.d.ds, job.id, transientBackoffMs(job), reason, { transient: true }).catch(() => undefined);
+        await retryLater(this.deps.ds, job.id, transientBackoffMs(job), reason, { transient: true }).catch(() => undefined);
         return;
       }
       log.error('failure report could not be written', { err: inner });
-      await failJob(this.d.ds, job, reason).catch((e: unknown) => log.error('job could not be marked failed', { err: e }));
+      await failJob(this.deps.ds, job, reason).catch((e: unknown) => log.error('job could not be marked failed', { err: e }));
     }
   }
 
@@ -407,15 +407,15 @@ export class Pipeline {
    * 'result.ready' with the triage priority, or 'study.failed'. Safe to run in several gateways at once.
    */
   async finalize(): Promise<number> {
-    const jobs = await encodedJobs(this.d.ds);
+    const jobs = await encodedJobs(this.deps.ds);
     let n = 0;
     for (const j of jobs) {
-      const delivery = await jobDeliveryState(this.d.ds, j.id);
+      const delivery = await jobDeliveryState(this.deps.ds, j.id);
       if (delivery.state === 'pending') continue;
       const failure = j.result.failure;
       const end = failure || delivery.state !== 'delivered' ? 'failed' : 'delivered';
       const error = failure ? `${failure.stage}: ${failure.reason}` : delivery.state !== 'delivered' ? `delivery failed for ${delivery.failed} instance(s)` : null;
-      const done = await this.d.ds.transaction(async (tx) => {
+      const done = await this.deps.ds.transaction(async (tx) => {
         if (!(await finishEncodedJob(tx, j.id, end, error))) return false;
         await appendTriageEvent(tx, {
           kind: end === 'delivered' ? 'result.ready' : 'study.failed',
@@ -455,7 +455,7 @@ export class Pipeline {
 
   /** The SR of the last result delivered for this study, which a new result supersedes. */
   private async previousResult(job: Job): Promise<Supersedes | undefined> {
-    const r = await previousSrResult(this.d.ds, job);
+    const r = await previousSrResult(this.deps.ds, job);
     return r?.srSopInstanceUid && r.srSeriesInstanceUid ? { srSopInstanceUid: r.srSopInstanceUid, srSeriesInstanceUid: r.srSeriesInstanceUid, otherSopInstanceUids: r.resultUids } : undefined;
   }
 }

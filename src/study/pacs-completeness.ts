@@ -44,7 +44,7 @@ export class PacsCompleteness {
   private client?: Promise<PacsDicomWebClient>;
   private closed = false;
 
-  constructor(private readonly d: PacsCompletenessDeps) {}
+  constructor(private readonly deps: PacsCompletenessDeps) {}
 
   /** A request or association that stored instances of these studies ended. */
   requestEnded(studyUids: Iterable<string>): void {
@@ -78,7 +78,7 @@ export class PacsCompleteness {
 
   /** One check: opens the job when the PACS holds (twice) exactly the instances we hold. */
   async check(studyUid: string): Promise<PacsCheckOutcome> {
-    if (this.closed || this.d.inFlight().includes(studyUid)) return 'skipped';
+    if (this.closed || this.deps.inFlight().includes(studyUid)) return 'skipped';
     const held = await this.heldCount(studyUid);
     if (held === undefined) return 'skipped';
     const first = await this.pacsCount(studyUid);
@@ -89,22 +89,22 @@ export class PacsCompleteness {
     if (typeof second === 'string') return second;
     if (second !== first) return 'pacs_growing';
     if (this.closed) return 'skipped';
-    const opened = await this.d.ds.transaction(async (tx) => {
+    const opened = await this.deps.ds.transaction(async (tx) => {
       const [row] = (await tx.query(`SELECT instance_count FROM study WHERE study_uid = $1 AND state = 'receiving' FOR UPDATE`, [studyUid])) as { instance_count: number }[];
       // Locked now: no instance can be recorded, nor the quiet period open a job, until this transaction ends.
-      if (!row || this.d.inFlight().includes(studyUid)) return 'skipped';
+      if (!row || this.deps.inFlight().includes(studyUid)) return 'skipped';
       if (row.instance_count !== second) return 'counts_differ';
       return openJob(tx, studyUid, row.instance_count, 'gateway', { completedBy: 'pacs-count', pacsInstances: second });
     });
     if (typeof opened === 'string') return opened;
     log.info('study complete: the PACS holds the instances received', { study: studyTag(studyUid), jobId: String(opened.jobId), instances: opened.instances });
-    this.d.onReady(opened);
+    this.deps.onReady(opened);
     return 'complete';
   }
 
   /** The instances we hold of a study that is still receiving (undefined otherwise: nothing to decide). */
   private async heldCount(studyUid: string): Promise<number | undefined> {
-    const [row] = (await this.d.ds.query(`SELECT instance_count FROM study WHERE study_uid = $1 AND state = 'receiving'`, [studyUid])) as { instance_count: number }[];
+    const [row] = (await this.deps.ds.query(`SELECT instance_count FROM study WHERE study_uid = $1 AND state = 'receiving'`, [studyUid])) as { instance_count: number }[];
     return row?.instance_count;
   }
 
@@ -112,7 +112,7 @@ export class PacsCompleteness {
   private async pacsCount(studyUid: string): Promise<number | 'unknown_to_pacs' | 'pacs_unavailable'> {
     let studies;
     try {
-      this.client ??= pacsClient(this.d.pacs, COUNT_TIMEOUT_MS);
+      this.client ??= pacsClient(this.deps.pacs, COUNT_TIMEOUT_MS);
       const client = await this.client;
       studies = await client.searchForStudies({ queryParams: { StudyInstanceUID: studyUid, includefield: tagKey(Tags.NumberOfStudyRelatedInstances) } });
     } catch (e) {
