@@ -73,15 +73,15 @@ export class PacsDicomWebClient {
   private readonly client: DicomWebClient;
   private last?: XhrRequest;
 
-  constructor(private readonly o: PacsClientOptions) {
+  constructor(private readonly options: PacsClientOptions) {
     this.client = createDicomWebClient({
-      url: o.url,
-      headers: o.headers,
+      url: options.url,
+      headers: options.headers,
       requestHooks: [
         // dicomweb-client ignores hooks that do not declare both parameters.
         (request, _metadata) => {
           this.last = request;
-          if (o.httpsAgent) request.nodejsSet({ httpsAgent: o.httpsAgent });
+          if (options.httpsAgent) request.nodejsSet({ httpsAgent: options.httpsAgent });
           return request;
         },
       ],
@@ -123,8 +123,8 @@ export class PacsDicomWebClient {
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
         this.last?.abort();
-        reject(Object.assign(new Error(`request timed out after ${this.o.timeoutMs} ms`), { status: 0 }));
-      }, this.o.timeoutMs);
+        reject(Object.assign(new Error(`request timed out after ${this.options.timeoutMs} ms`), { status: 0 }));
+      }, this.options.timeoutMs);
     });
     try {
       return await Promise.race([run(), timeout]);

@@ -49,7 +49,7 @@ export class OAuth2ClientCredentials implements PacsAuth {
   fetched = 0;
 
   constructor(
-    private readonly o: { tokenUrl: string; clientId: string; clientSecret: string; scope?: string },
+    private readonly options: { tokenUrl: string; clientId: string; clientSecret: string; scope?: string },
     private readonly agent?: https.Agent,
     private readonly now: () => number = Date.now,
   ) {}
@@ -66,9 +66,9 @@ export class OAuth2ClientCredentials implements PacsAuth {
 
   private async fetchToken(): Promise<string> {
     const form = new URLSearchParams({ grant_type: 'client_credentials' });
-    if (this.o.scope) form.set('scope', this.o.scope);
-    const basic = Buffer.from(`${encodeURIComponent(this.o.clientId)}:${encodeURIComponent(this.o.clientSecret)}`).toString('base64');
-    const res = await postForm(this.o.tokenUrl, form.toString(), { Authorization: `Basic ${basic}` }, this.agent);
+    if (this.options.scope) form.set('scope', this.options.scope);
+    const basic = Buffer.from(`${encodeURIComponent(this.options.clientId)}:${encodeURIComponent(this.options.clientSecret)}`).toString('base64');
+    const res = await postForm(this.options.tokenUrl, form.toString(), { Authorization: `Basic ${basic}` }, this.agent);
     if (res.status !== 200) throw LtError.unavailable(`token endpoint answered ${res.status}`);
     let body: { access_token?: unknown; expires_in?: unknown; token_type?: unknown };
     try {

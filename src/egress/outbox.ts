@@ -141,7 +141,7 @@ export function backoffMs(attempt: number, o: { baseDelayMs: number; maxDelayMs:
  * (split by size); per-instance outcomes update the rows, and each attempt is audited in the same transaction.
  */
 export class Deliverer {
-  private readonly o: Required<DelivererOptions>;
+  private readonly options: Required<DelivererOptions>;
   private readonly owner = `${os.hostname()}:${process.pid}`;
 
   constructor(
@@ -149,7 +149,7 @@ export class Deliverer {
     readonly target: DeliveryTarget,
     opts: DelivererOptions = {},
   ) {
-    this.o = {
+    this.options = {
       maxAttempts: opts.maxAttempts ?? 160,
       baseDelayMs: opts.baseDelayMs ?? 2000,
       maxDelayMs: opts.maxDelayMs ?? 60_000,
@@ -172,7 +172,7 @@ export class Deliverer {
              SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= now()
              ORDER BY next_attempt_at, id FOR UPDATE SKIP LOCKED LIMIT $1)
            RETURNING id, job_id, study_uid, sop_instance_uid, sop_class_uid, path, attempts`,
-          [this.o.batchSize, this.o.leaseMs],
+          [this.options.batchSize, this.options.leaseMs],
         ) as Promise<[ClaimedRow[], number] | ClaimedRow[]>,
     );
     const rows = (Array.isArray(claimed[0]) ? claimed[0] : claimed) as ClaimedRow[];
@@ -206,7 +206,7 @@ export class Deliverer {
         const t = setTimeout(() => {
           signal.removeEventListener('abort', wake);
           resolve();
-        }, this.o.pollMs);
+        }, this.options.pollMs);
         signal.addEventListener('abort', wake, { once: true });
       });
     }
@@ -219,7 +219,7 @@ export class Deliverer {
       const states = await Promise.all(jobIds.map((id) => jobDeliveryState(this.ds, id)));
       if (states.every((s) => s.state !== 'pending') || Date.now() > end) return states;
       const round = await this.deliverDue();
-      if (!round.attempted) await new Promise((r) => setTimeout(r, Math.min(this.o.pollMs, 250)));
+      if (!round.attempted) await new Promise((r) => setTimeout(r, Math.min(this.options.pollMs, 250)));
     }
   }
 
@@ -235,7 +235,7 @@ export class Deliverer {
         entry = { row, readError: `result file unreadable: ${(e as NodeJS.ErrnoException).code ?? 'error'}` };
       }
       const size = entry.instance?.bytes.length ?? 0;
-      if (current.length && bytes + size > this.o.maxRequestBytes) {
+      if (current.length && bytes + size > this.options.maxRequestBytes) {
         batches.push(current);
         current = [];
         bytes = 0;
@@ -252,7 +252,7 @@ export class Deliverer {
    * AI-only study there) but failed for good with the reason, kept in the outbox folder. No answer: retried.
    */
   private async withheld(studyUid: string, sendable: OutgoingInstance[]): Promise<(StoreResult & { withheld?: true }) | undefined> {
-    if (!this.o.onlyHeldStudies || !this.target.holdsStudy) return undefined;
+    if (!this.options.onlyHeldStudies || !this.target.holdsStudy) return undefined;
     try {
       if (await this.target.holdsStudy(studyUid)) return undefined;
     } catch (e) {
@@ -270,9 +270,9 @@ export class Deliverer {
     const ids = batch.map((b) => b.row.id);
     const renew = setInterval(() => {
       this.ds
-        .query(`UPDATE outbox SET next_attempt_at = now() + ($2::int * interval '1 millisecond') WHERE id = ANY($1) AND state = 'pending'`, [ids, this.o.leaseMs])
+        .query(`UPDATE outbox SET next_attempt_at = now() + ($2::int * interval '1 millisecond') WHERE id = ANY($1) AND state = 'pending'`, [ids, this.options.leaseMs])
         .catch((e: unknown) => log.warn('delivery lease renewal failed', { err: e }));
-    }, this.o.leaseMs / 3);
+    }, this.options.leaseMs / 3);
     const send = (): Promise<StoreResult> =>
       this.target.store(studyUid, sendable).catch((e: Error) => ({
         httpStatus: 0,
@@ -295,9 +295,9 @@ export class Deliverer {
         if (o.result === 'stored') {
           counts.stored++;
           await tx.query(`UPDATE outbox SET state = 'delivered', delivered_at = now(), last_error = NULL WHERE id = $1`, [row.id]);
-        } else if (o.result === 'retry' && row.attempts < this.o.maxAttempts) {
+        } else if (o.result === 'retry' && row.attempts < this.options.maxAttempts) {
           counts.retrying++;
-          const delay = backoffMs(row.attempts, this.o, result.retryAfterMs);
+          const delay = backoffMs(row.attempts, this.options, result.retryAfterMs);
           await tx.query(`UPDATE outbox SET next_attempt_at = now() + ($2::int * interval '1 millisecond'), last_error = $3 WHERE id = $1`, [
             row.id,
             Math.round(delay),

@@ -77,7 +77,7 @@ interface SliceAcc {
  * model input. abort() stops the work before the next batch and drops the buffers.
  */
 export class AnalysisJob {
-  private readonly m: Manifest;
+  private readonly manifest: Manifest;
   private pending: PendingSlice[] = [];
   private results: (SliceAcc | undefined)[];
   private chain: Promise<void> = Promise.resolve();
@@ -103,7 +103,7 @@ export class AnalysisJob {
     private readonly engine: LoadedModels,
     readonly geometry: VolumeGeometry,
   ) {
-    this.m = engine.manifest;
+    this.manifest = engine.manifest;
     this.results = new Array<SliceAcc | undefined>(geometry.slices);
   }
 
@@ -152,7 +152,7 @@ export class AnalysisJob {
       this.timings.preprocess += performance.now() - t0;
       return;
     }
-    const prep = prepareSlice(hu, rows, columns, this.m.preprocessing);
+    const prep = prepareSlice(hu, rows, columns, this.manifest.preprocessing);
     this.timings.preprocess += performance.now() - t0;
     this.pending.push({ index: this.nextIndex++, prep, key });
     if (this.pending.length >= this.nextBatchSize()) this.launch();
@@ -168,7 +168,7 @@ export class AnalysisJob {
    * the volume is still arriving; per-slice cost on CPU hardly depends on the batch size.
    */
   private nextBatchSize(): number {
-    return Math.min(this.m.slice.batchSize, 4 << this.launched);
+    return Math.min(this.manifest.slice.batchSize, 4 << this.launched);
   }
 
   private launch(): void {
@@ -192,7 +192,7 @@ export class AnalysisJob {
   }
 
   private async runBatch(batch: PendingSlice[]): Promise<void> {
-    const p = this.m.preprocessing;
+    const p = this.manifest.preprocessing;
     const plane = p.size * p.size;
     const k = batch.length;
     const nC = this.engine.labels.classes.length;
@@ -203,13 +203,13 @@ export class AnalysisJob {
       if (this.aborted) return;
       const t0 = performance.now();
       // One input buffer per job: it moves to the session thread without a copy and comes back with the outputs.
-      const buf = this.inputBuf ?? new Float32Array(this.m.slice.batchSize * 3 * plane);
+      const buf = this.inputBuf ?? new Float32Array(this.manifest.slice.batchSize * 3 * plane);
       this.inputBuf = undefined;
       const input = buf.subarray(0, k * 3 * plane);
       for (let b = 0; b < k; b++) writeWindow(batch[b].prep.resized, w, p.normalisation, input, b * 3 * plane);
       this.timings.preprocess += performance.now() - t0;
       const t1 = performance.now();
-      const name = this.m.slice.inputName;
+      const name = this.manifest.slice.inputName;
       const { outputs: out, inputs } = await this.engine.sliceSession.run({ [name]: { data: input, dims: [k, 3, p.size, p.size] } }, [buf.buffer as ArrayBuffer]);
       if (inputs[name] && !this.aborted) this.inputBuf = new Float32Array(inputs[name].data.buffer);
       this.timings.sliceModel += performance.now() - t1;
@@ -248,7 +248,7 @@ export class AnalysisJob {
       a.lesion /= nw;
       for (const arr of [a.classes, a.types, a.map, a.features]) for (let i = 0; i < arr.length; i++) arr[i] /= nw;
       const prep = batch[b].prep;
-      if (this.m.infection) a.evidence = sliceEvidence(a.map, this.mapDims[1], this.mapDims[0], prep.box, prep.lung, this.geometry.columns, prep.lungPixels, this.m.infection.pixelThreshold);
+      if (this.manifest.infection) a.evidence = sliceEvidence(a.map, this.mapDims[1], this.mapDims[0], prep.box, prep.lung, this.geometry.columns, prep.lungPixels, this.manifest.infection.pixelThreshold);
       this.results[batch[b].index] = a;
       const key = batch[b].key;
       if (key !== undefined) this.engine.sliceCache.set(key, { acc: a, mapDims: [...this.mapDims], featureDim: this.featureDim });
@@ -267,7 +267,7 @@ export class AnalysisJob {
     this.inputBuf = undefined;
     this.throwIfStopped();
     const accs = this.results as SliceAcc[];
-    const m = this.m;
+    const m = this.manifest;
     const { classes, lesionTypes } = this.engine.labels;
     const nC = classes.length;
 

@@ -121,10 +121,10 @@ export interface MeasurementGroupOptions {
  * measurements, and the image region (SCOORD, SELECTED FROM the source image).
  */
 export class MeasurementGroup {
-  constructor(readonly o: MeasurementGroupOptions) {}
+  constructor(readonly options: MeasurementGroupOptions) {}
   /** The Measurement Group container. */
   item(): ContentItem {
-    const o = this.o;
+    const o = this.options;
     const group = new ContainerContentItem(DCM.MeasurementGroup).add(
       new TextContentItem(DCM.TrackingIdentifier, o.trackingIdentifier, 'HAS OBS CONTEXT'),
       new UidRefContentItem(DCM.TrackingUniqueIdentifier, o.trackingUid, 'HAS OBS CONTEXT'),
@@ -166,10 +166,10 @@ export interface VolumetricGroupOptions {
  * SEG (Referenced Segment, Source series for segmentation), its finding and site, algorithm, and NUM measurements.
  */
 export class VolumetricRoiMeasurements {
-  constructor(readonly o: VolumetricGroupOptions) {}
+  constructor(readonly options: VolumetricGroupOptions) {}
   /** The Measurement Group container. */
   item(): ContentItem {
-    const o = this.o;
+    const o = this.options;
     return new ContainerContentItem(DCM.MeasurementGroup, 'CONTAINS', '1411').add(
       new TextContentItem(DCM.TrackingIdentifier, o.trackingIdentifier, 'HAS OBS CONTEXT'),
       new UidRefContentItem(DCM.TrackingUniqueIdentifier, o.trackingUid, 'HAS OBS CONTEXT'),
@@ -186,7 +186,7 @@ export class VolumetricRoiMeasurements {
 /** TID 1500 Imaging Measurement Report: the root container and its fixed head. */
 export class ImagingMeasurementReport {
   constructor(
-    readonly o: {
+    readonly options: {
       procedure: Code;
       device: DeviceIdentity;
       imageLibrary: ImageLibrary;
@@ -196,7 +196,7 @@ export class ImagingMeasurementReport {
   ) {}
   /** The root CONTAINER (rendered with toDataset(true)). */
   root(): ContainerContentItem {
-    const o = this.o;
+    const o = this.options;
     const root = new ContainerContentItem(DCM.ImagingMeasurementReport, 'CONTAINS', '1500').add(
       ...LanguageOfContentItemAndDescendants.items(),
       ...DeviceObserverContext.items(o.device),
@@ -212,16 +212,16 @@ export class ImagingMeasurementReport {
 /** TID 2010 Key Object Selection: document title, description, the selected images. */
 export class KeyObjectSelectionDocument {
   constructor(
-    readonly o: { title: Code; description: string; device: DeviceIdentity; images: InstanceRef[] },
+    readonly options: { title: Code; description: string; device: DeviceIdentity; images: InstanceRef[] },
   ) {}
   /** The root CONTAINER. */
   root(): ContainerContentItem {
-    const root = new ContainerContentItem(this.o.title, 'CONTAINS', '2010').add(
+    const root = new ContainerContentItem(this.options.title, 'CONTAINS', '2010').add(
       ...LanguageOfContentItemAndDescendants.items(),
-      ...DeviceObserverContext.items(this.o.device),
-      new TextContentItem(DCM.KeyObjectDescription, this.o.description),
+      ...DeviceObserverContext.items(this.options.device),
+      new TextContentItem(DCM.KeyObjectDescription, this.options.description),
     );
-    for (const ref of this.o.images) root.add(new ImageContentItem(null, ref));
+    for (const ref of this.options.images) root.add(new ImageContentItem(null, ref));
     return root;
   }
 }
