@@ -49,6 +49,10 @@ export class LtError extends Error {
   static busy(message: string): LtError {
     return new LtError(message, 503, GrpcStatus.RESOURCE_EXHAUSTED, DicomReason.OutOfResources);
   }
+  /** Over the caller's request rate: 429 with Retry-After, RESOURCE_EXHAUSTED, 0xA700. */
+  static tooManyRequests(message: string, retryAfterSeconds: number): LtError {
+    return new LtError(message, 429, GrpcStatus.RESOURCE_EXHAUSTED, DicomReason.OutOfResources, { retryAfterSeconds });
+  }
   static unavailable(message: string): LtError {
     return new LtError(message, 503, GrpcStatus.UNAVAILABLE, DicomReason.ProcessingFailure);
   }

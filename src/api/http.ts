@@ -9,6 +9,7 @@ import { createWadoHandler } from '../ingest/wado';
 import type { Spool } from '../ingest/spool';
 import { log, withLogContext } from '../logger';
 import { registry, metrics } from '../metrics';
+import type { RateLimiter } from '../rate-limit';
 import { requireRole, type Authenticator, type Principal } from './auth';
 import { randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
@@ -19,6 +20,8 @@ export interface HttpDeps extends StowDeps {
   spool: Spool;
   auth: Authenticator;
   authFailures: AuthFailureLog;
+  /** Requests per second per caller on STOW-RS and WADO-RS (undefined: no limit). */
+  rateLimiter?: RateLimiter;
 }
 
 /**
@@ -71,14 +74,16 @@ export function createHttpApp(deps: HttpDeps): express.Express {
       return;
     }
     if (err.httpStatus === 401) res.setHeader('WWW-Authenticate', 'Bearer realm="lung-triage", Basic realm="lung-triage"');
+    if (typeof err.details?.retryAfterSeconds === 'number') res.setHeader('Retry-After', String(err.details.retryAfterSeconds));
     res.status(err.httpStatus).json({ error: err.message, ...(err.dicomReason !== undefined ? { dicomReason: err.dicomReason } : {}) });
   });
   return app;
 }
 
 /**
- * Authenticates the request and checks its route's role: 401 (with WWW-Authenticate) without valid credentials, 403
- * without the role. Refusals are counted (AuthFailureLog), not audited one row each.
+ * Authenticates the request, checks its route's role and the caller's request rate: 401 (with WWW-Authenticate)
+ * without valid credentials, 403 without the role, 429 with Retry-After over the rate (LT_RATE_LIMIT_PER_SECOND,
+ * per identity, or per address when authentication is off). Refusals are counted (AuthFailureLog), not audited one row each.
  */
 function requireAuth(deps: HttpDeps, role: Role) {
   return async (req: Request, res: Response, next: NextFunction) => {
@@ -89,11 +94,13 @@ function requireAuth(deps: HttpDeps, role: Role) {
       principal = r.principal;
       if (principal.name !== 'anonymous') res.locals.user = principal.name;
       requireRole(principal, role);
+      const wait = deps.rateLimiter?.take(principal.name === 'anonymous' ? (req.socket.remoteAddress ?? 'unknown') : principal.name) ?? 0;
+      if (wait > 0) throw LtError.tooManyRequests('too many requests from this caller (LT_RATE_LIMIT_PER_SECOND); retry later', wait);
       next();
     } catch (e) {
       const err = asLtError(e);
+      if (req.method === 'POST' && [401, 403, 429].includes(err.httpStatus)) metrics.stowRequests.inc({ status: String(err.httpStatus) });
       if (err.httpStatus === 401 || err.httpStatus === 403) {
-        if (req.method === 'POST') metrics.stowRequests.inc({ status: String(err.httpStatus) });
         deps.authFailures.record({
           surface: 'dicomweb',
           outcome: err.httpStatus === 401 ? 'unauthenticated' : 'forbidden',

@@ -69,9 +69,11 @@ export async function acceptInstanceFile(
     const { outcome } = await deps.recorder.record({ ...info, spoolPath: finalPath, sizeBytes: file.size, sha256: file.sha256 }, opts.actor, opts.source);
     metrics.bytesReceived.inc(file.size);
     if (outcome === 'stored') log.debug('instance stored', { study: studyTag(info.studyUid) });
-    if (outcome === 'held-by-another-study') {
+    if (outcome === 'held-by-another-study' || outcome === 'study-full') {
       await fs.rm(finalPath, { force: true }); // recorded nowhere: this request's own copy
-      return { ...ids, failureReason: DicomReason.DuplicateSopInstance, message: 'this SOP Instance UID already belongs to an instance of another study' };
+      return outcome === 'study-full'
+        ? { ...ids, failureReason: DicomReason.OutOfResources, message: `the study already holds the most instances one study may (${deps.recorder.maxInstancesPerStudy}, LT_MAX_INSTANCES_PER_STUDY)` }
+        : { ...ids, failureReason: DicomReason.DuplicateSopInstance, message: 'this SOP Instance UID already belongs to an instance of another study' };
     }
     return outcome === 'conflict'
       ? { ...ids, warningReason: DicomReason.DuplicateDifferentContent, message: 'conflict' }
