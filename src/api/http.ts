@@ -43,12 +43,17 @@ export function createHttpApp(deps: HttpDeps): express.Express {
     if (problem) res.status(503).json({ status: 'failing', reason: `cannot open files (${problem})` });
     else res.json({ status: 'ok' });
   });
+  // Each readiness check is a synced spool write and a query, each scrape a query: shared, so a flood of probes or
+  // scrapes costs one run a second and cannot slow uploads (issue 17: 4-15x).
+  // Only a ready answer is reused: a recovery shows at the next probe.
+  const ready = sharedRecent(() => readiness(deps.ds, deps.spool), PROBE_REUSE_MS, (c) => c.database && c.spool);
+  const queueDepth = sharedRecent(() => refreshQueueDepth(deps.ds), PROBE_REUSE_MS);
   app.get('/readyz', async (_req, res) => {
-    const checks = await readiness(deps.ds, deps.spool);
+    const checks = await ready();
     res.status(checks.database && checks.spool ? 200 : 503).json(checks);
   });
   app.get('/metrics', async (_req, res) => {
-    await refreshQueueDepth(deps.ds);
+    await queueDepth();
     res.type(registry.contentType).send(await registry.metrics());
   });
 
@@ -111,6 +116,28 @@ function requireAuth(deps: HttpDeps, role: Role) {
       }
       next(err);
     }
+  };
+}
+
+/** How long a readiness answer or the queue depth gauge is reused. */
+const PROBE_REUSE_MS = 1000;
+
+/**
+ * One run of `fn` shared by its callers: a call while it runs waits for that run, and its answer is reused for
+ * maxAgeMs after it ends when `reusable` says so. A run that fails is not reused.
+ */
+export function sharedRecent<T>(fn: () => Promise<T>, maxAgeMs: number, reusable: (value: T) => boolean = () => true): () => Promise<T> {
+  let running: Promise<T> | undefined;
+  let last: { value: T; at: number } | undefined;
+  return () => {
+    if (last && performance.now() - last.at < maxAgeMs) return Promise.resolve(last.value);
+    running ??= fn()
+      .then((value) => {
+        last = reusable(value) ? { value, at: performance.now() } : undefined;
+        return value;
+      })
+      .finally(() => (running = undefined));
+    return running;
   };
 }
 
