@@ -11,6 +11,7 @@ export const Tags = {
   TransferSyntaxUID: 0x00020010,
   MediaStorageSOPClassUID: 0x00020002,
   MediaStorageSOPInstanceUID: 0x00020003,
+  SpecificCharacterSet: 0x00080005,
   ImageType: 0x00080008,
   SOPClassUID: 0x00080016,
   SOPInstanceUID: 0x00080018,

@@ -5,7 +5,7 @@ import { DicomReason, isDatabaseUnavailable, isOutOfFileDescriptors, isStorageFu
 import { log, studyTag } from '../logger';
 import { metrics } from '../metrics';
 import type { InstanceRecorder } from './instance-store';
-import { readInstanceInfo } from './part10';
+import { readInstanceInfo, type KnownUids } from './part10';
 import type { IncomingFile, Spool } from './spool';
 import type { PartOutcome } from './stow-response';
 
@@ -52,7 +52,8 @@ export async function acceptInstanceFile(
     await fs.rm(file.path, { force: true });
     if (isOutOfFileDescriptors(e)) return writeFailure(e);
     const err = e instanceof LtError ? e : LtError.invalid('not a readable DICOM instance', DicomReason.CannotUnderstand);
-    return { failureReason: err.dicomReason ?? DicomReason.CannotUnderstand, message: err.message };
+    const known = (err.details ?? {}) as KnownUids;
+    return { sopInstanceUid: known.sopInstanceUid, sopClassUid: known.sopClassUid, failureReason: err.dicomReason ?? DicomReason.CannotUnderstand, message: err.message };
   }
   const ids = { sopClassUid: info.sopClassUid, sopInstanceUid: info.sopInstanceUid, studyUid: info.studyUid, seriesUid: info.seriesUid };
   if (opts.expectedStudyUid !== undefined && info.studyUid !== opts.expectedStudyUid) {
