@@ -103,6 +103,14 @@ export function isTransientFault(e: unknown): boolean {
   return e instanceof LtError && (e.grpcCode === GrpcStatus.RESOURCE_EXHAUSTED || e.grpcCode === GrpcStatus.UNAVAILABLE) && e.httpStatus !== 413;
 }
 
+/**
+ * A refusal of the input itself (INVALID_ARGUMENT: malformed data, a worker refusing the volume it was sent): the same
+ * input gets the same answer, so the work fails at once with its report instead of being tried again.
+ */
+export function isRefusedInput(e: unknown): boolean {
+  return e instanceof LtError && e.grpcCode === GrpcStatus.INVALID_ARGUMENT;
+}
+
 /** Connection-level failures of PostgreSQL (down, restarting, unreachable): transient, so callers ask for a retry. */
 export function isDatabaseUnavailable(e: unknown): boolean {
   const err = ((e as { driverError?: unknown } | undefined)?.driverError ?? e) as { code?: unknown; message?: unknown } | undefined;

@@ -8,6 +8,7 @@ import { SopClass, TransferSyntax } from '../dicom/dcmjs';
 import { NeedMoreData, parsePart10Inflating, type DicomDataset, type ParsedFile, type PixelDataLocation } from '../dicom/part10';
 import { Tags as T, tagName } from '../dicom/tags';
 import type { StackSlice } from './geometry';
+import { MAX_DIMENSION } from './types';
 
 /** Geometry and value mapping of one frame (a single-frame instance has exactly one). */
 export interface FrameInfo {
@@ -222,6 +223,7 @@ export function isNativeSyntax(ts: string): boolean {
 export function pixelDataProblem(h: InstanceHeader): string | undefined {
   if (!h.pixelData) return 'no Pixel Data (7FE0,0010)';
   if (h.rows <= 0 || h.columns <= 0) return `invalid image size: Rows ${h.rows}, Columns ${h.columns}`;
+  if (h.rows > MAX_DIMENSION || h.columns > MAX_DIMENSION) return `image of ${h.columns} x ${h.rows} pixels: larger than the ${MAX_DIMENSION} x ${MAX_DIMENSION} the analysis takes`;
   if (![8, 16, 32].includes(h.bitsAllocated)) return `unsupported Bits Allocated ${h.bitsAllocated}`;
   if (h.bitsStored < 1 || h.bitsStored > h.bitsAllocated) return `Bits Stored ${h.bitsStored} is outside 1..Bits Allocated (${h.bitsAllocated})`;
   if (h.highBit >= h.bitsAllocated || h.highBit < h.bitsStored - 1) return `High Bit ${h.highBit} is inconsistent with Bits Stored ${h.bitsStored}`;

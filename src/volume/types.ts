@@ -1,3 +1,9 @@
+/**
+ * Largest Rows or Columns of a volume: the inference contract's bound (the worker refuses more), checked by the volume
+ * stage before a frame is decoded, so such a study costs no decoding and fails at once (a CT slice is 512 or 1024).
+ */
+export const MAX_DIMENSION = 4096;
+
 /** Where one slice of the volume came from, so results can reference the source image. */
 export interface SourceSlice {
   sopInstanceUid: string;
