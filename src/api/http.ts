@@ -10,7 +10,7 @@ import type { Spool } from '../ingest/spool';
 import { log, withLogContext } from '../logger';
 import { registry, metrics } from '../metrics';
 import type { RateLimiter } from '../rate-limit';
-import { requireRole, type Authenticator, type Principal } from './auth';
+import { callerOf, requireRole, type Authenticator, type Principal } from './auth';
 import { randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 
@@ -99,7 +99,7 @@ function requireAuth(deps: HttpDeps, role: Role) {
       principal = r.principal;
       if (principal.name !== 'anonymous') res.locals.user = principal.name;
       requireRole(principal, role);
-      const wait = deps.rateLimiter?.take(principal.name === 'anonymous' ? (req.socket.remoteAddress ?? 'unknown') : principal.name) ?? 0;
+      const wait = deps.rateLimiter?.take(callerOf(principal, req.socket.remoteAddress ?? 'unknown')) ?? 0;
       if (wait > 0) throw LtError.tooManyRequests('too many requests from this caller (LT_RATE_LIMIT_PER_SECOND); retry later', wait);
       next();
     } catch (e) {

@@ -17,7 +17,7 @@ import { LOADER_OPTIONS, PROTO_DIR } from '../grpc/loader';
 import { log } from '../logger';
 import type { RateLimiter } from '../rate-limit';
 import { namesAtLeast, PRIORITY, priorityName, type PriorityName } from '../triage-priority';
-import { requireRole, type Authenticator, type Principal } from './auth';
+import { callerOf, requireRole, type Authenticator, type Principal } from './auth';
 
 /** The loaded TriageService definition (same loader options as every other contract). */
 const triageProto = (
@@ -115,7 +115,7 @@ async function authorize(deps: TriageServiceDeps, call: grpc.ServerUnaryCall<unk
     throw err;
   }
   // Per identity, or per address when authentication is off ("ipv4:127.0.0.1:53124" without its port).
-  const wait = deps.rateLimiter?.take(principal.name === 'anonymous' ? peer.replace(/:\d+$/, '') : principal.name) ?? 0;
+  const wait = deps.rateLimiter?.take(callerOf(principal, peer.replace(/:\d+$/, ''))) ?? 0;
   if (wait > 0) throw LtError.tooManyRequests(`too many calls from this caller (LT_RATE_LIMIT_PER_SECOND); retry in ${wait} s`, wait);
   if (principal.name === 'anonymous') return `grpc@${peer}`;
   return `${principal.name === 'bearer' ? 'token' : principal.name}@${peer}`;

@@ -43,7 +43,7 @@ describe('per-source limits (real gateway, real PostgreSQL)', () => {
       LT_RATE_LIMIT_PER_SECOND: '0.001',
       LT_RATE_LIMIT_BURST: String(BURST),
       LT_AUTH_BASIC_USERS: ['alice', 'bob', 'carol'].map((u) => `[sender+reader]${u}:pw-${u}`).join(','),
-      LT_GRPC_AUTH_TOKENS: 'grpc-token',
+      LT_GRPC_AUTH_TOKENS: 'grpc-token,grpc-token-2',
       LT_DIMSE_PORT: '0',
     }));
   });
@@ -90,17 +90,21 @@ describe('per-source limits (real gateway, real PostgreSQL)', () => {
     expect(metrics).toMatch(/lt_rate_limited_total\{surface="dicomweb"\} 2/);
   });
 
-  test('TriageService: RESOURCE_EXHAUSTED past the burst', async () => {
+  test('TriageService: RESOURCE_EXHAUSTED past the burst, another token unaffected', async () => {
     const proto = (grpc.loadPackageDefinition(protoLoader.loadSync('lungtriage/triage/v1/triage.proto', { ...LOADER_OPTIONS, includeDirs: [PROTO_DIR] })) as unknown as ProtoGrpcType)
       .lungtriage.triage.v1;
     const client = new proto.TriageService(`127.0.0.1:${gw.grpcPort}`, grpc.credentials.createInsecure()) as unknown as TriageServiceClient;
-    const md = new grpc.Metadata();
-    md.set('authorization', 'Bearer grpc-token');
+    const call = (token: string) => {
+      const md = new grpc.Metadata();
+      md.set('authorization', `Bearer ${token}`);
+      return new Promise<number>((resolve) => client.listStudies({ pageSize: 1 }, md, (e) => resolve(e?.code ?? grpc.status.OK)));
+    };
     const codes: number[] = [];
-    for (let i = 0; i < BURST + 1; i++)
-      codes.push(await new Promise<number>((resolve) => client.listStudies({ pageSize: 1 }, md, (e) => resolve(e?.code ?? grpc.status.OK))));
-    client.close();
+    for (let i = 0; i < BURST + 1; i++) codes.push(await call('grpc-token'));
     expect(codes).toEqual([...Array<number>(BURST).fill(grpc.status.OK), grpc.status.RESOURCE_EXHAUSTED]);
+    // Each static token is its own caller.
+    expect(await call('grpc-token-2')).toBe(grpc.status.OK);
+    client.close();
   });
 
   test('DIMSE: C-STOREs past the burst are refused 0xA700 (Out of Resources) and not recorded', async () => {
