@@ -17,6 +17,7 @@ import { until } from '../support/wait';
 import { dcmtkAll } from '../volume/helpers';
 import { tempDir } from '../support/temp-dir';
 import type { Config } from '../../src/config';
+import { JAPANESE_NAME, JAPANESE_NAME_TEXT, seriesWithName } from '../support/charset';
 import type { Gateway } from '../../src/gateway';
 
 interface JobRow {
@@ -76,6 +77,32 @@ describe('a JPEG-lossless frame claiming 32000 x 32000 (real gateway)', () => {
     expect(job.result?.failure?.reason).toMatch(/frame header says 32000 x 32000 pixels but Columns x Rows say 64 x 64/);
     expect(await studyFailedEvents(gw, studyUid)).toBe(1);
     expect((await fetch(`${base}/healthz`)).status).toBe(200);
+  });
+});
+
+describe('a Japanese study (ISO 2022 IR 87) through the whole pipeline (real gateway, real worker)', () => {
+  let gw: Gateway;
+  let base: string;
+  let config: Config;
+  let cleanup: () => Promise<void>;
+  beforeAll(async () => {
+    ({ gw, url: base, config, cleanup } = await testGateway({ LT_EARLY_INFERENCE: 'false', LT_POLL_MS: '200' }));
+  });
+  afterAll(() => cleanup());
+
+  test('is analysed (dcmjs refused it before) and its SR carries the whole name in UTF-8', async () => {
+    const series = seriesWithName(['', 'ISO 2022 IR 87'], JAPANESE_NAME, { size: 64, slices: 24, seed: 'hostile-japanese-e2e' });
+    const studyUid = readPart10(series[0].bytes).dataset.StudyInstanceUID as string;
+    expect((await postStow(`${base}/dicom-web/studies`, multipartBody(series.map((s) => s.bytes)))).status).toBe(200);
+    const job = await finishedJob(gw, studyUid);
+    expect(job.result?.failure).toBeUndefined();
+    expect(job.state).toBe('delivered');
+    const sr = await until('the SR delivered', () => {
+      const all = readdirSync(config.outputDir, { recursive: true, withFileTypes: true }).filter((d) => d.isFile());
+      return all.map((d) => readFileSync(path.join(d.parentPath, d.name))).find((b) => b.includes(job.result!.srSopInstanceUid!));
+    });
+    expect(readPart10(sr).dataset.SpecificCharacterSet).toBe('ISO_IR 192');
+    expect(sr.includes(Buffer.from(JAPANESE_NAME_TEXT, 'utf8'))).toBe(true);
   });
 });
 
