@@ -49,6 +49,10 @@ export class LtError extends Error {
   static busy(message: string): LtError {
     return new LtError(message, 503, GrpcStatus.RESOURCE_EXHAUSTED, DicomReason.OutOfResources);
   }
+  /** Over the caller's request rate: 429 with Retry-After, RESOURCE_EXHAUSTED, 0xA700. */
+  static tooManyRequests(message: string, retryAfterSeconds: number): LtError {
+    return new LtError(message, 429, GrpcStatus.RESOURCE_EXHAUSTED, DicomReason.OutOfResources, { retryAfterSeconds });
+  }
   static unavailable(message: string): LtError {
     return new LtError(message, 503, GrpcStatus.UNAVAILABLE, DicomReason.ProcessingFailure);
   }
@@ -97,6 +101,14 @@ export function isOutOfFileDescriptors(e: unknown): boolean {
 export function isTransientFault(e: unknown): boolean {
   if (isStorageFull(e) || isOutOfFileDescriptors(e) || isDatabaseUnavailable(e)) return true;
   return e instanceof LtError && (e.grpcCode === GrpcStatus.RESOURCE_EXHAUSTED || e.grpcCode === GrpcStatus.UNAVAILABLE) && e.httpStatus !== 413;
+}
+
+/**
+ * A refusal of the input itself (INVALID_ARGUMENT: malformed data, a worker refusing the volume it was sent): the same
+ * input gets the same answer, so the work fails at once with its report instead of being tried again.
+ */
+export function isRefusedInput(e: unknown): boolean {
+  return e instanceof LtError && e.grpcCode === GrpcStatus.INVALID_ARGUMENT;
 }
 
 /** Connection-level failures of PostgreSQL (down, restarting, unreachable): transient, so callers ask for a retry. */

@@ -25,6 +25,7 @@ import { inferenceFor } from './pipeline/analyzer';
 import { Pipeline } from './pipeline/pipeline';
 import { DEVICE } from './results/device';
 import { startPoller, type Poller } from './poller';
+import { RateLimiter } from './rate-limit';
 import { completenessCheck } from './study/completeness';
 import { PacsCompleteness } from './study/pacs-completeness';
 
@@ -72,7 +73,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
   if (swept > 0) log.warn('removed unacknowledged partial uploads left by a previous run', { files: swept });
   const sweeper = new SpoolSweeper(db.dataSource, spool, config.spool);
   await sweeper.relayoutLegacy();
-  const recorder = new InstanceRecorder(db.dataSource);
+  const recorder = new InstanceRecorder(db.dataSource, { maxInstancesPerStudy: config.limits.maxInstancesPerStudy });
   // Set once the workers are known; STOW requests that end before that are left to the quiet period.
   const stages: { early?: EarlyInference } = {};
   const inFlight = new StudiesInFlight();
@@ -99,6 +100,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
     publicUrl: config.http.publicUrl,
     auth: dicomWebAuth,
     authFailures,
+    rateLimiter: new RateLimiter('dicomweb', config.rateLimit),
     receivingHeartbeatMs: Math.max(200, (config.stableSeconds * 1000) / 3),
     inFlight,
     onStored: (uid) => stages.early?.received(uid),
@@ -129,6 +131,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
           aeTitle: config.dimse.aeTitle,
           allowedAes: config.dimse.allowedAes,
           allowedHosts: config.dimse.allowedHosts,
+          rateLimiter: new RateLimiter('dimse', config.rateLimit),
           onStored: (uid) => stages.early?.received(uid),
           onAssociationEnd: requestEnded,
           inFlight,
@@ -175,6 +178,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
       ds: db.dataSource,
       auth: grpcAuth,
       authFailures,
+      rateLimiter: new RateLimiter('grpc', config.rateLimit),
       pollMs: config.pipeline.pollMs,
       submit: config.pacs
         ? async (uid, actor) => {

@@ -51,6 +51,12 @@ export const metrics = {
     labelNames: ['surface', 'outcome'],
     registers: [registry],
   }),
+  rateLimited: new Counter({
+    name: 'lt_rate_limited_total',
+    help: 'Requests refused for exceeding the per-caller rate (LT_RATE_LIMIT_PER_SECOND), by surface (dicomweb, grpc, dimse)',
+    labelNames: ['surface'],
+    registers: [registry],
+  }),
   jobsFinished: new Counter({ name: 'lt_jobs_finished_total', help: 'Jobs finished by final state', labelNames: ['state'], registers: [registry] }),
   spoolBytes: new Gauge({ name: 'lt_spool_bytes', help: 'Bytes of received instances in the spool', registers: [registry] }),
   spoolOldestFileAge: new Gauge({

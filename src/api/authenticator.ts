@@ -8,6 +8,17 @@ export interface Principal {
   /** "bearer" for a static token, the user for Basic, "oidc:<sub>" for a JWT. */
   name: string;
   roles: ReadonlySet<Role>;
+  /** Which static bearer token it was (its position in the list): each token is its own caller for rate limits. */
+  token?: number;
+}
+
+/**
+ * Whom per-caller limits (src/rate-limit.ts) count a request against: a static token by its position, a Basic user
+ * or OIDC subject by name, and, with authentication off, the caller's address.
+ */
+export function callerOf(p: Principal, address: string): string {
+  if (p.name === 'anonymous') return address;
+  return p.token !== undefined ? `bearer#${p.token}` : p.name;
 }
 
 /** An authentication result: the principal, or why there is none (the 401/UNAUTHENTICATED message). */
@@ -36,8 +47,9 @@ export class Authenticator {
     const value = header.slice(space + 1).trim();
     let matched: StaticCredential | undefined;
     if (scheme === 'bearer') {
-      for (const t of this.o.bearer ?? []) if (safeEqual(value, t.secret)) matched = t;
-      if (matched) return { principal: { name: 'bearer', roles: new Set(matched.roles) } };
+      let token = -1;
+      for (const [i, t] of (this.o.bearer ?? []).entries()) if (safeEqual(value, t.secret)) [matched, token] = [t, i];
+      if (matched) return { principal: { name: 'bearer', roles: new Set(matched.roles), token } };
       if (this.o.oidc && value.split('.').length === 3) return this.o.oidc.verify(value);
     } else if (scheme === 'basic') {
       const decoded = Buffer.from(value, 'base64').toString('utf8');

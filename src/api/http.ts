@@ -9,7 +9,8 @@ import { createWadoHandler } from '../ingest/wado';
 import type { Spool } from '../ingest/spool';
 import { log, withLogContext } from '../logger';
 import { registry, metrics } from '../metrics';
-import { requireRole, type Authenticator, type Principal } from './authenticator';
+import type { RateLimiter } from '../rate-limit';
+import { callerOf, requireRole, type Authenticator, type Principal } from './authenticator';
 import { randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 
@@ -19,6 +20,8 @@ export interface HttpDeps extends StowDeps {
   spool: Spool;
   auth: Authenticator;
   authFailures: AuthFailureLog;
+  /** Requests per second per caller on STOW-RS and WADO-RS (undefined: no limit). */
+  rateLimiter?: RateLimiter;
 }
 
 /**
@@ -40,12 +43,17 @@ export function createHttpApp(deps: HttpDeps): express.Express {
     if (problem) res.status(503).json({ status: 'failing', reason: `cannot open files (${problem})` });
     else res.json({ status: 'ok' });
   });
+  // Each readiness check is a synced spool write and a query, each scrape a query: shared, so a flood of probes or
+  // scrapes costs one run a second and cannot slow uploads (issue 17: 4-15x).
+  // Only a ready answer is reused: a recovery shows at the next probe.
+  const ready = sharedRecent(() => readiness(deps.ds, deps.spool), PROBE_REUSE_MS, (c) => c.database && c.spool);
+  const queueDepth = sharedRecent(() => refreshQueueDepth(deps.ds), PROBE_REUSE_MS);
   app.get('/readyz', async (_req, res) => {
-    const checks = await readiness(deps.ds, deps.spool);
+    const checks = await ready();
     res.status(checks.database && checks.spool ? 200 : 503).json(checks);
   });
   app.get('/metrics', async (_req, res) => {
-    await refreshQueueDepth(deps.ds);
+    await queueDepth();
     res.type(registry.contentType).send(await registry.metrics());
   });
 
@@ -71,14 +79,16 @@ export function createHttpApp(deps: HttpDeps): express.Express {
       return;
     }
     if (err.httpStatus === 401) res.setHeader('WWW-Authenticate', 'Bearer realm="lung-triage", Basic realm="lung-triage"');
+    if (typeof err.details?.retryAfterSeconds === 'number') res.setHeader('Retry-After', String(err.details.retryAfterSeconds));
     res.status(err.httpStatus).json({ error: err.message, ...(err.dicomReason !== undefined ? { dicomReason: err.dicomReason } : {}) });
   });
   return app;
 }
 
 /**
- * Authenticates the request and checks its route's role: 401 (with WWW-Authenticate) without valid credentials, 403
- * without the role. Refusals are counted (AuthFailureLog), not audited one row each.
+ * Authenticates the request, checks its route's role and the caller's request rate: 401 (with WWW-Authenticate)
+ * without valid credentials, 403 without the role, 429 with Retry-After over the rate (LT_RATE_LIMIT_PER_SECOND,
+ * per identity, or per address when authentication is off). Refusals are counted (AuthFailureLog), not audited one row each.
  */
 function requireAuth(deps: HttpDeps, role: Role) {
   return async (req: Request, res: Response, next: NextFunction) => {
@@ -89,11 +99,13 @@ function requireAuth(deps: HttpDeps, role: Role) {
       principal = r.principal;
       if (principal.name !== 'anonymous') res.locals.user = principal.name;
       requireRole(principal, role);
+      const wait = deps.rateLimiter?.take(callerOf(principal, req.socket.remoteAddress ?? 'unknown')) ?? 0;
+      if (wait > 0) throw LtError.tooManyRequests('too many requests from this caller (LT_RATE_LIMIT_PER_SECOND); retry later', wait);
       next();
     } catch (e) {
       const err = asLtError(e);
+      if (req.method === 'POST' && [401, 403, 429].includes(err.httpStatus)) metrics.stowRequests.inc({ status: String(err.httpStatus) });
       if (err.httpStatus === 401 || err.httpStatus === 403) {
-        if (req.method === 'POST') metrics.stowRequests.inc({ status: String(err.httpStatus) });
         deps.authFailures.record({
           surface: 'dicomweb',
           outcome: err.httpStatus === 401 ? 'unauthenticated' : 'forbidden',
@@ -104,6 +116,28 @@ function requireAuth(deps: HttpDeps, role: Role) {
       }
       next(err);
     }
+  };
+}
+
+/** How long a readiness answer or the queue depth gauge is reused. */
+const PROBE_REUSE_MS = 1000;
+
+/**
+ * One run of `fn` shared by its callers: a call while it runs waits for that run, and its answer is reused for
+ * maxAgeMs after it ends when `reusable` says so. A run that fails is not reused.
+ */
+export function sharedRecent<T>(fn: () => Promise<T>, maxAgeMs: number, reusable: (value: T) => boolean = () => true): () => Promise<T> {
+  let running: Promise<T> | undefined;
+  let last: { value: T; at: number } | undefined;
+  return () => {
+    if (last && performance.now() - last.at < maxAgeMs) return Promise.resolve(last.value);
+    running ??= fn()
+      .then((value) => {
+        last = reusable(value) ? { value, at: performance.now() } : undefined;
+        return value;
+      })
+      .finally(() => (running = undefined));
+    return running;
   };
 }
 

@@ -15,8 +15,9 @@ import type { PatientAssessment } from '../generated/lungtriage/triage/v1/Patien
 import { serverCredentials, type TlsFiles } from '../grpc/credentials';
 import { LOADER_OPTIONS, PROTO_DIR } from '../grpc/loader';
 import { log } from '../logger';
+import type { RateLimiter } from '../rate-limit';
 import { namesAtLeast, PRIORITY, priorityName, type PriorityName } from '../triage-priority';
-import { requireRole, type Authenticator, type Principal } from './authenticator';
+import { callerOf, requireRole, type Authenticator, type Principal } from './authenticator';
 
 /** The loaded TriageService definition (same loader options as every other contract). */
 const triageProto = (
@@ -33,6 +34,8 @@ export interface TriageServiceDeps {
   auth: Authenticator;
   /** Counts refusals (one audit row per window); undefined: refusals are only answered. */
   authFailures?: AuthFailureLog;
+  /** Calls per second per caller (undefined: no limit): RESOURCE_EXHAUSTED beyond. */
+  rateLimiter?: RateLimiter;
   pollMs: number;
   /**
    * How long a WatchEvents stream keeps retrying an unreachable database (a restart, a fail-over) before it ends
@@ -94,7 +97,8 @@ function unary<Req, Res>(
 
 /**
  * Authenticates the call ("authorization: Bearer" metadata) and checks the method's role: UNAUTHENTICATED without
- * valid credentials, PERMISSION_DENIED without the role; refusals are counted, not audited one row each. Returns the actor.
+ * valid credentials, PERMISSION_DENIED without the role, RESOURCE_EXHAUSTED over the caller's rate; refusals are
+ * counted, not audited one row each. Returns the actor.
  */
 async function authorize(deps: TriageServiceDeps, call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>, method: string, role: Role): Promise<string> {
   const peer = call.getPeer();
@@ -110,6 +114,9 @@ async function authorize(deps: TriageServiceDeps, call: grpc.ServerUnaryCall<unk
       deps.authFailures?.record({ surface: 'grpc', outcome: err.grpcCode === grpc.status.UNAUTHENTICATED ? 'unauthenticated' : 'forbidden', method, peer, principal: principal?.name });
     throw err;
   }
+  // Per identity, or per address when authentication is off ("ipv4:127.0.0.1:53124" without its port).
+  const wait = deps.rateLimiter?.take(callerOf(principal, peer.replace(/:\d+$/, ''))) ?? 0;
+  if (wait > 0) throw LtError.tooManyRequests(`too many calls from this caller (LT_RATE_LIMIT_PER_SECOND); retry in ${wait} s`, wait);
   if (principal.name === 'anonymous') return `grpc@${peer}`;
   return `${principal.name === 'bearer' ? 'token' : principal.name}@${peer}`;
 }

@@ -86,6 +86,10 @@ const schema = z.object({
   LT_MAX_CONCURRENT_STOW: int(8, 1, 1000),
   LT_STOW_IDLE_SECONDS: int(30, 1, 3600),
   LT_MAX_PARTS_PER_REQUEST: int(5000, 1, 1_000_000),
+  LT_MAX_INSTANCES_PER_STUDY: int(20_000, 1),
+  /** Per caller and surface; 0 = off. A PACS's normal traffic (tens of requests a second) stays far below. */
+  LT_RATE_LIMIT_PER_SECOND: z.coerce.number().min(0).max(1_000_000).default(1000),
+  LT_RATE_LIMIT_BURST: int(2000, 1, 10_000_000),
   LT_AUTH_BEARER_TOKENS: credentials(DEFAULT_ROLES.dicomWeb),
   LT_AUTH_BASIC_USERS: credentials(DEFAULT_ROLES.dicomWeb).refine((l) => l.every((u) => u.secret.includes(':')), 'entries must be user:password'),
   LT_OIDC_ISSUER: optionalUrl,
@@ -207,6 +211,7 @@ export interface Config {
    * maxInflatedBytes: most bytes a Deflated Explicit VR Little Endian data set may inflate to (0xA700 beyond).
    * stowIdleSeconds: longest a STOW body may go without a byte before the request is ended and its slot freed.
    * maxPartsPerRequest: parts one STOW request may carry; the rest are refused (0xA700), to be sent in another.
+   * maxInstancesPerStudy: instances one study may hold; each one beyond is refused (0xA700), what is held stays.
    */
   limits: {
     maxBodyBytes: number;
@@ -215,7 +220,10 @@ export interface Config {
     maxConcurrentStow: number;
     stowIdleSeconds: number;
     maxPartsPerRequest: number;
+    maxInstancesPerStudy: number;
   };
+  /** Requests per second per caller (authenticated identity, else address) on DICOMweb, TriageService and DIMSE C-STORE. */
+  rateLimit: { perSecond: number; burst: number };
   /** DICOMweb credentials; oidc: bearer JWTs from that issuer, on DICOMweb and gRPC alike. */
   auth: { bearerTokens: StaticCredential[]; basicUsers: StaticCredential[]; oidc?: OidcSettings; allowUnauthenticated: boolean };
   tls: { cert?: string; key?: string; ca?: string; requireClientCert: boolean };
@@ -373,7 +381,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxConcurrentStow: c.LT_MAX_CONCURRENT_STOW,
       stowIdleSeconds: c.LT_STOW_IDLE_SECONDS,
       maxPartsPerRequest: c.LT_MAX_PARTS_PER_REQUEST,
+      maxInstancesPerStudy: c.LT_MAX_INSTANCES_PER_STUDY,
     },
+    rateLimit: { perSecond: c.LT_RATE_LIMIT_PER_SECOND, burst: c.LT_RATE_LIMIT_BURST },
     auth: {
       bearerTokens: c.LT_AUTH_BEARER_TOKENS,
       basicUsers: c.LT_AUTH_BASIC_USERS,

@@ -1,6 +1,10 @@
 /**
  * The one place dcmjs is imported: it ships no type declarations, so the small surface we use is typed here.
  */
+import { DicomReason, LtError } from '../errors';
+import { parsePart10 } from './part10';
+import { Tags } from './tags';
+import { TransferSyntax } from './transfer-syntax';
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const dcmjs = require('dcmjs') as DcmjsModule;
 
@@ -41,22 +45,7 @@ export const { DicomMessage, DicomDict, DicomMetaDictionary } = dcmjs.data;
 for (const name of ['validation.dcmjs', 'AsyncDicomReader']) dcmjs.log.getLogger?.(name).setLevel('silent');
 dcmjs.log.setLevel?.('silent');
 
-/** Transfer syntaxes by name (PS3.6 Annex A). */
-export const TransferSyntax = {
-  ImplicitLittle: '1.2.840.10008.1.2',
-  ExplicitLittle: '1.2.840.10008.1.2.1',
-  DeflatedExplicitLittle: '1.2.840.10008.1.2.1.99',
-  ExplicitBig: '1.2.840.10008.1.2.2',
-  JpegBaseline: '1.2.840.10008.1.2.4.50',
-  JpegExtended: '1.2.840.10008.1.2.4.51',
-  JpegLossless: '1.2.840.10008.1.2.4.57',
-  JpegLosslessSV1: '1.2.840.10008.1.2.4.70',
-  JpegLsLossless: '1.2.840.10008.1.2.4.80',
-  JpegLsNearLossless: '1.2.840.10008.1.2.4.81',
-  Jpeg2000Lossless: '1.2.840.10008.1.2.4.90',
-  Jpeg2000: '1.2.840.10008.1.2.4.91',
-  Rle: '1.2.840.10008.1.2.5',
-} as const;
+export { TransferSyntax };
 
 /** SOP classes we read or write (PS3.4 Annex B). */
 export const SopClass = {
@@ -88,12 +77,43 @@ export function writePart10(ds: NaturalDataset, transferSyntax: string = Transfe
   return Buffer.from(dict.write());
 }
 
-/** Reads a Part 10 file into naturalized form (whole file, pixel data included). */
+/**
+ * Reads a Part 10 file into naturalized form (whole file, pixel data included). Text is decoded by its Specific
+ * Character Set into JavaScript strings (dcmjs then calls the data set ISO_IR 192, as we write it).
+ */
 export function readPart10(buf: Buffer | Uint8Array): { meta: NaturalDataset; dataset: NaturalDataset } {
+  buf = withOneCharacterSetTerm(Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength));
   const ab = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer;
   const dict = DicomMessage.readFile(ab);
   return {
     meta: DicomMetaDictionary.naturalizeDataset(dict.meta),
     dataset: DicomMetaDictionary.naturalizeDataset(dict.dict),
   };
+}
+
+/**
+ * dcmjs decodes a data set's text with one decoder and refuses a Specific Character Set with several terms: the ISO
+ * 2022 code extensions (PS3.5 6.1.2.5) Japanese uses, "\\ISO 2022 IR 87" (the default repertoire, then JIS X 0208 behind
+ * ESC $ B). The WHATWG iso-2022-jp decoder (dcmjs's for the term ISO 2022 IR 87) switches on exactly those escapes,
+ * so such a list is handed to dcmjs as that one term, in a copy of the file (same length, space padded). Other lists
+ * of several terms are refused by name: decoding them with one decoder would garble the text.
+ */
+function withOneCharacterSetTerm(buf: Buffer): Buffer {
+  let header;
+  try {
+    header = parsePart10(buf);
+  } catch {
+    return buf; // deflated or malformed: dcmjs reads (or refuses) it as it is
+  }
+  const el = header.dataset.elements.get(Tags.SpecificCharacterSet);
+  const terms = header.dataset.strings(Tags.SpecificCharacterSet);
+  if (!el || terms.length < 2) return buf;
+  const extensions = terms.filter((t) => t !== '' && t !== 'ISO 2022 IR 6');
+  if (extensions.length !== 1 || extensions[0] !== 'ISO 2022 IR 87') {
+    const sop = header.dataset.string(Tags.SOPInstanceUID);
+    throw LtError.invalid(`Specific Character Set ${terms.join('\\')} is not supported (one term, or ISO 2022 IR 87 with the default repertoire)${sop ? ` in instance ${sop}` : ''}`, DicomReason.CannotUnderstand);
+  }
+  const copy = Buffer.from(buf);
+  copy.write(extensions[0].padEnd(el.length, ' '), el.offset, el.length, 'latin1');
+  return copy;
 }

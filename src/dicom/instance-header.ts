@@ -251,10 +251,17 @@ export function isNativeSyntax(ts: string): boolean {
   return UNCOMPRESSED.has(ts);
 }
 
+/**
+ * Largest Rows or Columns of a volume: the inference contract's bound (the worker refuses more), checked by the volume
+ * stage before a frame is decoded, so such a study costs no decoding and fails at once (a CT slice is 512 or 1024).
+ */
+export const MAX_DIMENSION = 4096;
+
 /** Checks that the pixel data the header declares fits the file; returns a precise problem or undefined. */
 export function pixelDataProblem(h: InstanceHeader): string | undefined {
   if (!h.pixelData) return 'no Pixel Data (7FE0,0010)';
   if (h.rows <= 0 || h.columns <= 0) return `invalid image size: Rows ${h.rows}, Columns ${h.columns}`;
+  if (h.rows > MAX_DIMENSION || h.columns > MAX_DIMENSION) return `image of ${h.columns} x ${h.rows} pixels: larger than the ${MAX_DIMENSION} x ${MAX_DIMENSION} the analysis takes`;
   if (![8, 16, 32].includes(h.bitsAllocated)) return `unsupported Bits Allocated ${h.bitsAllocated}`;
   if (h.bitsStored < 1 || h.bitsStored > h.bitsAllocated) return `Bits Stored ${h.bitsStored} is outside 1..Bits Allocated (${h.bitsAllocated})`;
   if (h.highBit >= h.bitsAllocated || h.highBit < h.bitsStored - 1) return `High Bit ${h.highBit} is inconsistent with Bits Stored ${h.bitsStored}`;

@@ -10,7 +10,7 @@
  */
 import { readSync } from 'node:fs';
 import { DicomReason, LtError } from '../errors';
-import { TransferSyntax } from './dcmjs';
+import { TransferSyntax } from './transfer-syntax';
 import { DEFAULT_MAX_INFLATED_BYTES, inflateDataset } from './inflate';
 import { Tags, tagName, type Tag } from './tags';
 

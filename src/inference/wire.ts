@@ -147,7 +147,7 @@ export function responseToAnalysis(r: AnalyzeResponse__Output): Analysis {
     models: r.models.map(modelFromWire),
     executionProvider: r.executionProvider,
     timingsMs: Object.fromEntries(r.timings.map((t) => [t.stage, t.ms])),
-    ...(r.slicesReused ? { slicesReused: r.slicesReused } : {}),
+    slicesReused: r.slicesReused,
   };
 }
 

@@ -23,6 +23,7 @@ import { InferenceEngine } from './engine';
 import type { ExecutionProviderChoice } from './providers';
 import { INFERENCE_SERVICE_NAME, inferenceProto, MAX_CHUNK_BYTES } from './proto';
 import { analysisToResponse, geometryFromHeader, listModelsResponse, type WorkerSystem } from './wire';
+import { MAX_DIMENSION } from '../dicom/instance-header';
 
 /** Settings of one worker (from the Config: workerOptionsFrom). */
 export interface WorkerOptions {
@@ -58,8 +59,6 @@ export interface WorkerHandle {
   close(opts?: { force?: boolean }): Promise<void>;
 }
 
-/** Largest rows or columns accepted. */
-export const MAX_DIMENSION = 4096;
 const MAX_ID_LENGTH = 256;
 
 /** The worker's settings from the validated Config (LT_WORKER_*, LT_TLS_*, LT_MODELS_DIR ...), as `lung-triage worker` runs it. */

@@ -5,7 +5,7 @@ import { DicomReason, isDatabaseUnavailable, isOutOfFileDescriptors, isStorageFu
 import { log, studyTag } from '../logger';
 import { metrics } from '../metrics';
 import type { InstanceRecorder } from './instance-store';
-import { readInstanceInfo } from './part10';
+import { readInstanceInfo, type KnownUids } from './part10';
 import type { IncomingFile, Spool } from './spool';
 import type { PartOutcome } from './stow-response';
 
@@ -52,7 +52,8 @@ export async function acceptInstanceFile(
     await fs.rm(file.path, { force: true });
     if (isOutOfFileDescriptors(e)) return writeFailure(e);
     const err = e instanceof LtError ? e : LtError.invalid('not a readable DICOM instance', DicomReason.CannotUnderstand);
-    return { failureReason: err.dicomReason ?? DicomReason.CannotUnderstand, message: err.message };
+    const known = (err.details ?? {}) as KnownUids;
+    return { sopInstanceUid: known.sopInstanceUid, sopClassUid: known.sopClassUid, failureReason: err.dicomReason ?? DicomReason.CannotUnderstand, message: err.message };
   }
   const ids = { sopClassUid: info.sopClassUid, sopInstanceUid: info.sopInstanceUid, studyUid: info.studyUid, seriesUid: info.seriesUid };
   if (opts.expectedStudyUid !== undefined && info.studyUid !== opts.expectedStudyUid) {
@@ -69,9 +70,11 @@ export async function acceptInstanceFile(
     const { outcome } = await deps.recorder.record({ ...info, spoolPath: finalPath, sizeBytes: file.size, sha256: file.sha256 }, opts.actor, opts.source);
     metrics.bytesReceived.inc(file.size);
     if (outcome === 'stored') log.debug('instance stored', { study: studyTag(info.studyUid) });
-    if (outcome === 'held-by-another-study') {
+    if (outcome === 'held-by-another-study' || outcome === 'study-full') {
       await fs.rm(finalPath, { force: true }); // recorded nowhere: this request's own copy
-      return { ...ids, failureReason: DicomReason.DuplicateSopInstance, message: 'this SOP Instance UID already belongs to an instance of another study' };
+      return outcome === 'study-full'
+        ? { ...ids, failureReason: DicomReason.OutOfResources, message: `the study already holds the most instances one study may (${deps.recorder.maxInstancesPerStudy}, LT_MAX_INSTANCES_PER_STUDY)` }
+        : { ...ids, failureReason: DicomReason.DuplicateSopInstance, message: 'this SOP Instance UID already belongs to an instance of another study' };
     }
     return outcome === 'conflict'
       ? { ...ids, warningReason: DicomReason.DuplicateDifferentContent, message: 'conflict' }

@@ -26,6 +26,7 @@ import {
 import { DicomReason } from '../errors';
 import { log } from '../logger';
 import { metrics } from '../metrics';
+import type { RateLimiter } from '../rate-limit';
 import { acceptReceived, openReceivedPart, writeFailure, writeToPart, type ReceiveDeps, type ReceivedPart } from './accept';
 import type { StudiesInFlight } from './in-flight';
 import type { PartOutcome } from './stow-response';
@@ -37,6 +38,8 @@ export interface DimseDeps extends ReceiveDeps {
   allowedAes: string[];
   allowedHosts: string[];
   maxInstanceBytes: number;
+  /** C-STOREs per second per calling AE@host (undefined: no limit): 0xA700 beyond, the data set dropped unrecorded. */
+  rateLimiter?: RateLimiter;
   /** Told of each stored instance's study, and of the studies an association stored instances of once it has ended. */
   onStored?: (studyUid: string) => void;
   onAssociationEnd?: (studyUids: string[]) => void;
@@ -194,6 +197,15 @@ class DimseAssociation extends Scp {
     const writable = this.receiving.get(request);
     this.receiving.delete(request);
     const part: ReceivedPart = writable?.part ?? { failure: { failureReason: DicomReason.ProcessingFailure, message: 'no data set received' } };
+    if ((this.deps.rateLimiter?.take(this.actor) ?? 0) > 0) {
+      // Refused before any check or record, so a flood costs neither a database write nor an audit row per instance.
+      const response = CStoreResponse.fromRequest(request);
+      response.setStatus(DicomReason.OutOfResources);
+      response.setErrorComment('rate limit: retry later');
+      metrics.failures.inc({ reason: '0xA700' });
+      this.track((part.file?.discard() ?? Promise.resolve()).then(() => void (this.sock.destroyed || callback(response))));
+      return;
+    }
     const done = acceptReceived(this.deps, part, { actor: this.actor, expectedSopClassUid: request.getAffectedSopClassUid() }).then((outcome) => {
       const response = CStoreResponse.fromRequest(request);
       response.setStatus(storeStatusOf(outcome));

@@ -5,7 +5,7 @@ import { readSeriesHeaders, type InstanceHeader } from '../dicom/instance-header
 import type { InstanceInfo } from './part10';
 
 /** How a received instance relates to what we already hold. */
-export type StoreOutcome = 'stored' | 'duplicate' | 'conflict' | 'held-by-another-study';
+export type StoreOutcome = 'stored' | 'duplicate' | 'conflict' | 'held-by-another-study' | 'study-full';
 
 /** A received instance ready to be recorded. */
 export interface ReceivedInstance extends InstanceInfo {
@@ -16,16 +16,18 @@ export interface ReceivedInstance extends InstanceInfo {
 
 /**
  * Records a received instance and its audit row in one transaction, so "recorded" and "audited" are never apart.
- * New instance: inserted, study (re)opened for completeness. Same UID and same bytes: nothing changes (idempotent).
+ * New instance: inserted, study (re)opened for completeness, unless the study already holds maxInstancesPerStudy
+ * ('study-full': nothing recorded). Same UID and same bytes: nothing changes (idempotent).
  * Same UID, different bytes: the first copy stays, the new one is recorded as a conflict.
  */
-export async function recordInstance(
+function recordInstance(
   ds: DataSource,
   inst: ReceivedInstance,
   actor: string,
-  source: 'push' | 'pull' | 'local' = 'push',
+  source: 'push' | 'pull' | 'local',
+  maxInstancesPerStudy: number,
 ): Promise<{ outcome: StoreOutcome; existingPath?: string }> {
-  return ds.transaction((tx) => recordInTransaction(tx, inst, actor, source));
+  return ds.transaction((tx) => recordInTransaction(tx, inst, actor, source, maxInstancesPerStudy));
 }
 
 async function recordInTransaction(
@@ -33,8 +35,15 @@ async function recordInTransaction(
   inst: ReceivedInstance,
   actor: string,
   source: 'push' | 'pull' | 'local',
+  maxInstancesPerStudy: number,
 ): Promise<{ outcome: StoreOutcome; existingPath?: string }> {
   await tx.query(`INSERT INTO study (study_uid, source) VALUES ($1, $2) ON CONFLICT (study_uid) DO NOTHING`, [inst.studyUid, source]);
+  // The study row is locked here (this transaction updates it anyway), so concurrent senders cannot pass the cap together.
+  const [{ instance_count: held }] = (await tx.query(`SELECT instance_count FROM study WHERE study_uid = $1 FOR UPDATE`, [inst.studyUid])) as { instance_count: number }[];
+  if (held >= maxInstancesPerStudy) {
+    const known = (await tx.query(`SELECT 1 FROM instance WHERE sop_instance_uid = $1`, [inst.sopInstanceUid])) as unknown[];
+    if (known.length === 0) return { outcome: 'study-full' };
+  }
   const inserted = (await tx.query(
     `INSERT INTO instance (sop_instance_uid, study_uid, series_uid, sop_class_uid, transfer_syntax_uid, modality, spool_path, size_bytes, sha256, requested_priority, header, patient_study)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (sop_instance_uid) DO NOTHING RETURNING sop_instance_uid`,
@@ -170,11 +179,16 @@ interface Pending {
 export class InstanceRecorder {
   private queue: Pending[] = [];
   private flushing = false;
+  private readonly maxBatch = 64;
+  readonly maxInstancesPerStudy: number;
 
+  /** maxInstancesPerStudy: LT_MAX_INSTANCES_PER_STUDY (unset: no cap). */
   constructor(
     private readonly ds: DataSource,
-    private readonly maxBatch = 64,
-  ) {}
+    o: { maxInstancesPerStudy?: number } = {},
+  ) {
+    this.maxInstancesPerStudy = o.maxInstancesPerStudy ?? Number.MAX_SAFE_INTEGER;
+  }
 
   /** Records one instance; resolves once its transaction has committed. */
   record(inst: ReceivedInstance, actor: string, source: 'push' | 'pull' | 'local' = 'push'): Promise<{ outcome: StoreOutcome; existingPath?: string }> {
@@ -191,12 +205,12 @@ export class InstanceRecorder {
       try {
         const results = await this.ds.transaction(async (tx) => {
           const out = [];
-          for (const p of batch) out.push(await recordInTransaction(tx, p.inst, p.actor, p.source));
+          for (const p of batch) out.push(await recordInTransaction(tx, p.inst, p.actor, p.source, this.maxInstancesPerStudy));
           return out;
         });
         batch.forEach((p, i) => p.resolve(results[i]));
       } catch {
-        for (const p of batch) await recordInstance(this.ds, p.inst, p.actor, p.source).then(p.resolve, p.reject);
+        for (const p of batch) await recordInstance(this.ds, p.inst, p.actor, p.source, this.maxInstancesPerStudy).then(p.resolve, p.reject);
       }
     }
     this.flushing = false;

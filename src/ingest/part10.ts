@@ -1,7 +1,7 @@
 import { closeSync, fstatSync, openSync } from 'node:fs';
 import { DEFAULT_MAX_INFLATED_BYTES } from '../dicom/inflate';
 import { checkedHeader, type InstanceHeader } from '../dicom/instance-header';
-import { FileBytes, parsePart10Inflating, type DicomDataset, type ParsedFile } from '../dicom/part10';
+import { FileBytes, parsePart10, parsePart10Inflating, type DicomDataset, type ParsedFile } from '../dicom/part10';
 import { Tags } from '../dicom/tags';
 import { isValidUid } from '../dicom/uid';
 import { DicomReason, LtError } from '../errors';
@@ -43,7 +43,8 @@ export interface InstanceInfoOptions {
 /**
  * Checks a received Part 10 file on disk and reads the attributes that identify it. Throws LtError with the DICOM
  * failure reason: 0xC000 when it is not understood (not DICOM, truncated, corrupt), 0xA900 when required
- * identifying attributes are missing or malformed, 0xA700 when a deflated data set inflates past the limit.
+ * identifying attributes are missing or malformed, 0xA700 when a deflated data set inflates past the limit; its
+ * details carry the {@link KnownUids} when the header could be read.
  * Every element is walked to the end of the file (src/dicom/part10.ts, which reads only element headers of a
  * large file); a deflated data set is inflated off the event loop with a cap, then walked with the same guards.
  * The same parse gives the header later stages use, so no stage reads the file's header again.
@@ -52,14 +53,20 @@ export async function readInstanceInfo(file: string, opts: InstanceInfoOptions =
   const fd = openSync(file, 'r');
   try {
     const size = fstatSync(fd).size;
+    const src = new FileBytes(fd, size);
+    let header: ParsedFile | undefined;
     let parsed: ParsedFile;
     try {
-      parsed = await parsePart10Inflating(new FileBytes(fd, size), { toEnd: true, maxInflatedBytes: opts.maxInflatedBytes ?? DEFAULT_MAX_INFLATED_BYTES });
+      // The header first, so a refusal further on (pixel data, trailing elements) can name the instance.
+      header = await parsePart10Inflating(src, { maxInflatedBytes: opts.maxInflatedBytes ?? DEFAULT_MAX_INFLATED_BYTES });
+      parsed = parsePart10(src, { toEnd: true, inflated: header.inflated });
     } catch (e) {
-      if (e instanceof LtError) throw e;
-      throw LtError.invalid('DICOM structure could not be read', DicomReason.CannotUnderstand);
+      const known = header ? knownUids(header.dataset) : {};
+      if (e instanceof LtError) throw new LtError(e.message, e.httpStatus, e.grpcCode, e.dicomReason, { ...e.details, ...known });
+      throw LtError.invalid('DICOM structure could not be read', DicomReason.CannotUnderstand, known);
     }
     const { meta, dataset: ds } = parsed;
+    const known = knownUids(ds);
     const info = {
       sopClassUid: ds.string(Tags.SOPClassUID),
       sopInstanceUid: ds.string(Tags.SOPInstanceUID),
@@ -67,12 +74,12 @@ export async function readInstanceInfo(file: string, opts: InstanceInfoOptions =
       seriesUid: ds.string(Tags.SeriesInstanceUID),
     };
     for (const [name, value] of Object.entries(info)) {
-      if (value === undefined) throw LtError.invalid(`${name} is missing`, DicomReason.DataSetDoesNotMatchSopClass);
-      if (!isValidUid(value)) throw LtError.invalid(`${name} is not a valid UID (PS3.5 9.1)`, DicomReason.DataSetDoesNotMatchSopClass);
+      if (value === undefined) throw LtError.invalid(`${name} is missing`, DicomReason.DataSetDoesNotMatchSopClass, known);
+      if (!isValidUid(value)) throw LtError.invalid(`${name} is not a valid UID (PS3.5 9.1)`, DicomReason.DataSetDoesNotMatchSopClass, known);
     }
     const metaSop = meta.string(Tags.MediaStorageSOPInstanceUID);
     if (metaSop && metaSop !== info.sopInstanceUid)
-      throw LtError.invalid('MediaStorageSOPInstanceUID differs from SOPInstanceUID', DicomReason.DataSetDoesNotMatchSopClass);
+      throw LtError.invalid('MediaStorageSOPInstanceUID differs from SOPInstanceUID', DicomReason.DataSetDoesNotMatchSopClass, known);
     return {
       sopClassUid: info.sopClassUid!,
       sopInstanceUid: info.sopInstanceUid!,
@@ -86,4 +93,12 @@ export async function readInstanceInfo(file: string, opts: InstanceInfoOptions =
   } finally {
     closeSync(fd);
   }
+}
+
+/** The SOP Instance and Class UIDs a refused file names, when they are valid UIDs: its Store response entry says which instance. */
+export type KnownUids = { sopInstanceUid?: string; sopClassUid?: string };
+
+function knownUids(ds: DicomDataset): KnownUids {
+  const valid = (v: string | undefined) => (v !== undefined && isValidUid(v) ? v : undefined);
+  return { sopInstanceUid: valid(ds.string(Tags.SOPInstanceUID)), sopClassUid: valid(ds.string(Tags.SOPClassUID)) };
 }

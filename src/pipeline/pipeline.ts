@@ -21,7 +21,7 @@ import {
 import { readPart10 } from '../dicom/dcmjs';
 import { recordedHeaders } from '../ingest/instance-store';
 import { enqueueResults, jobDeliveryState } from '../egress';
-import { isTransientFault, LtError } from '../errors';
+import { isRefusedInput, isTransientFault, LtError } from '../errors';
 import type { Analysis } from '../inference/types';
 import { log, studyTag, withLogContext } from '../logger';
 import { metrics } from '../metrics';
@@ -318,7 +318,7 @@ export class Pipeline {
   }
 
   private async handleFailure(job: Job, e: unknown): Promise<void> {
-    const permanent = e instanceof PermanentFailure;
+    const permanent = e instanceof PermanentFailure || isRefusedInput(e);
     const message = (e as Error).message || 'unknown error';
     if (!permanent && isTransientFault(e)) {
       if (await this.retryTransient(job, message)) return;
@@ -334,12 +334,12 @@ export class Pipeline {
       );
       return;
     }
-    const stage = permanent ? e.stage : stageAt(job);
-    if (permanent && message.startsWith(NOT_APPLICABLE) && !this.deps.reportNotApplicable) {
+    const stage = e instanceof PermanentFailure ? e.stage : stageAt(job);
+    if (e instanceof PermanentFailure && message.startsWith(NOT_APPLICABLE) && !this.deps.reportNotApplicable) {
       await this.notApplicable(job, stage, message, e.details);
       return;
     }
-    await this.fail(job, stage, message, permanent ? e.details : []);
+    await this.fail(job, stage, message, e instanceof PermanentFailure ? e.details : []);
   }
 
   /**
@@ -384,7 +384,8 @@ export class Pipeline {
   private async failWithReport(job: Job, stage: string, reason: string, details: string[]): Promise<void> {
     try {
       const headers = await recordedHeaders(this.deps.ds, job.studyUid);
-      const study = this.studyContext(headers.find((h) => !h.error), maxSeriesNumber(headers).maxSeriesNumber);
+      // Any header that names its instance carries the Patient and Study modules, even one whose pixel data was refused.
+      const study = this.studyContext(headers.find((h) => !h.error) ?? headers.find((h) => h.sopInstanceUid), maxSeriesNumber(headers).maxSeriesNumber);
       // The report lists what was examined and not used, so a reader sees which series were looked at.
       const examined = headers
         .filter((h) => !h.error && h.sopInstanceUid)

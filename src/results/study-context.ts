@@ -2,8 +2,8 @@ import type { NaturalDataset } from '../dicom/dcmjs';
 
 /**
  * Patient and study attributes copied into every result object (Patient and General Study modules, PS3.3 C.7.1.1,
- * C.7.2.1), read by the pipeline from one source header. Keywords are DICOM keywords; values as stored
- * (PN as the Alphabetic string). Only StudyInstanceUID is required; absent type 2 attributes are written empty.
+ * C.7.2.1), read by the pipeline from one source header. Keywords are DICOM keywords; values as decoded from the
+ * source's Specific Character Set (PN with all its component groups, "Alphabetic=Ideographic=Phonetic"). Only StudyInstanceUID is required; absent type 2 attributes are written empty.
  */
 export interface StudyContext {
   StudyInstanceUID: string;
@@ -44,12 +44,22 @@ const STRING_KEYS = [
   'StudyDescription',
 ] as const;
 
-/** A PN value as dcmjs naturalizes it ([{Alphabetic}], or a plain string) to its Alphabetic string. */
+/**
+ * A PN value as dcmjs naturalizes it ([{Alphabetic, Ideographic, Phonetic}], or a plain string) back to its string,
+ * every component group kept ("Wang^XiaoDong=王^小东"): the ideographic and phonetic groups are the name for
+ * Chinese, Japanese and Korean patients (PS3.5 6.2.1), dropping them lost the name.
+ */
 function personName(v: unknown): string | undefined {
   if (v === undefined || v === null) return undefined;
   const first = Array.isArray(v) ? v[0] : v;
   if (typeof first === 'string') return first;
-  if (first && typeof first === 'object' && 'Alphabetic' in first) return String((first as { Alphabetic?: unknown }).Alphabetic ?? '');
+  if (first && typeof first === 'object') {
+    const pn = first as { Alphabetic?: unknown; Ideographic?: unknown; Phonetic?: unknown };
+    return [pn.Alphabetic, pn.Ideographic, pn.Phonetic]
+      .map((g) => (g === undefined || g === null ? '' : String(g)))
+      .join('=')
+      .replace(/=+$/, '');
+  }
   return undefined;
 }
 

@@ -196,7 +196,7 @@ export async function buildVolume(headers: InstanceHeader[], opts: Partial<Build
     for (const [frame, s] of dest.get(jobs[k])!) {
       let samples;
       try {
-        samples = decodeFrame(frames.get(frame)!, fmt);
+        samples = await decodeFrame(frames.get(frame)!, fmt);
       } catch (e) {
         if (e instanceof LtError) throw LtError.invalid(`${where(h)}${h.numberOfFrames > 1 ? ` frame ${frame + 1}` : ''}: ${e.message}`);
         throw e;

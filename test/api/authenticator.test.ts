@@ -14,8 +14,9 @@ describe('static credentials and roles', () => {
   });
 
   test('each secret gives its own roles; wrong or missing credentials are refused with a reason', async () => {
-    expect(await auth.authenticate('Bearer upload')).toEqual({ principal: { name: 'bearer', roles: new Set(['sender']) } });
-    expect(await auth.authenticate('Bearer view')).toEqual({ principal: { name: 'bearer', roles: new Set(['reader']) } });
+    // Each token by its position, so each is its own caller for rate limits.
+    expect(await auth.authenticate('Bearer upload')).toEqual({ principal: { name: 'bearer', roles: new Set(['sender']), token: 0 } });
+    expect(await auth.authenticate('Bearer view')).toEqual({ principal: { name: 'bearer', roles: new Set(['reader']), token: 1 } });
     expect(await auth.authenticate(basic('pacs:pw'))).toEqual({ principal: { name: 'pacs', roles: new Set(['sender']) } });
     expect(await auth.authenticate(undefined)).toEqual({ refused: 'authentication required' });
     for (const h of ['Bearer nope', basic('pacs:nope'), 'Bearer', 'Digest x', 'Bearer a.b.c']) expect(await auth.authenticate(h)).toEqual({ refused: 'wrong credentials' });

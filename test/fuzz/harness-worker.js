@@ -122,7 +122,7 @@ const targets = {
       frame = framesOfFragments(bytes.subarray(px.offset), offsets, fragments, h.numberOfFrames)[0];
     }
     await initDecoders();
-    decodeFrame(frame, h);
+    await decodeFrame(frame, h);
     return 'ok';
   },
 };

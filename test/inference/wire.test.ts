@@ -17,11 +17,12 @@ const service = packageDefinition['lungtriage.inference.v1.InferenceService'] as
 >;
 const system = { systemName: 'MLung-Sys', systemVersion: '2.0.0', patientKind: 'attention-mil' };
 
-/** The fixture's analysis with its float (32-bit) fields as the engine gives them (Math.fround). */
+/** The fixture's analysis with its float (32-bit) fields as the engine gives them (Math.fround), 3 slices from its cache. */
 function engineAnalysis(): Analysis {
   const a = syntheticStudy({ size: 64, slices: 8 }).analysis;
   return {
     ...a,
+    slicesReused: 3,
     slices: a.slices.map((s) => ({
       ...s,
       lesionProbability: Math.fround(s.lesionProbability),

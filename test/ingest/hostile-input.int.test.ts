@@ -9,6 +9,7 @@ import { gzipSync } from 'node:zlib';
 import { multipartBody, postStow, seqItems } from '../support/stow';
 import { datasetOf, deflatedPart10, longElement, manyElements, nestedSequences } from '../support/deflate';
 import type { Gateway } from '../../src/gateway';
+import { JAPANESE_NAME, seriesWithName } from '../support/charset';
 
 const MiB = 1024 * 1024;
 const MAX_PARTS = 50;
@@ -89,5 +90,22 @@ describe('hostile input over STOW-RS (real gateway, real PostgreSQL)', () => {
     expect(status).toBe(415);
     const rows = (await gw.db.dataSource.query(`SELECT 1 FROM instance WHERE sop_instance_uid = $1`, [slice.sopInstanceUid])) as unknown[];
     expect(rows).toHaveLength(0);
+  });
+
+  test('refusals name the SOP Instance UID where the header tells it; a Japanese (ISO 2022 IR 87) instance is stored', async () => {
+    const [truncated, mismatched] = phantomSeries(chestPhantom({ size: 32, slices: 2 }), { seed: 'hostile-named' });
+    const cut = truncated.bytes.subarray(0, truncated.bytes.length - 100); // inside its pixel data
+    // The same length as the real UID, so nothing else moves.
+    const other = mismatched.sopInstanceUid.slice(0, -1) + (mismatched.sopInstanceUid.endsWith('1') ? '2' : '1');
+    const relabelled = Buffer.from(mismatched.bytes);
+    relabelled.write(other, relabelled.indexOf(mismatched.sopInstanceUid, 0, 'latin1'), 'latin1'); // the meta header's copy
+    const [japanese] = seriesWithName(['', 'ISO 2022 IR 87'], JAPANESE_NAME, { seed: 'hostile-japanese' });
+    const { status, json } = await postStow(`${base}/dicom-web/studies`, multipartBody([cut, relabelled, japanese.bytes]));
+    expect(status).toBe(202);
+    expect(seqItems(json, '00081199').map((i) => val(i, '00081155'))).toEqual([japanese.sopInstanceUid]);
+    expect(seqItems(json, '00081198').map((i) => [val(i, '00081155'), val(i, '00081197')])).toEqual([
+      [truncated.sopInstanceUid, DicomReason.CannotUnderstand],
+      [mismatched.sopInstanceUid, DicomReason.DataSetDoesNotMatchSopClass],
+    ]);
   });
 });

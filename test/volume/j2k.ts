@@ -2,12 +2,15 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { Transcoder } from 'dcmjs-codecs';
-import { initDecoders } from '../../src/volume/decode';
+import { NativeCodecs, Transcoder } from 'dcmjs-codecs';
 
 /** Transcodes Part 10 files to a JPEG 2000 syntax; returns the new files. */
 export async function toJpeg2000(files: string[], outDir: string, ts: string, rate?: number): Promise<string[]> {
-  await initDecoders();
+  // The encoder runs here, on the test's own thread (the service decodes on a thread of its own).
+  if (!NativeCodecs.isInitialized()) {
+    const wasm = path.join(path.dirname(require.resolve('dcmjs-codecs')), 'dcmjs-native-codecs.wasm');
+    await NativeCodecs.initializeAsync({ webAssemblyModulePathOrUrl: wasm, logCodecsInfo: false, logCodecsTrace: false });
+  }
   mkdirSync(outDir, { recursive: true });
   return files.map((f) => {
     const b = readFileSync(f);
