@@ -22,23 +22,23 @@ async function main(): Promise<void> {
   chmodSync(dir, 0o755); // as root, the embedded server runs as the 'postgres' user
   const db = await openDatabase({ dataDir: dir, migrate: true });
   try {
-    const ds = db.dataSource;
+    const dataSource = db.dataSource;
     let t = performance.now();
-    for (let i = 0; i < rows; i++) await audit(ds, entry(i));
+    for (let i = 0; i < rows; i++) await audit(dataSource, entry(i));
     const single = rows / ((performance.now() - t) / 1000);
     t = performance.now();
-    for (let i = 0; i < rows; i += 16) await ds.transaction(async (tx) => {
+    for (let i = 0; i < rows; i += 16) await dataSource.transaction(async (tx) => {
       for (let j = i; j < Math.min(rows, i + 16); j++) await appendAudit(tx, entry(j));
     });
     const grouped = rows / ((performance.now() - t) / 1000);
     t = performance.now();
-    const v = await verifyAuditChain(ds);
+    const v = await verifyAuditChain(dataSource);
     const verifyRate = v.rows / ((performance.now() - t) / 1000);
     const refusals = 1000;
     t = performance.now();
-    for (let i = 0; i < refusals; i++) await audit(ds, { actor: `anonymous@10.0.0.${i % 250}`, action: 'auth.rejected', outcome: 'failure', detail: { presented: 'wrong credentials' } });
+    for (let i = 0; i < refusals; i++) await audit(dataSource, { actor: `anonymous@10.0.0.${i % 250}`, action: 'auth.rejected', outcome: 'failure', detail: { presented: 'wrong credentials' } });
     const perRow = performance.now() - t;
-    const log = new AuthFailureLog(ds);
+    const log = new AuthFailureLog(dataSource);
     t = performance.now();
     for (let i = 0; i < refusals; i++) log.record({ surface: 'dicomweb', outcome: 'unauthenticated', method: 'POST /dicom-web/studies', peer: `10.0.0.${i % 250}` });
     await log.flush();

@@ -34,7 +34,7 @@ async function main(): Promise<void> {
     await orthanc.upload(files);
     const spool = new Spool(path.join(dir, 'spool'));
     await spool.init();
-    const deps = { ds: db.dataSource, spool, recorder: new InstanceRecorder(db.dataSource), pacs: { url: orthanc.dicomWebUrl, auth: 'none' as const } };
+    const deps = { dataSource: db.dataSource, spool, recorder: new InstanceRecorder(db.dataSource), pacs: { url: orthanc.dicomWebUrl, auth: 'none' as const } };
     let t = performance.now();
     const { expected } = await requestPull(deps, studyUid, 'bench', 'submit');
     const answeredMs = performance.now() - t;

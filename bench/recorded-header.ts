@@ -33,15 +33,15 @@ async function main(): Promise<void> {
   chmodSync(dir, 0o755); // as root, the embedded server runs as the 'postgres' user
   const db = await openDatabase({ dataDir: path.join(dir, 'pg'), migrate: true });
   try {
-    const ds = db.dataSource;
+    const dataSource = db.dataSource;
     const input = path.join(dir, 'input');
     mkdirSync(input);
     series.files.forEach((b, i) => writeFileSync(path.join(input, `${i}.dcm`), b));
     const spool = new Spool(path.join(dir, 'spool'));
     await spool.init();
-    const imported = await importLocal({ ds, spool, recorder: new InstanceRecorder(ds) }, input);
+    const imported = await importLocal({ dataSource, spool, recorder: new InstanceRecorder(dataSource) }, input);
     const studyUid = readPart10(series.files[0]).dataset.StudyInstanceUID as string;
-    const paths = ((await ds.query(`SELECT spool_path FROM instance WHERE study_uid = $1`, [studyUid])) as { spool_path: string }[]).map((r) => r.spool_path);
+    const paths = ((await dataSource.query(`SELECT spool_path FROM instance WHERE study_uid = $1`, [studyUid])) as { spool_path: string }[]).map((r) => r.spool_path);
     out(`${series.name}: ${imported.stored.length} instances stored, ${reps} repetitions of each path`);
 
     const oldPath = async () => {
@@ -51,7 +51,7 @@ async function main(): Promise<void> {
       return studyContextFromDataset(readPart10(readFileSync(first.path)).dataset);
     };
     const newPath = async () => {
-      const headers = await recordedHeaders(ds, studyUid);
+      const headers = await recordedHeaders(dataSource, studyUid);
       const pick = selectSeries(headers).chosen!;
       const first = headers.find((h) => h.seriesUid === pick.seriesUid && !h.error)!;
       return studyContextFromDataset(readPart10(first.patientStudy!).dataset);

@@ -51,8 +51,8 @@ async function main(): Promise<void> {
   const db = await openDatabase({ url: dbUrl, dataDir: path.join(dir, 'data'), migrate: true });
   const orthanc = await startOrthanc(path.join(dir));
   try {
-    const ds = db.dataSource;
-    await ds.query(`INSERT INTO study (study_uid, state) VALUES ($1, 'ready')`, [fx.study.StudyInstanceUID]);
+    const dataSource = db.dataSource;
+    await dataSource.query(`INSERT INTO study (study_uid, state) VALUES ($1, 'ready')`, [fx.study.StudyInstanceUID]);
     const runs: Record<string, number[]> = { encode: [], enqueue: [], stow: [], folder: [] };
     for (let i = 0; i < 3; i++) {
       const volume = { ...fx.volume, contentHash: `${fx.volume.contentHash.slice(0, 60)}${i}bench` };
@@ -60,17 +60,17 @@ async function main(): Promise<void> {
       const r = buildResults({ study: fx.study, volume, analysis: fx.analysis, keySlices });
       runs.encode.push(performance.now() - t);
       const bytes = r.objects.reduce((n, o) => n + o.bytes.length, 0);
-      const [{ id }] = (await ds.query(`INSERT INTO job (study_uid, state) VALUES ($1, 'encoded') RETURNING id`, [fx.study.StudyInstanceUID])) as { id: string }[];
+      const [{ id }] = (await dataSource.query(`INSERT INTO job (study_uid, state) VALUES ($1, 'encoded') RETURNING id`, [fx.study.StudyInstanceUID])) as { id: string }[];
       t = performance.now();
-      await ds.transaction((tx) => enqueueResults(tx, id, fx.study.StudyInstanceUID, r, path.join(dir, 'outbox')));
+      await dataSource.transaction((tx) => enqueueResults(tx, id, fx.study.StudyInstanceUID, r, path.join(dir, 'outbox')));
       runs.enqueue.push(performance.now() - t);
       t = performance.now();
-      const [state] = await new Deliverer(ds, new DicomWebTarget({ url: `${orthanc.url}/dicom-web`, auth: 'none' })).drain([id], 120000);
+      const [state] = await new Deliverer(dataSource, new DicomWebTarget({ url: `${orthanc.url}/dicom-web`, auth: 'none' })).drain([id], 120000);
       runs.stow.push(performance.now() - t);
       if (state.state !== 'delivered') throw new Error(`delivery ended ${state.state}`);
-      await ds.query(`UPDATE outbox SET state = 'pending', delivered_at = NULL, attempts = 0, next_attempt_at = now() WHERE job_id = $1`, [id]);
+      await dataSource.query(`UPDATE outbox SET state = 'pending', delivered_at = NULL, attempts = 0, next_attempt_at = now() WHERE job_id = $1`, [id]);
       t = performance.now();
-      await new Deliverer(ds, new FolderTarget(path.join(dir, 'folder'))).drain([id], 120000);
+      await new Deliverer(dataSource, new FolderTarget(path.join(dir, 'folder'))).drain([id], 120000);
       runs.folder.push(performance.now() - t);
       if (i === 0) out(`  objects: ${r.objects.length} (1 SR, ${r.objects.length - 2} heat maps, 1 KOS), ${(bytes / 1048576).toFixed(2)} MiB`);
     }

@@ -82,7 +82,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
   const pacsCompleteness =
     config.pacs && config.pacsCompleteness
       ? new PacsCompleteness({
-          ds: db.dataSource,
+          dataSource: db.dataSource,
           pacs: config.pacs,
           inFlight: () => inFlight.list(),
           onReady: () => void loops.pipeline?.kick(),
@@ -93,7 +93,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
     stages.early?.requestEnded(uids);
   };
   const app = createHttpApp({
-    ds: db.dataSource,
+    dataSource: db.dataSource,
     spool,
     recorder,
     limits: config.limits,
@@ -123,7 +123,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
   const dimse: DimseListener | undefined = config.dimse
     ? await startDimseListener(
         {
-          ds: db.dataSource,
+          dataSource: db.dataSource,
           spool,
           recorder,
           maxInflatedBytes: config.limits.maxInflatedBytes,
@@ -144,7 +144,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
   const selection = { minSlices: config.volume.minSlices };
   const early = config.pipeline.earlyInference
     ? new EarlyInference({
-        ds: db.dataSource,
+        dataSource: db.dataSource,
         analyzer: inference.analyzer,
         selection,
         maxSlices: config.volume.maxSlices,
@@ -154,7 +154,7 @@ export async function startGateway(config: Config): Promise<Gateway> {
     : undefined;
   stages.early = early;
   const pipeline: Pipeline = new Pipeline({
-    ds: db.dataSource,
+    dataSource: db.dataSource,
     analyzer: inference.analyzer,
     early,
     workDir: path.join(config.dataDir, 'work'),
@@ -171,11 +171,11 @@ export async function startGateway(config: Config): Promise<Gateway> {
     leaseMs: config.pipeline.leaseSeconds * 1000,
     onlyHeldStudies: config.pipeline.onlyHeldStudies,
   });
-  const pullDeps = { ds: db.dataSource, spool, recorder, pacs: config.pacs, maxInflatedBytes: config.limits.maxInflatedBytes };
+  const pullDeps = { dataSource: db.dataSource, spool, recorder, pacs: config.pacs, maxInflatedBytes: config.limits.maxInflatedBytes };
   const puller = new Puller({ ...pullDeps, leaseSeconds: config.pipeline.leaseSeconds });
   const triage = await startTriageServer(
     {
-      ds: db.dataSource,
+      dataSource: db.dataSource,
       auth: grpcAuth,
       authFailures,
       rateLimiter: new RateLimiter('grpc', config.rateLimit),

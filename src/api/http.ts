@@ -16,7 +16,7 @@ import { promises as fs } from 'node:fs';
 
 /** What the HTTP front door needs. */
 export interface HttpDeps extends StowDeps {
-  ds: DataSource;
+  dataSource: DataSource;
   spool: Spool;
   auth: Authenticator;
   authFailures: AuthFailureLog;
@@ -46,8 +46,8 @@ export function createHttpApp(deps: HttpDeps): express.Express {
   // Each readiness check is a synced spool write and a query, each scrape a query: shared, so a flood of probes or
   // scrapes costs one run a second and cannot slow uploads (issue 17: 4-15x).
   // Only a ready answer is reused: a recovery shows at the next probe.
-  const ready = sharedRecent(() => readiness(deps.ds, deps.spool), PROBE_REUSE_MS, (c) => c.database && c.spool);
-  const queueDepth = sharedRecent(() => refreshQueueDepth(deps.ds), PROBE_REUSE_MS);
+  const ready = sharedRecent(() => readiness(deps.dataSource, deps.spool), PROBE_REUSE_MS, (c) => c.database && c.spool);
+  const queueDepth = sharedRecent(() => refreshQueueDepth(deps.dataSource), PROBE_REUSE_MS);
   app.get('/readyz', async (_req, res) => {
     const checks = await ready();
     res.status(checks.database && checks.spool ? 200 : 503).json(checks);
@@ -59,7 +59,7 @@ export function createHttpApp(deps: HttpDeps): express.Express {
 
   const dicomWeb = express.Router();
   const stow = createStowHandler(deps);
-  const wado = createWadoHandler(deps.ds);
+  const wado = createWadoHandler(deps.dataSource);
   const sender = requireAuth(deps, 'sender');
   const reader = requireAuth(deps, 'reader');
   dicomWeb.post('/studies', sender, stow);
@@ -142,17 +142,17 @@ export function sharedRecent<T>(fn: () => Promise<T>, maxAgeMs: number, reusable
 }
 
 /** Readiness: the database answers and the spool accepts a synced write. */
-export async function readiness(ds: DataSource, spool: Spool): Promise<{ database: boolean; spool: boolean }> {
-  const database = await ds
+export async function readiness(dataSource: DataSource, spool: Spool): Promise<{ database: boolean; spool: boolean }> {
+  const database = await dataSource
     .query('SELECT 1')
     .then(() => true)
     .catch(() => false);
   return { database, spool: await spool.writable() };
 }
 
-async function refreshQueueDepth(ds: DataSource): Promise<void> {
+async function refreshQueueDepth(dataSource: DataSource): Promise<void> {
   try {
-    const rows = await unfinishedJobsByState(ds);
+    const rows = await unfinishedJobsByState(dataSource);
     metrics.queueDepth.reset();
     for (const r of rows) metrics.queueDepth.set({ state: r.state }, r.n);
   } catch {

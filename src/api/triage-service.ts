@@ -29,7 +29,7 @@ const rankOf = (p: string | undefined): number => (p && p in PRIORITY ? PRIORITY
 
 /** What the service needs from the gateway. */
 export interface TriageServiceDeps {
-  ds: DataSource;
+  dataSource: DataSource;
   /** Static tokens (LT_GRPC_AUTH_TOKENS) and OIDC JWTs, in the "authorization: Bearer" metadata. */
   auth: Authenticator;
   /** Counts refusals (one audit row per window); undefined: refusals are only answered. */
@@ -145,7 +145,7 @@ function parseTime(v: string | undefined, field: string): Date | null {
 
 /** The TriageService handlers over the database (exported for in-process use and tests). */
 export function triageHandlers(deps: TriageServiceDeps): TriageServiceHandlers {
-  const { ds } = deps;
+  const { dataSource } = deps;
   return {
     SubmitStudy: unary(deps, 'SubmitStudy', 'operator', async (req, actor) => {
       const uid = requireUid(req.studyInstanceUid, 'study_instance_uid');
@@ -156,9 +156,9 @@ export function triageHandlers(deps: TriageServiceDeps): TriageServiceHandlers {
 
     GetStudy: unary(deps, 'GetStudy', 'reader', async (req, actor) => {
       const uid = requireUid(req.studyInstanceUid, 'study_instance_uid');
-      const row = await studyWithLatestJob(ds, uid);
+      const row = await studyWithLatestJob(dataSource, uid);
       if (!row) throw LtError.notFound('no such study has been received');
-      await audit(ds, { actor, action: 'study.read', outcome: 'success', studyUid: uid, detail: { method: 'GetStudy' } });
+      await audit(dataSource, { actor, action: 'study.read', outcome: 'success', studyUid: uid, detail: { method: 'GetStudy' } });
       return toStudy(row);
     }),
 
@@ -168,7 +168,7 @@ export function triageHandlers(deps: TriageServiceDeps): TriageServiceHandlers {
       // Only what nextPageToken hands out: a safe integer offset ("1e308" is an integer too, but no page).
       if (!Number.isSafeInteger(offset) || offset < 0) throw LtError.invalid('page_token is not one this service issued');
       const minRank = rankOf(req.minPriority);
-      const rows = await listStudiesWithLatestJob(ds, {
+      const rows = await listStudiesWithLatestJob(dataSource, {
         state: req.state ?? '',
         priorities: minRank > 0 ? namesAtLeast(minRank) : undefined,
         receivedAfter: parseTime(req.receivedAfter, 'received_after'),
@@ -196,7 +196,7 @@ export function triageHandlers(deps: TriageServiceDeps): TriageServiceHandlers {
         while (!stopped) {
           let batch;
           try {
-            batch = await triageEventsAfter(ds, cursor);
+            batch = await triageEventsAfter(dataSource, cursor);
             unreachableSince = undefined;
           } catch (e) {
             if (!isDatabaseUnavailable(e)) throw e;
@@ -243,9 +243,9 @@ export function triageHandlers(deps: TriageServiceDeps): TriageServiceHandlers {
     GetAuditTrail: unary(deps, 'GetAuditTrail', 'auditor', async (req, actor) => {
       const studyUid = req.studyInstanceUid ? requireUid(req.studyInstanceUid, 'study_instance_uid') : undefined;
       if (req.limit < 0) throw LtError.invalid('limit must not be negative (0 = the default, 1000)');
-      const rows = await readAudit(ds, { studyUid, afterId: idAfter(req.afterId, 'after_id'), limit: req.limit || 1000 });
+      const rows = await readAudit(dataSource, { studyUid, afterId: idAfter(req.afterId, 'after_id'), limit: req.limit || 1000 });
       // Recorded after the read, so the trail returned does not contain its own reading.
-      await audit(ds, { actor, action: 'audit.read', outcome: 'success', studyUid, detail: { method: 'GetAuditTrail', afterId: Number(req.afterId || 0), records: rows.length } });
+      await audit(dataSource, { actor, action: 'audit.read', outcome: 'success', studyUid, detail: { method: 'GetAuditTrail', afterId: Number(req.afterId || 0), records: rows.length } });
       return {
         records: rows.map((r) => ({
           id: String(r.id),
@@ -263,7 +263,7 @@ export function triageHandlers(deps: TriageServiceDeps): TriageServiceHandlers {
     }),
 
     VerifyAudit: unary(deps, 'VerifyAudit', 'auditor', async () => {
-      const v = await verifyAuditChain(ds);
+      const v = await verifyAuditChain(dataSource);
       return { ok: v.ok, rows: String(v.rows), headHash: v.headHash, firstBadId: String(v.firstBadId ?? 0), problem: v.problem ?? '' };
     }),
   };

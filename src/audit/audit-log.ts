@@ -57,8 +57,8 @@ const MAX_PROBLEMS = 100;
 const anchors = new WeakMap<DataSource, AuditAnchor>();
 
 /** Binds the key and checkpoint file that appendAudit, verifyAuditChain and the checkpoints use for this database. */
-export function bindAuditAnchor(ds: DataSource, anchor: AuditAnchor): void {
-  anchors.set(ds, anchor);
+export function bindAuditAnchor(dataSource: DataSource, anchor: AuditAnchor): void {
+  anchors.set(dataSource, anchor);
 }
 
 /** Fewest characters an LT_AUDIT_KEY may have (a 256-bit key written as hex or base64 is longer). */
@@ -95,8 +95,8 @@ function perInstallKey(file: string): Buffer {
 }
 
 /** The anchor bound to a database (openDatabase binds one to every database it opens). */
-export function auditAnchorOf(ds: DataSource): AuditAnchor {
-  const a = anchors.get(ds);
+export function auditAnchorOf(dataSource: DataSource): AuditAnchor {
+  const a = anchors.get(dataSource);
   if (!a) throw new Error('no audit key bound to this database (open it with openDatabase)');
   return a;
 }
@@ -165,8 +165,8 @@ export async function appendAudit(tx: EntityManager, entry: AuditEntry): Promise
 }
 
 /** Appends one entry in its own transaction. */
-export function audit(ds: DataSource, entry: AuditEntry): Promise<AuditRow> {
-  return ds.transaction((tx) => appendAudit(tx, entry));
+export function audit(dataSource: DataSource, entry: AuditEntry): Promise<AuditRow> {
+  return dataSource.transaction((tx) => appendAudit(tx, entry));
 }
 
 interface DbRow {
@@ -198,8 +198,8 @@ function fromDb(r: DbRow): AuditRow {
 }
 
 /** Reads audit rows, newest last, optionally for one study, after a given id. */
-export async function readAudit(ds: DataSource, opts: { studyUid?: string; afterId?: number; limit?: number } = {}): Promise<AuditRow[]> {
-  const rows = (await ds.query(
+export async function readAudit(dataSource: DataSource, opts: { studyUid?: string; afterId?: number; limit?: number } = {}): Promise<AuditRow[]> {
+  const rows = (await dataSource.query(
     `SELECT * FROM audit_log WHERE ($1::text IS NULL OR study_uid = $1) AND id > $2 ORDER BY id LIMIT $3`,
     [opts.studyUid ?? null, opts.afterId ?? 0, Math.min(opts.limit ?? 1000, 10000)],
   )) as DbRow[];
@@ -207,8 +207,8 @@ export async function readAudit(ds: DataSource, opts: { studyUid?: string; after
 }
 
 /** The head the database records (audit_head): the last row appended and the first keyed id. */
-async function readHead(ds: DataSource): Promise<{ id: number; hash: string; keyedFrom: number }> {
-  const [h] = (await ds.query('SELECT id, hash, keyed_from FROM audit_head')) as { id: string; hash: string; keyed_from: string }[];
+async function readHead(dataSource: DataSource): Promise<{ id: number; hash: string; keyedFrom: number }> {
+  const [h] = (await dataSource.query('SELECT id, hash, keyed_from FROM audit_head')) as { id: string; hash: string; keyed_from: string }[];
   return { id: Number(h.id), hash: h.hash, keyedFrom: Number(h.keyed_from) };
 }
 
@@ -218,9 +218,9 @@ async function readHead(ds: DataSource): Promise<{ id: number; hash: string; key
  * recorded head, and rows named by the database's head or by a signed checkpoint that are gone or different (a cut
  * tail). Each row is judged on its own link, so one bad row (a huge id included) does not fail the rows after it.
  */
-export async function verifyAuditChain(ds: DataSource, batch = 2000): Promise<AuditVerification> {
-  const { key, checkpointFile } = auditAnchorOf(ds);
-  const head = await readHead(ds);
+export async function verifyAuditChain(dataSource: DataSource, batch = 2000): Promise<AuditVerification> {
+  const { key, checkpointFile } = auditAnchorOf(dataSource);
+  const head = await readHead(dataSource);
   const checkpoints = readCheckpoints(key, checkpointFile);
   const problems: AuditProblem[] = checkpoints.invalid.map((c) => ({ id: c.id, problem: `checkpoint of ${c.at} in ${checkpointFile} is not signed with the audit key` }));
   const expected = new Map<number, { hash: string; by: string }>([[head.id, { hash: head.hash, by: 'the database head (audit_head)' }]]);
@@ -233,7 +233,7 @@ export async function verifyAuditChain(ds: DataSource, batch = 2000): Promise<Au
   let after = -1;
   const bad = (id: number, problem: string) => void (problems.length < MAX_PROBLEMS && problems.push({ id, problem }));
   for (;;) {
-    const page = (await ds.query('SELECT * FROM audit_log WHERE id > $1 ORDER BY id LIMIT $2', [after, batch])) as DbRow[];
+    const page = (await dataSource.query('SELECT * FROM audit_log WHERE id > $1 ORDER BY id LIMIT $2', [after, batch])) as DbRow[];
     if (page.length === 0) break;
     for (const r of page.map(fromDb)) {
       after = r.id;
@@ -298,9 +298,9 @@ function safeHexEqual(a: string, b: string): boolean {
  * Anchors the chain's head outside the database: appends a signed checkpoint of audit_head to the checkpoint file
  * (fsynced) and logs it, when the head moved since `last`. Returns the checkpoint written, or `last`.
  */
-export async function writeAuditCheckpoint(ds: DataSource, last?: AuditCheckpoint): Promise<AuditCheckpoint | undefined> {
-  const { key, checkpointFile } = auditAnchorOf(ds);
-  const head = await readHead(ds);
+export async function writeAuditCheckpoint(dataSource: DataSource, last?: AuditCheckpoint): Promise<AuditCheckpoint | undefined> {
+  const { key, checkpointFile } = auditAnchorOf(dataSource);
+  const head = await readHead(dataSource);
   if (head.id === 0 || (last && last.id === head.id)) return last;
   const unsigned = { id: head.id, hash: head.hash, at: new Date().toISOString() };
   const c: AuditCheckpoint = { ...unsigned, sig: checkpointSig(key, unsigned) };

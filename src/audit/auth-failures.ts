@@ -30,7 +30,7 @@ export class AuthFailureLog {
   private total = 0;
   private since = new Date();
 
-  constructor(private readonly ds: DataSource) {}
+  constructor(private readonly dataSource: DataSource) {}
 
   /** Counts one refusal (no I/O). */
   record(r: AuthRefusal): void {
@@ -56,6 +56,6 @@ export class AuthFailureLog {
     this.callers = new Map();
     this.total = 0;
     this.since = new Date();
-    await audit(this.ds, { actor: 'gateway', action: 'auth.rejected', outcome: 'failure', detail }).catch((e: unknown) => log.error('audit write failed', { err: e }));
+    await audit(this.dataSource, { actor: 'gateway', action: 'auth.rejected', outcome: 'failure', detail }).catch((e: unknown) => log.error('audit write failed', { err: e }));
   }
 }

@@ -102,8 +102,8 @@ export const LEASE_OWNER = `${os.hostname()}:${process.pid}`;
  * database never take the same job; a crashed gateway's job is taken over once its lease runs out. Every claim counts
  * as an attempt (`attempts` is raised here, not when a stage fails), so a job that takes its process down is counted too.
  */
-export async function claimJob(ds: DataSource, leaseSeconds: number, owner = LEASE_OWNER): Promise<Job | undefined> {
-  const rows = (await ds.query(
+export async function claimJob(dataSource: DataSource, leaseSeconds: number, owner = LEASE_OWNER): Promise<Job | undefined> {
+  const rows = (await dataSource.query(
     `UPDATE job SET lease_owner = $1, lease_until = now() + make_interval(secs => $2), attempts = attempts + 1, updated_at = now()
       WHERE id = (SELECT id FROM job
                    WHERE state IN ('ready', 'selected', 'inferred') AND next_run_at <= now()
@@ -117,8 +117,8 @@ export async function claimJob(ds: DataSource, leaseSeconds: number, owner = LEA
 }
 
 /** Extends a held lease; false when the lease was lost (another gateway took the job over). */
-export async function renewLease(ds: DataSource, jobId: number, leaseSeconds: number, owner = LEASE_OWNER): Promise<boolean> {
-  const rows = (await ds.query(
+export async function renewLease(dataSource: DataSource, jobId: number, leaseSeconds: number, owner = LEASE_OWNER): Promise<boolean> {
+  const rows = (await dataSource.query(
     `UPDATE job SET lease_until = now() + make_interval(secs => $3) WHERE id = $1 AND lease_owner = $2 RETURNING id`,
     [jobId, owner, leaseSeconds],
   )) as unknown;
@@ -171,10 +171,10 @@ export async function lastJobError(db: Queryable, jobId: number): Promise<string
 }
 
 /** Puts a held job back to wait (transient failure): released, runnable again after `delayMs`. */
-export async function retryLater(ds: DataSource, jobId: number, delayMs: number, error: string, opts: { transient?: boolean } = {}, owner = LEASE_OWNER): Promise<void> {
+export async function retryLater(dataSource: DataSource, jobId: number, delayMs: number, error: string, opts: { transient?: boolean } = {}, owner = LEASE_OWNER): Promise<void> {
   // A transient fault (disk full, worker busy) gives the claim's attempt back: attempts count crashes and real
   // failures, and transient faults are bounded by time instead (LT_TRANSIENT_RETRY_SECONDS).
-  await ds.query(
+  await dataSource.query(
     `UPDATE job SET lease_owner = NULL, lease_until = NULL, next_run_at = now() + make_interval(secs => $3), error = $4, updated_at = now(),
             attempts = attempts - CASE WHEN $5::boolean THEN 1 ELSE 0 END
       WHERE id = $1 AND lease_owner = $2`,
@@ -186,8 +186,8 @@ export async function retryLater(ds: DataSource, jobId: number, delayMs: number,
  * Ends a held job as 'failed' when not even its failure report could be written, with its 'study.failed' event,
  * so IT hears of every final failure; false when the lease was lost.
  */
-export async function failJob(ds: DataSource, job: Pick<Job, 'id' | 'studyUid'>, error: string, owner = LEASE_OWNER): Promise<boolean> {
-  return ds.transaction(async (tx) => {
+export async function failJob(dataSource: DataSource, job: Pick<Job, 'id' | 'studyUid'>, error: string, owner = LEASE_OWNER): Promise<boolean> {
+  return dataSource.transaction(async (tx) => {
     if (!(await advanceJob(tx, job.id, 'failed', { error, releaseLease: true }, owner))) return false;
     const [{ priority }] = (await tx.query(`SELECT priority FROM job WHERE id = $1`, [job.id])) as { priority: PriorityRank }[];
     await appendTriageEvent(tx, { kind: 'study.failed', studyUid: job.studyUid, jobId: job.id, priority, payload: { error } });

@@ -28,7 +28,7 @@ interface DcmjsModule {
     DicomDict: new (meta: Record<string, unknown>) => DicomDictInstance;
     DicomMetaDictionary: {
       naturalizeDataset(dict: Record<string, unknown>): NaturalDataset;
-      denaturalizeDataset(ds: NaturalDataset): Record<string, unknown>;
+      denaturalizeDataset(dataset: NaturalDataset): Record<string, unknown>;
       uid(): string;
       date(): string;
       time(): string;
@@ -63,17 +63,17 @@ export const IMPLEMENTATION_CLASS_UID = '2.25.1808513974608714122120461516334932
 export const IMPLEMENTATION_VERSION = 'LUNGTRIAGE_01';
 
 /** Serialises a naturalized dataset as a Part 10 file (Explicit VR Little Endian unless told otherwise). */
-export function writePart10(ds: NaturalDataset, transferSyntax: string = TransferSyntax.ExplicitLittle): Buffer {
+export function writePart10(dataset: NaturalDataset, transferSyntax: string = TransferSyntax.ExplicitLittle): Buffer {
   const meta = {
     FileMetaInformationVersion: new Uint8Array([0, 1]).buffer,
-    MediaStorageSOPClassUID: ds.SOPClassUID,
-    MediaStorageSOPInstanceUID: ds.SOPInstanceUID,
+    MediaStorageSOPClassUID: dataset.SOPClassUID,
+    MediaStorageSOPInstanceUID: dataset.SOPInstanceUID,
     TransferSyntaxUID: transferSyntax,
     ImplementationClassUID: IMPLEMENTATION_CLASS_UID,
     ImplementationVersionName: IMPLEMENTATION_VERSION,
   };
   const dict = new DicomDict(DicomMetaDictionary.denaturalizeDataset(meta as NaturalDataset));
-  dict.dict = DicomMetaDictionary.denaturalizeDataset(ds);
+  dict.dict = DicomMetaDictionary.denaturalizeDataset(dataset);
   return Buffer.from(dict.write());
 }
 

@@ -102,8 +102,8 @@ export const PATIENT_STUDY_TAGS: readonly Tag[] = [
   T.RequestAttributesSequence,
 ];
 
-function vec<N extends number>(ds: DicomDataset | undefined, tag: number, n: N): number[] | undefined {
-  const v = ds?.numbers(tag);
+function vec<N extends number>(dataset: DicomDataset | undefined, tag: number, n: N): number[] | undefined {
+  const v = dataset?.numbers(tag);
   if (!v || v.length < n || v.slice(0, n).some((x) => !Number.isFinite(x))) return undefined;
   return v.slice(0, n);
 }
@@ -114,8 +114,8 @@ function group(perFrame: DicomDataset | undefined, shared: DicomDataset | undefi
 }
 
 /** Reads a 16-bit value that may be US or SS (xs in PS3.6) as the pixel representation says. */
-function xs(ds: DicomDataset, tag: number, signed: boolean): number | undefined {
-  const v = ds.uint16(tag);
+function xs(dataset: DicomDataset, tag: number, signed: boolean): number | undefined {
+  const v = dataset.uint16(tag);
   if (v === undefined) return undefined;
   return signed && v > 0x7fff ? v - 0x10000 : v;
 }
@@ -127,22 +127,22 @@ export const MAX_FRAMES = 65_536;
 export function headerFromParsed(path: string, parsed: ParsedFile, fileSize: number): InstanceHeader {
   if (parsed.pixelData && parsed.pixelData.tag !== T.PixelData)
     throw LtError.invalid(`unsupported pixel data: ${tagName(parsed.pixelData.tag)} (float pixel data) is not CT image data`);
-  const ds = parsed.dataset;
-  const str = (t: number) => ds.string(t) ?? '';
-  const pixelRepresentation = ds.uint16(T.PixelRepresentation) ?? 0;
+  const dataset = parsed.dataset;
+  const str = (t: number) => dataset.string(t) ?? '';
+  const pixelRepresentation = dataset.uint16(T.PixelRepresentation) ?? 0;
   const signed = pixelRepresentation === 1;
-  const bitsAllocated = ds.uint16(T.BitsAllocated) ?? 0;
-  const bitsStored = ds.uint16(T.BitsStored) ?? bitsAllocated;
-  const kernel = ds.strings(T.ConvolutionKernel).filter(Boolean).join('\\') || undefined;
-  const shared = ds.items(T.SharedFunctionalGroupsSequence)[0];
-  const perFrameItems = ds.items(T.PerFrameFunctionalGroupsSequence);
-  const nFramesTag = ds.number(T.NumberOfFrames);
+  const bitsAllocated = dataset.uint16(T.BitsAllocated) ?? 0;
+  const bitsStored = dataset.uint16(T.BitsStored) ?? bitsAllocated;
+  const kernel = dataset.strings(T.ConvolutionKernel).filter(Boolean).join('\\') || undefined;
+  const shared = dataset.items(T.SharedFunctionalGroupsSequence)[0];
+  const perFrameItems = dataset.items(T.PerFrameFunctionalGroupsSequence);
+  const nFramesTag = dataset.number(T.NumberOfFrames);
   const numberOfFrames = nFramesTag !== undefined && nFramesTag >= 1 ? Math.floor(nFramesTag) : 1;
   // One FrameInfo is built per declared frame: an absurd Number of Frames (found by fuzzing: 3,000,000 in a 16x16
   // file) would exhaust the heap here, before pixelDataProblem could compare it with the pixel data.
   if (numberOfFrames > MAX_FRAMES) throw LtError.invalid(`Number of Frames ${numberOfFrames} exceeds the supported ${MAX_FRAMES}`);
-  const topSlope = ds.number(T.RescaleSlope) ?? 1;
-  const topIntercept = ds.number(T.RescaleIntercept) ?? 0;
+  const topSlope = dataset.number(T.RescaleSlope) ?? 1;
+  const topIntercept = dataset.number(T.RescaleIntercept) ?? 0;
   const frames: FrameInfo[] = [];
   const enhanced = shared !== undefined || perFrameItems.length > 0;
   if (enhanced) {
@@ -166,16 +166,16 @@ export function headerFromParsed(path: string, parsed: ParsedFile, fileSize: num
     for (let f = 0; f < numberOfFrames; f++) {
       frames.push({
         frameNumber: f + 1,
-        imagePositionPatient: vec(ds, T.ImagePositionPatient, 3) as FrameInfo['imagePositionPatient'],
-        imageOrientationPatient: vec(ds, T.ImageOrientationPatient, 6) as FrameInfo['imageOrientationPatient'],
-        pixelSpacing: vec(ds, T.PixelSpacing, 2) as FrameInfo['pixelSpacing'],
-        sliceThickness: ds.number(T.SliceThickness),
+        imagePositionPatient: vec(dataset, T.ImagePositionPatient, 3) as FrameInfo['imagePositionPatient'],
+        imageOrientationPatient: vec(dataset, T.ImageOrientationPatient, 6) as FrameInfo['imageOrientationPatient'],
+        pixelSpacing: vec(dataset, T.PixelSpacing, 2) as FrameInfo['pixelSpacing'],
+        sliceThickness: dataset.number(T.SliceThickness),
         rescaleSlope: topSlope,
         rescaleIntercept: topIntercept,
       });
     }
   }
-  let imageType = ds.strings(T.ImageType).map((s) => s.toUpperCase());
+  let imageType = dataset.strings(T.ImageType).map((s) => s.toUpperCase());
   if (imageType.length === 0 && enhanced) {
     imageType = (group(perFrameItems[0], shared, T.CTImageFrameTypeSequence)?.strings(T.FrameType) ?? []).map((s) => s.toUpperCase());
   }
@@ -187,28 +187,28 @@ export function headerFromParsed(path: string, parsed: ParsedFile, fileSize: num
     sopClassUid: str(T.SOPClassUID) || (parsed.meta.string(T.MediaStorageSOPClassUID) ?? ''),
     studyUid: str(T.StudyInstanceUID),
     seriesUid: str(T.SeriesInstanceUID),
-    frameOfReferenceUid: ds.string(T.FrameOfReferenceUID),
-    modality: ds.string(T.Modality)?.toUpperCase(),
+    frameOfReferenceUid: dataset.string(T.FrameOfReferenceUID),
+    modality: dataset.string(T.Modality)?.toUpperCase(),
     imageType,
     transferSyntaxUid: parsed.transferSyntaxUid,
-    seriesNumber: ds.number(T.SeriesNumber),
-    seriesDescription: ds.string(T.SeriesDescription),
-    bodyPartExamined: ds.string(T.BodyPartExamined),
-    protocolName: ds.string(T.ProtocolName),
-    studyDescription: ds.string(T.StudyDescription),
-    instanceNumber: ds.number(T.InstanceNumber),
+    seriesNumber: dataset.number(T.SeriesNumber),
+    seriesDescription: dataset.string(T.SeriesDescription),
+    bodyPartExamined: dataset.string(T.BodyPartExamined),
+    protocolName: dataset.string(T.ProtocolName),
+    studyDescription: dataset.string(T.StudyDescription),
+    instanceNumber: dataset.number(T.InstanceNumber),
     convolutionKernel: kernel ?? (enhancedKernel || undefined),
-    gantryDetectorTilt: ds.number(T.GantryDetectorTilt),
-    rows: ds.uint16(T.Rows) ?? 0,
-    columns: ds.uint16(T.Columns) ?? 0,
-    samplesPerPixel: ds.uint16(T.SamplesPerPixel) ?? 1,
-    photometricInterpretation: ds.string(T.PhotometricInterpretation)?.toUpperCase(),
+    gantryDetectorTilt: dataset.number(T.GantryDetectorTilt),
+    rows: dataset.uint16(T.Rows) ?? 0,
+    columns: dataset.uint16(T.Columns) ?? 0,
+    samplesPerPixel: dataset.uint16(T.SamplesPerPixel) ?? 1,
+    photometricInterpretation: dataset.string(T.PhotometricInterpretation)?.toUpperCase(),
     bitsAllocated,
     bitsStored,
-    highBit: ds.uint16(T.HighBit) ?? bitsStored - 1,
+    highBit: dataset.uint16(T.HighBit) ?? bitsStored - 1,
     pixelRepresentation,
-    pixelPaddingValue: xs(ds, T.PixelPaddingValue, signed),
-    pixelPaddingRangeLimit: xs(ds, T.PixelPaddingRangeLimit, signed),
+    pixelPaddingValue: xs(dataset, T.PixelPaddingValue, signed),
+    pixelPaddingRangeLimit: xs(dataset, T.PixelPaddingRangeLimit, signed),
     imagePositionPatient: f0.imagePositionPatient,
     imageOrientationPatient: f0.imageOrientationPatient,
     pixelSpacing: f0.pixelSpacing,

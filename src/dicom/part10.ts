@@ -260,9 +260,9 @@ const u32 = (ctx: Ctx, b: Buffer, at: number) => (ctx.little ? b.readUInt32LE(at
 /**
  * Parses elements from pos until end, or for an undefined-length item (end undefined, depth > 0) its delimiter.
  * At the top level it stops at the pixel data, recording its location, unless ctx.toEnd. Elements are recorded in
- * ds when given. Returns the position after the last element consumed.
+ * dataset when given. Returns the position after the last element consumed.
  */
-function parseElements(ctx: Ctx, ds: DicomDataset | undefined, pos: number, end: number | undefined, depth: number): number {
+function parseElements(ctx: Ctx, dataset: DicomDataset | undefined, pos: number, end: number | undefined, depth: number): number {
   if (depth > MAX_DEPTH) throw malformed(`malformed dataset: sequences nested too deeply (more than ${MAX_DEPTH} levels)`);
   const size = ctx.src.size;
   for (;;) {
@@ -303,15 +303,15 @@ function parseElements(ctx: Ctx, ds: DicomDataset | undefined, pos: number, end:
     if (depth === 0 && PIXEL_DATA_TAGS.has(tag)) {
       ctx.pixel = { tag, offset: valuePos, length: defined ? len : -1, vr, encapsulated: !defined };
       if (!ctx.toEnd) return valuePos;
-      ds = undefined; // nothing after the pixel data belongs to the header
+      dataset = undefined; // nothing after the pixel data belongs to the header
     }
     if (vr === 'SQ' || (!defined && (vr === 'UN' || vr === 'xs') && tag !== Tags.PixelData)) {
-      const items = ds ? [] : undefined;
+      const items = dataset ? [] : undefined;
       // PS3.5 6.2.2: a UN sequence of undefined length is encoded in implicit VR little endian.
       const inner: Ctx = vr === 'UN' ? { ...ctx, explicit: false, little: true } : ctx;
       const start = pos;
       pos = parseSequence(inner, items, tag, valuePos, defined ? valuePos + len : undefined, depth);
-      ds?.elements.set(tag, { tag, vr: 'SQ', offset: valuePos, length: defined ? len : -1, start, end: pos, items });
+      dataset?.elements.set(tag, { tag, vr: 'SQ', offset: valuePos, length: defined ? len : -1, start, end: pos, items });
       continue;
     }
     if (!defined) {
@@ -319,13 +319,13 @@ function parseElements(ctx: Ctx, ds: DicomDataset | undefined, pos: number, end:
       // Encapsulated pixel data (top level past the header, or an icon image's): fragments up to the delimiter.
       const start = pos;
       pos = walkFragments(ctx, tag, valuePos);
-      ds?.elements.set(tag, { tag, vr, offset: valuePos, length: -1, start, end: pos });
+      dataset?.elements.set(tag, { tag, vr, offset: valuePos, length: -1, start, end: pos });
       continue;
     }
     const next = valuePos + len;
     if (end !== undefined && next > end) throw malformed(`malformed dataset: element ${tagName(tag)} overruns its enclosing item`);
     need(ctx, next, `element ${tagName(tag)} (${len} bytes)`);
-    ds?.elements.set(tag, { tag, vr, offset: valuePos, length: len, start: pos, end: next });
+    dataset?.elements.set(tag, { tag, vr, offset: valuePos, length: len, start: pos, end: next });
     pos = next;
   }
 }
@@ -438,12 +438,12 @@ export async function parsePart10Inflating(input: Buffer | ByteSource, opts: Par
  * later (dcmjs, with the Specific Character Set when it is among the tags) gets exactly what the whole file gives.
  */
 export function part10Excerpt(parsed: ParsedFile, tags: readonly Tag[]): Buffer {
-  const ds = parsed.dataset;
+  const dataset = parsed.dataset;
   const elements = [...new Set(tags)]
     .sort((a, b) => a - b)
-    .map((t) => ds.elements.get(t))
+    .map((t) => dataset.elements.get(t))
     .filter((e): e is DicomElement => e !== undefined)
-    .map((e) => ds.source.read(e.start, e.end - e.start));
+    .map((e) => dataset.source.read(e.start, e.end - e.start));
   const ts = parsed.deflated ? TransferSyntax.ExplicitLittle : parsed.transferSyntaxUid;
   return Buffer.concat([fileMetaInformation(ts), ...elements]);
 }

@@ -81,13 +81,13 @@ export function encodeStoreResponse(r: StoreInstancesResponse): DicomJson {
 
 type JsonDataset = Record<string, { vr?: string; Value?: unknown[] } | undefined>;
 
-function firstString(ds: JsonDataset, key: string): string | undefined {
-  const v = ds[key]?.Value?.[0];
+function firstString(dataset: JsonDataset, key: string): string | undefined {
+  const v = dataset[key]?.Value?.[0];
   return typeof v === 'string' && v !== '' ? v : undefined;
 }
 // Some servers write US values as strings.
-function firstNumber(ds: JsonDataset, key: string): number | undefined {
-  const v = ds[key]?.Value?.[0];
+function firstNumber(dataset: JsonDataset, key: string): number | undefined {
+  const v = dataset[key]?.Value?.[0];
   return typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : undefined;
 }
 
@@ -109,9 +109,9 @@ export function decodeStoreResponse(body: unknown): StoreInstancesResponse | und
   }
   if (Array.isArray(doc)) doc = doc[0];
   if (!doc || typeof doc !== 'object') return undefined;
-  const ds = doc as JsonDataset;
-  if (!ds[K.referenced] && !ds[K.failed]) return undefined;
-  const items = (key: string): JsonDataset[] => (ds[key]?.Value ?? []).filter((x): x is JsonDataset => Boolean(x) && typeof x === 'object');
+  const dataset = doc as JsonDataset;
+  if (!dataset[K.referenced] && !dataset[K.failed]) return undefined;
+  const items = (key: string): JsonDataset[] => (dataset[key]?.Value ?? []).filter((x): x is JsonDataset => Boolean(x) && typeof x === 'object');
   const referenced: ReferencedInstance[] = [];
   for (const i of items(K.referenced)) {
     const sopInstanceUid = firstString(i, K.sopInstanceUid);
@@ -119,7 +119,7 @@ export function decodeStoreResponse(body: unknown): StoreInstancesResponse | und
       referenced.push({ sopClassUid: firstString(i, K.sopClassUid), sopInstanceUid, retrieveUrl: firstString(i, K.retrieveUrl), warningReason: firstNumber(i, K.warningReason) });
   }
   return {
-    retrieveUrl: firstString(ds, K.retrieveUrl),
+    retrieveUrl: firstString(dataset, K.retrieveUrl),
     referenced,
     failed: items(K.failed).map((i) => ({ sopClassUid: firstString(i, K.sopClassUid), sopInstanceUid: firstString(i, K.sopInstanceUid), failureReason: firstNumber(i, K.failureReason) })),
   };

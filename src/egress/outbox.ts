@@ -145,7 +145,7 @@ export class Deliverer {
   private readonly owner = `${os.hostname()}:${process.pid}`;
 
   constructor(
-    private readonly ds: DataSource,
+    private readonly dataSource: DataSource,
     readonly target: DeliveryTarget,
     opts: DelivererOptions = {},
   ) {
@@ -164,7 +164,7 @@ export class Deliverer {
 
   /** Claims and sends every due row once (up to batchSize); returns what happened. */
   async deliverDue(): Promise<DeliveryRound> {
-    const claimed = await this.ds.transaction(
+    const claimed = await this.dataSource.transaction(
       (tx) =>
         tx.query(
           `UPDATE outbox SET attempts = attempts + 1, next_attempt_at = now() + ($2::int * interval '1 millisecond')
@@ -183,7 +183,7 @@ export class Deliverer {
       for (const batch of this.split(studyRows)) await this.sendBatch(studyUid, batch, round);
     }
     const jobIds = [...new Set(rows.map((r) => r.job_id))];
-    round.jobs = await Promise.all(jobIds.map((id) => jobDeliveryState(this.ds, id)));
+    round.jobs = await Promise.all(jobIds.map((id) => jobDeliveryState(this.dataSource, id)));
     return round;
   }
 
@@ -216,7 +216,7 @@ export class Deliverer {
   async drain(jobIds: (number | string)[], deadlineMs: number): Promise<JobDeliveryState[]> {
     const end = Date.now() + deadlineMs;
     for (;;) {
-      const states = await Promise.all(jobIds.map((id) => jobDeliveryState(this.ds, id)));
+      const states = await Promise.all(jobIds.map((id) => jobDeliveryState(this.dataSource, id)));
       if (states.every((s) => s.state !== 'pending') || Date.now() > end) return states;
       const round = await this.deliverDue();
       if (!round.attempted) await new Promise((r) => setTimeout(r, Math.min(this.options.pollMs, 250)));
@@ -269,7 +269,7 @@ export class Deliverer {
     // The lease is renewed while the request runs, so it can be short: a crashed gateway's rows go out again soon.
     const ids = batch.map((b) => b.row.id);
     const renew = setInterval(() => {
-      this.ds
+      this.dataSource
         .query(`UPDATE outbox SET next_attempt_at = now() + ($2::int * interval '1 millisecond') WHERE id = ANY($1) AND state = 'pending'`, [ids, this.options.leaseMs])
         .catch((e: unknown) => log.warn('delivery lease renewal failed', { err: e }));
     }, this.options.leaseMs / 3);
@@ -287,7 +287,7 @@ export class Deliverer {
     clearInterval(renew);
     const outcome = new Map(result.outcomes.map((o) => [o.sopInstanceUid, o]));
     const counts = { stored: 0, retrying: 0, failed: 0 };
-    await this.ds.transaction(async (tx) => {
+    await this.dataSource.transaction(async (tx) => {
       for (const { row, readError } of batch) {
         const o: InstanceOutcome = readError
           ? { sopInstanceUid: row.sop_instance_uid, result: 'failed', reason: readError }

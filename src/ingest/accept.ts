@@ -95,7 +95,7 @@ export async function acceptInstanceFile(
 
 /** What a push listener needs to accept what it received. */
 export interface ReceiveDeps extends AcceptDeps {
-  ds: DataSource;
+  dataSource: DataSource;
 }
 
 /** An instance as a push listener received it: its bytes in an incoming spool file, or why it could not be received. */
@@ -151,7 +151,7 @@ export async function acceptReceived(
   metrics.instancesReceived.inc({ outcome: label });
   if (outcome.failureReason !== undefined) {
     metrics.failures.inc({ reason: hex(outcome.failureReason) });
-    await audit(deps.ds, {
+    await audit(deps.dataSource, {
       actor: opts.actor,
       action: 'instance.rejected',
       outcome: 'failure',

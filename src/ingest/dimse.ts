@@ -153,7 +153,7 @@ class DimseAssociation extends Scp {
       metrics.dimseAssociations.inc({ outcome: 'rejected' });
       log.warn('dimse association rejected', { calling: this.callingAe, host, why: refusal.why });
       // Audited before the answer, so a refusal the caller saw is always on record.
-      const audited = audit(this.deps.ds, { actor: this.actor, action: 'dimse.rejected', outcome: 'failure', detail: { reason: refusal.why } })
+      const audited = audit(this.deps.dataSource, { actor: this.actor, action: 'dimse.rejected', outcome: 'failure', detail: { reason: refusal.why } })
         .catch((e: unknown) => log.error('audit write failed', { err: e }))
         .then(() => this.sendAssociationReject(RejectResult.Permanent, RejectSource.ServiceUser, refusal.reason));
       this.track(audited);

@@ -21,13 +21,13 @@ export interface ReceivedInstance extends InstanceInfo {
  * Same UID, different bytes: the first copy stays, the new one is recorded as a conflict.
  */
 function recordInstance(
-  ds: DataSource,
+  dataSource: DataSource,
   inst: ReceivedInstance,
   actor: string,
   source: 'push' | 'pull' | 'local',
   maxInstancesPerStudy: number,
 ): Promise<{ outcome: StoreOutcome; existingPath?: string }> {
-  return ds.transaction((tx) => recordInTransaction(tx, inst, actor, source, maxInstancesPerStudy));
+  return dataSource.transaction((tx) => recordInTransaction(tx, inst, actor, source, maxInstancesPerStudy));
 }
 
 async function recordInTransaction(
@@ -145,8 +145,8 @@ function headerJson(h: InstanceHeader): string {
  * as ingest parsed them. A row recorded before headers were (a gateway upgraded with studies in its spool) has its
  * file parsed now, once: the header is stored with the row; a file that cannot be read is tried again next time.
  */
-export async function recordedHeaders(ds: DataSource, studyUid: string): Promise<InstanceHeader[]> {
-  const rows = (await ds.query(`SELECT sop_instance_uid, spool_path, header, patient_study FROM instance WHERE study_uid = $1 AND purged_at IS NULL`, [studyUid])) as {
+export async function recordedHeaders(dataSource: DataSource, studyUid: string): Promise<InstanceHeader[]> {
+  const rows = (await dataSource.query(`SELECT sop_instance_uid, spool_path, header, patient_study FROM instance WHERE study_uid = $1 AND purged_at IS NULL`, [studyUid])) as {
     sop_instance_uid: string;
     spool_path: string;
     header: Omit<InstanceHeader, 'path'> | null;
@@ -156,7 +156,7 @@ export async function recordedHeaders(ds: DataSource, studyUid: string): Promise
   const parsed = await readSeriesHeaders(legacy.map((r) => r.spool_path));
   for (const [i, h] of parsed.entries()) {
     if (h.patientStudy === undefined) continue;
-    await ds.query(`UPDATE instance SET header = $2, patient_study = $3 WHERE sop_instance_uid = $1 AND header IS NULL`, [legacy[i].sop_instance_uid, headerJson(h), h.patientStudy]);
+    await dataSource.query(`UPDATE instance SET header = $2, patient_study = $3 WHERE sop_instance_uid = $1 AND header IS NULL`, [legacy[i].sop_instance_uid, headerJson(h), h.patientStudy]);
   }
   const fresh = new Map(legacy.map((r, i) => [r, parsed[i]]));
   return rows.map((r) => fresh.get(r) ?? { ...r.header!, path: r.spool_path, ...(r.patient_study ? { patientStudy: r.patient_study } : {}) });
@@ -184,7 +184,7 @@ export class InstanceRecorder {
 
   /** maxInstancesPerStudy: LT_MAX_INSTANCES_PER_STUDY (unset: no cap). */
   constructor(
-    private readonly ds: DataSource,
+    private readonly dataSource: DataSource,
     o: { maxInstancesPerStudy?: number } = {},
   ) {
     this.maxInstancesPerStudy = o.maxInstancesPerStudy ?? Number.MAX_SAFE_INTEGER;
@@ -203,14 +203,14 @@ export class InstanceRecorder {
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0, this.maxBatch);
       try {
-        const results = await this.ds.transaction(async (tx) => {
+        const results = await this.dataSource.transaction(async (tx) => {
           const out = [];
           for (const p of batch) out.push(await recordInTransaction(tx, p.inst, p.actor, p.source, this.maxInstancesPerStudy));
           return out;
         });
         batch.forEach((p, i) => p.resolve(results[i]));
       } catch {
-        for (const p of batch) await recordInstance(this.ds, p.inst, p.actor, p.source, this.maxInstancesPerStudy).then(p.resolve, p.reject);
+        for (const p of batch) await recordInstance(this.dataSource, p.inst, p.actor, p.source, this.maxInstancesPerStudy).then(p.resolve, p.reject);
       }
     }
     this.flushing = false;
@@ -228,12 +228,12 @@ const JOB_IN_PROGRESS = `('ready', 'selected', 'inferred', 'encoded')`;
  * latest job delivered or failed for good at least `retainSeconds` ago, or last received `maxAgeHours` ago.
  */
 export async function purgeableStudies(
-  ds: DataSource,
+  dataSource: DataSource,
   retainSeconds: number,
   maxAgeHours: number,
   limit = 100,
 ): Promise<{ studyUid: string; reason: PurgeReason }[]> {
-  const rows = (await ds.query(
+  const rows = (await dataSource.query(
     `SELECT s.study_uid,
             CASE WHEN j.state IN ('delivered', 'failed') AND j.updated_at <= now() - make_interval(secs => $1) THEN 'retained' ELSE 'max_age' END AS reason
        FROM study s
@@ -254,8 +254,8 @@ export async function purgeableStudies(
  * before the deletion leaves unreferenced files, which the orphan sweep removes). The study row is locked and the
  * conditions checked again, so an instance or job arriving meanwhile keeps the files.
  */
-export async function markStudyPurged(ds: DataSource, studyUid: string, reason: PurgeReason, actor: string): Promise<{ paths: string[]; bytes: number }> {
-  return ds.transaction(async (tx) => {
+export async function markStudyPurged(dataSource: DataSource, studyUid: string, reason: PurgeReason, actor: string): Promise<{ paths: string[]; bytes: number }> {
+  return dataSource.transaction(async (tx) => {
     const held = (await tx.query(
       `SELECT 1 FROM study s WHERE s.study_uid = $1 AND s.state = 'ready'
           AND NOT EXISTS (SELECT 1 FROM job x WHERE x.study_uid = s.study_uid AND x.state IN ${JOB_IN_PROGRESS}) FOR UPDATE`,
@@ -288,9 +288,9 @@ export async function markStudyPurged(ds: DataSource, studyUid: string, reason: 
 }
 
 /** The paths among `paths` that a row still needs (an instance or kept conflict not purged). */
-export async function referencedSpoolPaths(ds: DataSource, paths: string[]): Promise<Set<string>> {
+export async function referencedSpoolPaths(dataSource: DataSource, paths: string[]): Promise<Set<string>> {
   if (paths.length === 0) return new Set();
-  const rows = (await ds.query(
+  const rows = (await dataSource.query(
     `SELECT spool_path FROM instance WHERE spool_path = ANY($1) AND purged_at IS NULL
      UNION SELECT spool_path FROM instance_conflict WHERE spool_path = ANY($1) AND purged_at IS NULL`,
     [paths],
@@ -309,8 +309,8 @@ export interface LegacySpoolRow {
 }
 
 /** Up to `limit` rows whose spool path still contains the study's raw UID. */
-export async function legacySpoolRows(ds: DataSource, limit = 500): Promise<LegacySpoolRow[]> {
-  const rows = (await ds.query(
+export async function legacySpoolRows(dataSource: DataSource, limit = 500): Promise<LegacySpoolRow[]> {
+  const rows = (await dataSource.query(
     `SELECT 'instance' AS tbl, sop_instance_uid AS key, study_uid, sop_instance_uid, sha256, spool_path FROM instance
       WHERE purged_at IS NULL AND strpos(spool_path, '/' || study_uid || '/') > 0
      UNION ALL
@@ -324,8 +324,8 @@ export async function legacySpoolRows(ds: DataSource, limit = 500): Promise<Lega
 }
 
 /** Points a legacy row at its new path (only if it still points at the old one). */
-export async function moveSpoolRow(ds: DataSource, row: LegacySpoolRow, newPath: string): Promise<void> {
+export async function moveSpoolRow(dataSource: DataSource, row: LegacySpoolRow, newPath: string): Promise<void> {
   if (row.table === 'instance')
-    await ds.query(`UPDATE instance SET spool_path = $3 WHERE sop_instance_uid = $1 AND spool_path = $2`, [row.key, row.spoolPath, newPath]);
-  else await ds.query(`UPDATE instance_conflict SET spool_path = $3 WHERE id = $1 AND spool_path = $2`, [row.key, row.spoolPath, newPath]);
+    await dataSource.query(`UPDATE instance SET spool_path = $3 WHERE sop_instance_uid = $1 AND spool_path = $2`, [row.key, row.spoolPath, newPath]);
+  else await dataSource.query(`UPDATE instance_conflict SET spool_path = $3 WHERE id = $1 AND spool_path = $2`, [row.key, row.spoolPath, newPath]);
 }

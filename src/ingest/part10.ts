@@ -25,9 +25,9 @@ export interface InstanceInfo {
  * The highest rank Requested Procedure Priority (0040,1003) asks for, at the top level or in a Request Attributes
  * Sequence (0040,0275) item, where an image carries its order's attributes.
  */
-function requestedPriority(ds: DicomDataset): PriorityRank | undefined {
+function requestedPriority(dataset: DicomDataset): PriorityRank | undefined {
   let best: PriorityRank | undefined;
-  for (const item of [ds, ...ds.items(Tags.RequestAttributesSequence)]) {
+  for (const item of [dataset, ...dataset.items(Tags.RequestAttributesSequence)]) {
     const rank = requestedPriorityRank(item.strings(Tags.RequestedProcedurePriority)[0]);
     if (rank !== undefined && (best === undefined || rank > best)) best = rank;
   }
@@ -65,13 +65,13 @@ export async function readInstanceInfo(file: string, opts: InstanceInfoOptions =
       if (e instanceof LtError) throw new LtError(e.message, e.httpStatus, e.grpcCode, e.dicomReason, { ...e.details, ...known });
       throw LtError.invalid('DICOM structure could not be read', DicomReason.CannotUnderstand, known);
     }
-    const { meta, dataset: ds } = parsed;
-    const known = knownUids(ds);
+    const { meta, dataset } = parsed;
+    const known = knownUids(dataset);
     const info = {
-      sopClassUid: ds.string(Tags.SOPClassUID),
-      sopInstanceUid: ds.string(Tags.SOPInstanceUID),
-      studyUid: ds.string(Tags.StudyInstanceUID),
-      seriesUid: ds.string(Tags.SeriesInstanceUID),
+      sopClassUid: dataset.string(Tags.SOPClassUID),
+      sopInstanceUid: dataset.string(Tags.SOPInstanceUID),
+      studyUid: dataset.string(Tags.StudyInstanceUID),
+      seriesUid: dataset.string(Tags.SeriesInstanceUID),
     };
     for (const [name, value] of Object.entries(info)) {
       if (value === undefined) throw LtError.invalid(`${name} is missing`, DicomReason.DataSetDoesNotMatchSopClass, known);
@@ -86,8 +86,8 @@ export async function readInstanceInfo(file: string, opts: InstanceInfoOptions =
       studyUid: info.studyUid!,
       seriesUid: info.seriesUid!,
       transferSyntaxUid: parsed.transferSyntaxUid,
-      modality: ds.string(Tags.Modality),
-      requestedPriority: requestedPriority(ds),
+      modality: dataset.string(Tags.Modality),
+      requestedPriority: requestedPriority(dataset),
       header: checkedHeader(file, parsed, size),
     };
   } finally {
@@ -98,7 +98,7 @@ export async function readInstanceInfo(file: string, opts: InstanceInfoOptions =
 /** The SOP Instance and Class UIDs a refused file names, when they are valid UIDs: its Store response entry says which instance. */
 export type KnownUids = { sopInstanceUid?: string; sopClassUid?: string };
 
-function knownUids(ds: DicomDataset): KnownUids {
+function knownUids(dataset: DicomDataset): KnownUids {
   const valid = (v: string | undefined) => (v !== undefined && isValidUid(v) ? v : undefined);
-  return { sopInstanceUid: valid(ds.string(Tags.SOPInstanceUID)), sopClassUid: valid(ds.string(Tags.SOPClassUID)) };
+  return { sopInstanceUid: valid(dataset.string(Tags.SOPInstanceUID)), sopClassUid: valid(dataset.string(Tags.SOPClassUID)) };
 }

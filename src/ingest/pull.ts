@@ -24,7 +24,7 @@ export type PullOrigin = 'submit' | 'reconcile';
 
 /** What a pull needs: the store (the accept path every instance takes), and the PACS (with its CA, LT_PACS_CA) and a per-request time limit. */
 export interface PullDeps extends AcceptDeps {
-  ds: DataSource;
+  dataSource: DataSource;
   pacs?: PacsConfig;
   /** Time limit of each QIDO-RS / WADO-RS request (default {@link PULL_TIMEOUT_MS}). */
   timeoutMs?: number;
@@ -68,7 +68,7 @@ export async function requestPull(deps: PullDeps, studyUid: string, actor: strin
   if (!isValidUid(studyUid)) throw LtError.invalid('study_instance_uid is not a valid UID');
   if (!deps.pacs) throw LtError.conflict('no PACS is configured (LT_PACS_URL): a study can only be pushed');
   const refs = await listInstances(await pacsClient(deps.pacs, deps.timeoutMs ?? LIST_TIMEOUT_MS), studyUid);
-  await deps.ds.transaction(async (tx) => {
+  await deps.dataSource.transaction(async (tx) => {
     await tx.query(`INSERT INTO study (study_uid, source, state) VALUES ($1, 'pull', 'pulling') ON CONFLICT (study_uid) DO UPDATE SET state = 'pulling'`, [studyUid]);
     // A pull in progress keeps its lease and goes on; a failed one starts over.
     await tx.query(
@@ -141,7 +141,7 @@ export class Puller {
   }
 
   private async claim(): Promise<ClaimedPull | undefined> {
-    const rows = (await this.deps.ds.query(
+    const rows = (await this.deps.dataSource.query(
       `UPDATE study_pull SET lease_owner = $1, lease_until = now() + make_interval(secs => $2), attempts = attempts + 1
         WHERE study_uid = (SELECT p.study_uid FROM study_pull p JOIN study s USING (study_uid)
                             WHERE s.state = 'pulling' AND p.next_run_at <= now() AND (p.lease_until IS NULL OR p.lease_until < now())
@@ -155,7 +155,7 @@ export class Puller {
 
   /** Extends the lease; false when it was lost (another gateway took the pull over, or it was asked for again and ended). */
   private async renew(studyUid: string): Promise<boolean> {
-    const rows = (await this.deps.ds.query(
+    const rows = (await this.deps.dataSource.query(
       `UPDATE study_pull SET lease_until = now() + make_interval(secs => $3) WHERE study_uid = $1 AND lease_owner = $2 RETURNING study_uid`,
       [studyUid, this.owner, this.deps.leaseSeconds],
     )) as unknown;
@@ -168,9 +168,9 @@ export class Puller {
     if (!deps.pacs) throw LtError.conflict('no PACS is configured (LT_PACS_URL)');
     const client = await pacsClient(deps.pacs, deps.timeoutMs ?? PULL_TIMEOUT_MS);
     const refs = await listInstances(client, studyUid);
-    await deps.ds.query(`UPDATE study_pull SET expected = $2 WHERE study_uid = $1`, [studyUid, refs.length]);
+    await deps.dataSource.query(`UPDATE study_pull SET expected = $2 WHERE study_uid = $1`, [studyUid, refs.length]);
     const held = new Set(
-      ((await deps.ds.query(`SELECT sop_instance_uid FROM instance WHERE study_uid = $1 AND purged_at IS NULL`, [studyUid])) as { sop_instance_uid: string }[]).map(
+      ((await deps.dataSource.query(`SELECT sop_instance_uid FROM instance WHERE study_uid = $1 AND purged_at IS NULL`, [studyUid])) as { sop_instance_uid: string }[]).map(
         (r) => r.sop_instance_uid,
       ),
     );
@@ -200,14 +200,14 @@ export class Puller {
       else retrieved++;
       if (this.stopping) {
         // Shutting down: hand the pull back at once (not after the lease), to be resumed by the next gateway.
-        await deps.ds.query(`UPDATE study_pull SET lease_owner = NULL, lease_until = NULL WHERE study_uid = $1 AND lease_owner = $2`, [studyUid, this.owner]);
+        await deps.dataSource.query(`UPDATE study_pull SET lease_owner = NULL, lease_until = NULL WHERE study_uid = $1 AND lease_owner = $2`, [studyUid, this.owner]);
         return undefined;
       }
       if (!(await this.renew(studyUid))) return undefined;
     }
     const alreadyHeld = refs.filter((r) => held.has(r.sopInstanceUID)).length;
     if (retrieved + alreadyHeld === 0) throw LtError.invalid(`none of the study's ${refs.length} instances could be stored`);
-    const job = await deps.ds.transaction(async (tx) => {
+    const job = await deps.dataSource.transaction(async (tx) => {
       const [s] = (await tx.query(
         `SELECT s.instance_count FROM study s JOIN study_pull p USING (study_uid) WHERE s.study_uid = $1 AND p.lease_owner = $2 FOR UPDATE OF s, p`,
         [studyUid, this.owner],
@@ -234,14 +234,14 @@ export class Puller {
     if (!permanent) {
       const delayMs = pullRetryDelayMs(pull.attempts);
       log.warn('pull failed; retrying', { study: studyTag(studyUid), attempt: pull.attempts, retryInSeconds: delayMs / 1000, reason: err.message });
-      await this.deps.ds.query(
+      await this.deps.dataSource.query(
         `UPDATE study_pull SET error = $3, next_run_at = now() + make_interval(secs => $4), lease_owner = NULL, lease_until = NULL WHERE study_uid = $1 AND lease_owner = $2`,
         [studyUid, this.owner, `retrying: ${err.message}`, delayMs / 1000],
       );
       return;
     }
     log.warn('pull failed for good', { study: studyTag(studyUid), reason: err.message });
-    await this.deps.ds.transaction(async (tx) => {
+    await this.deps.dataSource.transaction(async (tx) => {
       const rows = (await tx.query(`UPDATE study_pull SET error = $3, lease_owner = NULL, lease_until = NULL WHERE study_uid = $1 AND lease_owner = $2 RETURNING study_uid`, [
         studyUid,
         this.owner,

@@ -66,7 +66,7 @@ export class Reconciler {
   async once(): Promise<ReconcileResult> {
     const result: ReconcileResult = { listed: 0, recovered: 0, failed: 0 };
     if (!this.deps.pacs) return result;
-    const runner = this.deps.ds.createQueryRunner();
+    const runner = this.deps.dataSource.createQueryRunner();
     try {
       const [{ locked }] = (await runner.query('SELECT pg_try_advisory_lock($1) AS locked', [RECONCILE_LOCK_KEY])) as { locked: boolean }[];
       if (!locked) return result;
@@ -100,7 +100,7 @@ export class Reconciler {
     }
     result.listed = listed.size;
     const known = new Set(
-      ((await deps.ds.query(`SELECT study_uid FROM study WHERE study_uid = ANY($1)`, [[...listed.keys()]])) as { study_uid: string }[]).map((r) => r.study_uid),
+      ((await deps.dataSource.query(`SELECT study_uid FROM study WHERE study_uid = ANY($1)`, [[...listed.keys()]])) as { study_uid: string }[]).map((r) => r.study_uid),
     );
     const previous = this.seen;
     this.seen = new Map();
@@ -123,7 +123,7 @@ export class Reconciler {
     }
     metrics.reconcilePasses.inc({ outcome: result.failed > 0 ? 'partial' : 'ok' });
     if (result.recovered + result.failed > 0)
-      await audit(deps.ds, { actor: ACTOR, action: 'reconcile.pass', outcome: result.failed > 0 ? 'warning' : 'success', objectUids: [], detail: { ...result } });
+      await audit(deps.dataSource, { actor: ACTOR, action: 'reconcile.pass', outcome: result.failed > 0 ? 'warning' : 'success', objectUids: [], detail: { ...result } });
     return result;
   }
 }

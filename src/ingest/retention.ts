@@ -29,7 +29,7 @@ export interface SweepResult {
  */
 export class SpoolSweeper {
   constructor(
-    private readonly ds: DataSource,
+    private readonly dataSource: DataSource,
     private readonly spool: Spool,
     private readonly opts: { retainSeconds: number; maxAgeHours: number },
   ) {}
@@ -37,10 +37,10 @@ export class SpoolSweeper {
   async sweep(): Promise<SweepResult> {
     const result: SweepResult = { studies: 0, files: 0, orphans: 0, bytes: 0 };
     for (;;) {
-      const due = await purgeableStudies(this.ds, this.opts.retainSeconds, this.opts.maxAgeHours);
+      const due = await purgeableStudies(this.dataSource, this.opts.retainSeconds, this.opts.maxAgeHours);
       let purged = 0;
       for (const { studyUid, reason } of due) {
-        const { paths, bytes } = await markStudyPurged(this.ds, studyUid, reason, ACTOR);
+        const { paths, bytes } = await markStudyPurged(this.dataSource, studyUid, reason, ACTOR);
         if (paths.length === 0) continue;
         await this.spool.remove(paths);
         metrics.spoolPurged.inc({ reason }, paths.length);
@@ -55,7 +55,7 @@ export class SpoolSweeper {
     const files = await this.spool.files();
     const cutoff = Date.now() - this.opts.maxAgeHours * 3_600_000;
     const old = files.filter((f) => f.mtimeMs < cutoff).map((f) => f.path);
-    const needed = await referencedSpoolPaths(this.ds, old);
+    const needed = await referencedSpoolPaths(this.dataSource, old);
     const orphans = old.filter((p) => !needed.has(p));
     if (orphans.length > 0) {
       await this.spool.remove(orphans);
@@ -78,7 +78,7 @@ export class SpoolSweeper {
   async relayoutLegacy(): Promise<number> {
     let moved = 0;
     for (;;) {
-      const rows = await legacySpoolRows(this.ds);
+      const rows = await legacySpoolRows(this.dataSource);
       const before = moved;
       const oldDirs = new Set<string>();
       for (const row of rows) {
@@ -98,7 +98,7 @@ export class SpoolSweeper {
         }
         await syncDir(path.dirname(target));
         await syncDir(root);
-        await moveSpoolRow(this.ds, row, target);
+        await moveSpoolRow(this.dataSource, row, target);
         await fs.rm(row.spoolPath, { force: true });
         oldDirs.add(path.dirname(row.spoolPath));
         moved++;

@@ -14,7 +14,7 @@ import { storeResponse, storeStatus, type PartOutcome } from './stow-response';
 
 /** What the STOW-RS handler needs. */
 export interface StowDeps {
-  ds: DataSource;
+  dataSource: DataSource;
   spool: Spool;
   recorder: InstanceRecorder;
   /**
@@ -77,7 +77,7 @@ export function createStowHandler(deps: StowDeps) {
         throw LtError.busy(`too many concurrent STOW-RS requests (limit ${deps.limits.maxConcurrentStow}); retry later`);
       }
     } catch (e) {
-      await rejectRequest(deps.ds, actor, e, urlStudy);
+      await rejectRequest(deps.dataSource, actor, e, urlStudy);
       endTimer();
       throw e;
     }
@@ -96,7 +96,7 @@ export function createStowHandler(deps: StowDeps) {
     const studies = new Set<string>();
     const heartbeat = setInterval(() => {
       if (studies.size === 0) return;
-      deps.ds
+      deps.dataSource
         .query(`UPDATE study SET last_received_at = now() WHERE study_uid = ANY($1) AND state = 'receiving'`, [[...studies]])
         .catch((e: unknown) => log.warn('receiving heartbeat failed', { err: e }));
     }, deps.receivingHeartbeatMs ?? 1000);
@@ -141,7 +141,7 @@ export function createStowHandler(deps: StowDeps) {
         } else if (tooLarge) {
           res.setHeader('Connection', 'close');
           extra.push({ failureReason: DicomReason.OutOfResources, message: 'request body exceeds the configured limit' });
-          await rejectRequest(deps.ds, actor, LtError.tooLarge('request body exceeds the limit'), urlStudy);
+          await rejectRequest(deps.dataSource, actor, LtError.tooLarge('request body exceeds the limit'), urlStudy);
         } else if (!parser.done) {
           if (parser.parts === 0 || finishing.length === 0) parser.finish(); // throws 400: nothing understood
           extra.push({ failureReason: DicomReason.CannotUnderstand, message: 'body ended before the closing boundary' });
@@ -150,7 +150,7 @@ export function createStowHandler(deps: StowDeps) {
         // A stalled sender's socket is not read any further: answer and close it, the slot is freed below.
         if (e instanceof LtError && e.httpStatus === 408) res.setHeader('Connection', 'close');
         if (finishing.length === 0) {
-          await rejectRequest(deps.ds, actor, e, urlStudy);
+          await rejectRequest(deps.dataSource, actor, e, urlStudy);
           throw e;
         }
         extra.push({ failureReason: e instanceof LtError ? (e.dicomReason ?? DicomReason.CannotUnderstand) : DicomReason.ProcessingFailure, message: (e as Error).message });
@@ -227,10 +227,10 @@ function finishPart(deps: StowDeps, part: ReceivedPart, urlStudy: string | undef
   return acceptReceived({ ...deps, maxInflatedBytes: deps.limits.maxInflatedBytes }, part, { actor, expectedStudyUid: urlStudy });
 }
 
-async function rejectRequest(ds: DataSource, actor: string, e: unknown, studyUid: string | undefined): Promise<void> {
+async function rejectRequest(dataSource: DataSource, actor: string, e: unknown, studyUid: string | undefined): Promise<void> {
   const err = e instanceof LtError ? e : LtError.internal('internal error');
   metrics.stowRequests.inc({ status: String(err.httpStatus) });
-  await audit(ds, {
+  await audit(dataSource, {
     actor,
     action: 'stow.rejected',
     outcome: 'failure',

@@ -13,11 +13,11 @@ import { actorOf } from './stow-handler';
  * a study, a series or one instance as multipart/related; type="application/dicom". What retention removed is
  * left out, and when nothing is left the answer is 410 Gone.
  */
-export function createWadoHandler(ds: DataSource) {
+export function createWadoHandler(dataSource: DataSource) {
   return async function wado(req: Request, res: Response): Promise<void> {
     const { study, series, instance } = req.params as Record<string, string | undefined>;
     for (const uid of [study, series, instance]) if (uid !== undefined && !isValidUid(uid)) throw LtError.invalid('invalid UID in the URL');
-    const rows = (await ds.query(
+    const rows = (await dataSource.query(
       `SELECT spool_path, purged_at IS NOT NULL AS purged FROM instance
         WHERE study_uid = $1 AND ($2::text IS NULL OR series_uid = $2) AND ($3::text IS NULL OR sop_instance_uid = $3)
         ORDER BY series_uid, sop_instance_uid`,
@@ -27,7 +27,7 @@ export function createWadoHandler(ds: DataSource) {
     const held = rows.filter((r) => !r.purged);
     if (held.length === 0) throw LtError.gone('received, then removed from the spool by retention (LT_SPOOL_RETAIN_SECONDS, LT_SPOOL_MAX_AGE_HOURS): retrieve it from the PACS');
     // Who read what, before a byte leaves: a read that cannot be recorded is not served.
-    await audit(ds, {
+    await audit(dataSource, {
       actor: actorOf(req, res),
       action: 'instances.retrieved',
       outcome: 'success',

@@ -61,7 +61,7 @@ export async function analyzeLocal(config: Config, input: string, outDir: string
   try {
     const spool = new Spool(path.join(workDir, 'spool'));
     await spool.init();
-    const deps = { ds: db.dataSource, spool, recorder: new InstanceRecorder(db.dataSource) };
+    const deps = { dataSource: db.dataSource, spool, recorder: new InstanceRecorder(db.dataSource) };
     bar?.start((await countFiles(input)) ?? 0, 0, { stage: 'reading files  ' });
     const imported = await importLocal(deps, input, () => bar?.increment());
     if (imported.studies.length === 0)
@@ -76,7 +76,7 @@ export async function analyzeLocal(config: Config, input: string, outDir: string
     bar?.update(0, { stage: 'analysing      ' });
     const workPath = path.join(workDir, 'work');
     const pipeline = new Pipeline({
-      ds: db.dataSource,
+      dataSource: db.dataSource,
       analyzer: inference.analyzer,
       workDir: workPath,
       leaseSeconds: config.pipeline.leaseSeconds,

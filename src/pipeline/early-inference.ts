@@ -15,7 +15,7 @@ const STREAMING_STEP = 16;
 
 /** What early inference needs. */
 export interface EarlyInferenceDeps {
-  ds: DataSource;
+  dataSource: DataSource;
   /** The inference workers. */
   analyzer: Analyzer;
   selection?: Partial<SelectionRules>;
@@ -109,7 +109,7 @@ export class EarlyInference {
     if (!p || p.studyUid !== studyUid) return undefined;
     this.prepared = undefined;
     clearTimeout(p.expiry);
-    if (p.stale || (await instanceDigest(this.deps.ds, studyUid)) !== p.digest) {
+    if (p.stale || (await instanceDigest(this.deps.dataSource, studyUid)) !== p.digest) {
       this.warming = { studyUid, done: p.analysis.then(noop, noop) };
       return undefined;
     }
@@ -160,10 +160,10 @@ export class EarlyInference {
     const preparing = { studyUid, stale: false, done: new Promise<void>((r) => (finished = r)) };
     this.preparing = preparing;
     try {
-      const receiving = (await this.deps.ds.query(`SELECT 1 FROM study WHERE study_uid = $1 AND state = 'receiving'`, [studyUid])) as unknown[];
+      const receiving = (await this.deps.dataSource.query(`SELECT 1 FROM study WHERE study_uid = $1 AND state = 'receiving'`, [studyUid])) as unknown[];
       if (receiving.length === 0) return;
-      const digest = await instanceDigest(this.deps.ds, studyUid);
-      const study = await studyVolume(this.deps.ds, studyUid, this.deps.selection, this.deps.maxSlices);
+      const digest = await instanceDigest(this.deps.dataSource, studyUid);
+      const study = await studyVolume(this.deps.dataSource, studyUid, this.deps.selection, this.deps.maxSlices);
       if (this.closed) return;
       this.drop('a newer analysis is starting');
       const abort = new AbortController();
@@ -192,8 +192,8 @@ export class EarlyInference {
 const noop = (): void => undefined;
 
 /** Identifies the study's instances: stored instances never change, so their count and sha256 digests do. */
-async function instanceDigest(ds: DataSource, studyUid: string): Promise<string> {
-  const [r] = (await ds.query(`SELECT count(*)::int AS n, md5(string_agg(sha256, ',' ORDER BY sop_instance_uid)) AS digest FROM instance WHERE study_uid = $1 AND purged_at IS NULL`, [
+async function instanceDigest(dataSource: DataSource, studyUid: string): Promise<string> {
+  const [r] = (await dataSource.query(`SELECT count(*)::int AS n, md5(string_agg(sha256, ',' ORDER BY sop_instance_uid)) AS digest FROM instance WHERE study_uid = $1 AND purged_at IS NULL`, [
     studyUid,
   ])) as { n: number; digest: string | null }[];
   return `${r.n}:${r.digest ?? ''}`;

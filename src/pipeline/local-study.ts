@@ -54,7 +54,7 @@ async function importOne(deps: { spool: Spool; recorder: InstanceRecorder }, sou
  * Imports a folder (recursively) or a .zip of DICOM files through the same checks as STOW-RS. Files that are not
  * DICOM (DICOMDIR aside, README files, thumbnails) are skipped with the reason.
  */
-export async function importLocal(deps: { ds: DataSource; spool: Spool; recorder: InstanceRecorder }, input: string, onFile?: () => void): Promise<LocalImport> {
+export async function importLocal(deps: { dataSource: DataSource; spool: Spool; recorder: InstanceRecorder }, input: string, onFile?: () => void): Promise<LocalImport> {
   const out: LocalImport = { files: 0, stored: [], skipped: [], studies: [] };
   const stat = await fs.stat(input).catch(() => undefined);
   if (!stat) throw LtError.invalid(`${input} does not exist`);

@@ -46,7 +46,7 @@ const MAX_TRANSIENT_BACKOFF_MS = 300_000;
 
 /** What the pipeline needs. */
 export interface PipelineDeps {
-  ds: DataSource;
+  dataSource: DataSource;
   analyzer: Analyzer;
   /** Where encoded results wait for delivery, and where inference results are kept between stages. */
   workDir: string;
@@ -92,7 +92,7 @@ export class Pipeline {
   async runOnce(): Promise<boolean> {
     this.active++;
     try {
-      const job = await claimJob(this.deps.ds, this.deps.leaseSeconds);
+      const job = await claimJob(this.deps.dataSource, this.deps.leaseSeconds);
       if (!job) return false;
       await withLogContext({ jobId: String(job.id), study: studyTag(job.studyUid), component: 'pipeline' }, () => this.process(job));
       return true;
@@ -104,7 +104,7 @@ export class Pipeline {
   private async process(job: Job): Promise<void> {
     const abort = new AbortController();
     const renew = setInterval(() => {
-      renewLease(this.deps.ds, job.id, this.deps.leaseSeconds).then(
+      renewLease(this.deps.dataSource, job.id, this.deps.leaseSeconds).then(
         (held) => held || abort.abort(new Error('lease lost')),
         () => undefined,
       );
@@ -132,10 +132,10 @@ export class Pipeline {
   private async attemptsExhausted(job: Job): Promise<boolean> {
     const max = this.maxAttempts;
     if (job.attempts <= max) return false;
-    const last = await lastJobError(this.deps.ds, job.id);
+    const last = await lastJobError(this.deps.dataSource, job.id);
     const reason = `gave up after ${max} attempts: ${last ?? 'the process stopped while working on this study each time (crash or out of memory)'}`;
     log.error('job claimed more often than its attempts allow; writing a failure report', { attempts: job.attempts, maxAttempts: max });
-    await audit(this.deps.ds, { actor: 'pipeline', action: 'job.attempts-exhausted', outcome: 'failure', studyUid: job.studyUid, detail: { jobId: job.id, attempts: job.attempts, maxAttempts: max } }).catch(
+    await audit(this.deps.dataSource, { actor: 'pipeline', action: 'job.attempts-exhausted', outcome: 'failure', studyUid: job.studyUid, detail: { jobId: job.id, attempts: job.attempts, maxAttempts: max } }).catch(
       () => undefined,
     );
     await this.failWithReport(job, stageAt(job), reason, []);
@@ -143,9 +143,9 @@ export class Pipeline {
   }
 
   private async supersededByNewerJob(job: Job): Promise<boolean> {
-    if (!(await hasNewerJob(this.deps.ds, job))) return false;
-    await advanceJob(this.deps.ds, job.id, 'superseded', { releaseLease: true });
-    await audit(this.deps.ds, { actor: 'pipeline', action: 'job.superseded', outcome: 'success', studyUid: job.studyUid, detail: { jobId: job.id } });
+    if (!(await hasNewerJob(this.deps.dataSource, job))) return false;
+    await advanceJob(this.deps.dataSource, job.id, 'superseded', { releaseLease: true });
+    await audit(this.deps.dataSource, { actor: 'pipeline', action: 'job.superseded', outcome: 'success', studyUid: job.studyUid, detail: { jobId: job.id } });
     log.info('job superseded by a newer job for the same study');
     return true;
   }
@@ -161,13 +161,13 @@ export class Pipeline {
   }
 
   private async stagesFrom(job: Job, signal: AbortSignal, t0: number, early: EarlyWork | undefined): Promise<void> {
-    const { volume, chosen, rejections, reason, maxSeriesNumber: maxSeries } = early?.study ?? (await studyVolume(this.deps.ds, job.studyUid, this.deps.selection, this.deps.maxSlices));
+    const { volume, chosen, rejections, reason, maxSeriesNumber: maxSeries } = early?.study ?? (await studyVolume(this.deps.dataSource, job.studyUid, this.deps.selection, this.deps.maxSlices));
     const selectSeconds = (Date.now() - t0) / 1000;
     this.deps.onStage?.(job.id, 'selected');
 
     if (job.state === 'ready') {
       // A study re-sent unchanged (or re-opened by instances that do not change the chosen series) gives no new result.
-      const same = await earlierJobWithInput(this.deps.ds, job, volume.contentHash);
+      const same = await earlierJobWithInput(this.deps.dataSource, job, volume.contentHash);
       if (same) {
         await this.recordStage(
           job,
@@ -237,7 +237,7 @@ export class Pipeline {
     entry: Pick<AuditEntry, 'action' | 'objectUids'> & { detail: Record<string, unknown> },
     timed?: { stage: string; seconds: number },
   ): Promise<void> {
-    await this.deps.ds.transaction(async (tx) => {
+    await this.deps.dataSource.transaction(async (tx) => {
       await advanceJob(tx, job.id, to, fields);
       await appendAudit(tx, { actor: 'pipeline', outcome: 'success', studyUid: job.studyUid, ...entry, detail: { jobId: job.id, ...entry.detail } });
     });
@@ -266,7 +266,7 @@ export class Pipeline {
 
   private async encodeAndEnqueue(job: Job, objects: ResultObjects, timings: Record<string, number>, analysis?: Analysis): Promise<void> {
     const s = objects.summary;
-    await this.deps.ds.transaction(async (tx) => {
+    await this.deps.dataSource.transaction(async (tx) => {
       await enqueueResults(tx, job.id, job.studyUid, objects, this.outboxDir);
       const ok = await advanceJob(tx, job.id, 'encoded', {
         timings,
@@ -328,8 +328,8 @@ export class Pipeline {
     if (!permanent && job.attempts < this.maxAttempts) {
       const delay = Math.min(300_000, 2000 * 2 ** (job.attempts - 1)) * (0.5 + Math.random() / 2);
       log.warn('stage failed, will retry', { state: job.state, attempt: job.attempts, retryInMs: Math.round(delay), reason: message });
-      await retryLater(this.deps.ds, job.id, delay, message).catch(() => undefined);
-      await audit(this.deps.ds, { actor: 'pipeline', action: 'job.retry', outcome: 'warning', studyUid: job.studyUid, detail: { jobId: job.id, state: job.state, attempt: job.attempts, reason: message } }).catch(
+      await retryLater(this.deps.dataSource, job.id, delay, message).catch(() => undefined);
+      await audit(this.deps.dataSource, { actor: 'pipeline', action: 'job.retry', outcome: 'warning', studyUid: job.studyUid, detail: { jobId: job.id, state: job.state, attempt: job.attempts, reason: message } }).catch(
         () => undefined,
       );
       return;
@@ -351,8 +351,8 @@ export class Pipeline {
     if (openMs >= (this.deps.transientRetrySeconds ?? DEFAULT_TRANSIENT_RETRY_SECONDS) * 1000) return false;
     const delay = transientBackoffMs(job);
     log.warn('transient fault, will retry', { state: job.state, retryInMs: Math.round(delay), reason });
-    await retryLater(this.deps.ds, job.id, delay, reason, { transient: true }).catch(() => undefined);
-    await audit(this.deps.ds, { actor: 'pipeline', action: 'job.retry', outcome: 'warning', studyUid: job.studyUid, detail: { jobId: job.id, state: job.state, transient: true, reason } }).catch(
+    await retryLater(this.deps.dataSource, job.id, delay, reason, { transient: true }).catch(() => undefined);
+    await audit(this.deps.dataSource, { actor: 'pipeline', action: 'job.retry', outcome: 'warning', studyUid: job.studyUid, detail: { jobId: job.id, state: job.state, transient: true, reason } }).catch(
       () => undefined,
     );
     return true;
@@ -369,7 +369,7 @@ export class Pipeline {
    */
   private async notApplicable(job: Job, stage: string, reason: string, details: string[]): Promise<void> {
     log.info('study not applicable; nothing written to the PACS', { stage, reason: reason.slice(0, 300) });
-    await this.deps.ds.transaction(async (tx) => {
+    await this.deps.dataSource.transaction(async (tx) => {
       if (!(await advanceJob(tx, job.id, 'failed', { error: reason, releaseLease: true, result: { failure: { stage, reason } } }))) return;
       await appendTriageEvent(tx, { kind: 'study.not_applicable', studyUid: job.studyUid, jobId: job.id, priority: PRIORITY.ROUTINE, payload: { error: reason } });
       await appendAudit(tx, { actor: 'pipeline', action: 'job.not_applicable', outcome: 'success', studyUid: job.studyUid, detail: { jobId: job.id, stage, reason, details } });
@@ -383,7 +383,7 @@ export class Pipeline {
    */
   private async failWithReport(job: Job, stage: string, reason: string, details: string[]): Promise<void> {
     try {
-      const headers = await recordedHeaders(this.deps.ds, job.studyUid);
+      const headers = await recordedHeaders(this.deps.dataSource, job.studyUid);
       // Any header that names its instance carries the Patient and Study modules, even one whose pixel data was refused.
       const study = this.studyContext(headers.find((h) => !h.error) ?? headers.find((h) => h.sopInstanceUid), maxSeriesNumber(headers).maxSeriesNumber);
       // The report lists what was examined and not used, so a reader sees which series were looked at.
@@ -395,11 +395,11 @@ export class Pipeline {
     } catch (inner) {
       if (isTransientFault(inner)) {
         log.warn('failure report could not be written yet; will retry', { err: inner });
-        await retryLater(this.deps.ds, job.id, transientBackoffMs(job), reason, { transient: true }).catch(() => undefined);
+        await retryLater(this.deps.dataSource, job.id, transientBackoffMs(job), reason, { transient: true }).catch(() => undefined);
         return;
       }
       log.error('failure report could not be written', { err: inner });
-      await failJob(this.deps.ds, job, reason).catch((e: unknown) => log.error('job could not be marked failed', { err: e }));
+      await failJob(this.deps.dataSource, job, reason).catch((e: unknown) => log.error('job could not be marked failed', { err: e }));
     }
   }
 
@@ -408,15 +408,15 @@ export class Pipeline {
    * 'result.ready' with the triage priority, or 'study.failed'. Safe to run in several gateways at once.
    */
   async finalize(): Promise<number> {
-    const jobs = await encodedJobs(this.deps.ds);
+    const jobs = await encodedJobs(this.deps.dataSource);
     let n = 0;
     for (const j of jobs) {
-      const delivery = await jobDeliveryState(this.deps.ds, j.id);
+      const delivery = await jobDeliveryState(this.deps.dataSource, j.id);
       if (delivery.state === 'pending') continue;
       const failure = j.result.failure;
       const end = failure || delivery.state !== 'delivered' ? 'failed' : 'delivered';
       const error = failure ? `${failure.stage}: ${failure.reason}` : delivery.state !== 'delivered' ? `delivery failed for ${delivery.failed} instance(s)` : null;
-      const done = await this.deps.ds.transaction(async (tx) => {
+      const done = await this.deps.dataSource.transaction(async (tx) => {
         if (!(await finishEncodedJob(tx, j.id, end, error))) return false;
         await appendTriageEvent(tx, {
           kind: end === 'delivered' ? 'result.ready' : 'study.failed',
@@ -456,7 +456,7 @@ export class Pipeline {
 
   /** The SR of the last result delivered for this study, which a new result supersedes. */
   private async previousResult(job: Job): Promise<Supersedes | undefined> {
-    const r = await previousSrResult(this.deps.ds, job);
+    const r = await previousSrResult(this.deps.dataSource, job);
     return r?.srSopInstanceUid && r.srSeriesInstanceUid ? { srSopInstanceUid: r.srSopInstanceUid, srSeriesInstanceUid: r.srSeriesInstanceUid, otherSopInstanceUids: r.resultUids } : undefined;
   }
 }

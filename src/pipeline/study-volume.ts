@@ -38,8 +38,8 @@ export function maxSeriesNumber(headers: InstanceHeader[]): { maxSeriesNumber?: 
  * Chooses the series to triage from the study's received instances (the headers ingest recorded) and builds its
  * volume. Throws PermanentFailure when no series qualifies or the chosen one cannot be built.
  */
-export async function studyVolume(ds: DataSource, studyUid: string, selection: Partial<SelectionRules> = {}, maxSlices?: number): Promise<StudyVolume> {
-  const headers = await recordedHeaders(ds, studyUid);
+export async function studyVolume(dataSource: DataSource, studyUid: string, selection: Partial<SelectionRules> = {}, maxSlices?: number): Promise<StudyVolume> {
+  const headers = await recordedHeaders(dataSource, studyUid);
   const picked = selectSeries(headers, { ...selection, ...(maxSlices ? { maxSlices } : {}) });
   const rejections = picked.rejected.map((r) => `series ${r.seriesNumber ?? '?'} (${r.modality ?? '?'}, ${r.instances} instances): ${r.reason}`);
   const pick = picked.chosen;

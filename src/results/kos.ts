@@ -20,7 +20,7 @@ export function keyObjectSelection(ctx: ResultContext, volume: HuVolume, keys: S
     device: DEVICE,
     images: [...ct, ...heat],
   }).root();
-  const ds: NaturalDataset = {
+  const dataset: NaturalDataset = {
     ...ctx.header,
     SOPClassUID: SopClass.KeyObjectSelection,
     SOPInstanceUID: uids.kos,
@@ -42,5 +42,5 @@ export function keyObjectSelection(ctx: ResultContext, volume: HuVolume, keys: S
     ]),
     ...root.toDataset(true),
   };
-  return { kind: 'kos', sopClassUid: SopClass.KeyObjectSelection, sopInstanceUid: uids.kos, seriesInstanceUid: uids.kosSeries, bytes: writePart10(ds) };
+  return { kind: 'kos', sopClassUid: SopClass.KeyObjectSelection, sopInstanceUid: uids.kos, seriesInstanceUid: uids.kosSeries, bytes: writePart10(dataset) };
 }

@@ -24,7 +24,7 @@ export interface CaptureOptions {
 export function secondaryCapture(ctx: ResultContext, o: CaptureOptions): Omit<ResultObject, 'kind'> {
   const img = o.image;
   const pixels = img.data.length % 2 ? Buffer.concat([Buffer.from(img.data), Buffer.alloc(1)]) : Buffer.from(img.data);
-  const ds: NaturalDataset = {
+  const dataset: NaturalDataset = {
     ...ctx.header,
     SOPClassUID: SopClass.SecondaryCapture,
     SOPInstanceUID: o.sopInstanceUid,
@@ -62,5 +62,5 @@ export function secondaryCapture(ctx: ResultContext, o: CaptureOptions): Omit<Re
     PixelData: [pixels.buffer.slice(pixels.byteOffset, pixels.byteOffset + pixels.byteLength)],
     _vrMap: { PixelData: 'OB' },
   };
-  return { sopClassUid: SopClass.SecondaryCapture, sopInstanceUid: o.sopInstanceUid, seriesInstanceUid: o.seriesUid, bytes: writePart10(ds) };
+  return { sopClassUid: SopClass.SecondaryCapture, sopInstanceUid: o.sopInstanceUid, seriesInstanceUid: o.seriesUid, bytes: writePart10(dataset) };
 }

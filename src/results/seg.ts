@@ -100,7 +100,7 @@ export function infectionSegmentation(ctx: ResultContext, v: HuVolume, analysis:
     masks.map((m) => m.mask),
     v.rows * v.columns,
   );
-  const ds: NaturalDataset = {
+  const dataset: NaturalDataset = {
     ...ctx.header,
     SOPClassUID: SopClass.Segmentation,
     SOPInstanceUID: uids.seg,
@@ -184,5 +184,5 @@ export function infectionSegmentation(ctx: ResultContext, v: HuVolume, analysis:
     PixelData: [pixels.buffer.slice(pixels.byteOffset, pixels.byteOffset + pixels.byteLength)],
     _vrMap: { PixelData: 'OB' },
   };
-  return { kind: 'seg', sopClassUid: SopClass.Segmentation, sopInstanceUid: uids.seg, seriesInstanceUid: uids.segSeries, bytes: writePart10(ds) };
+  return { kind: 'seg', sopClassUid: SopClass.Segmentation, sopInstanceUid: uids.seg, seriesInstanceUid: uids.segSeries, bytes: writePart10(dataset) };
 }

@@ -71,7 +71,7 @@ function srDocument(
 ): ResultObject {
   const { study, uids, when } = ctx;
   const request = referencedRequest(study);
-  const ds: NaturalDataset = {
+  const dataset: NaturalDataset = {
     ...ctx.header,
     SOPClassUID: SopClass.Comprehensive3dSr,
     SOPInstanceUID: uids.sr,
@@ -98,7 +98,7 @@ function srDocument(
     CodingSchemeIdentificationSequence: codingSchemes(),
     ...o.root.toDataset(true),
   };
-  return { kind: 'sr', sopClassUid: SopClass.Comprehensive3dSr, sopInstanceUid: uids.sr, seriesInstanceUid: uids.srSeries, bytes: writePart10(ds) };
+  return { kind: 'sr', sopClassUid: SopClass.Comprehensive3dSr, sopInstanceUid: uids.sr, seriesInstanceUid: uids.srSeries, bytes: writePart10(dataset) };
 }
 
 /**

@@ -64,23 +64,23 @@ function personName(v: unknown): string | undefined {
 }
 
 /** Reads the study context from a naturalized source header. */
-export function studyContextFromDataset(ds: NaturalDataset): StudyContext {
-  if (typeof ds.StudyInstanceUID !== 'string') throw new Error('source header has no StudyInstanceUID');
-  const ctx: StudyContext = { StudyInstanceUID: ds.StudyInstanceUID };
+export function studyContextFromDataset(dataset: NaturalDataset): StudyContext {
+  if (typeof dataset.StudyInstanceUID !== 'string') throw new Error('source header has no StudyInstanceUID');
+  const ctx: StudyContext = { StudyInstanceUID: dataset.StudyInstanceUID };
   for (const k of STRING_KEYS) {
-    const v = ds[k];
+    const v = dataset[k];
     if (v !== undefined && v !== null) ctx[k] = String(Array.isArray(v) ? v[0] : v);
   }
-  const sn = Number(Array.isArray(ds.SeriesNumber) ? ds.SeriesNumber[0] : ds.SeriesNumber);
-  if (ds.SeriesNumber !== undefined && ds.SeriesNumber !== null && ds.SeriesNumber !== '' && Number.isInteger(sn)) ctx.SeriesNumber = sn;
-  const req = (Array.isArray(ds.RequestAttributesSequence) ? ds.RequestAttributesSequence[0] : ds.RequestAttributesSequence) as NaturalDataset | undefined;
-  if (typeof ds.BodyPartExamined === 'string' && ds.BodyPartExamined.trim()) ctx.BodyPartExamined = ds.BodyPartExamined.trim();
+  const sn = Number(Array.isArray(dataset.SeriesNumber) ? dataset.SeriesNumber[0] : dataset.SeriesNumber);
+  if (dataset.SeriesNumber !== undefined && dataset.SeriesNumber !== null && dataset.SeriesNumber !== '' && Number.isInteger(sn)) ctx.SeriesNumber = sn;
+  const req = (Array.isArray(dataset.RequestAttributesSequence) ? dataset.RequestAttributesSequence[0] : dataset.RequestAttributesSequence) as NaturalDataset | undefined;
+  if (typeof dataset.BodyPartExamined === 'string' && dataset.BodyPartExamined.trim()) ctx.BodyPartExamined = dataset.BodyPartExamined.trim();
   for (const k of ['RequestedProcedureID', 'RequestedProcedureDescription'] as const) {
     const v = req?.[k];
     if (v !== undefined && v !== null && String(v) !== '') ctx[k] = String(Array.isArray(v) ? v[0] : v);
   }
-  ctx.PatientName = personName(ds.PatientName);
-  ctx.ReferringPhysicianName = personName(ds.ReferringPhysicianName);
+  ctx.PatientName = personName(dataset.PatientName);
+  ctx.ReferringPhysicianName = personName(dataset.ReferringPhysicianName);
   return ctx;
 }
 

@@ -18,8 +18,8 @@ export interface ReadyStudy {
  * run this at once without making two jobs for one study. `inFlight`: studies a request or association of this
  * process is still delivering, never complete however long their last instance is ago.
  */
-export async function markStableStudies(ds: DataSource, stableSeconds: number, inFlight: string[] = [], actor = 'gateway'): Promise<ReadyStudy[]> {
-  return ds.transaction(async (tx) => {
+export async function markStableStudies(dataSource: DataSource, stableSeconds: number, inFlight: string[] = [], actor = 'gateway'): Promise<ReadyStudy[]> {
+  return dataSource.transaction(async (tx) => {
     const due = (await tx.query(
       `SELECT study_uid, instance_count FROM study
         WHERE state = 'receiving' AND instance_count > 0 AND last_received_at <= now() - make_interval(secs => $1)
@@ -39,15 +39,15 @@ export async function markStableStudies(ds: DataSource, stableSeconds: number, i
  * receiving study's quiet period starts over: a study an outage interrupted is not called complete (and triaged
  * twice, once without its last instances) before its sender could resume.
  */
-export function completenessCheck(ds: DataSource, stableSeconds: number, inFlight: () => string[] = () => []): () => Promise<ReadyStudy[]> {
+export function completenessCheck(dataSource: DataSource, stableSeconds: number, inFlight: () => string[] = () => []): () => Promise<ReadyStudy[]> {
   let unreachable = false;
   return async () => {
     try {
       if (unreachable) {
-        await ds.query(`UPDATE study SET last_received_at = now() WHERE state = 'receiving'`);
+        await dataSource.query(`UPDATE study SET last_received_at = now() WHERE state = 'receiving'`);
         unreachable = false;
       }
-      return await markStableStudies(ds, stableSeconds, inFlight());
+      return await markStableStudies(dataSource, stableSeconds, inFlight());
     } catch (e) {
       if (isDatabaseUnavailable(e)) unreachable = true;
       throw e;

@@ -21,7 +21,7 @@ export type PacsCheckOutcome = 'complete' | 'counts_differ' | 'pacs_growing' | '
 
 /** What the PACS completeness check needs. */
 export interface PacsCompletenessDeps {
-  ds: DataSource;
+  dataSource: DataSource;
   pacs: PacsConfig;
   /** Studies a request or association of this process is still delivering: never complete. */
   inFlight: () => string[];
@@ -89,7 +89,7 @@ export class PacsCompleteness {
     if (typeof second === 'string') return second;
     if (second !== first) return 'pacs_growing';
     if (this.closed) return 'skipped';
-    const opened = await this.deps.ds.transaction(async (tx) => {
+    const opened = await this.deps.dataSource.transaction(async (tx) => {
       const [row] = (await tx.query(`SELECT instance_count FROM study WHERE study_uid = $1 AND state = 'receiving' FOR UPDATE`, [studyUid])) as { instance_count: number }[];
       // Locked now: no instance can be recorded, nor the quiet period open a job, until this transaction ends.
       if (!row || this.deps.inFlight().includes(studyUid)) return 'skipped';
@@ -104,7 +104,7 @@ export class PacsCompleteness {
 
   /** The instances we hold of a study that is still receiving (undefined otherwise: nothing to decide). */
   private async heldCount(studyUid: string): Promise<number | undefined> {
-    const [row] = (await this.deps.ds.query(`SELECT instance_count FROM study WHERE study_uid = $1 AND state = 'receiving'`, [studyUid])) as { instance_count: number }[];
+    const [row] = (await this.deps.dataSource.query(`SELECT instance_count FROM study WHERE study_uid = $1 AND state = 'receiving'`, [studyUid])) as { instance_count: number }[];
     return row?.instance_count;
   }
 

@@ -171,7 +171,7 @@ export function phantomSeries(vol: PhantomVolume, opts: SeriesOptions = {}): Wri
     const zPos = -z * vol.sliceSpacing;
     const geom = opts.sliceGeometry?.(z);
     const bitsStored = opts.bitsStored ?? (opts.signed ? 16 : 12);
-    const ds: NaturalDataset = {
+    const dataset: NaturalDataset = {
       SpecificCharacterSet: 'ISO_IR 192',
       ImageType: ['ORIGINAL', 'PRIMARY', 'AXIAL'],
       SOPClassUID: SopClass.CtImage,
@@ -225,7 +225,7 @@ export function phantomSeries(vol: PhantomVolume, opts: SeriesOptions = {}): Wri
       _vrMap: { PixelData: 'OW', ...(opts.pixelPaddingValue !== undefined ? { PixelPaddingValue: opts.signed ? 'SS' : 'US' } : {}) },
       ...opts.extra,
     };
-    out.push({ sopInstanceUid, bytes: writePart10(ds, opts.transferSyntax ?? TransferSyntax.ExplicitLittle) });
+    out.push({ sopInstanceUid, bytes: writePart10(dataset, opts.transferSyntax ?? TransferSyntax.ExplicitLittle) });
   }
   return out;
 }
@@ -273,7 +273,7 @@ export function enhancedCtInstance(vol: PhantomVolume, opts: EnhancedCtOptions =
       PixelValueTransformationSequence: [{ RescaleIntercept: intercept, RescaleSlope: 1, RescaleType: 'HU' }],
     });
   });
-  const ds: NaturalDataset = {
+  const dataset: NaturalDataset = {
     SpecificCharacterSet: 'ISO_IR 192',
     ImageType: ['ORIGINAL', 'PRIMARY', 'AXIAL', 'NONE'],
     SOPClassUID: SopClass.EnhancedCtImage,
@@ -320,5 +320,5 @@ export function enhancedCtInstance(vol: PhantomVolume, opts: EnhancedCtOptions =
     PixelData: [px.buffer],
     _vrMap: { PixelData: 'OW' },
   };
-  return { sopInstanceUid, bytes: writePart10(ds, opts.transferSyntax ?? TransferSyntax.ExplicitLittle) };
+  return { sopInstanceUid, bytes: writePart10(dataset, opts.transferSyntax ?? TransferSyntax.ExplicitLittle) };
 }

@@ -29,7 +29,7 @@ describe('TriageService (real server on localhost:0, real PostgreSQL)', () => {
   beforeAll(async () => {
     ({ db, cleanup } = await testDatabase());
     authFailures = new AuthFailureLog(db.dataSource);
-    server = await startTriageServer({ ds: db.dataSource, auth: new Authenticator({ bearer: [{ secret: 'it-token', roles: ['reader', 'operator', 'auditor'] }] }), authFailures, pollMs: 50 }, { host: '127.0.0.1', port: 0 });
+    server = await startTriageServer({ dataSource: db.dataSource, auth: new Authenticator({ bearer: [{ secret: 'it-token', roles: ['reader', 'operator', 'auditor'] }] }), authFailures, pollMs: 50 }, { host: '127.0.0.1', port: 0 });
     client = new proto.TriageService(`127.0.0.1:${server.port}`, grpc.credentials.createInsecure()) as unknown as TriageServiceClient;
     const q = (sql: string, p: unknown[]) => db.dataSource.query(sql, p);
     // Three studies: one routine result, one urgent result, one still receiving.
@@ -130,7 +130,7 @@ describe('TriageService (real server on localhost:0, real PostgreSQL)', () => {
 
   test('roles: a reader token reads but may not read the audit trail or submit (PERMISSION_DENIED)', async () => {
     const readerServer = await startTriageServer(
-      { ds: db.dataSource, auth: new Authenticator({ bearer: [{ secret: 'reader-token', roles: ['reader'] }] }), pollMs: 50 },
+      { dataSource: db.dataSource, auth: new Authenticator({ bearer: [{ secret: 'reader-token', roles: ['reader'] }] }), pollMs: 50 },
       { host: '127.0.0.1', port: 0 },
     );
     const c = new proto.TriageService(`127.0.0.1:${readerServer.port}`, grpc.credentials.createInsecure()) as unknown as TriageServiceClient;

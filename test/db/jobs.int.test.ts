@@ -17,12 +17,12 @@ describe('job repository and priority (real PostgreSQL)', () => {
   let db: Database;
   let dataDir: string;
   let cleanup: () => Promise<void>;
-  let deps: { ds: Database['dataSource']; spool: Spool; recorder: InstanceRecorder };
+  let deps: { dataSource: Database['dataSource']; spool: Spool; recorder: InstanceRecorder };
   beforeAll(async () => {
     ({ db, dataDir, cleanup } = await testDatabase());
     const spool = new Spool(path.join(dataDir, 'spool'));
     await spool.init();
-    deps = { ds: db.dataSource, spool, recorder: new InstanceRecorder(db.dataSource) };
+    deps = { dataSource: db.dataSource, spool, recorder: new InstanceRecorder(db.dataSource) };
   });
   afterAll(() => cleanup());
 

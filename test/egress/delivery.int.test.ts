@@ -25,22 +25,22 @@ const NOW = new Date('2026-03-01T10:00:00Z');
 const results = buildResults({ study: fx.study, volume: fx.volume, analysis: fx.analysis, keySlices: 4, now: NOW });
 
 let env: Awaited<ReturnType<typeof testDatabase>>;
-let ds: DataSource;
+let dataSource: DataSource;
 let orthanc: TestOrthanc;
 let spool: string;
 
 async function newJob(): Promise<string> {
-  await ds.query(`INSERT INTO study (study_uid, state) VALUES ($1, 'ready') ON CONFLICT DO NOTHING`, [studyUid]);
-  const [{ id }] = (await ds.query(`INSERT INTO job (study_uid, state) VALUES ($1, 'encoded') RETURNING id`, [studyUid])) as { id: string }[];
+  await dataSource.query(`INSERT INTO study (study_uid, state) VALUES ($1, 'ready') ON CONFLICT DO NOTHING`, [studyUid]);
+  const [{ id }] = (await dataSource.query(`INSERT INTO job (study_uid, state) VALUES ($1, 'encoded') RETURNING id`, [studyUid])) as { id: string }[];
   return id;
 }
 
 async function enqueue(jobId: string, objects: ResultObjects | ResultObjects['objects'], uid = studyUid): Promise<number> {
-  return ds.transaction((tx) => enqueueResults(tx, jobId, uid, objects, spool));
+  return dataSource.transaction((tx) => enqueueResults(tx, jobId, uid, objects, spool));
 }
 
 function deliverer(): Deliverer {
-  return new Deliverer(ds, new DicomWebTarget({ url: orthanc.dicomWebUrl, auth: 'none' }, { timeoutMs: 10000 }), {
+  return new Deliverer(dataSource, new DicomWebTarget({ url: orthanc.dicomWebUrl, auth: 'none' }, { timeoutMs: 10000 }), {
     baseDelayMs: 1000,
     maxDelayMs: 8000,
     maxAttempts: 30,
@@ -62,7 +62,7 @@ async function studyInstanceCount(): Promise<number> {
 
 beforeAll(async () => {
   env = await testDatabase();
-  ds = env.db.dataSource;
+  dataSource = env.db.dataSource;
   spool = tempDir('outbox');
   orthanc = await new TestOrthanc().start();
   await orthanc.upload(fx.instances.map((i) => i.bytes));
@@ -122,7 +122,7 @@ test('delivered into the source study: QIDO finds SR, SEG, heat maps, summary an
   expect(back.VerificationFlag).toBe('UNVERIFIED');
 
   // Every attempt is audited.
-  const audit = await readAudit(ds, { studyUid });
+  const audit = await readAudit(dataSource, { studyUid });
   expect(audit.filter((a) => a.action === 'result.deliver' && a.outcome === 'success').length).toBeGreaterThanOrEqual(1);
 
   // Web viewer screenshot for review.
@@ -159,7 +159,7 @@ test('delivering the same result again creates no duplicates', async () => {
   expect(before).toBe(fx.instances.length + 8);
   const jobId = await newJob();
   expect(await enqueue(jobId, results)).toBe(0); // same UIDs: nothing new queued
-  await ds.query(`UPDATE outbox SET state = 'pending', next_attempt_at = now() WHERE sop_instance_uid = ANY($1)`, [results.objects.map((o) => o.sopInstanceUid)]);
+  await dataSource.query(`UPDATE outbox SET state = 'pending', next_attempt_at = now() WHERE sop_instance_uid = ANY($1)`, [results.objects.map((o) => o.sopInstanceUid)]);
   const d = deliverer();
   const round = await d.deliverDue();
   expect(round).toMatchObject({ attempted: 8, stored: 8, failed: 0 });
@@ -173,13 +173,13 @@ test('a study UID mismatch is recorded as failed and not retried', async () => {
   const round = await deliverer().deliverDue();
   // The report and its summary page.
   expect(round).toMatchObject({ attempted: 2, failed: 2 });
-  const rows = (await ds.query(`SELECT state, attempts, last_error FROM outbox WHERE job_id = $1`, [jobId])) as { state: string; attempts: number; last_error: string }[];
+  const rows = (await dataSource.query(`SELECT state, attempts, last_error FROM outbox WHERE job_id = $1`, [jobId])) as { state: string; attempts: number; last_error: string }[];
   expect(rows).toHaveLength(2);
   for (const row of rows) {
     expect(row).toMatchObject({ state: 'failed', attempts: 1 });
     expect(row.last_error).toMatch(/HTTP (400|409)/);
   }
-  expect((await jobDeliveryState(ds, jobId)).state).toBe('failed');
+  expect((await jobDeliveryState(dataSource, jobId)).state).toBe('failed');
   expect((await deliverer().deliverDue()).attempted).toBe(0);
 });
 
@@ -201,19 +201,19 @@ test('PACS down for 30 s: results wait in the outbox and arrive exactly once aft
   const running = d.run(stop.signal);
   try {
     await new Promise((r) => setTimeout(r, 30000));
-    const waiting = (await ds.query(`SELECT state, attempts >= 3 AS retried, last_error FROM outbox WHERE job_id = $1`, [jobId])) as unknown[];
+    const waiting = (await dataSource.query(`SELECT state, attempts >= 3 AS retried, last_error FROM outbox WHERE job_id = $1`, [jobId])) as unknown[];
     expect(waiting).toEqual(rerun.objects.map(() => ({ state: 'pending', retried: true, last_error: 'no answer' })));
     await orthanc.start();
     const deadline = Date.now() + 60000;
-    while ((await jobDeliveryState(ds, jobId)).state === 'pending' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
+    while ((await jobDeliveryState(dataSource, jobId)).state === 'pending' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
   } finally {
     stop.abort();
     await running;
   }
-  expect(await jobDeliveryState(ds, jobId)).toMatchObject({ state: 'delivered', delivered: 8 });
+  expect(await jobDeliveryState(dataSource, jobId)).toMatchObject({ state: 'delivered', delivered: 8 });
   expect(await studyInstanceCount()).toBe(before + 8);
   const srs = (await (await fetch(`${orthanc.dicomWebUrl}/studies/${studyUid}/instances?Modality=SR`)).json()) as unknown[];
   expect(srs).toHaveLength(2); // the first SR and the superseding one
-  const attempts = (await readAudit(ds, { studyUid })).filter((a) => a.action === 'result.deliver' && a.detail.httpStatus === 0);
+  const attempts = (await readAudit(dataSource, { studyUid })).filter((a) => a.action === 'result.deliver' && a.detail.httpStatus === 0);
   expect(attempts.length).toBeGreaterThanOrEqual(3);
 }, 150000);

@@ -150,24 +150,24 @@ test('static Bearer and Basic headers; an untrusted certificate is no answer (re
 
 describe('through the outbox', () => {
   let env: Awaited<ReturnType<typeof testDatabase>>;
-  let ds: DataSource;
+  let dataSource: DataSource;
   let spool: string;
   beforeAll(async () => {
     env = await testDatabase();
-    ds = env.db.dataSource;
+    dataSource = env.db.dataSource;
     spool = tempDir('outbox');
-    await ds.query(`INSERT INTO study (study_uid, state) VALUES ($1, 'ready')`, [studyUid]);
+    await dataSource.query(`INSERT INTO study (study_uid, state) VALUES ($1, 'ready')`, [studyUid]);
   });
   afterAll(async () => {
     await env?.cleanup();
     rmSync(spool, { recursive: true, force: true });
   });
-  const newJob = async () => ((await ds.query(`INSERT INTO job (study_uid, state) VALUES ($1, 'encoded') RETURNING id`, [studyUid])) as { id: string }[])[0].id;
+  const newJob = async () => ((await dataSource.query(`INSERT INTO job (study_uid, state) VALUES ($1, 'encoded') RETURNING id`, [studyUid])) as { id: string }[])[0].id;
 
   test('202 with a partial failure: only the failed instance is re-sent; 503 with Retry-After is honoured', async () => {
-    await ds.query(`DELETE FROM outbox`);
+    await dataSource.query(`DELETE FROM outbox`);
     const jobId = await newJob();
-    await ds.transaction((tx) => enqueueResults(tx, jobId, studyUid, results, spool));
+    await dataSource.transaction((tx) => enqueueResults(tx, jobId, studyUid, results, spool));
     const victim = results.objects[1].sopInstanceUid;
     script = (sops, n) => {
       if (n === 1)
@@ -178,7 +178,7 @@ describe('through the outbox', () => {
       if (n === 2) return { status: 503, body: {}, headers: { 'Retry-After': '1' } };
       return { status: 200 };
     };
-    const d = new Deliverer(ds, new DicomWebTarget(pacs({})), { baseDelayMs: 50, maxDelayMs: 200, pollMs: 50 });
+    const d = new Deliverer(dataSource, new DicomWebTarget(pacs({})), { baseDelayMs: 50, maxDelayMs: 200, pollMs: 50 });
     const t0 = Date.now();
     const [state] = await d.drain([jobId], 20000);
     expect(state).toMatchObject({ state: 'delivered', delivered: results.objects.length });
@@ -188,16 +188,16 @@ describe('through the outbox', () => {
   });
 
   test('409 with FailureReason A900 fails for good; max attempts ends endless retries', async () => {
-    await ds.query(`DELETE FROM outbox`);
+    await dataSource.query(`DELETE FROM outbox`);
     const jobId = await newJob();
-    await ds.transaction((tx) => enqueueResults(tx, jobId, studyUid, results, spool));
+    await dataSource.transaction((tx) => enqueueResults(tx, jobId, studyUid, results, spool));
     script = (sops) => ({ status: 409, body: { '00081198': { vr: 'SQ', Value: sops.map((s) => ({ '00081155': { vr: 'UI', Value: [s] }, '00081197': { vr: 'US', Value: [0xa900] } })) } } });
-    const d = new Deliverer(ds, new DicomWebTarget(pacs({})), { baseDelayMs: 20, maxDelayMs: 50, pollMs: 20, maxAttempts: 3 });
+    const d = new Deliverer(dataSource, new DicomWebTarget(pacs({})), { baseDelayMs: 20, maxDelayMs: 50, pollMs: 20, maxAttempts: 3 });
     expect((await d.drain([jobId], 10000))[0]).toMatchObject({ state: 'failed', failed: results.objects.length });
     expect(seen).toHaveLength(1);
-    await ds.query(`DELETE FROM outbox`);
+    await dataSource.query(`DELETE FROM outbox`);
     const job2 = await newJob();
-    await ds.transaction((tx) => enqueueResults(tx, job2, studyUid, results, spool));
+    await dataSource.transaction((tx) => enqueueResults(tx, job2, studyUid, results, spool));
     seen = [];
     script = () => ({ status: 500, body: {} });
     expect((await d.drain([job2], 20000))[0]).toMatchObject({ state: 'failed' });
@@ -205,18 +205,18 @@ describe('through the outbox', () => {
     const tries = new Map<string, number>();
     for (const s of seen) for (const u of s.sops) tries.set(u, (tries.get(u) ?? 0) + 1);
     expect([...tries.values()]).toEqual(results.objects.map(() => 3));
-    const [row] = (await ds.query(`SELECT last_error FROM outbox WHERE job_id = $1 LIMIT 1`, [job2])) as { last_error: string }[];
+    const [row] = (await dataSource.query(`SELECT last_error FROM outbox WHERE job_id = $1 LIMIT 1`, [job2])) as { last_error: string }[];
     expect(row.last_error).toMatch(/gave up after 3 attempts/);
   });
 
   test('with no PACS configured results go to <outputDir>/<studyUidHash>/ through the same outbox', async () => {
-    await ds.query(`DELETE FROM outbox`);
+    await dataSource.query(`DELETE FROM outbox`);
     const out = tempDir('results');
     const target = createDeliveryTarget({ pacs: undefined, outputDir: out });
     expect(target).toBeInstanceOf(FolderTarget);
     const jobId = await newJob();
-    await ds.transaction((tx) => enqueueResults(tx, jobId, studyUid, results, spool));
-    expect((await new Deliverer(ds, target).drain([jobId], 10000))[0].state).toBe('delivered');
+    await dataSource.transaction((tx) => enqueueResults(tx, jobId, studyUid, results, spool));
+    expect((await new Deliverer(dataSource, target).drain([jobId], 10000))[0].state).toBe('delivered');
     const files = readdirSync(path.join(out, studyTag(studyUid))).sort();
     expect(files).toEqual(results.objects.map((o) => `${o.sopInstanceUid}.dcm`).sort());
     expect(existsSync(path.join(out, studyTag(studyUid), `${results.sr.sopInstanceUid}.dcm`))).toBe(true);

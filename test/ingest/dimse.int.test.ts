@@ -97,7 +97,7 @@ describe('DIMSE: C-ECHO and C-STORE in, C-STORE results out (dcmtk, Orthanc, rea
 
   test('a host off the allow-list is rejected (no reason given, permanent)', async () => {
     const listener = await startDimseListener(
-      { ds: gw.db.dataSource, spool: gw.spool, recorder: new InstanceRecorder(gw.db.dataSource), aeTitle: 'LUNG_TRIAGE', allowedAes: [], allowedHosts: ['192.0.2.1'], maxInstanceBytes: 1 << 20 },
+      { dataSource: gw.db.dataSource, spool: gw.spool, recorder: new InstanceRecorder(gw.db.dataSource), aeTitle: 'LUNG_TRIAGE', allowedAes: [], allowedHosts: ['192.0.2.1'], maxInstanceBytes: 1 << 20 },
       { host: '127.0.0.1', port: 0 },
     );
     try {
@@ -137,15 +137,15 @@ describe('DIMSE: C-ECHO and C-STORE in, C-STORE results out (dcmtk, Orthanc, rea
 
   test('bad data sets get their PS3.4 status (0xC000, 0xA900, 0xA700 over the size cap) and the listener keeps serving', async () => {
     const [good] = phantomSeries(chestPhantom({ size: 16, slices: 1 }), { seed: 'dimse-bad' });
-    const ds = readPart10(good.bytes).dataset;
+    const dataset = readPart10(good.bytes).dataset;
     // 40 nested sequences: beyond the structure guard's depth of 32, which every path applies.
     let nested: NaturalDataset = { ReferencedSOPInstanceUID: '1.2.3' };
     for (let i = 0; i < 40; i++) nested = { ReferencedImageSequence: [nested] };
     const deep = path.join(dir, 'deep.dcm');
-    writeFileSync(deep, writePart10({ ...ds, ...nested }));
+    writeFileSync(deep, writePart10({ ...dataset, ...nested }));
     const noSeries = path.join(dir, 'no-series.dcm');
-    const { SeriesInstanceUID: _dropped, ...withoutSeries } = ds;
-    writeFileSync(noSeries, writePart10({ ...withoutSeries, SOPInstanceUID: `${ds.SOPInstanceUID as string}.9` }));
+    const { SeriesInstanceUID: _dropped, ...withoutSeries } = dataset;
+    writeFileSync(noSeries, writePart10({ ...withoutSeries, SOPInstanceUID: `${dataset.SOPInstanceUID as string}.9` }));
     const deepSent = await dcmtk('storescu', [...scu('STORESCU', ['-v']), deep]);
     expect(deepSent.out).toMatch(/Received Store Response \(Error: CannotUnderstand\)/);
     const noSeriesSent = await dcmtk('storescu', [...scu('STORESCU', ['-v']), noSeries]);
@@ -158,7 +158,7 @@ describe('DIMSE: C-ECHO and C-STORE in, C-STORE results out (dcmtk, Orthanc, rea
     expect(rejected.map((r) => r.detail.reason)).toEqual(['0xC000', '0xA900', '0xA700']);
     expect(await instances(studyUidOf(readFileSync(big)))).toHaveLength(0);
     expect(readdirSync(gw.spool.incomingDir)).toEqual([]);
-    expect(await instances(ds.StudyInstanceUID as string)).toHaveLength(0);
+    expect(await instances(dataset.StudyInstanceUID as string)).toHaveLength(0);
     expect((await dcmtk('echoscu', scu('ECHOSCU'))).code).toBe(0);
   });
 

@@ -35,7 +35,7 @@ describe('background pull faults (real Orthanc, real PostgreSQL)', () => {
     ({ db, dataDir, cleanup } = await testDatabase());
     const spool = new Spool(path.join(dataDir, 'spool'));
     await spool.init();
-    deps = { ds: db.dataSource, spool, recorder: new InstanceRecorder(db.dataSource), pacs: { url: orthanc.dicomWebUrl, auth: 'none' }, timeoutMs: 5000 };
+    deps = { dataSource: db.dataSource, spool, recorder: new InstanceRecorder(db.dataSource), pacs: { url: orthanc.dicomWebUrl, auth: 'none' }, timeoutMs: 5000 };
     puller = new Puller({ ...deps, leaseSeconds: 60 });
   });
   afterAll(async () => {

@@ -55,7 +55,7 @@ describe('pull from an HTTPS PACS with a private CA (real Orthanc, real PostgreS
     ({ db, dataDir, cleanup } = await testDatabase());
     const spool = new Spool(path.join(dataDir, 'spool'));
     await spool.init();
-    deps = { ds: db.dataSource, spool, recorder: new InstanceRecorder(db.dataSource) };
+    deps = { dataSource: db.dataSource, spool, recorder: new InstanceRecorder(db.dataSource) };
   });
   afterAll(async () => {
     proxy?.closeAllConnections();

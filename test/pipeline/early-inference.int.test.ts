@@ -117,7 +117,7 @@ describe('early inference while a study arrives and during its quiet period', ()
     const dir = tempDir('early-elsewhere');
     try {
       s.bytes.slice(16).forEach((b, i) => writeFileSync(path.join(dir, `${i}.dcm`), b));
-      const imported = await importLocal({ ds: on.gw.db.dataSource, spool: on.gw.spool, recorder: new InstanceRecorder(on.gw.db.dataSource) }, dir);
+      const imported = await importLocal({ dataSource: on.gw.db.dataSource, spool: on.gw.spool, recorder: new InstanceRecorder(on.gw.db.dataSource) }, dir);
       expect(imported.stored).toHaveLength(8);
     } finally {
       rmSync(dir, { recursive: true, force: true });

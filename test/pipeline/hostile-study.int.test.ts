@@ -120,13 +120,13 @@ describe('a job claimed more often than maxAttempts (real gateway)', () => {
     const series = phantomSeries(chestPhantom({ size: 64, slices: 24 }), { seed: 'hostile-attempts' });
     const studyUid = readPart10(series[0].bytes).dataset.StudyInstanceUID as string;
     expect((await postStow(`${base}/dicom-web/studies`, multipartBody(series.map((s) => s.bytes)))).status).toBe(200);
-    const ds = gw.db.dataSource;
-    const { jobId } = await ds.transaction((tx) => openJob(tx, studyUid, series.length, 'test', { completedBy: 'quiet-period' }));
+    const dataSource = gw.db.dataSource;
+    const { jobId } = await dataSource.transaction((tx) => openJob(tx, studyUid, series.length, 'test', { completedBy: 'quiet-period' }));
     // Five gateways in turn claim the job and die with it: each lease simply runs out.
     for (let i = 1; i <= 5; i++) {
-      const claimed = await claimJob(ds, 60, `crashed-gateway-${i}`);
+      const claimed = await claimJob(dataSource, 60, `crashed-gateway-${i}`);
       expect(claimed).toMatchObject({ id: jobId, attempts: i });
-      await ds.query(`UPDATE job SET lease_until = now() - interval '1 second' WHERE id = $1`, [jobId]);
+      await dataSource.query(`UPDATE job SET lease_until = now() - interval '1 second' WHERE id = $1`, [jobId]);
     }
     const job = await finishedJob(gw, studyUid);
     expect(job.state).toBe('failed');
@@ -134,7 +134,7 @@ describe('a job claimed more often than maxAttempts (real gateway)', () => {
     expect(job.result?.failure?.reason).toMatch(/gave up after 5 attempts: the process stopped while working on this study/);
     expect(job.result?.failure?.stage).toBe('volume');
     expect(await studyFailedEvents(gw, studyUid)).toBe(1);
-    const audited = (await ds.query(`SELECT 1 FROM audit_log WHERE action = 'job.attempts-exhausted' AND study_uid = $1`, [studyUid])) as unknown[];
+    const audited = (await dataSource.query(`SELECT 1 FROM audit_log WHERE action = 'job.attempts-exhausted' AND study_uid = $1`, [studyUid])) as unknown[];
     expect(audited).toHaveLength(1);
   });
 });

@@ -78,7 +78,7 @@ describe('the recorded header', () => {
     studyUid = readPart10(chest[0].bytes).dataset.StudyInstanceUID as string;
     const spool = new Spool(path.join(env.dataDir, 'spool'));
     await spool.init();
-    ingest = () => importLocal({ ds: env.db.dataSource, spool, recorder: new InstanceRecorder(env.db.dataSource) }, dir);
+    ingest = () => importLocal({ dataSource: env.db.dataSource, spool, recorder: new InstanceRecorder(env.db.dataSource) }, dir);
     expect((await ingest()).stored).toHaveLength(files.length);
   });
   afterAll(async () => {
@@ -153,16 +153,16 @@ describe('the recorded header', () => {
   });
 
   test('retention removes the recorded header with the file; the instance sent again records it again', async () => {
-    const ds = env.db.dataSource;
+    const dataSource = env.db.dataSource;
     const held = async () =>
-      ((await ds.query(`SELECT count(*)::int AS n FROM instance WHERE study_uid = $1 AND header IS NOT NULL AND patient_study IS NOT NULL`, [studyUid])) as { n: number }[])[0].n;
-    await ds.query(`UPDATE study SET state = 'ready' WHERE study_uid = $1`, [studyUid]);
-    const { paths } = await markStudyPurged(ds, studyUid, 'max_age', 'test');
+      ((await dataSource.query(`SELECT count(*)::int AS n FROM instance WHERE study_uid = $1 AND header IS NOT NULL AND patient_study IS NOT NULL`, [studyUid])) as { n: number }[])[0].n;
+    await dataSource.query(`UPDATE study SET state = 'ready' WHERE study_uid = $1`, [studyUid]);
+    const { paths } = await markStudyPurged(dataSource, studyUid, 'max_age', 'test');
     for (const p of paths) rmSync(p);
     expect(paths).toHaveLength(files.length);
     expect(await held()).toBe(0); // the Patient/Study elements do not outlive the file
     expect((await ingest()).stored).toHaveLength(files.length);
     expect(await held()).toBe(files.length);
-    expect((await recordedHeaders(ds, studyUid)).every((h) => h.patientStudy !== undefined && !h.error)).toBe(true);
+    expect((await recordedHeaders(dataSource, studyUid)).every((h) => h.patientStudy !== undefined && !h.error)).toBe(true);
   });
 });

@@ -105,7 +105,7 @@ describe('TriageService under abuse (real server, real PostgreSQL)', () => {
 
   beforeAll(async () => {
     t = await testDatabase();
-    server = await startTriageServer({ ds: t.db.dataSource, auth: new Authenticator({}), pollMs: 100 }, { host: '127.0.0.1', port: 0 });
+    server = await startTriageServer({ dataSource: t.db.dataSource, auth: new Authenticator({}), pollMs: 100 }, { host: '127.0.0.1', port: 0 });
     addr = `127.0.0.1:${server.port}`;
   });
   afterAll(async () => {

@@ -58,7 +58,7 @@ describe('WatchEvents across refusals and PostgreSQL restarts', () => {
   beforeAll(async () => {
     await pg.start();
     db = await openDatabase({ url: pg.url, dataDir, migrate: true });
-    const start = (databaseOutageMs: number) => startTriageServer({ ds: db.dataSource, auth: new Authenticator({ bearer: [{ secret: TOKEN, roles: ['reader'] }] }), pollMs: 100, databaseOutageMs }, { host: '127.0.0.1', port: 0 });
+    const start = (databaseOutageMs: number) => startTriageServer({ dataSource: db.dataSource, auth: new Authenticator({ bearer: [{ secret: TOKEN, roles: ['reader'] }] }), pollMs: 100, databaseOutageMs }, { host: '127.0.0.1', port: 0 });
     const connect = (port: number) => new proto.TriageService(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as unknown as TriageServiceClient;
     server = await start(PATIENT_OUTAGE_MS);
     client = connect(server.port);

@@ -9,7 +9,7 @@ import { codeTriples, findItems, first } from './sr-tree';
 const NOW = new Date('2026-03-01T10:00:00Z');
 const fx = syntheticStudy();
 const results = buildResults({ study: fx.study, volume: fx.volume, analysis: fx.analysis, keySlices: 4, now: NOW });
-const ds = (b: Buffer): NaturalDataset => readPart10(b).dataset;
+const datasetOf = (b: Buffer): NaturalDataset => readPart10(b).dataset;
 
 describe('result objects pass the DICOM validators', () => {
   test.each(results.objects.map((o) => [`${o.kind}${o.sliceIndex ?? ''}`, o] as const))('%s: dciodvfy reports no errors', (_n, o) => {
@@ -42,7 +42,7 @@ describe('result objects pass the DICOM validators', () => {
 });
 
 describe('SR content (TID 1500, IHE AI Results)', () => {
-  const sr = ds(results.sr.bytes);
+  const sr = datasetOf(results.sr.bytes);
 
   test('header: source study, unverified, UTF-8, contributing equipment, evidence of the source series', () => {
     expect(sr.SOPClassUID).toBe(SopClass.Comprehensive3dSr);
@@ -123,7 +123,7 @@ describe('heat maps and key objects', () => {
   test('the overlay is the top of the scale (viridis yellow) where the lesion map is high and grey outside the lungs', () => {
     const h = heat[0];
     const slice = fx.analysis.slices[h.sliceIndex as number];
-    const d = ds(h.bytes);
+    const d = datasetOf(h.bytes);
     const px = new Uint8Array(first(d.PixelData) as unknown as ArrayBuffer);
     const f = heatMapScale(fx.volume);
     const w = d.Columns as number;
@@ -145,7 +145,7 @@ describe('heat maps and key objects', () => {
   test('colour only where the engine kept map cells (the lung): smoothing spreads none onto the body wall or spine', () => {
     for (const h of heat) {
       const slice = fx.analysis.slices[h.sliceIndex as number];
-      const d = ds(h.bytes);
+      const d = datasetOf(h.bytes);
       const px = new Uint8Array(first(d.PixelData) as unknown as ArrayBuffer);
       const f = heatMapScale(fx.volume);
       const { cropBox: b, mapWidth: mw, mapHeight: mh } = slice;
@@ -173,7 +173,7 @@ describe('heat maps and key objects', () => {
     };
     for (let i = 1; i <= 50; i++) expect(luminance(i / 50)).toBeGreaterThan(luminance((i - 1) / 50));
     // The image is the slice matrix times the scale from the top; the legend strip below it holds the colour bar.
-    const d = ds(heat[0].bytes);
+    const d = datasetOf(heat[0].bytes);
     const f = heatMapScale(fx.volume);
     expect(d.Columns).toBe(fx.volume.columns * f);
     expect(d.Rows as number).toBeGreaterThan(fx.volume.rows * f);
@@ -186,7 +186,7 @@ describe('heat maps and key objects', () => {
   });
 
   test('the KOS lists the key CT slices and their heat maps', () => {
-    const kos = ds(results.objects.find((o) => o.kind === 'kos')!.bytes);
+    const kos = datasetOf(results.objects.find((o) => o.kind === 'kos')!.bytes);
     expect(kos.Modality).toBe('KO');
     const refs = (kos.ContentSequence as NaturalDataset[]).filter((i) => i.ValueType === 'IMAGE').map((i) => first(i.ReferencedSOPSequence).ReferencedSOPInstanceUID);
     expect(refs).toHaveLength(8);
@@ -215,7 +215,7 @@ describe('deterministic UIDs and supersession', () => {
       supersedes: { srSopInstanceUid: results.sr.sopInstanceUid, srSeriesInstanceUid: results.sr.seriesInstanceUid },
       now: NOW,
     });
-    const d = ds(next.sr.bytes);
+    const d = datasetOf(next.sr.bytes);
     const pred = first(first(first(d.PredecessorDocumentsSequence).ReferencedSeriesSequence).ReferencedSOPSequence);
     expect(pred.ReferencedSOPInstanceUID).toBe(results.sr.sopInstanceUid);
     expect(next.summary.supersedes).toBe(results.sr.sopInstanceUid);
@@ -245,7 +245,7 @@ describe('summary logic', () => {
     expect(laterality(lesionSlices(left.analysis), 1)).toBe('left');
     expect(laterality(lesionSlices(left.analysis), -1)).toBe('right');
     const r = buildResults({ study: left.study, volume: left.volume, analysis: left.analysis, keySlices: 3, now: NOW });
-    expect(codeTriples(ds(r.sr.bytes))).toContain('44029006|SCT|Left lung');
+    expect(codeTriples(datasetOf(r.sr.bytes))).toContain('44029006|SCT|Left lung');
     // Per lung and per zone: the sides and the thirds each add up to the whole, and the lesion is in the left lung,
     // in the middle third (z = 12 of 24 slices).
     const reg = infectionByRegion(left.analysis, left.volume)!;

@@ -17,11 +17,11 @@ import { codeTriples, findItems, first } from './sr-tree';
 const NOW = new Date('2026-03-01T10:00:00Z');
 const fx = syntheticStudy();
 const positive = buildResults({ study: fx.study, volume: fx.volume, analysis: fx.analysis, keySlices: 4, now: NOW });
-const ds = (b: Buffer): NaturalDataset => readPart10(b).dataset;
+const datasetOf = (b: Buffer): NaturalDataset => readPart10(b).dataset;
 
 describe('Finding Site is a concept modifier (TID 1501/1410)', () => {
   test('every Finding Site item is HAS CONCEPT MOD, in the measurement groups and the qualitative evaluations', () => {
-    const sr = ds(positive.sr.bytes);
+    const sr = datasetOf(positive.sr.bytes);
     const sites = findItems(sr, '363698007');
     const inGroups = findItems(sr, '125007').flatMap((g) => findItems(g, '363698007'));
     expect(inGroups.length).toBeGreaterThan(0);
@@ -40,7 +40,7 @@ describe('the failure SR has an Image Library, the examined instances as evidenc
     .map((i, n) => ({ seriesUid: fx.volume.seriesUid, sopClassUid: '1.2.840.10008.5.1.4.1.1.2', sopInstanceUid: i.sopInstanceUid, rows: 128, columns: 96, instanceNumber: 3 - n }));
   const priorSr = { seriesUid: '2.25.888', sopClassUid: '1.2.840.10008.5.1.4.1.1.88.34', sopInstanceUid: '2.25.8881' };
   const f = failureReport(fx.study, { stage: 'series-selection', reason: 'no series qualifies for lung triage' }, { now: NOW, examined: [localizer, ...ct, priorSr] });
-  const sr = ds(f.sr.bytes);
+  const sr = datasetOf(f.sr.bytes);
 
   test('dciodvfy and dsrdump accept it', () => {
     expect(dciodvfy(f.sr.bytes).errors).toEqual([]);
@@ -82,18 +82,18 @@ describe('the failure SR has an Image Library, the examined instances as evidenc
   test('the same examined instances in another order frame the same image', () => {
     const again = failureReport(fx.study, { stage: 'series-selection', reason: 'no series qualifies for lung triage' }, { now: NOW, examined: [priorSr, ...ct].reverse().concat(localizer) });
     const framed = (d: NaturalDataset) => first(first(findItems(d, '111030')[0].ContentSequence).ReferencedSOPSequence).ReferencedSOPInstanceUID;
-    expect(framed(ds(again.sr.bytes))).toBe(framed(sr));
+    expect(framed(datasetOf(again.sr.bytes))).toBe(framed(sr));
   });
 
   test('an inference failure lists the volume it examined in the library and frames its middle slice; a study with nothing readable has the library, no group', () => {
     const g = buildResults({ study: fx.study, volume: fx.volume, keySlices: 4, failure: { stage: 'inference', reason: 'worker deadline exceeded' }, now: NOW });
-    const lib = findItems(ds(g.sr.bytes), '111028')[0];
+    const lib = findItems(datasetOf(g.sr.bytes), '111028')[0];
     expect((first(lib.ContentSequence).ContentSequence as unknown[]).length).toBe(fx.volume.slices);
-    const region = findItems(findItems(ds(g.sr.bytes), '125007')[0], '111030');
+    const region = findItems(findItems(datasetOf(g.sr.bytes), '125007')[0], '111030');
     expect(first(first(region[0].ContentSequence).ReferencedSOPSequence).ReferencedSOPInstanceUID).toBe(fx.volume.sources[fx.volume.slices / 2].sopInstanceUid);
     const none = failureReport(fx.study, 'no readable instance in the study', { now: NOW });
-    expect(findItems(ds(none.sr.bytes), '111028')).toHaveLength(1);
-    expect(findItems(ds(none.sr.bytes), '125007')).toHaveLength(0);
+    expect(findItems(datasetOf(none.sr.bytes), '111028')).toHaveLength(1);
+    expect(findItems(datasetOf(none.sr.bytes), '125007')).toHaveLength(0);
     expect(dsrdump(none.sr.bytes).output).toContain('AI analysis not performed');
     expect(dsrdump(none.sr.bytes).status).toBe(0);
     expect(dciodvfy(none.sr.bytes).errors).toEqual([]);
@@ -103,7 +103,7 @@ describe('the failure SR has an Image Library, the examined instances as evidenc
 describe('a negative study asserts no lesion; lesion types are present/absent', () => {
   const negAnalysis = syntheticAnalysis(fx.volume, 0.1);
   const neg = buildResults({ study: fx.study, volume: fx.volume, analysis: negAnalysis, keySlices: 4, now: NOW });
-  const sr = ds(neg.sr.bytes);
+  const sr = datasetOf(neg.sr.bytes);
   const typeCodes = ['112120', '95436008', 'CRAZYPAVING'];
 
   test('the SR and the summary page alone, the SR valid, with one measurement group stating the negative result (no lesion region, no image)', () => {
@@ -145,11 +145,11 @@ describe('a negative study asserts no lesion; lesion types are present/absent', 
     const topLevel = first(findItems(sr, 'C0034375')).ContentSequence as NaturalDataset[];
     const findingValues = topLevel.filter((i) => String(first(i.ConceptNameCodeSequence).CodeValue) === '121071').map((i) => String(first(i.ConceptCodeSequence).CodeValue));
     expect(findingValues).not.toContain('840539006');
-    expect(String(first(covid(ds(positive.sr.bytes))[0].ConceptCodeSequence).CodeValue)).toBe('52101004');
+    expect(String(first(covid(datasetOf(positive.sr.bytes))[0].ConceptCodeSequence).CodeValue)).toBe('52101004');
   });
 
   test('a positive study: each lesion type Present or Absent with its probability as a property', () => {
-    const pos = ds(positive.sr.bytes);
+    const pos = datasetOf(positive.sr.bytes);
     const qual = first(findItems(pos, 'C0034375'));
     const items = (qual.ContentSequence as NaturalDataset[]).filter((i) => typeCodes.includes(String(first(i.ConceptNameCodeSequence).CodeValue)));
     expect(items).toHaveLength(3);
@@ -165,7 +165,7 @@ describe('a negative study asserts no lesion; lesion types are present/absent', 
 
   test('an indeterminate study asserts no lesion type present', () => {
     const a = { ...fx.analysis, patient: { ...fx.analysis.patient, decision: 'indeterminate' as const } };
-    const r = ds(buildResults({ study: fx.study, volume: fx.volume, analysis: a, keySlices: 2, now: NOW }).sr.bytes);
+    const r = datasetOf(buildResults({ study: fx.study, volume: fx.volume, analysis: a, keySlices: 2, now: NOW }).sr.bytes);
     const qual = first(findItems(r, 'C0034375'));
     const items = (qual.ContentSequence as NaturalDataset[]).filter((i) => typeCodes.includes(String(first(i.ConceptNameCodeSequence).CodeValue)));
     expect(items.map((i) => String(first(i.ConceptCodeSequence).CodeValue))).toEqual(['2667000', '2667000', '2667000']);
@@ -204,7 +204,7 @@ describe('times are local with Timezone Offset From UTC on every result object',
     const objects = buildInZone(tz);
     expect(objects.map((o) => o.kind)).toEqual(['sr', 'summary', 'seg', 'heatmap', 'heatmap', 'kos', 'sr', 'summary']);
     for (const o of objects) {
-      const d = ds(o.bytes);
+      const d = datasetOf(o.bytes);
       expect([o.kind, d.TimezoneOffsetFromUTC]).toEqual([o.kind, offset]);
       expect([d.InstanceCreationDate, d.InstanceCreationTime, d.ContentDate, d.ContentTime, d.SeriesTime]).toEqual([date, time, date, time, time]);
       expect(String(first(d.ContributingEquipmentSequence).ContributionDateTime).trim()).toBe(`${date}${time}${offset}`);
@@ -219,7 +219,7 @@ describe('result series sort after the source series', () => {
     const study = studyContextFromDataset({ ...src, SeriesNumber: 10230 });
     expect(study.SeriesNumber).toBe(10230);
     const r = buildResults({ study, volume: fx.volume, analysis: fx.analysis, keySlices: 2, now: NOW });
-    const numbers = r.objects.map((o) => [o.kind, ds(o.bytes).SeriesNumber]);
+    const numbers = r.objects.map((o) => [o.kind, datasetOf(o.bytes).SeriesNumber]);
     expect(numbers).toEqual([
       ['sr', 11232],
       ['summary', 11235],
@@ -228,7 +228,7 @@ describe('result series sort after the source series', () => {
       ['heatmap', 11231],
       ['kos', 11233],
     ]);
-    expect(ds(failureReport(study, 'no series', { now: NOW }).sr.bytes).SeriesNumber).toBe(11232);
+    expect(datasetOf(failureReport(study, 'no series', { now: NOW }).sr.bytes).SeriesNumber).toBe(11232);
     expect(dsrdump(r.sr.bytes).output).toContain('(#11232)');
     for (const o of r.objects) expect(dciodvfy(o.bytes).errors).toEqual([]);
   });
@@ -238,13 +238,13 @@ describe('result series sort after the source series', () => {
     expect(resultSeriesNumbers({})).toEqual(SERIES_NUMBER);
     const noNumber = studyContextFromDataset({ StudyInstanceUID: '2.25.1' });
     expect(noNumber.SeriesNumber).toBeUndefined();
-    expect(ds(failureReport(noNumber, 'no series', { now: NOW }).sr.bytes).SeriesNumber).toBe(SERIES_NUMBER.sr);
+    expect(datasetOf(failureReport(noNumber, 'no series', { now: NOW }).sr.bytes).SeriesNumber).toBe(SERIES_NUMBER.sr);
   });
 });
 
 describe('same-study heat maps are Current Requested Procedure Evidence', () => {
   test('the heat-map series is listed with the CT series; no Pertinent Other Evidence', () => {
-    const sr = ds(positive.sr.bytes);
+    const sr = datasetOf(positive.sr.bytes);
     expect(sr.PertinentOtherEvidenceSequence).toBeUndefined();
     const ev = sr.CurrentRequestedProcedureEvidenceSequence as NaturalDataset[];
     expect(ev).toHaveLength(1);
@@ -274,7 +274,7 @@ describe('Referenced Request Sequence (0040,A370) from the source request', () =
     const r = buildResults({ study, volume: fx.volume, analysis: fx.analysis, keySlices: 2, now: NOW });
     const f = failureReport(study, 'no series', { now: NOW });
     for (const o of [r.sr, f.sr]) {
-      const req = ds(o.bytes).ReferencedRequestSequence as NaturalDataset[];
+      const req = datasetOf(o.bytes).ReferencedRequestSequence as NaturalDataset[];
       expect(req).toHaveLength(1);
       expect(first(req)).toMatchObject({
         StudyInstanceUID: fx.study.StudyInstanceUID,
@@ -288,9 +288,9 @@ describe('Referenced Request Sequence (0040,A370) from the source request', () =
   });
 
   test('the fixture accession alone is enough; no request known, no sequence', () => {
-    expect(first(ds(positive.sr.bytes).ReferencedRequestSequence).AccessionNumber).toBe('SYN0001');
+    expect(first(datasetOf(positive.sr.bytes).ReferencedRequestSequence).AccessionNumber).toBe('SYN0001');
     const none = studyContextFromDataset({ ...src, AccessionNumber: '' });
-    expect(ds(failureReport(none, 'no series', { now: NOW }).sr.bytes).ReferencedRequestSequence).toBeUndefined();
+    expect(datasetOf(failureReport(none, 'no series', { now: NOW }).sr.bytes).ReferencedRequestSequence).toBeUndefined();
   });
 });
 
@@ -304,7 +304,7 @@ describe('Patient and Study modules copied exactly: dcentvfy over the CT and eve
     const study = studyContextFromDataset(readPart10(ct[0]).dataset);
     const r = buildResults({ study, volume: fx.volume, analysis: fx.analysis, keySlices: 2, now: NOW });
     const f = failureReport(study, 'no series qualifies', { now: NOW });
-    for (const o of [...r.objects, ...f.objects]) expect([o.kind, 'PatientAge' in ds(o.bytes), 'StudyDescription' in ds(o.bytes)]).toEqual([o.kind, true, true]);
+    for (const o of [...r.objects, ...f.objects]) expect([o.kind, 'PatientAge' in datasetOf(o.bytes), 'StudyDescription' in datasetOf(o.bytes)]).toEqual([o.kind, true, true]);
     const files = [
       ...ct.map((bytes, k) => ({ name: `ct${k}`, bytes })),
       ...r.objects.map((o, k) => ({ name: o.kind === 'sr' || o.kind === 'kos' ? o.kind : `${o.kind}${k}`, bytes: o.bytes })),
@@ -312,7 +312,7 @@ describe('Patient and Study modules copied exactly: dcentvfy over the CT and eve
     expect(dcentvfy(files, [DCENTVFY_SR_ACCESSION])).toEqual([]);
     // Absent in the source: absent in ours.
     const bare = buildResults({ study: { ...study, PatientAge: undefined, StudyDescription: undefined }, volume: fx.volume, analysis: fx.analysis, keySlices: 2, now: NOW });
-    expect('PatientAge' in ds(bare.sr.bytes)).toBe(false);
+    expect('PatientAge' in datasetOf(bare.sr.bytes)).toBe(false);
   });
 });
 
@@ -321,14 +321,14 @@ describe('heat-map SC: no empty Laterality, Body Part Examined', () => {
     const heat = positive.objects.filter((o) => o.kind === 'heatmap');
     expect(heat.length).toBeGreaterThan(0);
     for (const h of heat) {
-      const d = ds(h.bytes);
+      const d = datasetOf(h.bytes);
       expect('Laterality' in d).toBe(false);
       expect(d.BodyPartExamined).toBe('CHEST');
       expect(dciodvfy(h.bytes).errors).toEqual([]);
     }
     const study = studyContextFromDataset({ ...readPart10(fx.instances[0].bytes).dataset, BodyPartExamined: 'LUNG' });
     const r = buildResults({ study, volume: fx.volume, analysis: fx.analysis, keySlices: 1, now: NOW });
-    const d = ds(r.objects.find((o) => o.kind === 'heatmap')!.bytes);
+    const d = datasetOf(r.objects.find((o) => o.kind === 'heatmap')!.bytes);
     expect(d.BodyPartExamined).toBe('LUNG');
   });
 });
@@ -367,7 +367,7 @@ describe('deterministic UIDs change with the software version and the content se
 });
 
 describe('key-slice measurements read well in a viewer that labels them by concept name (OHIF)', () => {
-  const groups = findItems(ds(positive.sr.bytes), '125007').filter((g) => findItems(g, '111030').length > 0);
+  const groups = findItems(datasetOf(positive.sr.bytes), '125007').filter((g) => findItems(g, '111030').length > 0);
 
   test('each NUM is named after what it measures, in percent, the lesion types most probable first, each qualified by its code', () => {
     expect(groups).toHaveLength(8);
@@ -434,7 +434,7 @@ describe('every measurement group has an image region once merged by Tracking UI
     ['failure', failed],
     ['positive without key slice', noKeySlice],
   ])('the %s report', (_name, r) => {
-    const sets = merged(ds(r.sr.bytes));
+    const sets = merged(datasetOf(r.sr.bytes));
     expect(sets.length).toBeGreaterThan(0);
     for (const set of sets) expect(hasRegion(set)).toBe(true);
     expect(dciodvfy(r.sr.bytes).errors).toEqual([]);
@@ -443,7 +443,7 @@ describe('every measurement group has an image region once merged by Tracking UI
   test('without a key slice, the volumetric groups merge with the infection\'s largest section, drawn without a heat map', () => {
     expect(noKeySlice.summary.keySlices).toEqual([]);
     expect(noKeySlice.objects.map((o) => o.kind).sort()).toEqual(['seg', 'sr', 'summary']);
-    const groups = findItems(ds(noKeySlice.sr.bytes), '125007');
+    const groups = findItems(datasetOf(noKeySlice.sr.bytes), '125007');
     const section = groups.filter((g) => findItems(g, '121191').length === 0);
     expect(section).toHaveLength(1);
     expect(String(findItems(section[0], '112039')[0].TextValue)).toMatch(/^AI infection, largest section \((image \d+|slice) at -?[\d.]+ mm\)$/);
@@ -454,7 +454,7 @@ describe('every measurement group has an image region once merged by Tracking UI
   });
 
   test("the TID 1411 groups on the SEG share the infection's Tracking UID with one key slice, that of its largest section", () => {
-    const sr = ds(positive.sr.bytes);
+    const sr = datasetOf(positive.sr.bytes);
     const volumetric = findItems(sr, '125007').filter((g) => findItems(g, '121191').length > 0);
     expect(volumetric).toHaveLength(6);
     const uids = new Set(volumetric.map((g) => String(findItems(g, '112040')[0].UID)));
@@ -474,7 +474,7 @@ describe('IHE AI Results: one Contributing Equipment item per algorithm, in ever
   test('the slice network and the patient-level model, each with its name, version and Device UID, as processing equipment', () => {
     expect(positive.objects.map((o) => o.kind).sort()).toEqual(['heatmap', 'heatmap', 'heatmap', 'heatmap', 'kos', 'seg', 'sr', 'summary']);
     for (const o of positive.objects) {
-      const items = ds(o.bytes).ContributingEquipmentSequence as NaturalDataset[];
+      const items = datasetOf(o.bytes).ContributingEquipmentSequence as NaturalDataset[];
       expect(items.map((i) => [i.ManufacturerModelName, i.SoftwareVersions])).toEqual([
         ['mlung-slice', '0.1.0'],
         ['mlung-patient', '0.1.0'],
@@ -486,7 +486,7 @@ describe('IHE AI Results: one Contributing Equipment item per algorithm, in ever
     }
     // Another model version is another device.
     const other = buildResults({ study: fx.study, volume: fx.volume, analysis: { ...fx.analysis, models: [fx.analysis.models[0], { ...fx.analysis.models[1], version: '0.2.0' }] }, keySlices: 4, now: NOW });
-    const uidsOf = (r: typeof positive) => (ds(r.sr.bytes).ContributingEquipmentSequence as NaturalDataset[]).map((i) => i.DeviceUID);
+    const uidsOf = (r: typeof positive) => (datasetOf(r.sr.bytes).ContributingEquipmentSequence as NaturalDataset[]).map((i) => i.DeviceUID);
     expect(uidsOf(other)[0]).toBe(uidsOf(positive)[0]);
     expect(uidsOf(other)[1]).not.toBe(uidsOf(positive)[1]);
     for (const o of positive.objects) expect(dciodvfy(o.bytes).errors).toEqual([]);
@@ -495,7 +495,7 @@ describe('IHE AI Results: one Contributing Equipment item per algorithm, in ever
   test('a report made before any model ran names lung-triage itself, once', () => {
     const f = failureReport(fx.study, 'no series qualifies for lung triage', { now: NOW });
     for (const o of f.objects) {
-      const items = ds(o.bytes).ContributingEquipmentSequence as NaturalDataset[];
+      const items = datasetOf(o.bytes).ContributingEquipmentSequence as NaturalDataset[];
       expect(items.map((i) => [i.ManufacturerModelName, i.SoftwareVersions, i.DeviceUID])).toEqual([[DEVICE.modelName, DEVICE.softwareVersion, DEVICE.uid]]);
     }
   });
@@ -515,7 +515,7 @@ describe('standard codes where PS3.16 has them', () => {
   });
 
   test('zones are SNOMED CT lung zones, the infected volume is SCT Volume of the inflammation; no private zone or volume code', () => {
-    const sr = ds(positive.sr.bytes);
+    const sr = datasetOf(positive.sr.bytes);
     const codes = codeTriples(sr);
     expect(codes).toEqual(expect.arrayContaining(['281392002|SCT|Upper zone of lung', '281393007|SCT|Middle zone of lung', '281394001|SCT|Lower zone of lung']));
     expect(codes.filter((c) => /^(ZONE|INFVOL)/.test(c))).toEqual([]);
@@ -531,7 +531,7 @@ describe('standard codes where PS3.16 has them', () => {
 });
 
 describe('the key-slice box (half-max bounding box) never spans both lungs', () => {
-  const sr = ds(positive.sr.bytes);
+  const sr = datasetOf(positive.sr.bytes);
   const planar = findItems(sr, '125007').filter((g) => findItems(g, '121191').length === 0);
   const rowX = fx.volume.imageOrientationPatient[0];
 

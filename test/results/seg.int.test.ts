@@ -14,7 +14,7 @@ import { syntheticStudy, type SyntheticStudy } from './fixtures';
 import { codeTriples, findItems, first } from './sr-tree';
 
 const NOW = new Date('2026-03-01T10:00:00Z');
-const ds = (b: Buffer): NaturalDataset => readPart10(b).dataset;
+const datasetOf = (b: Buffer): NaturalDataset => readPart10(b).dataset;
 const seq = (v: unknown): NaturalDataset[] => (Array.isArray(v) ? v : v ? [v] : []) as NaturalDataset[];
 
 /** Frame f's pixels (0/1) of a binary SEG, unpacked from the bit stream (first pixel in the lowest bit). */
@@ -42,7 +42,7 @@ describe('infection SEG and TID 1411 volumetric groups, real worker', () => {
     pos = await run(syntheticStudy({ size: 128, slices: 24, seed: 'seg' }));
     neg = await run(syntheticStudy({ size: 128, slices: 24, seed: 'seg-negative', lesions: [] }));
     client.close();
-    for (const i of pos.instances) ct.set(i.sopInstanceUid, ds(i.bytes));
+    for (const i of pos.instances) ct.set(i.sopInstanceUid, datasetOf(i.bytes));
   });
   afterAll(async () => {
     await worker?.close();
@@ -59,7 +59,7 @@ describe('infection SEG and TID 1411 volumetric groups, real worker', () => {
     const v = dciodvfy(seg!.bytes);
     expect(v.errors).toEqual([]);
     expect(v.warnings.filter((w) => !DCIODVFY_DEVICE_UID.some((k) => k.test(w)))).toEqual([]);
-    const d = ds(seg!.bytes);
+    const d = datasetOf(seg!.bytes);
     const py = pydicomEval(seg!.bytes, `d.SOPClassUID, d.NumberOfFrames, int(d.pixel_array.sum())`);
     expect(py.status).toBe(0);
     const voxels = seq(d.PerFrameFunctionalGroupsSequence).reduce((t, _f, i) => t + framePixels(d, i), 0);
@@ -69,7 +69,7 @@ describe('infection SEG and TID 1411 volumetric groups, real worker', () => {
   });
 
   test('frames exactly on the slices with infection, at their Image Position, referencing their CT image, in its Frame of Reference', () => {
-    const d = ds(segOf(pos.r)!.bytes);
+    const d = datasetOf(segOf(pos.r)!.bytes);
     const ctFirst = ct.get(pos.instances[0].sopInstanceUid)!;
     expect(d.FrameOfReferenceUID).toBe(ctFirst.FrameOfReferenceUID);
     expect([d.Rows, d.Columns]).toEqual([ctFirst.Rows, ctFirst.Columns]);
@@ -109,19 +109,19 @@ describe('infection SEG and TID 1411 volumetric groups, real worker', () => {
   });
 
   test("the SEG's voxel count x voxel volume is the SR's infected volume", () => {
-    const d = ds(segOf(pos.r)!.bytes);
+    const d = datasetOf(segOf(pos.r)!.bytes);
     const measures = first(first(d.SharedFunctionalGroupsSequence).PixelMeasuresSequence);
     const [rs, cs] = measures.PixelSpacing as number[];
     const voxelMl = (rs * cs * (measures.SpacingBetweenSlices as number)) / 1000;
     const voxels = seq(d.PerFrameFunctionalGroupsSequence).reduce((t, _f, i) => t + framePixels(d, i), 0);
-    const both = findItems(ds(pos.r.sr.bytes), '125007').find((g) => /both lungs/.test(String(findItems(g, '112039')[0].TextValue)))!;
+    const both = findItems(datasetOf(pos.r.sr.bytes), '125007').find((g) => /both lungs/.test(String(findItems(g, '112039')[0].TextValue)))!;
     const srMl = Number(first(findItems(both, '118565006')[0].MeasuredValueSequence).NumericValue);
     expect(srMl).toBeGreaterThan(1);
     expect(voxels * voxelMl).toBeCloseTo(srMl, 2);
   });
 
   test('TID 1411 groups: both lungs, each lung, each zone, with the Referenced Segment, ml and %; the SEG is evidence', () => {
-    const sr = ds(pos.r.sr.bytes);
+    const sr = datasetOf(pos.r.sr.bytes);
     const seg = segOf(pos.r)!;
     const groups = findItems(sr, '125007').filter((g) => findItems(g, '121191').length > 0);
     expect(groups.map((g) => String(findItems(g, '112039')[0].TextValue))).toEqual(
@@ -165,7 +165,7 @@ describe('infection SEG and TID 1411 volumetric groups, real worker', () => {
   test('the negative study gets no SEG, no infected volume and no volumetric group; "No infection detected" once', () => {
     expect(neg.a.patient.decision).toBe('negative');
     expect(segOf(neg.r)).toBeUndefined();
-    const sr = ds(neg.r.sr.bytes);
+    const sr = datasetOf(neg.r.sr.bytes);
     expect(findItems(sr, '121191')).toEqual([]);
     expect(findItems(sr, 'INFVOL')).toEqual([]);
     expect(findItems(sr, 'INFSHARE')).toEqual([]);

@@ -1,7 +1,7 @@
 import type { NaturalDataset } from '../../src/dicom/dcmjs';
 
 /** Every code in an SR content tree as "value|scheme|meaning", depth first (concept names and values). */
-export function codeTriples(ds: NaturalDataset): string[] {
+export function codeTriples(dataset: NaturalDataset): string[] {
   const out: string[] = [];
   const code = (c: unknown) => {
     const item = (Array.isArray(c) ? c[0] : c) as NaturalDataset | undefined;
@@ -15,12 +15,12 @@ export function codeTriples(ds: NaturalDataset): string[] {
     const kids = n.ContentSequence;
     for (const k of (Array.isArray(kids) ? kids : kids ? [kids] : []) as NaturalDataset[]) walk(k);
   };
-  walk(ds);
+  walk(dataset);
   return out;
 }
 
 /** Content items (depth first) whose concept name has this code value. */
-export function findItems(ds: NaturalDataset, codeValue: string): NaturalDataset[] {
+export function findItems(dataset: NaturalDataset, codeValue: string): NaturalDataset[] {
   const out: NaturalDataset[] = [];
   const walk = (n: NaturalDataset) => {
     const cn = (Array.isArray(n.ConceptNameCodeSequence) ? n.ConceptNameCodeSequence[0] : n.ConceptNameCodeSequence) as NaturalDataset | undefined;
@@ -28,7 +28,7 @@ export function findItems(ds: NaturalDataset, codeValue: string): NaturalDataset
     const kids = n.ContentSequence;
     for (const k of (Array.isArray(kids) ? kids : kids ? [kids] : []) as NaturalDataset[]) walk(k);
   };
-  walk(ds);
+  walk(dataset);
   return out;
 }
 

@@ -22,7 +22,7 @@ function writeShuffled(dir: string, series: Buffer[][]): string[] {
 }
 
 function doseReport(): Buffer {
-  const ds: NaturalDataset = {
+  const dataset: NaturalDataset = {
     SOPClassUID: SopClass.SecondaryCapture,
     SOPInstanceUID: derivedUid('sel', 'dose'),
     StudyInstanceUID: STUDY,
@@ -42,7 +42,7 @@ function doseReport(): Buffer {
     PixelData: [new Uint8Array(64).buffer],
     _vrMap: { PixelData: 'OB' },
   };
-  return writePart10(ds);
+  return writePart10(dataset);
 }
 
 describe('selectSeries on a synthetic multi-series study', () => {

@@ -37,7 +37,7 @@ export interface InstanceRef {
 }
 
 /** Formats a number as a DICOM DS value (at most 16 characters, PS3.5 6.2). */
-export function ds(n: number): string {
+export function decimalString(n: number): string {
   if (!Number.isFinite(n)) throw new Error(`not a finite number: ${n}`);
   for (let p = 10; p >= 1; p--) {
     const s = String(Number(n.toPrecision(p)));
@@ -116,7 +116,7 @@ export class NumContentItem extends ContentItem {
     super('NUM', name, relationship);
   }
   protected value(): NaturalDataset {
-    return { MeasuredValueSequence: [{ NumericValue: ds(this.num), MeasurementUnitsCodeSequence: [new CodedConcept(this.units).toItem()] }] };
+    return { MeasuredValueSequence: [{ NumericValue: decimalString(this.num), MeasurementUnitsCodeSequence: [new CodedConcept(this.units).toItem()] }] };
   }
 }
 
