@@ -20,7 +20,7 @@ import { Spool } from '../src/ingest/spool';
 import { configureLogger } from '../src/logger';
 import { importLocal } from '../src/pipeline/local-study';
 import { studyContextFromDataset } from '../src/results';
-import { selectSeries } from '../src/volume';
+import { selectSeries } from '../src/study/series-selection';
 import { arg, loadSeries, out } from './support';
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];

@@ -11,7 +11,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { buildVolume, readSeriesHeaders, selectSeries } from '../src/volume';
+import { buildVolume, readSeriesHeaders } from '../src/volume';
+import { selectSeries } from '../src/study/series-selection';
 import { chestPhantom, phantomSeries } from '../src/synthetic/phantom';
 
 const THORAX = path.resolve(__dirname, '../../../shared/data/thorax-ct-dicom/series');

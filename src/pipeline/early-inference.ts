@@ -2,7 +2,7 @@ import type { DataSource } from 'typeorm';
 import type { Analysis } from '../inference/types';
 import { log, studyTag } from '../logger';
 import { metrics } from '../metrics';
-import type { SelectionRules } from '../volume';
+import type { SelectionRules } from '../study/series-selection';
 import type { Analyzer } from './analyzer';
 import { studyVolume, type StudyVolume } from './study-volume';
 

@@ -29,7 +29,8 @@ import { buildResults, failureReport, studyContextFromDataset, type ResultObject
 import { notApplicableReason } from '../results/analysis-summary';
 import { PRIORITY, priorityRank } from '../triage-priority';
 import { untilStopped } from '../until-stopped';
-import type { HuVolume, InstanceHeader, SelectionRules } from '../volume';
+import type { HuVolume, InstanceHeader } from '../volume';
+import type { SelectionRules } from '../study/series-selection';
 import { AnalysisStore } from './analysis-store';
 import type { Analyzer } from './analyzer';
 import type { EarlyInference, EarlyWork } from './early-inference';

@@ -1,7 +1,8 @@
 import type { DataSource } from 'typeorm';
 import { LtError } from '../errors';
 import { recordedHeaders } from '../ingest/instance-store';
-import { buildVolume, selectSeries, type HuVolume, type InstanceHeader, type SelectionRules } from '../volume';
+import { buildVolume, type HuVolume, type InstanceHeader } from '../volume';
+import { selectSeries, type SelectionRules } from '../study/series-selection';
 
 /** How every gating reason (header or image) begins: the study is not a chest CT the model covers. */
 export const NOT_APPLICABLE = 'not applicable:';

@@ -1,10 +1,9 @@
 /**
  * The volume stage: from the spooled instances of a study to one CT volume in Hounsfield units.
- * readSeriesHeaders -> selectSeries -> buildVolume (headers of the chosen series).
+ * readSeriesHeaders -> (study/series-selection's selectSeries) -> buildVolume (headers of the chosen series).
  */
 export type { HuVolume, SeriesSelection, SeriesRejection, SourceSlice } from './types';
 export { readSeriesHeaders, readInstanceHeader, CT_IMAGE_CLASSES, type InstanceHeader, type FrameInfo } from '../dicom/instance-header';
-export { selectSeries, DEFAULT_SELECTION_RULES, type SelectionRules } from '../study/series-selection';
 export { buildVolume, DEFAULT_BUILD_OPTIONS, type BuildOptions } from './build-volume';
 export {
   decodeFrame,

@@ -7,7 +7,8 @@ import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { headerNotChestReason } from '../../src/study/series-selection';
 import { chestPhantom, writePhantomSeries, type SeriesOptions } from '../../src/synthetic/phantom';
-import { readSeriesHeaders, selectSeries } from '../../src/volume';
+import { readSeriesHeaders } from '../../src/volume';
+import { selectSeries } from '../../src/study/series-selection';
 import { tempDir } from '../support/temp-dir';
 
 describe('header gating', () => {

@@ -1,7 +1,8 @@
 import path from 'node:path';
 import { writeFileSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { buildVolume, readSeriesHeaders, selectSeries, type InstanceHeader } from '../../src/volume';
+import { buildVolume, readSeriesHeaders, type InstanceHeader } from '../../src/volume';
+import { selectSeries } from '../../src/study/series-selection';
 import { chestPhantom, phantomSeries, writePhantomSeries, enhancedCtInstance } from '../../src/synthetic/phantom';
 import { readPart10, writePart10, SopClass, type NaturalDataset } from '../../src/dicom/dcmjs';
 import { derivedUid } from '../../src/dicom/uid';

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { readdirSync, rmSync } from 'node:fs';
-import { buildVolume, readSeriesHeaders, selectSeries } from '../../src/volume';
+import { buildVolume, readSeriesHeaders } from '../../src/volume';
+import { selectSeries } from '../../src/study/series-selection';
 import type { HuVolume } from '../../src/volume';
 import { TransferSyntax } from '../../src/dicom/dcmjs';
 import { describeWithSharedData, sharedData } from '../support/shared-data';
