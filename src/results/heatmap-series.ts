@@ -3,7 +3,7 @@ import type { SliceResult } from '../inference/types';
 import type { HuVolume } from '../volume/types';
 import { SopClass } from '../dicom/dcmjs';
 import { patientOrientation } from './analysis-summary';
-import { DISCLAIMER, renderHeatMap, sliceLabel } from './heatmap';
+import { DISCLAIMER, heatMapScale, renderHeatMap, sliceLabel } from './heatmap';
 import { resultSeriesNumbers, sourceRef, type ResultContext, type ResultObject, type ResultUids } from './result-set';
 import { secondaryCapture } from './secondary-capture';
 import type { InstanceRef } from './sr/content';
@@ -26,6 +26,7 @@ export function heatMapSeries(ctx: ResultContext, volume: HuVolume, keys: SliceR
       derivationDescription: `AI infection probability map over CT ${sliceLabel(volume, slice.index)}, lung window; ${DISCLAIMER}`,
       imageComments: `${DISCLAIMER}. Lesion probability ${slice.lesionProbability.toFixed(3)}.`,
       source: sourceRef(volume, slice.index),
+      pixelSpacingMm: [volume.pixelSpacing[0] / heatMapScale(volume), volume.pixelSpacing[1] / heatMapScale(volume)],
       image: renderHeatMap(volume, slice, { keyIndex: i + 1, keyCount: keys.length }),
     }),
     kind: 'heatmap' as const,

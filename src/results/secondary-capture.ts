@@ -17,6 +17,8 @@ export interface CaptureOptions {
   imageComments: string;
   /** The CT image it shows, when it shows one (Source Image Sequence). */
   source?: InstanceRef;
+  /** Row and column spacing in mm of the image part, when it shows a CT image at a known scale (measurable in a viewer). */
+  pixelSpacingMm?: [number, number];
   image: RgbImage;
 }
 
@@ -50,6 +52,8 @@ export function secondaryCapture(ctx: ResultContext, o: CaptureOptions): Omit<Re
     BurnedInAnnotation: 'YES',
     LossyImageCompression: '00',
     ...(o.source ? { SourceImageSequence: [referencedSop(o.source)] } : {}),
+    // SC Image module's Basic Pixel Spacing Calibration Macro (PS3.3 C.8.6.2, Table 10-10): the CT's spacing, rescaled.
+    ...(o.pixelSpacingMm ? { PixelSpacing: o.pixelSpacingMm.map((v) => Number(v.toPrecision(10))) } : {}),
     SamplesPerPixel: 3,
     PhotometricInterpretation: 'RGB',
     PlanarConfiguration: 0,

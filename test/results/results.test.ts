@@ -115,6 +115,9 @@ describe('heat maps and key objects', () => {
       expect(d.StudyInstanceUID).toBe(fx.study.StudyInstanceUID);
       expect(d.PatientID).toBe('PHANTOM-001');
       expect(first(d.SourceImageSequence).ReferencedSOPInstanceUID).toBe(fx.volume.sources[h.sliceIndex as number].sopInstanceUid);
+      // Measurable in a viewer: the CT's spacing over the integer scale the image part is drawn at.
+      const f = heatMapScale(fx.volume);
+      expect((d.PixelSpacing as number[]).map(Number)).toEqual(fx.volume.pixelSpacing.map((v) => Number((v / f).toPrecision(10))));
     }
     const two = buildResults({ study: fx.study, volume: fx.volume, analysis: fx.analysis, keySlices: 2, now: NOW });
     expect(two.objects.filter((o) => o.kind === 'heatmap')).toHaveLength(2);
