@@ -108,12 +108,23 @@ function withOneCharacterSetTerm(buf: Buffer): Buffer {
   const el = header.dataset.elements.get(Tags.SpecificCharacterSet);
   const terms = header.dataset.strings(Tags.SpecificCharacterSet);
   if (!el || terms.length < 2) return buf;
-  const extensions = terms.filter((t) => t !== '' && t !== 'ISO 2022 IR 6');
-  if (extensions.length !== 1 || extensions[0] !== 'ISO 2022 IR 87') {
+  const problem = unsupportedCharacterSet(terms);
+  if (problem) {
     const sop = header.dataset.string(Tags.SOPInstanceUID);
-    throw LtError.invalid(`Specific Character Set ${terms.join('\\')} is not supported (one term, or ISO 2022 IR 87 with the default repertoire)${sop ? ` in instance ${sop}` : ''}`, DicomReason.CannotUnderstand);
+    throw LtError.invalid(`${problem}${sop ? ` in instance ${sop}` : ''}`, DicomReason.CannotUnderstand);
   }
   const copy = Buffer.from(buf);
-  copy.write(extensions[0].padEnd(el.length, ' '), el.offset, el.length, 'latin1');
+  copy.write('ISO 2022 IR 87'.padEnd(el.length, ' '), el.offset, el.length, 'latin1');
   return copy;
+}
+
+/**
+ * Why a data set's text cannot be read with these Specific Character Set terms (see withOneCharacterSetTerm), or
+ * undefined when it can. Ingest refuses such an instance, so a study is never accepted whose report cannot be written.
+ */
+export function unsupportedCharacterSet(terms: string[]): string | undefined {
+  if (terms.length < 2) return undefined;
+  const extensions = terms.filter((t) => t !== '' && t !== 'ISO 2022 IR 6');
+  if (extensions.length === 1 && extensions[0] === 'ISO 2022 IR 87') return undefined;
+  return `Specific Character Set ${terms.join('\\')} is not supported (one term, or ISO 2022 IR 87 with the default repertoire)`;
 }

@@ -1,5 +1,6 @@
 import { closeSync, fstatSync, openSync } from 'node:fs';
 import { DEFAULT_MAX_INFLATED_BYTES } from '../dicom/inflate';
+import { unsupportedCharacterSet } from '../dicom/dcmjs';
 import { checkedHeader, type InstanceHeader } from '../dicom/instance-header';
 import { FileBytes, parsePart10, parsePart10Inflating, type DicomDataset, type ParsedFile } from '../dicom/part10';
 import { Tags } from '../dicom/tags';
@@ -77,6 +78,8 @@ export async function readInstanceInfo(file: string, opts: InstanceInfoOptions =
       if (value === undefined) throw LtError.invalid(`${name} is missing`, DicomReason.DataSetDoesNotMatchSopClass, known);
       if (!isValidUid(value)) throw LtError.invalid(`${name} is not a valid UID (PS3.5 9.1)`, DicomReason.DataSetDoesNotMatchSopClass, known);
     }
+    const charset = unsupportedCharacterSet(dataset.strings(Tags.SpecificCharacterSet));
+    if (charset) throw LtError.invalid(charset, DicomReason.CannotUnderstand, known);
     const metaSop = meta.string(Tags.MediaStorageSOPInstanceUID);
     if (metaSop && metaSop !== info.sopInstanceUid)
       throw LtError.invalid('MediaStorageSOPInstanceUID differs from SOPInstanceUID', DicomReason.DataSetDoesNotMatchSopClass, known);

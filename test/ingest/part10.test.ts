@@ -4,6 +4,7 @@ import { readInstanceInfo } from '../../src/ingest/part10';
 import { DicomReason, LtError } from '../../src/errors';
 import { chestPhantom, phantomSeries } from '../../src/synthetic/phantom';
 import { DicomDict, DicomMetaDictionary, readPart10, writePart10, TransferSyntax, type NaturalDataset } from '../../src/dicom/dcmjs';
+import { seriesWithName } from '../support/charset';
 import { tempDir } from '../support/temp-dir';
 
 const dir = tempDir('part10');
@@ -80,5 +81,20 @@ describe('readInstanceInfo', () => {
     const { dataset } = readPart10(slice.bytes);
     delete dataset.StudyInstanceUID;
     expect(await reasonOf(writePart10(dataset))).toBe(DicomReason.DataSetDoesNotMatchSopClass);
+  });
+});
+
+describe('Specific Character Set', () => {
+  test('a set of terms the results cannot decode is refused at ingest with 0xC000, naming the instance; ISO 2022 IR 87 is taken', async () => {
+    const [korean] = seriesWithName(['', 'ISO 2022 IR 149'], Buffer.from('Hong^Gildong'), { seed: 'charset-korean' });
+    const err = await readInstanceInfo(file(korean.bytes)).then(
+      () => undefined,
+      (e: unknown) => e as LtError,
+    );
+    expect(err?.dicomReason).toBe(DicomReason.CannotUnderstand);
+    expect(err?.message).toContain('ISO 2022 IR 149');
+    expect(err?.details).toMatchObject({ sopInstanceUid: korean.sopInstanceUid });
+    const [japanese] = seriesWithName(['', 'ISO 2022 IR 87'], Buffer.from('Yamada^Tarou'), { seed: 'charset-japanese' });
+    expect((await readInstanceInfo(file(japanese.bytes))).sopInstanceUid).toBe(japanese.sopInstanceUid);
   });
 });
