@@ -19,16 +19,16 @@ export class RateLimiter {
 
   constructor(
     private readonly surface: 'dicomweb' | 'grpc' | 'dimse',
-    private readonly o: { perSecond: number; burst: number },
+    private readonly options: { perSecond: number; burst: number },
     private readonly now: () => number = () => performance.now(),
   ) {}
 
   /** Takes one request from the caller's bucket: 0 when allowed, else the whole seconds until one is (Retry-After). */
   take(caller: string): number {
-    if (this.o.perSecond <= 0) return 0;
+    if (this.options.perSecond <= 0) return 0;
     const now = this.now();
-    const b = this.buckets.get(caller) ?? { tokens: this.o.burst, at: now };
-    b.tokens = Math.min(this.o.burst, b.tokens + ((now - b.at) / 1000) * this.o.perSecond);
+    const b = this.buckets.get(caller) ?? { tokens: this.options.burst, at: now };
+    b.tokens = Math.min(this.options.burst, b.tokens + ((now - b.at) / 1000) * this.options.perSecond);
     b.at = now;
     if (!this.buckets.has(caller)) {
       if (this.buckets.size >= MAX_CALLERS) this.dropRefilled(now);
@@ -39,12 +39,12 @@ export class RateLimiter {
       return 0;
     }
     metrics.rateLimited.inc({ surface: this.surface });
-    return Math.max(1, Math.ceil((1 - b.tokens) / this.o.perSecond));
+    return Math.max(1, Math.ceil((1 - b.tokens) / this.options.perSecond));
   }
 
   /** Forgets callers whose bucket is full again: they are as if never seen. */
   private dropRefilled(now: number): void {
-    for (const [k, b] of this.buckets) if (b.tokens + ((now - b.at) / 1000) * this.o.perSecond >= this.o.burst) this.buckets.delete(k);
+    for (const [k, b] of this.buckets) if (b.tokens + ((now - b.at) / 1000) * this.options.perSecond >= this.options.burst) this.buckets.delete(k);
     if (this.buckets.size >= MAX_CALLERS) this.buckets.clear();
   }
 }

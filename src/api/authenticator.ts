@@ -32,11 +32,11 @@ export type AuthResult = { principal: Principal } | { refused: string };
  */
 export class Authenticator {
   /** oidc: one verifier may serve several surfaces (it caches the issuer's keys). */
-  constructor(private readonly o: { bearer?: StaticCredential[]; basic?: StaticCredential[]; oidc?: OidcVerifier }) {}
+  constructor(private readonly options: { bearer?: StaticCredential[]; basic?: StaticCredential[]; oidc?: OidcVerifier }) {}
 
   /** True when no credential of any kind is configured. */
   get open(): boolean {
-    return !this.o.oidc && !this.o.bearer?.length && !this.o.basic?.length;
+    return !this.options.oidc && !this.options.bearer?.length && !this.options.basic?.length;
   }
 
   async authenticate(header: string | undefined): Promise<AuthResult> {
@@ -48,12 +48,12 @@ export class Authenticator {
     let matched: StaticCredential | undefined;
     if (scheme === 'bearer') {
       let token = -1;
-      for (const [i, t] of (this.o.bearer ?? []).entries()) if (safeEqual(value, t.secret)) [matched, token] = [t, i];
+      for (const [i, t] of (this.options.bearer ?? []).entries()) if (safeEqual(value, t.secret)) [matched, token] = [t, i];
       if (matched) return { principal: { name: 'bearer', roles: new Set(matched.roles), token } };
-      if (this.o.oidc && value.split('.').length === 3) return this.o.oidc.verify(value);
+      if (this.options.oidc && value.split('.').length === 3) return this.options.oidc.verify(value);
     } else if (scheme === 'basic') {
       const decoded = Buffer.from(value, 'base64').toString('utf8');
-      for (const entry of this.o.basic ?? []) if (safeEqual(decoded, entry.secret)) matched = entry;
+      for (const entry of this.options.basic ?? []) if (safeEqual(decoded, entry.secret)) matched = entry;
       if (matched) return { principal: { name: matched.secret.slice(0, matched.secret.indexOf(':')), roles: new Set(matched.roles) } };
     }
     return { refused: 'wrong credentials' };

@@ -16,14 +16,14 @@ const HTTP_TIMEOUT_MS = 10_000;
 export class OidcVerifier {
   private keys?: Promise<JWTVerifyGetKey>;
 
-  constructor(private readonly s: OidcSettings) {}
+  constructor(private readonly settings: OidcSettings) {}
 
   async verify(token: string): Promise<AuthResult> {
     // jose is ESM-only: loaded when the first token arrives (only where an issuer is configured).
     const { jwtVerify, errors } = await import('jose');
     let payload: JWTPayload;
     try {
-      ({ payload } = await jwtVerify(token, await this.jwks(), { issuer: this.s.issuer, audience: this.s.audience, algorithms: ALGORITHMS, clockTolerance: 30 }));
+      ({ payload } = await jwtVerify(token, await this.jwks(), { issuer: this.settings.issuer, audience: this.settings.audience, algorithms: ALGORITHMS, clockTolerance: 30 }));
     } catch (e) {
       if (e instanceof errors.JWKSTimeout) throw LtError.unavailable('the OIDC issuer did not answer in time');
       if (e instanceof errors.JOSEError) return { refused: `token refused: ${e.message}` };
@@ -37,7 +37,7 @@ export class OidcVerifier {
   private jwks(): Promise<JWTVerifyGetKey> {
     this.keys ??= (async () => {
       const { createRemoteJWKSet } = await import('jose');
-      const url = this.s.jwksUrl ?? (await this.discover());
+      const url = this.settings.jwksUrl ?? (await this.discover());
       return createRemoteJWKSet(new URL(url), { timeoutDuration: HTTP_TIMEOUT_MS, cooldownDuration: 30_000 });
     })();
     return this.keys.catch((e: unknown) => {
@@ -48,11 +48,11 @@ export class OidcVerifier {
 
   /** OpenID Connect Discovery 1.0, section 4: the issuer's document names its jwks_uri. */
   private async discover(): Promise<string> {
-    const url = `${this.s.issuer.replace(/\/+$/, '')}/.well-known/openid-configuration`;
+    const url = `${this.settings.issuer.replace(/\/+$/, '')}/.well-known/openid-configuration`;
     const res = await fetch(url, { signal: AbortSignal.timeout(HTTP_TIMEOUT_MS) });
     if (!res.ok) throw new Error(`OIDC discovery ${url}: HTTP ${res.status}`);
     const doc = (await res.json()) as { issuer?: string; jwks_uri?: string };
-    if (doc.issuer !== this.s.issuer) throw new Error(`OIDC discovery ${url}: issuer ${doc.issuer} is not ${this.s.issuer}`);
+    if (doc.issuer !== this.settings.issuer) throw new Error(`OIDC discovery ${url}: issuer ${doc.issuer} is not ${this.settings.issuer}`);
     if (!doc.jwks_uri) throw new Error(`OIDC discovery ${url}: no jwks_uri`);
     return doc.jwks_uri;
   }

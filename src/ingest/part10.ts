@@ -2,7 +2,7 @@ import { closeSync, fstatSync, openSync } from 'node:fs';
 import { DEFAULT_MAX_INFLATED_BYTES } from '../dicom/inflate';
 import { unsupportedCharacterSet } from '../dicom/dcmjs';
 import { checkedHeader, type InstanceHeader } from '../dicom/instance-header';
-import { FileBytes, parsePart10, parsePart10Inflating, type DicomDataset, type ParsedFile } from '../dicom/part10';
+import { FileBytes, parsePart10Inflating, type DicomDataset, type ParsedFile } from '../dicom/part10';
 import { Tags } from '../dicom/tags';
 import { isValidUid } from '../dicom/uid';
 import { DicomReason, LtError } from '../errors';
@@ -55,14 +55,16 @@ export async function readInstanceInfo(file: string, opts: InstanceInfoOptions =
   try {
     const size = fstatSync(fd).size;
     const src = new FileBytes(fd, size);
-    let header: ParsedFile | undefined;
+    const maxInflatedBytes = opts.maxInflatedBytes ?? DEFAULT_MAX_INFLATED_BYTES;
     let parsed: ParsedFile;
     try {
-      // The header first, so a refusal further on (pixel data, trailing elements) can name the instance.
-      header = await parsePart10Inflating(src, { maxInflatedBytes: opts.maxInflatedBytes ?? DEFAULT_MAX_INFLATED_BYTES });
-      parsed = parsePart10(src, { toEnd: true, inflated: header.inflated });
+      parsed = await parsePart10Inflating(src, { toEnd: true, maxInflatedBytes });
     } catch (e) {
-      const known = header ? knownUids(header.dataset) : {};
+      // A refusal further on (pixel data, trailing elements) names the instance when the header before it reads.
+      const known = await parsePart10Inflating(src, { maxInflatedBytes }).then(
+        (header) => knownUids(header.dataset),
+        () => ({}),
+      );
       if (e instanceof LtError) throw new LtError(e.message, e.httpStatus, e.grpcCode, e.dicomReason, { ...e.details, ...known });
       throw LtError.invalid('DICOM structure could not be read', DicomReason.CannotUnderstand, known);
     }
